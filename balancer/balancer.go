@@ -1,0 +1,129 @@
+package balancer
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/titanlb/titanlb/cost"
+)
+
+// BackendID identifies a backend. IDs are stable across [Balancer.SetBackends]
+// calls: the same ID is the same server.
+type BackendID uint32
+
+// String returns the ID in decimal.
+func (id BackendID) String() string { return strconv.FormatUint(uint64(id), 10) }
+
+// Backend is one real server behind the virtual IP.
+type Backend struct {
+	ID     BackendID
+	Name   string     // e.g. "101"; unique, used to seed its Maglev permutation
+	Addr   netip.Addr // IPv4 address the balancer encapsulates toward
+	Weight uint32     // share of new flows; 0 drains: keeps its flows, gets no new ones
+	Up     bool       // false: health-down, gets no traffic
+}
+
+// Protocol numbers used throughout TitanLB.
+const (
+	ProtoICMP uint8 = 1
+	ProtoTCP  uint8 = 6
+	ProtoUDP  uint8 = 17
+)
+
+// TCP flag bits of [Packet.TCPFlags].
+const (
+	TCPFin uint8 = 0x01
+	TCPSyn uint8 = 0x02
+	TCPRst uint8 = 0x04
+	TCPAck uint8 = 0x10
+)
+
+// Packet is the header view of an IPv4 packet: what a datapath can read.
+// It is a small comparable value; it carries no simulator bookkeeping.
+// The zero Packet is an invalid packet with unset addresses.
+type Packet struct {
+	Src, Dst         netip.Addr
+	Proto            uint8  // 6 TCP, 17 UDP, ...
+	SrcPort, DstPort uint16 // zero when the packet carries no L4 header (non-first fragment)
+	IPID             uint16
+	FragOffset       uint16 // in 8-byte units, as on the wire
+	MoreFragments    bool
+	Len              uint16 // IPv4 total length
+	TCPFlags         uint8
+	// IHL is the IPv4 header length in 32-bit words; 0 is read as 5 (no
+	// options). Katran drops packets with options (IHL > 5).
+	IHL uint8
+}
+
+// IsFragment reports whether p is part of a fragmented datagram.
+func (p *Packet) IsFragment() bool { return p.MoreFragments || p.FragOffset != 0 }
+
+// IsFirstFragment reports whether p is the first fragment of a fragmented
+// datagram (offset 0, more fragments follow).
+func (p *Packet) IsFirstFragment() bool { return p.MoreFragments && p.FragOffset == 0 }
+
+// HasPorts reports whether p carries an L4 header with ports: TCP or UDP and
+// not a non-first fragment.
+func (p *Packet) HasPorts() bool {
+	return p.FragOffset == 0 && (p.Proto == ProtoTCP || p.Proto == ProtoUDP)
+}
+
+// Action is what a balancer does with a packet.
+type Action uint8
+
+// The actions.
+const (
+	Drop    Action = iota // discard (XDP_DROP)
+	Pass                  // hand to the local stack (XDP_PASS): not for a VIP
+	Forward               // encapsulate toward Decision.Backend (XDP_TX)
+)
+
+// String returns "drop", "pass" or "forward".
+func (a Action) String() string {
+	switch a {
+	case Drop:
+		return "drop"
+	case Pass:
+		return "pass"
+	case Forward:
+		return "forward"
+	}
+	return "action(" + strconv.Itoa(int(a)) + ")"
+}
+
+// Decision is a balancer's verdict on one packet. Reason is set for drops
+// (a short constant string, so that counting by reason does not allocate).
+type Decision struct {
+	Action  Action
+	Backend BackendID
+	Reason  string
+}
+
+// Env is what the datapath knows besides the packet: the time, the CPU that
+// runs the program, and the meter that prices its operations (nil: not
+// metered).
+type Env struct {
+	Now   time.Duration
+	CPU   int
+	Meter *cost.Meter
+}
+
+// Balancer is a load balancer's datapath. Implementations are not safe for
+// concurrent use; a simulation drives one from a single goroutine.
+type Balancer interface {
+	// Name is a short lower-case name ("titan", "katran", "cilium").
+	Name() string
+	// SetBackends replaces the backend set with bs, the full desired set.
+	// Up=false is a health-down. It returns an error naming the bad field.
+	SetBackends(bs []Backend) error
+	// Process decides what to do with p, charging env.Meter for every
+	// operation. It must not allocate or panic, whatever p holds.
+	Process(env *Env, p *Packet) Decision
+}
+
+// Drop reasons shared by implementations. Implementations may add their own.
+const (
+	ReasonNoBackend = "no backend"
+	ReasonMalformed = "malformed"
+)

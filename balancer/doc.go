@@ -1,0 +1,41 @@
+// Package balancer holds the contract every TitanLB load balancer meets:
+// the [Packet] header view, [Backend], [Decision], [Env] and the [Balancer]
+// interface, plus the flow hash that the Go models and the eBPF program share
+// byte for byte ([Hash5], [Hash3]) and a frame codec ([Decode], [Encode]).
+//
+// It imports only [github.com/titanlb/titanlb/cost]; the implementations
+// live in balancer/titan, balancer/katran and balancer/cilium, and the kernel
+// program's adapter in xdp.
+//
+// # Flow hash layout
+//
+// The flow hash is MurmurHash3 x86 32-bit ([github.com/twmb/murmur3]
+// computes the same values; this package's [Hash5] and [Hash3] are unrolled,
+// allocation-free versions of it, checked against that library in tests)
+// over a fixed little key, with a seed ([DefaultSeed] unless configured).
+//
+// The 5-tuple key is 16 bytes:
+//
+//	offset  size  field
+//	0       4     source IPv4 address, network byte order
+//	4       4     destination IPv4 address, network byte order
+//	8       2     source port, network byte order
+//	10      2     destination port, network byte order
+//	12      1     IP protocol
+//	13      3     zero
+//
+// The 3-tuple key is 12 bytes: source address (4), destination address (4),
+// protocol (1), three zero bytes. Murmur3 reads the key as little-endian
+// 32-bit words, so the C program builds the same bytes in a struct and hashes
+// its words; no tail bytes are ever processed.
+//
+// A packet without ports (a non-first fragment) hashes its 5-tuple with
+// ports 0; balancers that must not do so use [Hash3].
+//
+// # Packets
+//
+// [Packet] is a value type of header fields only: what a datapath can read
+// from the wire. [Decode] turns an Ethernet/IPv4 frame into one and names
+// what is malformed when it cannot; [Encode] builds a valid frame (IPv4
+// header checksum and TCP/UDP checksums set) from one.
+package balancer

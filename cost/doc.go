@@ -1,0 +1,34 @@
+// Package cost is TitanLB's deterministic cost model: a price in Simulation
+// Time Units ([STU]) for each datapath operation ([Op]) and a [Meter] that
+// counts the operations a balancer performs on a packet.
+//
+// # Seed costs
+//
+// The four seed prices come from the TitanLB proposal and are the unit of
+// every figure the simulator reports:
+//
+//	OpHash      10 STU  one flow hash (murmur3 over a 12- or 16-byte key)
+//	OpMapRead   20 STU  one BPF map lookup (hash, LRU, array or per-CPU array)
+//	OpMapWrite  60 STU  one BPF map update (an LRU update may also evict)
+//	OpEncap     40 STU  one bpf_xdp_adjust_head plus writing an IPIP header
+//
+// Further operations, with where their price comes from:
+//
+//	OpTailCall  20 STU  bpf_tail_call: the kernel reads the PROG_ARRAY slot and
+//	                    jumps (kernel/bpf/core.c, JMP_TAIL_CALL); priced as the
+//	                    array read it is.
+//	OpRewrite   10 STU  rewriting an address or port in place and fixing the
+//	                    checksum incrementally (csum_diff / l4_csum_replace in
+//	                    Cilium's SNAT and DNAT); arithmetic on a few words, priced
+//	                    as a hash.
+//
+// [Model.NsPerSTU] converts STU to simulated time (default 1 ns per STU).
+// A model calibrated against the kernel program is built by the xdp package's
+// benchmarks and documented there.
+//
+// # Allocation
+//
+// [Meter.Charge] is small enough to be inlined and never allocates; a
+// [Meter] is not safe for concurrent use (give each simulated CPU its own, or
+// reset one per packet).
+package cost
