@@ -1,0 +1,85 @@
+// Package ring builds the Maglev ring of backend IDs that the Go balancers
+// and the eBPF program share, so that both hold the very same slots.
+//
+// The ring's entries are the backends that are Up with Weight > 0, sorted by
+// ID (Maglev's turn order depends on entry order, so the order is fixed
+// here, not left to the caller), each named by [balancer.Backend.RingName].
+// A slot holds the owner's BackendID, or [None] when no backend can take new
+// flows.
+package ring
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/maglev"
+)
+
+// None is the slot value when no backend is eligible (all down or drained).
+const None = ^uint32(0)
+
+// Ring is a built ring: Slots[i] is the BackendID owning slot i, or None.
+type Ring struct {
+	Slots []uint32
+	Table *maglev.Table // nil when no backend is eligible
+	ids   []balancer.BackendID
+}
+
+// Build validates bs and builds its ring of size slots (0: 65537).
+func Build(bs []balancer.Backend, size uint64) (*Ring, error) {
+	if err := balancer.ValidateBackends(bs); err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		size = maglev.DefaultSize
+	}
+	live := make([]balancer.Backend, 0, len(bs))
+	for _, b := range bs {
+		if b.Up && b.Weight > 0 {
+			live = append(live, b)
+		}
+	}
+	slices.SortFunc(live, func(a, b balancer.Backend) int { return cmp.Compare(a.ID, b.ID) })
+	r := &Ring{Slots: make([]uint32, size)}
+	if len(live) == 0 {
+		if _, err := maglev.New([]maglev.Entry{{Name: "none"}}, size); err != nil {
+			return nil, fmt.Errorf("ring: %w", err)
+		}
+		for i := range r.Slots {
+			r.Slots[i] = None
+		}
+		return r, nil
+	}
+	es := make([]maglev.Entry, len(live))
+	for i, b := range live {
+		es[i] = maglev.Entry{Name: b.RingName(), Weight: b.Weight}
+	}
+	t, err := maglev.New(es, size)
+	if err != nil {
+		return nil, fmt.Errorf("ring: %w", err)
+	}
+	r.Table = t
+	r.ids = make([]balancer.BackendID, len(live))
+	for i, b := range live {
+		r.ids[i] = b.ID
+	}
+	for i, s := range t.Slots() {
+		r.Slots[i] = uint32(live[s].ID)
+	}
+	return r, nil
+}
+
+// Lookup returns the backend owning hash (Slots[hash % M]) and whether
+// there is one. It does not allocate.
+func (r *Ring) Lookup(hash uint32) (balancer.BackendID, bool) {
+	if r.Table == nil {
+		return 0, false
+	}
+	i := r.Table.Lookup(hash)
+	if i < 0 {
+		return 0, false
+	}
+	return r.ids[i], true
+}
