@@ -1,0 +1,296 @@
+package frag
+
+import (
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"iter"
+)
+
+// MaxCapacity is the largest capacity [NewLRU] and [NewTable] accept.
+const MaxCapacity = 1 << 28
+
+// Errors from [NewLRU] and [NewTable], wrapped with the offending field.
+var (
+	ErrCapacity = errors.New("must be between 1 and MaxCapacity")
+	ErrTimeout  = errors.New("must not be negative")
+)
+
+// nilIndex marks the end of the LRU list and of the free list.
+const nilIndex = -1
+
+// node is one entry of an [LRU], living in a preallocated arena and linked
+// into the recency list through prev and next.
+type node[K comparable, V any] struct {
+	key        K
+	val        V
+	hash       uint64
+	prev, next int32
+}
+
+// LRU is a bounded map from K to V that evicts its least recently used
+// entry to make room for a new one. All its memory is allocated by
+// [NewLRU]: [LRU.Get], [LRU.Put], [LRU.Delete] and [LRU.Peek] are O(1) and
+// do not allocate.
+//
+// It is an arena of capacity nodes on an intrusive doubly linked recency
+// list, indexed by an open-addressing hash table with linear probing and
+// backward-shift deletion (no tombstones, so the index never degrades or
+// grows). Keys are hashed with [maphash.Comparable]; the hash seed is random
+// per LRU but no observable behaviour depends on it: eviction order is the
+// recency list's.
+//
+// An LRU is not safe for concurrent use. The zero LRU is not usable; call
+// [NewLRU].
+type LRU[K comparable, V any] struct {
+	seed  maphash.Seed
+	nodes []node[K, V]
+	index []int32 // node index + 1, or 0 for an empty slot
+	mask  uint64
+	head  int32 // most recently used
+	tail  int32 // least recently used
+	free  int32 // free list through next
+	n     int
+	stats LRUStats
+}
+
+// LRUStats counts what an [LRU] did since it was made or last cleared.
+type LRUStats struct {
+	Hits      uint64 // Get found the key
+	Misses    uint64 // Get did not find the key
+	Inserts   uint64 // Put added a key
+	Updates   uint64 // Put replaced the value of a present key
+	Evictions uint64 // Put removed the least recently used entry to make room
+	Deletes   uint64 // Delete removed a key
+}
+
+// NewLRU returns an empty LRU holding at most capacity entries. Capacity
+// must be between 1 and [MaxCapacity]; the error names it otherwise.
+func NewLRU[K comparable, V any](capacity int) (*LRU[K, V], error) {
+	if capacity < 1 || capacity > MaxCapacity {
+		return nil, fmt.Errorf("frag: lru capacity %d: %w", capacity, ErrCapacity)
+	}
+	size := 2
+	for size < 2*capacity {
+		size <<= 1
+	}
+	l := &LRU[K, V]{
+		seed:  maphash.MakeSeed(),
+		nodes: make([]node[K, V], capacity),
+		index: make([]int32, size),
+		mask:  uint64(size - 1),
+	}
+	l.Clear()
+	return l, nil
+}
+
+// Clear removes every entry and zeroes the counters. It does not allocate.
+func (l *LRU[K, V]) Clear() {
+	clear(l.index)
+	clear(l.nodes)
+	for i := range l.nodes {
+		l.nodes[i].next = int32(i + 1)
+	}
+	l.nodes[len(l.nodes)-1].next = nilIndex
+	l.free = 0
+	l.head, l.tail = nilIndex, nilIndex
+	l.n = 0
+	l.stats = LRUStats{}
+}
+
+// Len returns the number of entries.
+func (l *LRU[K, V]) Len() int { return l.n }
+
+// Cap returns the capacity: Len never exceeds it.
+func (l *LRU[K, V]) Cap() int { return len(l.nodes) }
+
+// Stats returns the counters.
+func (l *LRU[K, V]) Stats() LRUStats { return l.stats }
+
+// Get returns the value of k and marks it most recently used. It counts a
+// hit or a miss.
+func (l *LRU[K, V]) Get(k K) (V, bool) {
+	i, _ := l.find(k, maphash.Comparable(l.seed, k))
+	if i == nilIndex {
+		l.stats.Misses++
+		var zero V
+		return zero, false
+	}
+	l.stats.Hits++
+	l.moveToFront(i)
+	return l.nodes[i].val, true
+}
+
+// Peek returns the value of k without touching its recency or the counters.
+func (l *LRU[K, V]) Peek(k K) (V, bool) {
+	i, _ := l.find(k, maphash.Comparable(l.seed, k))
+	if i == nilIndex {
+		var zero V
+		return zero, false
+	}
+	return l.nodes[i].val, true
+}
+
+// Put sets the value of k and marks it most recently used. When k is new
+// and the LRU is full, the least recently used entry is evicted first;
+// Put reports whether that happened.
+func (l *LRU[K, V]) Put(k K, v V) (evicted bool) {
+	_, evicted = l.put(k, v)
+	return evicted
+}
+
+// put is [LRU.Put], also reporting whether k was present.
+func (l *LRU[K, V]) put(k K, v V) (updated, evicted bool) {
+	h := maphash.Comparable(l.seed, k)
+	if i, _ := l.find(k, h); i != nilIndex {
+		l.stats.Updates++
+		l.nodes[i].val = v
+		l.moveToFront(i)
+		return true, false
+	}
+	if l.free == nilIndex {
+		l.remove(l.tail)
+		l.stats.Evictions++
+		evicted = true
+	}
+	i := l.free
+	l.free = l.nodes[i].next
+	nd := &l.nodes[i]
+	nd.key, nd.val, nd.hash = k, v, h
+	l.pushFront(i)
+	s := h & l.mask
+	for l.index[s] != 0 {
+		s = (s + 1) & l.mask
+	}
+	l.index[s] = i + 1
+	l.n++
+	l.stats.Inserts++
+	return false, evicted
+}
+
+// Delete removes k and reports whether it was present.
+func (l *LRU[K, V]) Delete(k K) bool {
+	i, _ := l.find(k, maphash.Comparable(l.seed, k))
+	if i == nilIndex {
+		return false
+	}
+	l.remove(i)
+	l.stats.Deletes++
+	return true
+}
+
+// Oldest returns the least recently used entry, the next to be evicted.
+func (l *LRU[K, V]) Oldest() (K, V, bool) {
+	if l.tail == nilIndex {
+		var k K
+		var v V
+		return k, v, false
+	}
+	nd := &l.nodes[l.tail]
+	return nd.key, nd.val, true
+}
+
+// All yields the entries from the most to the least recently used, without
+// touching their recency. The LRU must not be modified during the
+// iteration.
+func (l *LRU[K, V]) All() iter.Seq2[K, V] {
+	return func(yield func(K, V) bool) {
+		for i := l.head; i != nilIndex; i = l.nodes[i].next {
+			if !yield(l.nodes[i].key, l.nodes[i].val) {
+				return
+			}
+		}
+	}
+}
+
+// find returns the node index of k (nilIndex when absent) and its slot in
+// the index.
+func (l *LRU[K, V]) find(k K, h uint64) (int32, uint64) {
+	s := h & l.mask
+	for {
+		e := l.index[s]
+		if e == 0 {
+			return nilIndex, s
+		}
+		nd := &l.nodes[e-1]
+		if nd.hash == h && nd.key == k {
+			return e - 1, s
+		}
+		s = (s + 1) & l.mask
+	}
+}
+
+// remove unlinks node i, clears its index slot and returns it to the free
+// list.
+func (l *LRU[K, V]) remove(i int32) {
+	nd := &l.nodes[i]
+	s := nd.hash & l.mask
+	for l.index[s] != i+1 {
+		s = (s + 1) & l.mask
+	}
+	l.deleteSlot(s)
+	l.unlink(i)
+	var zero node[K, V]
+	*nd = zero
+	nd.next = l.free
+	l.free = i
+	l.n--
+}
+
+// deleteSlot empties index slot s with backward-shift deletion: later
+// entries of the probe run move back so that every entry stays reachable
+// from its home slot without tombstones.
+func (l *LRU[K, V]) deleteSlot(s uint64) {
+	hole := s
+	j := s
+	for {
+		j = (j + 1) & l.mask
+		e := l.index[j]
+		if e == 0 {
+			break
+		}
+		home := l.nodes[e-1].hash & l.mask
+		// The entry at j may fill the hole unless its home lies cyclically
+		// in (hole, j].
+		if (j-home)&l.mask >= (j-hole)&l.mask {
+			l.index[hole] = e
+			hole = j
+		}
+	}
+	l.index[hole] = 0
+}
+
+func (l *LRU[K, V]) unlink(i int32) {
+	nd := &l.nodes[i]
+	if nd.prev != nilIndex {
+		l.nodes[nd.prev].next = nd.next
+	} else {
+		l.head = nd.next
+	}
+	if nd.next != nilIndex {
+		l.nodes[nd.next].prev = nd.prev
+	} else {
+		l.tail = nd.prev
+	}
+	nd.prev, nd.next = nilIndex, nilIndex
+}
+
+func (l *LRU[K, V]) pushFront(i int32) {
+	nd := &l.nodes[i]
+	nd.prev = nilIndex
+	nd.next = l.head
+	if l.head != nilIndex {
+		l.nodes[l.head].prev = i
+	} else {
+		l.tail = i
+	}
+	l.head = i
+}
+
+func (l *LRU[K, V]) moveToFront(i int32) {
+	if l.head == i {
+		return
+	}
+	l.unlink(i)
+	l.pushFront(i)
+}
