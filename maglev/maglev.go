@@ -91,6 +91,7 @@ func New(entries []Entry, size uint64) (*Table, error) {
 type cursor struct {
 	pos, skip uint32
 	weight    uint32
+	inv       uint32 // skip⁻¹ mod M, computed when the tail phase needs it
 	credit    uint64
 }
 
@@ -101,7 +102,30 @@ func permutation(name string, m uint32) (offset, skip uint32) {
 	return offset, skip
 }
 
+// tailSlots is how many empty slots remain when population switches from
+// probing each entry's permutation to scanning the list of empty slots.
+// With k slots empty a probe succeeds with chance k/M, so the last slots
+// cost M/k probes each (about M·ln(tailSlots) probes in all, most of the
+// build); scanning costs k steps each (tailSlots²/2 in all).
+const tailSlots = 128
+
+// populate fills slots. Owners are first recorded in the narrowest integer
+// type that holds an entry index (a byte each for up to 255 entries: 64 KiB
+// at M = 65537, against the ring's 256 KiB), because the claims write all
+// over the table and a small table stays in cache; the ring is then written
+// in one sequential pass.
 func populate(entries []Entry, slots []int32) {
+	switch n := len(entries); {
+	case n < 1<<8:
+		fill(entries, slots, make([]uint8, len(slots)))
+	case n < 1<<16:
+		fill(entries, slots, make([]uint16, len(slots)))
+	default:
+		fill(entries, slots, slots)
+	}
+}
+
+func fill[T uint8 | uint16 | int32](entries []Entry, slots []int32, owner []T) {
 	m := uint32(len(slots))
 	for i := range slots {
 		slots[i] = -1
@@ -125,7 +149,15 @@ func populate(entries []Entry, slots []int32) {
 	// taken mirrors slots >= 0 as a bitmap: 8 KiB for M = 65537, so the
 	// probes of the nearly full table stay in L1 cache.
 	taken := make([]uint64, (m+63)/64)
+	var empty []uint32 // the empty slots, once tail phase has begun
+	tailAt := uint32(0)
+	if m > tailSlots {
+		tailAt = m - tailSlots
+	}
 	filled := uint32(0)
+	if filled == tailAt {
+		empty = emptySlots(taken, m)
+	}
 	for {
 		for i := range cur {
 			c := &cur[i]
@@ -135,27 +167,89 @@ func populate(entries []Entry, slots []int32) {
 			c.credit += uint64(c.weight)
 			for c.credit >= uint64(maxW) {
 				c.credit -= uint64(maxW)
-				pos, skip := c.pos, c.skip
-				for taken[pos>>6]&(1<<(pos&63)) != 0 {
-					pos += skip
-					if pos >= m {
-						pos -= m
-					}
+				var pos uint32
+				if empty == nil {
+					pos = probe(taken, c.pos, c.skip, m)
+				} else {
+					pos, empty = nearest(c, empty, m)
 				}
-				slots[pos] = int32(i)
+				owner[pos] = T(i)
 				taken[pos>>6] |= 1 << (pos & 63)
-				pos += skip
-				if pos >= m {
-					pos -= m
-				}
-				c.pos = pos
+				c.pos = step(pos, c.skip, m)
 				filled++
 				if filled == m {
+					for s, o := range owner {
+						slots[s] = int32(o)
+					}
 					return
+				}
+				if filled == tailAt {
+					empty = emptySlots(taken, m)
 				}
 			}
 		}
 	}
+}
+
+// probe returns the first slot not taken in the permutation that continues
+// at pos with step skip.
+func probe(taken []uint64, pos, skip, m uint32) uint32 {
+	for taken[pos>>6]&(1<<(pos&63)) != 0 {
+		pos = step(pos, skip, m)
+	}
+	return pos
+}
+
+// step returns (pos + skip) mod m for pos, skip < m.
+func step(pos, skip, m uint32) uint32 {
+	pos += skip
+	if pos >= m {
+		pos -= m
+	}
+	return pos
+}
+
+// emptySlots lists the slots not yet taken.
+func emptySlots(taken []uint64, m uint32) []uint32 {
+	empty := make([]uint32, 0, min(m, tailSlots))
+	for s := uint32(0); s < m; s++ {
+		if taken[s>>6]&(1<<(s&63)) == 0 {
+			empty = append(empty, s)
+		}
+	}
+	return empty
+}
+
+// nearest returns the empty slot that c's permutation reaches first from its
+// current position, the slot probing would find, and empty without it.
+// Slot s is (s - pos)·skip⁻¹ mod M steps ahead.
+func nearest(c *cursor, empty []uint32, m uint32) (uint32, []uint32) {
+	if c.inv == 0 {
+		c.inv = powMod(c.skip, m-2, m) // Fermat: M is prime
+	}
+	best, bestAt := uint64(m), 0
+	for k, s := range empty {
+		d := (uint64(s+m-c.pos) % uint64(m)) * uint64(c.inv) % uint64(m)
+		if d < best {
+			best, bestAt = d, k
+		}
+	}
+	pos := empty[bestAt]
+	last := len(empty) - 1
+	empty[bestAt] = empty[last]
+	return pos, empty[:last]
+}
+
+// powMod returns b^e mod m for m < 2^32.
+func powMod(b, e, m uint32) uint32 {
+	r, x := uint64(1), uint64(b)%uint64(m)
+	for ; e > 0; e >>= 1 {
+		if e&1 == 1 {
+			r = r * x % uint64(m)
+		}
+		x = x * x % uint64(m)
+	}
+	return uint32(r)
 }
 
 // Lookup returns the index (into the entries given to [New]) of the entry
