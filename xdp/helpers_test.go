@@ -1,0 +1,46 @@
+package xdp
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/testutil"
+)
+
+// mustLoad loads the program with opts or skips (fails under
+// TITANLB_REQUIRE_BPF=1) when the kernel refuses for lack of privileges.
+func mustLoad(tb testing.TB, opts Options) *Program {
+	tb.Helper()
+	testutil.RequireBPF(tb)
+	p, err := Load(opts)
+	if errors.Is(err, ErrNotPermitted) {
+		testutil.SkipOrFail(tb, "ebpf: loading XDP programs: "+err.Error())
+		return nil
+	}
+	if err != nil {
+		tb.Fatalf("%+v", err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	return p
+}
+
+// testBackends returns n backends 101.. at 10.1.0.1.. all up, weight 1.
+func testBackends(n int) []balancer.Backend {
+	bs := make([]balancer.Backend, n)
+	for i := range bs {
+		id := balancer.BackendID(101 + i)
+		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
+	}
+	return bs
+}
+
+var (
+	testVIP    = netip.MustParseAddr("192.0.2.10")
+	testClient = netip.MustParseAddr("198.51.100.7")
+)
+
+func tcpPacket(sport uint16) balancer.Packet {
+	return balancer.Packet{Src: testClient, Dst: testVIP, Proto: balancer.ProtoTCP, SrcPort: sport, DstPort: 443, TCPFlags: balancer.TCPAck, IPID: 1}
+}

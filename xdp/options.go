@@ -1,0 +1,197 @@
+package xdp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/maglev"
+)
+
+// OrphanPolicy says where a non-first fragment that has no usable fragment
+// table entry (an orphan: it arrived before its first fragment, or its entry
+// expired, was evicted or points at a backend that is gone) is sent. The
+// values are those of titan.OrphanPolicy.
+type OrphanPolicy uint8
+
+// The orphan policies.
+const (
+	// OrphanDefault resolves to [DefaultOrphanPolicy].
+	OrphanDefault OrphanPolicy = iota
+	// OrphanHash3 picks the ring slot of the 3-tuple hash
+	// ([balancer.Hash3]) of source, destination and protocol.
+	OrphanHash3
+	// OrphanHostHint looks up the host-pair hint table (source,
+	// destination, protocol → the backend of the latest new flow between
+	// them) and falls back to OrphanHash3 when it misses or the hinted
+	// backend is unusable.
+	OrphanHostHint
+)
+
+// DefaultOrphanPolicy is what [OrphanDefault] resolves to. It is the same
+// policy titan.Config resolves its zero value to, so that zero Options and
+// a zero titan.Config are in parity.
+const DefaultOrphanPolicy = OrphanHostHint
+
+// String returns "default", "hash3" or "host-hint".
+func (o OrphanPolicy) String() string {
+	switch o {
+	case OrphanDefault:
+		return "default"
+	case OrphanHash3:
+		return "hash3"
+	case OrphanHostHint:
+		return "host-hint"
+	}
+	return "orphan-policy(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Defaults of [Options]; the first six are those of titan.Config.
+const (
+	DefaultRingSize      = maglev.DefaultSize // 65537
+	DefaultConnTableSize = 65536
+	DefaultFragTableSize = 16384
+	DefaultFragTimeout   = 30 * time.Second // Linux ipfrag_time
+	DefaultHintTableSize = 65536
+	DefaultMaxBackends   = 4096
+)
+
+// Options configure [Load]. The zero value is valid; every zero field takes
+// its default. The first eight fields have the names, meanings and defaults
+// of titan.Config's, so that Options{} and titan.Config{} (and any pair
+// with equal fields) decide alike.
+type Options struct {
+	// Seed of the murmur3 flow hash; 0 means [balancer.DefaultSeed].
+	Seed uint32
+	// RingSize is the Maglev ring size M, a prime; 0 means 65537.
+	RingSize uint64
+	// ConnTableSize bounds the connection table (a global LRU); 0 means
+	// 65536.
+	ConnTableSize int
+	// FragTableSize bounds the fragment table (a global LRU); 0 means
+	// 16384.
+	FragTableSize int
+	// FragTimeout is the age after which a fragment table entry is a
+	// miss; 0 means 30s. The kernel measures it with bpf_ktime_get_ns.
+	FragTimeout time.Duration
+	// HintTableSize bounds the host-pair hint table (a global LRU); 0
+	// means 65536. Used by OrphanHostHint only.
+	HintTableSize int
+	// OrphanPolicy chooses where orphan non-first fragments go.
+	OrphanPolicy OrphanPolicy
+	// VIPs are the virtual IPv4 addresses balanced; empty means every IPv4
+	// destination. A packet to any other destination is passed (XDP_PASS).
+	VIPs []netip.Addr
+
+	// MaxBackends bounds backend IDs: every ID given to
+	// [Program.SetBackends] must be below it. 0 means 4096.
+	MaxBackends int
+	// SourceAddr is the outer source address of encapsulated packets. The
+	// zero value means the packet's own destination (the VIP it was sent
+	// to), so a backend sees an IPIP packet from the VIP.
+	SourceAddr netip.Addr
+	// Stateless loads the calibration variant instead: no connection,
+	// fragment or hint table; every fragment is dropped; every other
+	// packet goes to the ring slot of its 5-tuple hash.
+	Stateless bool
+	// AttachMode is the XDP mode [Program.Attach] uses.
+	AttachMode AttachMode
+}
+
+// Errors from [Options] validation, wrapped with the field's name.
+var (
+	ErrNegative   = errors.New("must not be negative")
+	ErrTooLarge   = errors.New("too large")
+	ErrNotIPv4    = errors.New("not an IPv4 address")
+	ErrBadPolicy  = errors.New("unknown policy")
+	ErrBadBackend = errors.New("backend id not below Options.MaxBackends")
+)
+
+// resolved returns o with defaults filled in, or an error naming the first
+// bad field.
+func (o Options) resolved() (Options, error) {
+	if o.Seed == 0 {
+		o.Seed = balancer.DefaultSeed
+	}
+	if o.RingSize == 0 {
+		o.RingSize = DefaultRingSize
+	}
+	if o.RingSize > maglev.MaxSize {
+		return o, fmt.Errorf("xdp: options.RingSize %d: %w (max %d)", o.RingSize, ErrTooLarge, maglev.MaxSize)
+	}
+	if !isPrime(o.RingSize) {
+		return o, fmt.Errorf("xdp: options.RingSize %d: %w", o.RingSize, maglev.ErrSizeNotPrime)
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"ConnTableSize", &o.ConnTableSize, DefaultConnTableSize},
+		{"FragTableSize", &o.FragTableSize, DefaultFragTableSize},
+		{"HintTableSize", &o.HintTableSize, DefaultHintTableSize},
+		{"MaxBackends", &o.MaxBackends, DefaultMaxBackends},
+	} {
+		switch {
+		case *f.v < 0:
+			return o, fmt.Errorf("xdp: options.%s %d: %w", f.name, *f.v, ErrNegative)
+		case *f.v > 1<<24:
+			return o, fmt.Errorf("xdp: options.%s %d: %w (max %d)", f.name, *f.v, ErrTooLarge, 1<<24)
+		case *f.v == 0:
+			*f.v = f.def
+		}
+	}
+	switch {
+	case o.FragTimeout < 0:
+		return o, fmt.Errorf("xdp: options.FragTimeout %v: %w", o.FragTimeout, ErrNegative)
+	case o.FragTimeout == 0:
+		o.FragTimeout = DefaultFragTimeout
+	}
+	switch o.OrphanPolicy {
+	case OrphanDefault:
+		o.OrphanPolicy = DefaultOrphanPolicy
+	case OrphanHash3, OrphanHostHint:
+	default:
+		return o, fmt.Errorf("xdp: options.OrphanPolicy %d: %w", o.OrphanPolicy, ErrBadPolicy)
+	}
+	for i, v := range o.VIPs {
+		if !v.Is4() {
+			return o, fmt.Errorf("xdp: options.VIPs[%d] %v: %w", i, v, ErrNotIPv4)
+		}
+	}
+	if o.AttachMode > AttachNative {
+		return o, fmt.Errorf("xdp: options.AttachMode %d: %w", o.AttachMode, ErrBadPolicy)
+	}
+	if o.SourceAddr.IsValid() && !o.SourceAddr.Is4() {
+		return o, fmt.Errorf("xdp: options.SourceAddr %v: %w", o.SourceAddr, ErrNotIPv4)
+	}
+	o.VIPs = append([]netip.Addr(nil), o.VIPs...)
+	return o, nil
+}
+
+// isPrime reports whether n is prime (n < 2^32: trial division by odd
+// numbers up to its square root).
+func isPrime(n uint64) bool {
+	if n < 2 {
+		return false
+	}
+	if n%2 == 0 {
+		return n == 2
+	}
+	for d := uint64(3); d*d <= n; d += 2 {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// be32 returns the network-order bytes of a as the native little-endian
+// word the kernel stores in a __u32 field.
+func be32(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}

@@ -1,0 +1,385 @@
+package xdp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/ring"
+)
+
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_key -type frag_entry -type flow5 -type flow3 titan titan.c
+
+// ErrNotPermitted is wrapped by [Load] when the kernel refuses for lack of
+// privileges (loading needs root, or CAP_BPF with CAP_NET_ADMIN). The same
+// error also matches [os.ErrPermission].
+var ErrNotPermitted = errors.New("not permitted (needs root or CAP_BPF+CAP_NET_ADMIN)")
+
+// Errors from [Program.SetBackends] and [Program.Run].
+var (
+	ErrDuplicateAddr = errors.New("duplicate address")
+	ErrUnknownOuter  = errors.New("outer destination is no backend")
+	ErrClosed        = errors.New("program closed")
+)
+
+// outerLen is the size of the outer IPv4 header IPIP adds.
+const outerLen = 20
+
+// backendUsable is the flags bit of a backend that is present and up.
+const backendUsable = 1
+
+// AttachMode is the XDP attach mode of [Program.Attach].
+type AttachMode uint8
+
+// The attach modes.
+const (
+	AttachDefault AttachMode = iota // the kernel's choice: native if the driver supports it
+	AttachGeneric                   // generic (SKB) mode, xdpgeneric: works on any device
+	AttachNative                    // driver mode; fails where the driver has no XDP support
+)
+
+// Program is the TitanLB XDP program loaded into the kernel with its maps.
+// It is not safe for concurrent use by several goroutines (the kernel
+// program itself runs on every CPU at once, its maps are shared).
+type Program struct {
+	opts   Options
+	objs   titanObjects
+	prog   *ebpf.Program // the datapath Run and Attach use
+	bench  *ebpf.Program // its benchmark wrapper
+	ids    map[[4]byte]balancer.BackendID
+	arr    []titanBackend // the backends array as last written
+	out    []byte         // Run's reused output buffer
+	closed bool
+}
+
+// RunResult is the outcome of one [Program.Run].
+type RunResult struct {
+	// Action is Forward for XDP_TX, Pass for XDP_PASS, Drop for XDP_DROP.
+	Action balancer.Action
+	// Backend is the backend the outer header's destination address
+	// belongs to, when Action is Forward.
+	Backend balancer.BackendID
+	// Out is the frame after the program: encapsulated when forwarded.
+	Out []byte
+	// Ret is the program's raw XDP return code.
+	Ret uint32
+}
+
+// Load loads the Titan program with opts (zero fields take their defaults;
+// an invalid field is an error naming it). The program forwards nothing
+// until [Program.SetBackends]: every ring slot is empty. Loading needs
+// root or CAP_BPF+CAP_NET_ADMIN; without them the error wraps
+// [ErrNotPermitted]. A verifier rejection wraps the *ebpf.VerifierError,
+// whose %+v prints the whole log.
+func Load(opts Options) (*Program, error) {
+	o, err := opts.resolved()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := loadTitan()
+	if err != nil {
+		return nil, fmt.Errorf("xdp: %w", err)
+	}
+	vars := map[string]any{
+		titanVarCfgSeed:          o.Seed,
+		titanVarCfgRingSize:      uint32(o.RingSize),
+		titanVarCfgFragTimeoutNs: uint64(o.FragTimeout),
+		titanVarCfgOrphanPolicy:  uint32(o.OrphanPolicy),
+		titanVarCfgVipCount:      uint32(len(o.VIPs)),
+		titanVarCfgSrcAddr:       uint32(0),
+	}
+	if o.SourceAddr.IsValid() {
+		vars[titanVarCfgSrcAddr] = be32(o.SourceAddr)
+	}
+	for name, v := range vars {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("xdp: program has no variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return nil, fmt.Errorf("xdp: set %s: %w", name, err)
+		}
+	}
+	sizes := map[string]uint32{
+		titanMapConns:    uint32(o.ConnTableSize),
+		titanMapFrags:    uint32(o.FragTableSize),
+		titanMapHints:    uint32(o.HintTableSize),
+		titanMapRing:     uint32(o.RingSize),
+		titanMapBackends: uint32(o.MaxBackends),
+		titanMapVips:     uint32(max(1, len(o.VIPs))),
+	}
+	for name, n := range sizes {
+		spec.Maps[name].MaxEntries = n
+	}
+	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("xdp: load titan: %w: %w", ErrNotPermitted, err)
+		}
+		return nil, fmt.Errorf("xdp: load titan: %w", err)
+	}
+	p.prog, p.bench = p.objs.XdpTitan, p.objs.XdpBenchTitan
+	if o.Stateless {
+		p.prog, p.bench = p.objs.XdpTitanStateless, p.objs.XdpBenchStateless
+	}
+	if err := p.init(); err != nil {
+		p.objs.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// init empties the ring and writes the VIPs.
+func (p *Program) init() error {
+	slots := make([]uint32, p.opts.RingSize)
+	for i := range slots {
+		slots[i] = ring.None
+	}
+	if err := writeArray(p.objs.Ring, slots); err != nil {
+		return fmt.Errorf("xdp: write ring: %w", err)
+	}
+	for i, v := range p.opts.VIPs {
+		if err := p.objs.Vips.Put(be32(v), uint32(1)); err != nil {
+			return fmt.Errorf("xdp: write options.VIPs[%d] %v: %w", i, v, err)
+		}
+	}
+	return nil
+}
+
+// writeArray writes vals to an ARRAY map at keys 0..len-1, in batches when
+// the kernel supports it.
+func writeArray[V any](m *ebpf.Map, vals []V) error {
+	keys := make([]uint32, len(vals))
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	_, err := m.BatchUpdate(keys, vals, nil)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, ebpf.ErrNotSupported) {
+		return err
+	}
+	for i := range vals {
+		if err := m.Put(keys[i], vals[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Options returns the options the program was loaded with, defaults filled
+// in.
+func (p *Program) Options() Options {
+	o := p.opts
+	o.VIPs = append([]netip.Addr(nil), o.VIPs...)
+	return o
+}
+
+// SetBackends replaces the backend set with bs, the full desired set: it
+// builds the Maglev ring with internal/ring (the ring every Go balancer
+// builds), then writes the backends array (address, and whether the
+// backend is usable: present and Up) and the ring. IDs must be below
+// [Options.MaxBackends] and addresses distinct, since a backend is known
+// on the wire by its address.
+func (p *Program) SetBackends(bs []balancer.Backend) error {
+	if p.closed {
+		return fmt.Errorf("xdp: set backends: %w", ErrClosed)
+	}
+	r, err := ring.Build(bs, p.opts.RingSize)
+	if err != nil {
+		return fmt.Errorf("xdp: %w", err)
+	}
+	ids := make(map[[4]byte]balancer.BackendID, len(bs))
+	at := make(map[[4]byte]int, len(bs))
+	for i, b := range bs {
+		if uint64(b.ID) >= uint64(p.opts.MaxBackends) {
+			return fmt.Errorf("xdp: backends[%d].ID %d: %w (%d)", i, b.ID, ErrBadBackend, p.opts.MaxBackends)
+		}
+		a := b.Addr.As4()
+		if j, ok := at[a]; ok {
+			return fmt.Errorf("xdp: backends[%d].Addr %v: %w (backends[%d])", i, b.Addr, ErrDuplicateAddr, j)
+		}
+		at[a] = i
+		ids[a] = b.ID
+	}
+	// Backends first, ring second: a slot never names a backend whose
+	// entry is not yet written. A removed backend keeps its address with
+	// the usable bit clear: no slot names it any more.
+	arr := make([]titanBackend, p.opts.MaxBackends)
+	for i, e := range p.arr {
+		arr[i] = titanBackend{Addr: e.Addr} // removed: address kept, not usable
+	}
+	for _, b := range bs {
+		e := titanBackend{Addr: be32(b.Addr)}
+		if b.Up {
+			e.Flags = backendUsable
+		}
+		arr[b.ID] = e
+	}
+	if err := writeArray(p.objs.Backends, arr); err != nil {
+		return fmt.Errorf("xdp: write backends: %w", err)
+	}
+	if err := writeArray(p.objs.Ring, r.Slots); err != nil {
+		return fmt.Errorf("xdp: write ring: %w", err)
+	}
+	for a, id := range p.ids {
+		if _, ok := ids[a]; !ok {
+			ids[a] = id // still resolvable while in-flight entries drain
+		}
+	}
+	p.ids, p.arr = ids, arr
+	return nil
+}
+
+// Run runs the program once on the Ethernet frame pkt with
+// BPF_PROG_TEST_RUN and returns what it did. Out is a fresh copy of the
+// frame after the program.
+func (p *Program) Run(pkt []byte) (RunResult, error) {
+	res, err := p.run(p.prog, pkt)
+	res.Out = append([]byte(nil), res.Out...)
+	return res, err
+}
+
+// run is Run without the copy: res.Out aliases p.out.
+func (p *Program) run(prog *ebpf.Program, pkt []byte) (RunResult, error) {
+	if p.closed {
+		return RunResult{}, fmt.Errorf("xdp: run: %w", ErrClosed)
+	}
+	if n := len(pkt) + outerLen + 256; cap(p.out) < n {
+		p.out = make([]byte, n)
+	}
+	opts := ebpf.RunOptions{Data: pkt, DataOut: p.out[:cap(p.out)], Repeat: 1}
+	ret, err := prog.Run(&opts)
+	if err != nil {
+		return RunResult{}, fmt.Errorf("xdp: run %d-byte frame: %w", len(pkt), err)
+	}
+	res := RunResult{Ret: ret, Out: opts.DataOut}
+	switch ret {
+	case xdpDrop:
+		res.Action = balancer.Drop
+	case xdpPass:
+		res.Action = balancer.Pass
+	case xdpTX:
+		res.Action = balancer.Forward
+		o := res.Out
+		if len(o) < balancer.EthLen+outerLen || o[balancer.EthLen+9] != 4 {
+			return res, fmt.Errorf("xdp: run: XDP_TX without an IPIP header (%d bytes)", len(o))
+		}
+		a := [4]byte(o[balancer.EthLen+16 : balancer.EthLen+20])
+		id, ok := p.ids[a]
+		if !ok {
+			return res, fmt.Errorf("xdp: run: %w: %v", ErrUnknownOuter, netip.AddrFrom4(a))
+		}
+		res.Backend = id
+	default:
+		return res, fmt.Errorf("xdp: run: unexpected XDP action %d", ret)
+	}
+	return res, nil
+}
+
+// XDP return codes (include/uapi/linux/bpf.h, enum xdp_action).
+const (
+	xdpAborted = 0
+	xdpDrop    = 1
+	xdpPass    = 2
+	xdpTX      = 3
+)
+
+// Vary says how the benchmark wrapper changes the frame between iterations.
+type Vary uint32
+
+// The variations.
+const (
+	VaryNone     Vary = iota // every iteration the same frame: an established flow, a known datagram
+	VaryFlow                 // the inner source address +1 per iteration: every packet a new flow
+	VaryDatagram             // the IP ID +1 per iteration: every fragment a new datagram's
+)
+
+// BenchOptions configure [Program.BenchWith].
+type BenchOptions struct {
+	// Repeat is the number of iterations in the kernel; 0 means 1.
+	Repeat int
+	// Vary says how the frame changes between iterations.
+	Vary Vary
+	// Baseline runs the wrapper around a function that returns XDP_PASS
+	// instead of the datapath: the wrapper's own cost.
+	Baseline bool
+}
+
+// Bench returns the kernel-measured time per packet of the program on pkt
+// over repeat iterations of BPF_PROG_TEST_RUN, every iteration seeing the
+// original frame: see the package doc's Benchmarks section for the wrapper
+// method. The figure includes the wrapper; [Program.BenchWith] with
+// Baseline measures the wrapper alone.
+func (p *Program) Bench(pkt []byte, repeat int) (time.Duration, error) {
+	return p.BenchWith(pkt, BenchOptions{Repeat: repeat})
+}
+
+// BenchWith is [Program.Bench] with options.
+func (p *Program) BenchWith(pkt []byte, o BenchOptions) (time.Duration, error) {
+	if p.closed {
+		return 0, fmt.Errorf("xdp: bench: %w", ErrClosed)
+	}
+	if o.Repeat < 0 {
+		return 0, fmt.Errorf("xdp: bench: repeat %d: %w", o.Repeat, ErrNegative)
+	}
+	if o.Repeat == 0 {
+		o.Repeat = 1
+	}
+	if len(pkt) < balancer.EthLen+balancer.IPv4Len {
+		return 0, fmt.Errorf("xdp: bench: %d-byte frame: shorter than Ethernet and IPv4 headers", len(pkt))
+	}
+	if err := p.objs.BenchCfg.Put(uint32(0), uint32(o.Vary)); err != nil {
+		return 0, fmt.Errorf("xdp: bench: %w", err)
+	}
+	prog := p.bench
+	if o.Baseline {
+		prog = p.objs.XdpBenchBase
+	}
+	ret, d, err := prog.Benchmark(pkt, o.Repeat, nil)
+	if err != nil {
+		return 0, fmt.Errorf("xdp: bench: %w", err)
+	}
+	if ret == xdpAborted {
+		return d, fmt.Errorf("xdp: bench: wrapper aborted (frame too short or restore failed)")
+	}
+	return d, nil
+}
+
+// Attach attaches the program to the network interface ifindex in the
+// mode [Options.AttachMode] asks; closing the returned link detaches it.
+func (p *Program) Attach(ifindex int) (io.Closer, error) {
+	if p.closed {
+		return nil, fmt.Errorf("xdp: attach: %w", ErrClosed)
+	}
+	var flags link.XDPAttachFlags
+	switch p.opts.AttachMode {
+	case AttachGeneric:
+		flags = link.XDPGenericMode
+	case AttachNative:
+		flags = link.XDPDriverMode
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: p.prog, Interface: ifindex, Flags: flags})
+	if err != nil {
+		return nil, fmt.Errorf("xdp: attach to ifindex %d: %w", ifindex, err)
+	}
+	return l, nil
+}
+
+// Close releases the program and its maps. A link from [Program.Attach]
+// keeps the program attached until it is closed itself.
+func (p *Program) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	return p.objs.Close()
+}

@@ -1,0 +1,93 @@
+package xdp
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/titanlb/titanlb/balancer"
+)
+
+// Stats are the program's counters summed over CPUs. Each packet counts in
+// Packets and in exactly one outcome: Forwarded, a Pass* or a Drop* field.
+// The other fields count events on the way.
+type Stats struct {
+	Packets   uint64 // packets seen
+	Forwarded uint64 // encapsulated and sent back out (XDP_TX)
+
+	PassNotIPv4 uint64 // EtherType not IPv4 (XDP_PASS)
+	PassNotVIP  uint64 // destination not a configured VIP (XDP_PASS)
+
+	DropTruncated    uint64 // frame shorter than the Ethernet or IPv4 header
+	DropBadVersion   uint64 // IPv4 EtherType with IP version != 4
+	DropBadIHL       uint64 // IHL below 5
+	DropBadLength    uint64 // total length beyond the frame or below the header
+	DropFragOverrun  uint64 // fragment offset + length beyond 65535
+	DropEmptyFrag    uint64 // fragment without data
+	DropL4Truncated  uint64 // whole packet or first fragment too short for its TCP/UDP header
+	DropNoBackend    uint64 // the ring slot is empty: no backend Up with weight > 0
+	DropFragConflict uint64 // a second first fragment with other ports for a datagram
+	DropFragment     uint64 // stateless variant: every fragment
+	DropEncap        uint64 // encapsulation impossible (no headroom, outer length overflow)
+
+	ConnHits    uint64 // connection table hits with a usable backend
+	ConnMisses  uint64 // connection table misses
+	Repicks     uint64 // table hits whose backend was down or gone: re-picked
+	FragHits    uint64 // fragment table hits with a usable backend
+	FragMisses  uint64 // fragment table misses (expired entries count in FragExpired)
+	FragExpired uint64 // fragment table entries older than FragTimeout
+	Orphans     uint64 // non-first fragments without a usable entry
+	HintHits    uint64 // orphans sent by the host-pair hint
+}
+
+// Drops returns the sum of the Drop* counters.
+func (s Stats) Drops() uint64 {
+	return s.DropTruncated + s.DropBadVersion + s.DropBadIHL + s.DropBadLength +
+		s.DropFragOverrun + s.DropEmptyFrag + s.DropL4Truncated + s.DropNoBackend +
+		s.DropFragConflict + s.DropFragment + s.DropEncap
+}
+
+// Drop reasons reported by [NewBalancer]'s decisions, besides
+// [balancer.ReasonNoBackend] and [balancer.ReasonMalformed].
+const (
+	ReasonFragConflict = "frag: conflicting first fragment" // titan's reason for the same drop
+	ReasonFragment     = "fragment"                         // the stateless variant drops every fragment
+	ReasonEncap        = "encap"                            // no headroom, or the outer length would exceed 65535
+)
+
+// dropReason names the drop that happened between before and s, or "".
+func (s Stats) dropReason(before Stats) string {
+	switch {
+	case s.DropNoBackend != before.DropNoBackend:
+		return balancer.ReasonNoBackend
+	case s.DropFragConflict != before.DropFragConflict:
+		return ReasonFragConflict
+	case s.DropFragment != before.DropFragment:
+		return ReasonFragment
+	case s.DropEncap != before.DropEncap:
+		return ReasonEncap
+	case s.Drops() != before.Drops():
+		return balancer.ReasonMalformed
+	}
+	return ""
+}
+
+// Stats reads the per-CPU counters and sums them.
+func (p *Program) Stats() (Stats, error) {
+	if p.closed {
+		return Stats{}, fmt.Errorf("xdp: stats: %w", ErrClosed)
+	}
+	var per []titanCounters
+	if err := p.objs.Stats.Lookup(uint32(0), &per); err != nil {
+		return Stats{}, fmt.Errorf("xdp: read stats: %w", err)
+	}
+	var s Stats
+	sv := reflect.ValueOf(&s).Elem()
+	for i := range per {
+		cv := reflect.ValueOf(&per[i]).Elem()
+		// titanCounters starts with a structs.HostLayout marker field.
+		for f := 0; f < sv.NumField(); f++ {
+			sv.Field(f).SetUint(sv.Field(f).Uint() + cv.Field(f+1).Uint())
+		}
+	}
+	return s, nil
+}

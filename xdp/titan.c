@@ -1,0 +1,592 @@
+//go:build ignore
+
+// TitanLB: the stateful XDP L4 load balancer whose Go model is
+// balancer/titan. See doc.go for the algorithm, the maps and the parity claim.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+/* Configuration, set at load time (rodata): no config map read per packet. */
+volatile const __u32 cfg_seed = 0x54495441;     /* balancer.DefaultSeed */
+volatile const __u32 cfg_ring_size = 65537;     /* Maglev M */
+volatile const __u64 cfg_frag_timeout_ns = 30000000000ULL;
+volatile const __u32 cfg_orphan_policy = 2;     /* 1 hash3, 2 host hint */
+volatile const __u32 cfg_vip_count = 0;         /* 0: balance every IPv4 dst */
+volatile const __u32 cfg_src_addr = 0;          /* outer source, network order; 0: packet's dst */
+
+#define ORPHAN_HASH3 1
+#define ORPHAN_HOST_HINT 2
+
+#define BACKEND_USABLE 1
+#define RING_NONE 0xffffffffu
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+/* Map value and key layouts. bpf2go generates Go types for those named in
+ * its -type flags. */
+
+/* flow5 is the 16-byte 5-tuple key: the connection table's key and the
+ * bytes murmur3 hashes (balancer.Key5). */
+struct flow5 {
+	__u32 src;
+	__u32 dst;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* flow3 is the 12-byte 3-tuple key: the hint table's key and the bytes of
+ * balancer.Key3. */
+struct flow3 {
+	__u32 src;
+	__u32 dst;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct frag_key {
+	__u32 src;
+	__u32 dst;
+	__u8 proto;
+	__u8 pad;
+	__u16 ipid;
+};
+
+struct frag_entry {
+	__u64 created;   /* bpf_ktime_get_ns when written */
+	__u32 backend;
+	__u16 sport;     /* network order, valid when has_ports */
+	__u16 dport;
+	__u8 has_ports;
+	__u8 pad[7];
+};
+
+struct backend {
+	__u32 addr;      /* IPv4, network order */
+	__u32 flags;     /* BACKEND_USABLE: present and up */
+};
+
+/* stats: per-CPU counters, one lookup per packet. Field names are mirrored
+ * by the Go Stats struct. */
+struct counters {
+	__u64 packets;
+	__u64 forwarded;
+	__u64 pass_not_ipv4;
+	__u64 pass_not_vip;
+	__u64 drop_truncated;
+	__u64 drop_bad_version;
+	__u64 drop_bad_ihl;
+	__u64 drop_bad_length;
+	__u64 drop_frag_overrun;
+	__u64 drop_empty_frag;
+	__u64 drop_l4_truncated;
+	__u64 drop_no_backend;
+	__u64 drop_frag_conflict;
+	__u64 drop_fragment;     /* stateless variant: every fragment */
+	__u64 drop_encap;        /* adjust_head failed or outer length overflow */
+	__u64 conn_hits;
+	__u64 conn_misses;
+	__u64 repicks;           /* table hit whose backend was unusable */
+	__u64 frag_hits;
+	__u64 frag_misses;
+	__u64 frag_expired;
+	__u64 orphans;
+	__u64 hint_hits;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct flow5);
+	__type(value, __u32);
+	__uint(max_entries, 65536);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct frag_key);
+	__type(value, struct frag_entry);
+	__uint(max_entries, 16384);
+} frags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct flow3);
+	__type(value, __u32);
+	__uint(max_entries, 65536);
+} hints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 65537);
+} ring SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct backend);
+	__uint(max_entries, 4096);
+} backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct counters);
+	__uint(max_entries, 1);
+} stats SEC(".maps");
+
+/* bench_cfg[0] tells the benchmark wrappers what to vary between
+ * iterations (see bench below). Read by the wrappers only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} bench_cfg SEC(".maps");
+
+/* MurmurHash3 x86 32-bit over little-endian words, as balancer.Hash5. */
+static __always_inline __u32 rotl32(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static __always_inline __u32 mix_k(__u32 h, __u32 k)
+{
+	k *= 0xcc9e2d51;
+	k = rotl32(k, 15);
+	k *= 0x1b873593;
+	h ^= k;
+	h = rotl32(h, 13);
+	return h * 5 + 0xe6546b64;
+}
+
+static __always_inline __u32 fmix(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+/* The words of struct flow5 as murmur3 reads them on a little-endian
+ * machine: the struct's own memory. */
+static __always_inline __u32 hash5(const struct flow5 *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = cfg_seed;
+	h = mix_k(h, w[0]);
+	h = mix_k(h, w[1]);
+	h = mix_k(h, w[2]);
+	h = mix_k(h, w[3]);
+	h ^= 16;
+	return fmix(h);
+}
+
+static __always_inline __u32 hash3(const struct flow3 *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = cfg_seed;
+	h = mix_k(h, w[0]);
+	h = mix_k(h, w[1]);
+	h = mix_k(h, w[2]);
+	h ^= 12;
+	return fmix(h);
+}
+
+/* usable returns the backend entry for id when it is present and up. */
+static __always_inline struct backend *usable(__u32 id)
+{
+	struct backend *b = bpf_map_lookup_elem(&backends, &id);
+	if (b && (b->flags & BACKEND_USABLE))
+		return b;
+	return 0;
+}
+
+/* ring_pick returns the backend owning hash h, or 0 (no backend). */
+static __always_inline struct backend *ring_pick(__u32 h, __u32 *id)
+{
+	__u32 slot = h % cfg_ring_size;
+	__u32 *v = bpf_map_lookup_elem(&ring, &slot);
+	if (!v || *v == RING_NONE)
+		return 0;
+	*id = *v;
+	return bpf_map_lookup_elem(&backends, id);
+}
+
+/* pick_flow is step 2 of the algorithm: connection table, ring on a miss
+ * or an unusable backend, and a write of the choice. */
+static __always_inline struct backend *pick_flow(struct counters *st, struct flow5 *k, __u32 *id)
+{
+	__u32 h = hash5(k);
+	__u32 *cid = bpf_map_lookup_elem(&conns, k);
+	struct backend *b;
+
+	if (cid) {
+		b = usable(*cid);
+		if (b) {
+			st->conn_hits++;
+			*id = *cid;
+			return b;
+		}
+		st->repicks++;
+	} else {
+		st->conn_misses++;
+	}
+	b = ring_pick(h, id);
+	if (!b)
+		return 0;
+	bpf_map_update_elem(&conns, k, id, BPF_ANY);
+	if (cfg_orphan_policy == ORPHAN_HOST_HINT) {
+		struct flow3 hk = {.src = k->src, .dst = k->dst, .proto = k->proto};
+		bpf_map_update_elem(&hints, &hk, id, BPF_ANY);
+	}
+	return b;
+}
+
+/* pick_orphan chooses for a non-first fragment without a usable entry. */
+static __always_inline struct backend *pick_orphan(struct counters *st, struct flow3 *k, __u32 *id)
+{
+	struct backend *b;
+
+	st->orphans++;
+	if (cfg_orphan_policy == ORPHAN_HOST_HINT) {
+		__u32 *hid = bpf_map_lookup_elem(&hints, k);
+		if (hid) {
+			b = usable(*hid);
+			if (b) {
+				st->hint_hits++;
+				*id = *hid;
+				return b;
+			}
+		}
+	}
+	return ring_pick(hash3(k), id);
+}
+
+struct outer_ip {
+	__u8 ver_ihl;
+	__u8 tos;
+	__u16 tot_len;
+	__u16 id;
+	__u16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__u16 check;
+	__u32 saddr;
+	__u32 daddr;
+};
+
+/* encap prepends an outer IPv4 header (IPIP) toward daddr and moves the
+ * Ethernet header to the front. inner_len is the inner total length in
+ * host order; tos the inner TOS; vip the inner destination. */
+static __always_inline int encap(struct xdp_md *ctx, struct counters *st, __u32 daddr, __u32 vip,
+				 __u16 inner_len, __u8 tos)
+{
+	struct outer_ip o = {};
+	__u32 sum = 0;
+	__u16 *w = (__u16 *)&o;
+	void *data, *data_end;
+	struct ethhdr *neth, *oeth;
+
+	if (inner_len > 0xffff - sizeof(o)) {
+		st->drop_encap++;
+		return XDP_DROP;
+	}
+	o.ver_ihl = 0x45;
+	o.tos = tos;
+	o.tot_len = bpf_htons(inner_len + sizeof(o));
+	o.ttl = 64;
+	o.protocol = IPPROTO_IPIP;
+	o.saddr = cfg_src_addr ? cfg_src_addr : vip;
+	o.daddr = daddr;
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(o) / 2); i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	o.check = ~sum;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(o))) {
+		st->drop_encap++;
+		return XDP_DROP;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	neth = data;
+	oeth = data + sizeof(o);
+	if ((void *)(oeth + 1) > data_end) {
+		st->drop_encap++;
+		return XDP_DROP;
+	}
+	__builtin_memcpy(neth->h_dest, oeth->h_dest, ETH_ALEN);
+	__builtin_memcpy(neth->h_source, oeth->h_source, ETH_ALEN);
+	neth->h_proto = bpf_htons(ETH_P_IP);
+	__builtin_memcpy((void *)(neth + 1), &o, sizeof(o));
+	st->forwarded++;
+	return XDP_TX;
+}
+
+/* process is the whole datapath. stateless selects the calibration
+ * variant: fragments dropped, no connection table (ring only). */
+static __always_inline int process(struct xdp_md *ctx, const int stateless)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u8 *ip;
+	__u32 zero = 0, hl, tot, frag, off, id = 0;
+	struct counters *st;
+	struct backend *b;
+	struct flow5 k5 = {};
+
+	st = bpf_map_lookup_elem(&stats, &zero);
+	if (!st)
+		return XDP_ABORTED;
+	st->packets++;
+
+	if ((void *)(eth + 1) > data_end) {
+		st->drop_truncated++;
+		return XDP_DROP;
+	}
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		st->pass_not_ipv4++;
+		return XDP_PASS;
+	}
+	ip = (__u8 *)(eth + 1);
+	if ((void *)(ip + 20) > data_end) {
+		st->drop_truncated++;
+		return XDP_DROP;
+	}
+	if ((ip[0] >> 4) != 4) {
+		st->drop_bad_version++;
+		return XDP_DROP;
+	}
+	hl = (ip[0] & 0x0f) * 4;
+	if (hl < 20) {
+		st->drop_bad_ihl++;
+		return XDP_DROP;
+	}
+	tot = bpf_ntohs(*(__u16 *)(ip + 2));
+	if (tot < hl || (void *)ip + tot > data_end) {
+		st->drop_bad_length++;
+		return XDP_DROP;
+	}
+	frag = bpf_ntohs(*(__u16 *)(ip + 6));
+	off = frag & IP_OFFSET;
+	if (frag & (IP_MF | IP_OFFSET)) {
+		if (tot == hl) {
+			st->drop_empty_frag++;
+			return XDP_DROP;
+		}
+		if (off * 8 + (tot - hl) > 0xffff) {
+			st->drop_frag_overrun++;
+			return XDP_DROP;
+		}
+	}
+	k5.proto = ip[9];
+	k5.src = *(__u32 *)(ip + 12);
+	k5.dst = *(__u32 *)(ip + 16);
+	if (off == 0 && (k5.proto == IPPROTO_TCP || k5.proto == IPPROTO_UDP)) {
+		__u32 need = k5.proto == IPPROTO_TCP ? 20 : 8;
+		__u8 *l4 = ip + hl;
+
+		if (tot - hl < need || (void *)(l4 + 4) > data_end) {
+			st->drop_l4_truncated++;
+			return XDP_DROP;
+		}
+		k5.sport = *(__u16 *)l4;
+		k5.dport = *(__u16 *)(l4 + 2);
+	}
+
+	if (cfg_vip_count) {
+		if (!bpf_map_lookup_elem(&vips, &k5.dst)) {
+			st->pass_not_vip++;
+			return XDP_PASS;
+		}
+	}
+
+	if (stateless) {
+		if (frag & (IP_MF | IP_OFFSET)) {
+			st->drop_fragment++;
+			return XDP_DROP;
+		}
+		b = ring_pick(hash5(&k5), &id);
+		if (!b) {
+			st->drop_no_backend++;
+			return XDP_DROP;
+		}
+		return encap(ctx, st, b->addr, k5.dst, tot, ip[1]);
+	}
+
+	if (!(frag & (IP_MF | IP_OFFSET))) {
+		b = pick_flow(st, &k5, &id);
+	} else {
+		struct frag_key fk = {.src = k5.src, .dst = k5.dst, .proto = k5.proto,
+				      .ipid = *(__u16 *)(ip + 4)};
+		struct frag_entry *fe = bpf_map_lookup_elem(&frags, &fk);
+		__u64 now = bpf_ktime_get_ns();
+
+		b = 0;
+		if (fe && now - fe->created > cfg_frag_timeout_ns) {
+			st->frag_expired++;
+			fe = 0;
+		}
+		if (fe) {
+			b = usable(fe->backend);
+			if (b) {
+				st->frag_hits++;
+				id = fe->backend;
+				if (off == 0) {
+					if (!fe->has_ports) {
+						fe->sport = k5.sport;
+						fe->dport = k5.dport;
+						fe->has_ports = 1;
+					} else if (fe->sport != k5.sport || fe->dport != k5.dport) {
+						st->drop_frag_conflict++;
+						return XDP_DROP;
+					}
+				}
+			} else {
+				st->repicks++;
+			}
+		} else {
+			st->frag_misses++;
+		}
+		if (!b) {
+			struct frag_entry ne = {.created = now};
+
+			if (off == 0) {
+				b = pick_flow(st, &k5, &id);
+				ne.sport = k5.sport;
+				ne.dport = k5.dport;
+				ne.has_ports = 1;
+			} else {
+				struct flow3 k3 = {.src = k5.src, .dst = k5.dst, .proto = k5.proto};
+				b = pick_orphan(st, &k3, &id);
+			}
+			if (b) {
+				ne.backend = id;
+				bpf_map_update_elem(&frags, &fk, &ne, BPF_ANY);
+			}
+		}
+	}
+	if (!b) {
+		st->drop_no_backend++;
+		return XDP_DROP;
+	}
+	return encap(ctx, st, b->addr, k5.dst, tot, ip[1]);
+}
+
+static __noinline int titan(struct xdp_md *ctx)
+{
+	return process(ctx, 0);
+}
+
+static __noinline int titan_stateless(struct xdp_md *ctx)
+{
+	return process(ctx, 1);
+}
+
+SEC("xdp")
+int xdp_titan(struct xdp_md *ctx)
+{
+	return titan(ctx);
+}
+
+SEC("xdp")
+int xdp_titan_stateless(struct xdp_md *ctx)
+{
+	return titan_stateless(ctx);
+}
+
+/* Benchmark wrappers. BPF_PROG_TEST_RUN with repeat > 1 runs a program again
+ * on the same buffer, which after an XDP_TX here is already encapsulated.
+ * Each wrapper saves the Ethernet header, calls the datapath, and after an
+ * encapsulation strips the outer header again (adjust_head +20) and restores
+ * the Ethernet header, so every iteration sees the original frame. bench_cfg
+ * may ask it to vary the frame between iterations: 1 increments the inner
+ * source address (every iteration a new flow), 2 increments the IP ID
+ * (every iteration a new datagram). xdp_bench_base wraps a datapath that
+ * returns XDP_PASS: the wrapper's own cost. */
+#define VARY_FLOW 1
+#define VARY_DATAGRAM 2
+
+static __noinline int nop(struct xdp_md *ctx)
+{
+	return ctx->ingress_ifindex == 0xffffffff ? XDP_DROP : XDP_PASS;
+}
+
+static __always_inline int bench(struct xdp_md *ctx, int which)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr saved;
+	__u32 zero = 0, vary = 0, *v;
+	__u8 *ip;
+	int act;
+
+	if (data + sizeof(saved) + 20 > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(&saved, data, sizeof(saved));
+	v = bpf_map_lookup_elem(&bench_cfg, &zero);
+	if (v)
+		vary = *v;
+
+	if (which == 0)
+		act = titan(ctx);
+	else if (which == 1)
+		act = titan_stateless(ctx);
+	else
+		act = nop(ctx);
+
+	if (act == XDP_TX) {
+		if (bpf_xdp_adjust_head(ctx, (int)sizeof(struct outer_ip)))
+			return XDP_ABORTED;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(saved) + 20 > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, &saved, sizeof(saved));
+	ip = data + sizeof(saved);
+	if (vary == VARY_FLOW)
+		*(__u32 *)(ip + 12) = bpf_htonl(bpf_ntohl(*(__u32 *)(ip + 12)) + 1);
+	else if (vary == VARY_DATAGRAM)
+		*(__u16 *)(ip + 4) = bpf_htons(bpf_ntohs(*(__u16 *)(ip + 4)) + 1);
+	return act;
+}
+
+SEC("xdp")
+int xdp_bench_titan(struct xdp_md *ctx)
+{
+	return bench(ctx, 0);
+}
+
+SEC("xdp")
+int xdp_bench_stateless(struct xdp_md *ctx)
+{
+	return bench(ctx, 1);
+}
+
+SEC("xdp")
+int xdp_bench_base(struct xdp_md *ctx)
+{
+	return bench(ctx, 2);
+}
