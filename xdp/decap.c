@@ -1,0 +1,147 @@
+//go:build ignore
+
+// decap.c: the backend-side IPIP decapsulation XDP program of TitanLB.
+//
+// The Titan program on the load balancer forwards a packet by wrapping it in
+// an outer IPv4 header (protocol 4, IPIP) addressed to the backend. A backend
+// whose kernel has an ipip device would unwrap it there; this program does it
+// in XDP instead (the kernel this project targets has none), the same job
+// Katran's decap program does for its backends. It strips the outer 20-byte
+// header by moving the Ethernet header 20 bytes forward and calling
+// bpf_xdp_adjust_head(+20), then returns XDP_PASS: the inner packet, which
+// may be an IPv4 fragment, goes up the backend's own stack and reassembly.
+//
+// Verdicts:
+//   - not IPv4, or IPv4 but not protocol 4: XDP_PASS, untouched;
+//   - IPIP with a valid outer header (version 4, IHL 5, correct header
+//     checksum, total length within the frame, not itself a fragment) and a
+//     complete inner IPv4 header whose total length fills the outer payload:
+//     decapsulated, XDP_PASS;
+//   - IPIP otherwise: XDP_DROP (malformed, or an outer fragment: the path to
+//     this backend lacks MTU headroom for the outer header).
+// Each verdict increments a per-CPU counter (struct decap_stats).
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define IPV4_HLEN 20
+#define IPPROTO_IPIP_ 4
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+struct ethhdr_ {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 proto;
+} __attribute__((packed));
+
+struct iphdr_ {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__sum16 check;
+	__be32 saddr;
+	__be32 daddr;
+} __attribute__((packed));
+
+// decap_stats counts frames by verdict, per CPU. Every frame increments
+// exactly one of decapsulated, passed, malformed and outer_fragment;
+// inner_fragments counts the decapsulated frames whose inner packet is an
+// IPv4 fragment.
+struct decap_stats {
+	__u64 decapsulated;
+	__u64 inner_fragments;
+	__u64 passed;
+	__u64 malformed;
+	__u64 outer_fragment;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct decap_stats);
+} decap_stats_map SEC(".maps");
+
+// ipv4_csum_ok reports whether the 20-byte header at ip has a correct
+// header checksum: the one's complement sum of its ten words is 0xffff.
+static __always_inline int ipv4_csum_ok(const struct iphdr_ *ip)
+{
+	const __u16 *w = (const __u16 *)ip;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < IPV4_HLEN / 2; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+SEC("xdp")
+int titan_decap(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 key = 0;
+	struct decap_stats *st = bpf_map_lookup_elem(&decap_stats_map, &key);
+	if (!st)
+		return XDP_PASS;
+
+	struct ethhdr_ *eth = data;
+	if ((void *)(eth + 1) > data_end || eth->proto != bpf_htons(ETH_P_IP)) {
+		st->passed++;
+		return XDP_PASS;
+	}
+	struct iphdr_ *outer = (void *)(eth + 1);
+	// The protocol byte is the last one read before deciding whether the
+	// frame is ours at all: a frame too short to carry it is not IPIP.
+	if ((void *)&outer->protocol + 1 > data_end ||
+	    outer->protocol != IPPROTO_IPIP_) {
+		st->passed++;
+		return XDP_PASS;
+	}
+	struct iphdr_ *inner = (void *)(outer + 1);
+	if ((void *)(inner + 1) > data_end || outer->ver_ihl != 0x45 ||
+	    !ipv4_csum_ok(outer)) {
+		st->malformed++;
+		return XDP_DROP;
+	}
+	if (outer->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
+		st->outer_fragment++;
+		return XDP_DROP;
+	}
+	__u16 outer_len = bpf_ntohs(outer->tot_len);
+	__u16 inner_len = bpf_ntohs(inner->tot_len);
+	// Bytes past the outer total length are Ethernet padding; the inner
+	// packet must fill the outer payload exactly.
+	if (outer_len > data_end - (void *)outer ||
+	    (inner->ver_ihl >> 4) != 4 || (inner->ver_ihl & 0xf) < 5 ||
+	    inner_len + IPV4_HLEN != outer_len) {
+		st->malformed++;
+		return XDP_DROP;
+	}
+	int inner_frag = (inner->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;
+
+	// Move the Ethernet header forward over the outer IPv4 header; the two
+	// ranges [0,14) and [20,34) do not overlap.
+	struct ethhdr_ *neth = (void *)eth + IPV4_HLEN;
+	__builtin_memcpy(neth, eth, ETH_HLEN);
+	if (bpf_xdp_adjust_head(ctx, IPV4_HLEN)) {
+		st->malformed++;
+		return XDP_DROP;
+	}
+	st->decapsulated++;
+	if (inner_frag)
+		st->inner_fragments++;
+	return XDP_PASS;
+}
+
+char __license[] SEC("license") = "Dual MIT/GPL";

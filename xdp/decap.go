@@ -1,0 +1,188 @@
+package xdp
+
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type decap_stats decap decap.c
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/titanlb/titanlb/balancer"
+)
+
+// Decap is the backend-side IPIP decapsulation program (decap.c), loaded
+// into the kernel. The Titan program forwards a packet to a backend wrapped
+// in an outer IPv4 header (protocol 4); a backend without an ipip device
+// attaches Decap to the interface the load balancer's traffic arrives on
+// and lets its own kernel do the rest. Katran ships a decap program for its
+// backends for the same reason.
+//
+// # What it does
+//
+// For an IPv4 frame of protocol 4 with a valid outer header (version 4,
+// IHL 5 — no options —, correct header checksum, total length within the
+// frame, not itself a fragment) carrying a complete inner IPv4 header whose
+// total length fills the outer payload, Decap moves the Ethernet header 20
+// bytes forward and calls bpf_xdp_adjust_head(+20): the frame becomes the
+// inner packet with the original Ethernet header, and XDP_PASS hands it to
+// the kernel. The inner packet may be an IPv4 fragment; the backend's own
+// reassembly (net.ipv4.ipfrag_*) puts the datagram together, which is how
+// the end-to-end test uses Linux as the ground truth of "whole at one
+// backend". Any other frame passes untouched. IPIP that fails a check is
+// dropped (XDP_DROP). Every frame increments one per-CPU counter, read with
+// [Decap.Stats].
+//
+// An outer fragment is dropped and counted in [DecapStats].OuterFragment:
+// it means the path from the load balancer lacks MTU headroom for the
+// 20-byte outer header (the kernel fragmented the encapsulated packet); give
+// those links a larger MTU (the end-to-end test uses 9000).
+//
+// # End-to-end topology
+//
+// The end-to-end test (e2e_test.go) runs the whole path in network
+// namespaces, on veth pairs only, so no packet leaves the test:
+//
+//	client ──(1500)── gw ──(9000)── lb        (Titan program, XDP generic mode)
+//	                  │ ╲────(9000)── b1      (Decap; VIP on lo; UDP socket)
+//	                  │  ╲───(9000)── b2
+//	                  ╰────(9000)──── b3
+//
+// XDP_TX sends a frame back out of the interface it arrived on, so the load
+// balancer sits "on a stick" behind a router namespace gw, as Katran does
+// behind its top-of-rack router: gw routes the VIP to lb; lb encapsulates
+// toward the chosen backend's address and sends the frame back to gw, which
+// routes the outer packet to that backend over a link with MTU 9000. The
+// Titan program keeps the Ethernet addresses of the frame it encapsulates,
+// so the frame it sends back is addressed to lb's own MAC; gw's port facing
+// lb is given that same MAC, so gw accepts the frame whether the program
+// keeps or swaps the addresses. The client's link has MTU 1500: its kernel
+// fragments every datagram larger than that, the fragments travel as
+// separate packets through gw and lb, and each backend's kernel reassembles
+// what its Decap hands it.
+type Decap struct {
+	objs decapObjects
+}
+
+// DecapStats are the Decap counters summed over CPUs. Every frame the
+// program sees increments exactly one of Decapsulated, Passed, Malformed
+// and OuterFragment.
+type DecapStats struct {
+	Decapsulated   uint64 // IPIP stripped, inner packet passed to the kernel
+	InnerFragments uint64 // of Decapsulated: inner packet was an IPv4 fragment
+	Passed         uint64 // not IPIP: passed untouched
+	Malformed      uint64 // IPIP with a bad outer or inner header: dropped
+	OuterFragment  uint64 // IPIP whose outer packet was fragmented: dropped
+}
+
+// Total is the number of frames the program has seen.
+func (s DecapStats) Total() uint64 {
+	return s.Decapsulated + s.Passed + s.Malformed + s.OuterFragment
+}
+
+// DecapResult is the outcome of one [Decap.Run].
+type DecapResult struct {
+	Action balancer.Action // balancer.Pass (XDP_PASS) or balancer.Drop (XDP_DROP)
+	Out    []byte          // the frame after the program: the inner packet when decapsulated
+}
+
+// XDP verdicts the decap program returns (enum xdp_action in linux/bpf.h).
+const (
+	decapXDPDrop = 1
+	decapXDPPass = 2
+)
+
+// LoadDecap loads the decapsulation program and its counters into the
+// kernel. Loading needs root or CAP_BPF+CAP_NET_ADMIN; without them the
+// error wraps [ErrNotPermitted]. Close releases them.
+func LoadDecap() (*Decap, error) {
+	d := &Decap{}
+	if err := loadDecapObjects(&d.objs, nil); err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("xdp: load decap: %w: %w", ErrNotPermitted, err)
+		}
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("xdp: load decap: %+v", ve)
+		}
+		return nil, fmt.Errorf("xdp: load decap: %w", err)
+	}
+	return d, nil
+}
+
+// Attach attaches the program to the interface with index ifindex, in the
+// calling thread's network namespace, in the given [AttachMode]
+// (AttachDefault lets the kernel choose: native where the driver supports
+// it, as veth does). Closing the returned link detaches the program.
+func (d *Decap) Attach(ifindex int, mode AttachMode) (io.Closer, error) {
+	if ifindex <= 0 {
+		return nil, fmt.Errorf("xdp: decap attach: ifindex %d: must be positive", ifindex)
+	}
+	var flags link.XDPAttachFlags
+	switch mode {
+	case AttachDefault:
+	case AttachGeneric:
+		flags = link.XDPGenericMode
+	case AttachNative:
+		flags = link.XDPDriverMode
+	default:
+		return nil, fmt.Errorf("xdp: decap attach: mode %d: unknown", mode)
+	}
+	l, err := link.AttachXDP(link.XDPOptions{
+		Program:   d.objs.TitanDecap,
+		Interface: ifindex,
+		Flags:     flags,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("xdp: decap attach to ifindex %d: %w", ifindex, err)
+	}
+	return l, nil
+}
+
+// Run runs the program once on frame with BPF_PROG_TEST_RUN and returns its
+// verdict and output frame. frame is not modified.
+func (d *Decap) Run(frame []byte) (DecapResult, error) {
+	// Decapsulation only shrinks the frame; the slack is for safety.
+	opts := ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+64)}
+	ret, err := d.objs.TitanDecap.Run(&opts)
+	if err != nil {
+		return DecapResult{}, fmt.Errorf("xdp: decap run on %d-byte frame: %w", len(frame), err)
+	}
+	var r DecapResult
+	switch ret {
+	case decapXDPPass:
+		r.Action = balancer.Pass
+	case decapXDPDrop:
+		r.Action = balancer.Drop
+	default:
+		return DecapResult{}, fmt.Errorf("xdp: decap run on %d-byte frame: unexpected verdict %d", len(frame), ret)
+	}
+	r.Out = opts.DataOut
+	return r, nil
+}
+
+// Stats returns the counters summed over all CPUs.
+func (d *Decap) Stats() (DecapStats, error) {
+	var per []decapDecapStats
+	if err := d.objs.DecapStatsMap.Lookup(uint32(0), &per); err != nil {
+		return DecapStats{}, fmt.Errorf("xdp: decap stats: %w", err)
+	}
+	var s DecapStats
+	for _, c := range per {
+		s.Decapsulated += c.Decapsulated
+		s.InnerFragments += c.InnerFragments
+		s.Passed += c.Passed
+		s.Malformed += c.Malformed
+		s.OuterFragment += c.OuterFragment
+	}
+	return s, nil
+}
+
+// Close releases the program and its counters. It does not detach: a link
+// returned by Attach holds its own reference until it is closed.
+func (d *Decap) Close() error {
+	return d.objs.Close()
+}

@@ -1,0 +1,221 @@
+package xdp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/testutil"
+)
+
+var (
+	decapOuterSrc = netip.MustParseAddr("10.99.0.2")    // the load balancer
+	decapOuterDst = netip.MustParseAddr("10.99.2.2")    // this backend
+	decapClient   = netip.MustParseAddr("10.99.1.2")    // inner source
+	decapVIP      = netip.MustParseAddr("192.0.2.10")   // inner destination
+	decapOther    = netip.MustParseAddr("198.51.100.1") // unrelated traffic
+)
+
+// decapWrap returns inner (an Ethernet/IPv4 frame) wrapped in an outer IPv4
+// header of protocol 4 from src to dst, with a correct checksum, keeping
+// inner's Ethernet header: the frame the Titan program sends a backend.
+func decapWrap(inner []byte, src, dst netip.Addr) []byte {
+	ipLen := len(inner) - balancer.EthLen
+	out := make([]byte, len(inner)+balancer.IPv4Len)
+	copy(out, inner[:balancer.EthLen])
+	o := out[balancer.EthLen : balancer.EthLen+balancer.IPv4Len]
+	o[0] = 0x45
+	binary.BigEndian.PutUint16(o[2:4], uint16(ipLen+balancer.IPv4Len))
+	o[8] = 64
+	o[9] = 4 // IPIP
+	s, d := src.As4(), dst.As4()
+	copy(o[12:16], s[:])
+	copy(o[16:20], d[:])
+	binary.BigEndian.PutUint16(o[10:12], balancer.Checksum(o, 0))
+	copy(out[balancer.EthLen+balancer.IPv4Len:], inner[balancer.EthLen:])
+	return out
+}
+
+// decapRefix recomputes the outer header checksum of an IPIP frame after a
+// test edited the outer header.
+func decapRefix(f []byte) []byte {
+	o := f[balancer.EthLen : balancer.EthLen+balancer.IPv4Len]
+	o[10], o[11] = 0, 0
+	binary.BigEndian.PutUint16(o[10:12], balancer.Checksum(o, 0))
+	return f
+}
+
+func loadDecapForTest(t *testing.T) *Decap {
+	t.Helper()
+	testutil.RequireBPF(t)
+	d, err := LoadDecap()
+	if errors.Is(err, ErrNotPermitted) {
+		testutil.SkipOrFail(t, "ebpf: loading XDP programs: "+err.Error())
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func TestDecapStripsOuterHeader(t *testing.T) {
+	d := loadDecapForTest(t)
+	udp := balancer.Packet{Src: decapClient, Dst: decapVIP, Proto: balancer.ProtoUDP, SrcPort: 40000, DstPort: 5353, IPID: 7}
+	tcp := balancer.Packet{Src: decapClient, Dst: decapVIP, Proto: balancer.ProtoTCP, SrcPort: 40001, DstPort: 80, TCPFlags: balancer.TCPAck}
+	first := udp
+	first.MoreFragments = true
+	middle := udp
+	middle.MoreFragments, middle.FragOffset = true, 185
+	last := udp
+	last.FragOffset = 370
+	for _, tc := range []struct {
+		name    string
+		inner   []byte
+		isFrag  bool
+		padding int
+	}{
+		{"udp", balancer.Encode(udp, 100), false, 0},
+		{"tcp", balancer.Encode(tcp, 1400), false, 0},
+		{"first fragment", balancer.Encode(first, 1472), true, 0},
+		{"middle fragment", balancer.Encode(middle, 1480), true, 0},
+		{"last fragment", balancer.Encode(last, 9), true, 0},
+		{"minimal inner header", balancer.Encode(balancer.Packet{Src: decapClient, Dst: decapVIP, Proto: 47}, 0), false, 0},
+		{"ethernet padding kept", balancer.Encode(last, 1), true, 12},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := d.Stats()
+			require.NoError(t, err)
+			in := decapWrap(tc.inner, decapOuterSrc, decapOuterDst)
+			in = append(in, make([]byte, tc.padding)...)
+			orig := bytes.Clone(in)
+			r, err := d.Run(in)
+			require.NoError(t, err)
+			require.Equal(t, balancer.Pass, r.Action)
+			want := append(bytes.Clone(tc.inner), make([]byte, tc.padding)...)
+			require.Equal(t, want, r.Out, "output must be exactly the inner frame")
+			require.Equal(t, orig, in, "Run must not modify its input")
+			_, err = balancer.Decode(r.Out)
+			require.NoError(t, err)
+
+			after, err := d.Stats()
+			require.NoError(t, err)
+			require.Equal(t, before.Decapsulated+1, after.Decapsulated)
+			wantFrags := before.InnerFragments
+			if tc.isFrag {
+				wantFrags++
+			}
+			require.Equal(t, wantFrags, after.InnerFragments)
+			require.Equal(t, before.Total()+1, after.Total())
+		})
+	}
+}
+
+func TestDecapPassesOtherTraffic(t *testing.T) {
+	d := loadDecapForTest(t)
+	plain := balancer.Encode(balancer.Packet{Src: decapClient, Dst: decapVIP, Proto: balancer.ProtoUDP, SrcPort: 1, DstPort: 2}, 64)
+	arp := bytes.Clone(plain[:balancer.EthLen+28])
+	binary.BigEndian.PutUint16(arp[12:14], 0x0806)
+	ipv6 := bytes.Clone(plain)
+	binary.BigEndian.PutUint16(ipv6[12:14], 0x86dd)
+	ipv6[balancer.EthLen+9] = 4 // the IPv4 protocol offset must not be read as such
+	shortIP := bytes.Clone(plain[:balancer.EthLen+8])
+	gre := balancer.Encode(balancer.Packet{Src: decapOuterSrc, Dst: decapOuterDst, Proto: 47}, 40)
+
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"udp", plain},
+		{"tcp", balancer.Encode(balancer.Packet{Src: decapOther, Dst: decapVIP, Proto: balancer.ProtoTCP, SrcPort: 3, DstPort: 4}, 10)},
+		{"udp fragment", balancer.Encode(balancer.Packet{Src: decapClient, Dst: decapVIP, Proto: balancer.ProtoUDP, IPID: 9, FragOffset: 185}, 100)},
+		{"gre", gre},
+		{"arp", arp},
+		{"ipv6 ethertype", ipv6},
+		{"ipv4 header cut before protocol", shortIP},
+		{"ethernet header only", bytes.Clone(plain[:balancer.EthLen])},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := d.Stats()
+			require.NoError(t, err)
+			r, err := d.Run(tc.frame)
+			require.NoError(t, err)
+			require.Equal(t, balancer.Pass, r.Action)
+			require.Equal(t, tc.frame, r.Out, "non-IPIP must pass unchanged")
+			after, err := d.Stats()
+			require.NoError(t, err)
+			require.Equal(t, before.Passed+1, after.Passed)
+			require.Equal(t, before.Decapsulated, after.Decapsulated)
+		})
+	}
+}
+
+func TestDecapDropsMalformedIPIP(t *testing.T) {
+	d := loadDecapForTest(t)
+	inner := balancer.Encode(balancer.Packet{Src: decapClient, Dst: decapVIP, Proto: balancer.ProtoUDP, SrcPort: 5, DstPort: 6, IPID: 3}, 200)
+	good := decapWrap(inner, decapOuterSrc, decapOuterDst)
+	const o = balancer.EthLen // outer header offset
+	const in = balancer.EthLen + balancer.IPv4Len
+
+	edit := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	for _, tc := range []struct {
+		name      string
+		frame     []byte
+		outerFrag bool
+	}{
+		{"outer header truncated", good[:o+16], false},
+		{"inner header truncated", good[:in+12], false},
+		{"outer checksum wrong", edit(func(b []byte) []byte { b[o+10] ^= 0xff; return b }), false},
+		{"outer ihl 4", edit(func(b []byte) []byte { b[o] = 0x44; return decapRefix(b) }), false},
+		{"outer ihl 6 (options)", edit(func(b []byte) []byte { b[o] = 0x46; return decapRefix(b) }), false},
+		{"outer version 6", edit(func(b []byte) []byte { b[o] = 0x65; return decapRefix(b) }), false},
+		{"outer total length beyond frame", edit(func(b []byte) []byte {
+			binary.BigEndian.PutUint16(b[o+2:], uint16(len(b)-o+1))
+			return decapRefix(b)
+		}), false},
+		{"frame cut inside inner payload", good[:len(good)-50], false},
+		{"inner length disagrees", edit(func(b []byte) []byte {
+			binary.BigEndian.PutUint16(b[in+2:], binary.BigEndian.Uint16(b[in+2:])-4)
+			return b
+		}), false},
+		{"inner not ipv4", edit(func(b []byte) []byte { b[in] = 0x60; return b }), false},
+		{"inner ihl 3", edit(func(b []byte) []byte { b[in] = 0x43; return b }), false},
+		{"outer more fragments", edit(func(b []byte) []byte { b[o+6] = 0x20; return decapRefix(b) }), true},
+		{"outer fragment offset", edit(func(b []byte) []byte { b[o+7] = 0x10; return decapRefix(b) }), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := d.Stats()
+			require.NoError(t, err)
+			r, err := d.Run(tc.frame)
+			require.NoError(t, err)
+			require.Equal(t, balancer.Drop, r.Action)
+			after, err := d.Stats()
+			require.NoError(t, err)
+			if tc.outerFrag {
+				require.Equal(t, before.OuterFragment+1, after.OuterFragment)
+				require.Equal(t, before.Malformed, after.Malformed)
+			} else {
+				require.Equal(t, before.Malformed+1, after.Malformed)
+				require.Equal(t, before.OuterFragment, after.OuterFragment)
+			}
+			require.Equal(t, before.Decapsulated, after.Decapsulated)
+		})
+	}
+	// The unmodified frame still decapsulates: the cases above fail for
+	// the one field they change.
+	r, err := d.Run(good)
+	require.NoError(t, err)
+	require.Equal(t, balancer.Pass, r.Action)
+	require.Equal(t, inner, r.Out)
+}
+
+func TestDecapAttachRejectsBadIfindex(t *testing.T) {
+	d := loadDecapForTest(t)
+	_, err := d.Attach(0, AttachGeneric)
+	require.ErrorContains(t, err, "ifindex 0")
+	_, err = d.Attach(1, AttachMode(9))
+	require.ErrorContains(t, err, "mode 9")
+}
