@@ -1,0 +1,359 @@
+package frag
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults and limits of [ReassemblerOptions].
+const (
+	// DefaultMaxDatagrams is the number of datagrams a [Reassembler] holds
+	// in progress when ReassemblerOptions.MaxDatagrams is 0.
+	DefaultMaxDatagrams = 4096
+	// DefaultMaxFragments is the most fragments one datagram may have when
+	// ReassemblerOptions.MaxFragments is 0: a 64 KiB datagram over a
+	// 1500-byte MTU needs 45.
+	DefaultMaxFragments = 64
+	// MaxFragmentsLimit is the largest ReassemblerOptions.MaxFragments:
+	// 65536 bytes in 8-byte units.
+	MaxFragmentsLimit = 8192
+	// maxDatagram is the largest IPv4 total length; a datagram's payload
+	// plus its 20-byte header may not exceed it.
+	maxDatagram   = 65535
+	ipv4HeaderLen = 20
+)
+
+// ErrFragments is wrapped by [NewReassembler] for a MaxFragments out of range.
+var ErrFragments = errors.New("must be between 1 and MaxFragmentsLimit")
+
+// ReassemblerOptions configures a [Reassembler]. The zero value is valid:
+// every zero field takes its documented default.
+type ReassemblerOptions struct {
+	// Timeout is how long an incomplete datagram is kept after its first
+	// fragment arrived; 0 means [DefaultTimeout] (30 s, Linux's
+	// net.ipv4.ipfrag_time).
+	Timeout time.Duration
+	// MaxDatagrams bounds the datagrams in progress; 0 means
+	// [DefaultMaxDatagrams]. A fragment of a new datagram that finds the
+	// reassembler full is dropped ([DropTableFull]), as Linux drops new
+	// fragments above net.ipv4.ipfrag_high_thresh.
+	MaxDatagrams int
+	// MaxFragments bounds the fragments of one datagram; 0 means
+	// [DefaultMaxFragments].
+	MaxFragments int
+}
+
+// Fragment is what a [Reassembler] needs to know of one received IPv4
+// fragment (or whole packet): its datagram, its place and size.
+type Fragment struct {
+	Key    Key    // the datagram: source, destination, protocol, IP ID
+	Offset uint16 // fragment offset in 8-byte units, as on the wire (13 bits)
+	More   bool   // the MF flag
+	Len    int    // payload bytes: IPv4 total length minus the header
+	// Tag is opaque to reassembly. A simulator sets it to its own datagram
+	// number, so that a datagram assembled from fragments of two datagrams
+	// sharing a Key (an IP ID wrap) is reported as Mixed.
+	Tag uint64
+}
+
+// Datagram is what [Reassembler.Add] reports about the fragment it was
+// given: whether it completed a datagram, or was dropped and why.
+type Datagram struct {
+	// Complete is true when this fragment completed a datagram (or was a
+	// whole, unfragmented packet): every byte from 0 to Size arrived,
+	// exactly once.
+	Complete bool
+	// Drop is why the fragment was dropped; [DropNone] when it was not.
+	Drop DropReason
+	// Key is the fragment's datagram.
+	Key Key
+	// Size is the payload bytes of a complete datagram.
+	Size int
+	// Fragments is the number of fragments a complete datagram had.
+	Fragments int
+	// Tag is the Tag of the datagram's first received fragment.
+	Tag uint64
+	// Mixed is true when a complete datagram's fragments did not all carry
+	// the same Tag.
+	Mixed bool
+}
+
+// DropReason says why a [Reassembler] dropped a fragment or a datagram.
+type DropReason uint8
+
+// The drop reasons. Those marked "datagram" discard the whole datagram in
+// progress along with the fragment, as Linux's ip_fragment.c does
+// (ip_frag_queue: "goto discard_qp"); the others drop only the fragment.
+const (
+	DropNone         DropReason = iota
+	DropZeroLength              // fragment with no payload
+	DropBadLength               // a non-last fragment whose length is not a multiple of 8
+	DropTooBig                  // fragment ending past 65535 bytes (datagram)
+	DropDuplicate               // exact duplicate of a fragment already held
+	DropOverlap                 // partial overlap with a fragment already held (datagram)
+	DropInconsistent            // data past the last fragment's end, or two different ends (datagram)
+	DropTooMany                 // more than MaxFragments fragments (datagram)
+	DropTableFull               // MaxDatagrams datagrams already in progress
+	DropTimeout                 // datagram incomplete after Timeout, or abandoned by Flush (datagram)
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{
+	"none", "zero-length fragment", "bad fragment length", "beyond 65535 bytes",
+	"duplicate fragment", "overlapping fragment", "inconsistent length",
+	"too many fragments", "table full", "timeout",
+}
+
+// String returns the reason as used in reports ("overlapping fragment", ...).
+func (r DropReason) String() string {
+	if r < numDropReasons {
+		return dropNames[r]
+	}
+	return fmt.Sprintf("drop(%d)", uint8(r))
+}
+
+// DropReasons lists every reason but [DropNone], in order.
+func DropReasons() []DropReason {
+	rs := make([]DropReason, 0, numDropReasons-1)
+	for r := DropNone + 1; r < numDropReasons; r++ {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// ReassemblerStats counts what a [Reassembler] did.
+type ReassemblerStats struct {
+	Completed uint64                 // datagrams completed from fragments
+	Whole     uint64                 // unfragmented packets passed through
+	Dropped   [numDropReasons]uint64 // by DropReason: fragments, or datagrams for the datagram reasons
+}
+
+// span is a received byte range [start, end) of a datagram's payload.
+type span struct{ start, end uint32 }
+
+// progress is one datagram being reassembled.
+type progress struct {
+	created time.Duration
+	total   int32 // payload length, known once the last fragment arrived; -1 before
+	got     int32 // payload bytes held
+	tag     uint64
+	mixed   bool
+	spans   []span // sorted by start, non-overlapping; capacity kept for reuse
+}
+
+// Reassembler is the backend side of fragmentation: it reassembles IPv4
+// datagrams from their fragments as a receiving host's kernel does
+// (Linux net/ipv4/ip_fragment.c and net/ipv4/inet_fragment.c), keeping only
+// which byte ranges arrived, not the bytes.
+//
+// For each datagram ([Key]) in progress it keeps the received ranges,
+// sorted. A fragment that exactly repeats a range is dropped
+// ([DropDuplicate]); one that partly overlaps a range discards the datagram
+// ([DropOverlap], as Linux does since RFC 5722's advice was applied to IPv4).
+// Zero-length fragments, non-last fragments whose length is not a multiple
+// of 8, fragments ending past 65535 bytes, data past the last fragment's
+// end and datagrams of more than MaxFragments fragments are dropped with
+// their own [DropReason]. When the last byte arrives the datagram is
+// reported [Datagram.Complete] and forgotten. So a datagram is never
+// reported complete with a missing or a doubled byte; FuzzReassembler
+// checks that against a byte map.
+//
+// Memory is bounded: at most MaxDatagrams datagrams of at most
+// MaxFragments ranges each. A datagram is dropped ([DropTimeout]) once
+// Timeout has passed since its first fragment arrived; expiry is checked,
+// oldest first, on each [Reassembler.Add] and by [Reassembler.Expire], on
+// the caller's clock (simulated time), which must not go back.
+//
+// After warm-up, Add does not allocate: datagram records and their range
+// lists are reused. A Reassembler is not safe for concurrent use; the zero
+// value is not usable, call [NewReassembler].
+type Reassembler struct {
+	timeout  time.Duration
+	maxFrags int
+	index    *LRU[Key, int32] // datagram -> slot; recency = arrival of first fragment
+	slots    []progress
+	free     []int32
+	stats    ReassemblerStats
+}
+
+// NewReassembler returns a reassembler configured by opts, or an error
+// naming the bad field.
+func NewReassembler(opts ReassemblerOptions) (*Reassembler, error) {
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("frag: reassembler.Timeout %v: %w", opts.Timeout, ErrTimeout)
+	}
+	if opts.MaxDatagrams < 0 || opts.MaxDatagrams > MaxCapacity {
+		return nil, fmt.Errorf("frag: reassembler.MaxDatagrams %d: %w", opts.MaxDatagrams, ErrCapacity)
+	}
+	if opts.MaxFragments < 0 || opts.MaxFragments > MaxFragmentsLimit {
+		return nil, fmt.Errorf("frag: reassembler.MaxFragments %d: %w", opts.MaxFragments, ErrFragments)
+	}
+	r := &Reassembler{timeout: opts.Timeout, maxFrags: opts.MaxFragments}
+	if r.timeout == 0 {
+		r.timeout = DefaultTimeout
+	}
+	if r.maxFrags == 0 {
+		r.maxFrags = DefaultMaxFragments
+	}
+	n := opts.MaxDatagrams
+	if n == 0 {
+		n = DefaultMaxDatagrams
+	}
+	idx, err := NewLRU[Key, int32](n)
+	if err != nil {
+		return nil, fmt.Errorf("frag: reassembler.MaxDatagrams %d: %w", n, err)
+	}
+	r.index = idx
+	r.slots = make([]progress, n)
+	r.free = make([]int32, n)
+	for i := range r.free {
+		r.free[i] = int32(n - 1 - i)
+	}
+	return r, nil
+}
+
+// Len returns the number of datagrams in progress.
+func (r *Reassembler) Len() int { return r.index.Len() }
+
+// Stats returns the counters.
+func (r *Reassembler) Stats() ReassemblerStats { return r.stats }
+
+// Timeout returns the configured timeout.
+func (r *Reassembler) Timeout() time.Duration { return r.timeout }
+
+// Expire drops, as [DropTimeout], the datagrams whose first fragment
+// arrived more than Timeout before now, and returns how many it dropped.
+func (r *Reassembler) Expire(now time.Duration) int {
+	n := 0
+	for {
+		k, i, ok := r.index.Oldest()
+		if !ok || now-r.slots[i].created <= r.timeout {
+			return n
+		}
+		r.release(k, i)
+		r.stats.Dropped[DropTimeout]++
+		n++
+	}
+}
+
+// Flush drops every datagram in progress as [DropTimeout] (none of them can
+// complete any more: the caller sends no more fragments) and returns how
+// many it dropped.
+func (r *Reassembler) Flush() int {
+	n := 0
+	for {
+		k, i, ok := r.index.Oldest()
+		if !ok {
+			return n
+		}
+		r.release(k, i)
+		r.stats.Dropped[DropTimeout]++
+		n++
+	}
+}
+
+func (r *Reassembler) release(k Key, i int32) {
+	r.index.Delete(k)
+	p := &r.slots[i]
+	p.spans = p.spans[:0]
+	r.free = append(r.free, i)
+}
+
+// Add takes in one fragment that arrived at time now (not before the time
+// of the previous call) and reports what became of it. A whole packet
+// (offset 0, MF clear) is reported complete at once. Add does not allocate
+// in steady state and never panics, whatever f holds.
+func (r *Reassembler) Add(now time.Duration, f Fragment) Datagram {
+	r.Expire(now)
+	d := Datagram{Key: f.Key, Tag: f.Tag}
+	drop := func(why DropReason) Datagram {
+		r.stats.Dropped[why]++
+		d.Drop = why
+		return d
+	}
+	if f.Len <= 0 {
+		return drop(DropZeroLength)
+	}
+	if f.Offset == 0 && !f.More {
+		if f.Len+ipv4HeaderLen > maxDatagram {
+			return drop(DropTooBig)
+		}
+		r.stats.Whole++
+		d.Complete, d.Size, d.Fragments = true, f.Len, 1
+		return d
+	}
+	start := int(f.Offset) * 8
+	end := start + f.Len
+	i, ok := r.index.Peek(f.Key)
+	kill := func(why DropReason) Datagram {
+		if ok {
+			r.release(f.Key, i)
+		}
+		return drop(why)
+	}
+	if f.Offset > 0x1fff || end+ipv4HeaderLen > maxDatagram {
+		return kill(DropTooBig)
+	}
+	if f.More && f.Len%8 != 0 {
+		return drop(DropBadLength)
+	}
+	if !ok {
+		if len(r.free) == 0 {
+			return drop(DropTableFull)
+		}
+		i = r.free[len(r.free)-1]
+		r.free = r.free[:len(r.free)-1]
+		p := &r.slots[i]
+		p.created, p.total, p.got, p.tag, p.mixed = now, -1, 0, f.Tag, false
+		p.spans = p.spans[:0]
+		r.index.Put(f.Key, i)
+		ok = true
+	}
+	p := &r.slots[i]
+	d.Tag = p.tag
+	s, e := uint32(start), uint32(end)
+	// Find the insertion point: the first span starting at or after s.
+	j := len(p.spans)
+	for j > 0 && p.spans[j-1].start >= s {
+		j--
+	}
+	if j < len(p.spans) && p.spans[j].start == s && p.spans[j].end == e {
+		return drop(DropDuplicate)
+	}
+	if (j > 0 && p.spans[j-1].end > s) || (j < len(p.spans) && p.spans[j].start < e) {
+		return kill(DropOverlap)
+	}
+	if !f.More {
+		if p.total >= 0 && uint32(p.total) != e {
+			return kill(DropInconsistent)
+		}
+		if n := len(p.spans); n > 0 && p.spans[n-1].end > e {
+			return kill(DropInconsistent)
+		}
+	} else if p.total >= 0 && e > uint32(p.total) {
+		return kill(DropInconsistent)
+	}
+	if len(p.spans) >= r.maxFrags {
+		return kill(DropTooMany)
+	}
+	if !f.More {
+		p.total = int32(end)
+	}
+	p.spans = append(p.spans, span{})
+	copy(p.spans[j+1:], p.spans[j:])
+	p.spans[j] = span{s, e}
+	p.got += int32(f.Len)
+	if f.Tag != p.tag {
+		p.mixed = true
+	}
+	if p.total < 0 || p.got != p.total {
+		return d
+	}
+	// Every held range is inside [0, total), none overlaps, and they add up
+	// to total: the datagram is whole.
+	d.Complete, d.Size, d.Fragments, d.Mixed = true, int(p.total), len(p.spans), p.mixed
+	r.stats.Completed++
+	r.release(f.Key, i)
+	return d
+}
