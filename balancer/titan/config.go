@@ -1,0 +1,162 @@
+package titan
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/frag"
+	"github.com/titanlb/titanlb/maglev"
+)
+
+// Defaults of [Config]: the values a zero field stands for. The eBPF
+// program's xdp.Options share them.
+const (
+	DefaultRingSize      = 65537            // Maglev ring M, a prime
+	DefaultConnTableSize = 65536            // connection table entries
+	DefaultFragTableSize = 16384            // fragment table entries
+	DefaultFragTimeout   = 30 * time.Second // like Linux net.ipv4.ipfrag_time
+	DefaultHintTableSize = 65536            // host-pair hint table entries
+	// DefaultOrphanPolicy is what OrphanDefault resolves to, chosen from
+	// the simulation figures in the package doc.
+	DefaultOrphanPolicy = OrphanHostHint
+)
+
+// OrphanPolicy is how a non-first fragment that finds no usable fragment
+// table entry (an orphan: it overtook its first fragment, or its entry
+// expired, was evicted or points at a dead backend) picks its backend.
+type OrphanPolicy uint8
+
+// The orphan policies.
+const (
+	// OrphanDefault resolves to [DefaultOrphanPolicy].
+	OrphanDefault OrphanPolicy = iota
+	// OrphanHash3 takes the Maglev ring slot of the 3-tuple hash
+	// (source, destination, protocol): the only fields an orphan carries.
+	OrphanHash3
+	// OrphanHostHint takes the backend of the latest new flow between the
+	// same hosts with the same protocol, from the host-pair hint table,
+	// when it is usable; else it falls back to [OrphanHash3].
+	OrphanHostHint
+	numPolicies
+)
+
+var policyNames = [numPolicies]string{"default", "hash3", "hosthint"}
+
+// String returns "default", "hash3" or "hosthint".
+func (p OrphanPolicy) String() string {
+	if p < numPolicies {
+		return policyNames[p]
+	}
+	return "policy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Config configures a [Balancer]. The zero Config is valid: every zero
+// field takes the default named beside it.
+type Config struct {
+	// Seed of the flow hash (0: [balancer.DefaultSeed]).
+	Seed uint32
+	// RingSize is the Maglev ring size M, a prime of at most
+	// [maglev.MaxSize] (0: [DefaultRingSize]).
+	RingSize uint64
+	// ConnTableSize bounds the connection table, one global LRU shared by
+	// every CPU (0: [DefaultConnTableSize]).
+	ConnTableSize int
+	// FragTableSize bounds the fragment table, one global LRU
+	// (0: [DefaultFragTableSize]).
+	FragTableSize int
+	// FragTimeout is how long a fragment table entry lives after it was
+	// written (0: [DefaultFragTimeout]).
+	FragTimeout time.Duration
+	// HintTableSize bounds the host-pair hint table used by
+	// [OrphanHostHint] (0: [DefaultHintTableSize]).
+	HintTableSize int
+	// OrphanPolicy places orphan fragments (OrphanDefault:
+	// [DefaultOrphanPolicy]).
+	OrphanPolicy OrphanPolicy
+	// VIPs are the virtual IPv4 addresses balanced; packets to other
+	// destinations are passed to the local stack. Empty: every IPv4
+	// destination is balanced.
+	VIPs []netip.Addr
+}
+
+// Errors from [New] and [Balancer.SetBackends], wrapped with the field.
+var (
+	ErrNegative      = errors.New("must not be negative")
+	ErrTooLarge      = errors.New("too large")
+	ErrNotPrime      = errors.New("not prime")
+	ErrUnknownPolicy = errors.New("unknown orphan policy")
+	ErrNotIPv4       = errors.New("not an IPv4 address")
+)
+
+// resolved returns c with every zero field replaced by its default, or an
+// error naming the first bad field.
+func (c Config) resolved() (Config, error) {
+	if c.Seed == 0 {
+		c.Seed = balancer.DefaultSeed
+	}
+	switch {
+	case c.RingSize == 0:
+		c.RingSize = DefaultRingSize
+	case c.RingSize > maglev.MaxSize:
+		return c, fmt.Errorf("titan: config.RingSize %d: %w (max %d)", c.RingSize, ErrTooLarge, maglev.MaxSize)
+	case !isPrime(c.RingSize):
+		return c, fmt.Errorf("titan: config.RingSize %d: %w", c.RingSize, ErrNotPrime)
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"ConnTableSize", &c.ConnTableSize, DefaultConnTableSize},
+		{"FragTableSize", &c.FragTableSize, DefaultFragTableSize},
+		{"HintTableSize", &c.HintTableSize, DefaultHintTableSize},
+	} {
+		switch {
+		case *f.v < 0:
+			return c, fmt.Errorf("titan: config.%s %d: %w", f.name, *f.v, ErrNegative)
+		case *f.v > frag.MaxCapacity:
+			return c, fmt.Errorf("titan: config.%s %d: %w (max %d)", f.name, *f.v, ErrTooLarge, frag.MaxCapacity)
+		case *f.v == 0:
+			*f.v = f.def
+		}
+	}
+	switch {
+	case c.FragTimeout < 0:
+		return c, fmt.Errorf("titan: config.FragTimeout %v: %w", c.FragTimeout, ErrNegative)
+	case c.FragTimeout == 0:
+		c.FragTimeout = DefaultFragTimeout
+	}
+	switch {
+	case c.OrphanPolicy >= numPolicies:
+		return c, fmt.Errorf("titan: config.OrphanPolicy %d: %w", c.OrphanPolicy, ErrUnknownPolicy)
+	case c.OrphanPolicy == OrphanDefault:
+		c.OrphanPolicy = DefaultOrphanPolicy
+	}
+	for i, v := range c.VIPs {
+		if !v.Is4() {
+			return c, fmt.Errorf("titan: config.VIPs[%d] %v: %w", i, v, ErrNotIPv4)
+		}
+	}
+	c.VIPs = append([]netip.Addr(nil), c.VIPs...)
+	return c, nil
+}
+
+// isPrime reports whether n (at most maglev.MaxSize) is prime.
+func isPrime(n uint64) bool {
+	if n < 2 {
+		return false
+	}
+	if n%2 == 0 {
+		return n == 2
+	}
+	for d := uint64(3); d*d <= n; d += 2 {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,123 @@
+// Package titan is the Go model of TitanLB's own XDP load balancer: Maglev
+// over a 5-tuple flow hash, a connection table, and a fragment table that
+// keeps every fragment of a datagram on one backend, reordered fragments
+// included.
+//
+// It imports [github.com/titanlb/titanlb/balancer], [github.com/titanlb/titanlb/cost],
+// [github.com/titanlb/titanlb/frag] and internal/ring, and touches nothing
+// else: no global state, no goroutines, no clock (time is [balancer.Env.Now]).
+// The eBPF program in xdp/ implements the same algorithm from the same
+// specification with the same defaults, and its tests compare the two packet
+// by packet.
+//
+// # Algorithm
+//
+// [Balancer.SetBackends] builds the Maglev ring with internal/ring (the
+// backends that are Up with Weight > 0, sorted by ID). A backend is usable
+// for an existing table entry when it is in the current set and Up: a
+// drained backend (Up, Weight 0) keeps the flows it has and gets no new
+// ones. All three tables are global, shared by every CPU (NIC RSS hashes a
+// datagram's non-first fragments on addresses only, so they land on other
+// CPUs than their first fragment): no decision depends on [balancer.Env.CPU].
+//
+// For each IPv4 packet, [Balancer.Process]:
+//
+//  1. passes it ([balancer.Pass]) when VIPs are configured and its
+//     destination is not one of them;
+//  2. for a whole packet (MF=0, offset 0): hashes the 5-tuple
+//     ([balancer.Hash5]; ports 0 for protocols other than TCP and UDP) and
+//     looks up the connection table. A hit on a usable backend is followed.
+//     Otherwise (a miss, or a backend down or gone) it takes the ring slot
+//     hash % M (no backend: drop, [balancer.ReasonNoBackend]), writes the
+//     connection entry (overwriting) and, under [OrphanHostHint], the
+//     host-pair hint (source, destination, protocol) -> backend;
+//  3. for a fragment, looks up the fragment table by (source, destination,
+//     protocol, IP ID). An entry older than [Config.FragTimeout] is a miss.
+//     - On a hit whose backend is usable, a non-first fragment follows the
+//     entry. So does a first fragment (offset 0, MF=1), after recording its
+//     ports when an orphan created the entry; a first fragment whose ports
+//     differ from those recorded is dropped, reason
+//     [ReasonConflictingFirstFragment].
+//     - Otherwise a first fragment picks as a whole packet does (step 2) and
+//     writes the entry {backend, ports, created=now}; a non-first fragment
+//     is an orphan (it overtook its first fragment, or its entry expired,
+//     was evicted or points at a dead backend). It is not dropped: it picks
+//     by the [OrphanPolicy] and writes the entry {backend, no ports,
+//     created=now}, so the rest of its datagram, first fragment included,
+//     follows it.
+//     - The entry is never deleted when the MF=0 fragment passes (it need
+//     not be the last to arrive): entries expire or are evicted.
+//  4. forwards: IPIP encapsulation toward the backend.
+//
+// A first fragment that follows an orphan's entry does not write the
+// connection table: the datagram stays whole, but the flow's next whole
+// packet is placed by its own 5-tuple, which is the orphan's backend only
+// if the orphan policy guessed right. That is what the orphan policies are
+// measured on.
+//
+// # Cost per packet
+//
+// Every operation the kernel program performs is charged to
+// [balancer.Env.Meter]: a per-CPU stats read on every packet, a VIP map
+// read when VIPs are configured, each flow hash ([cost.OpHash]), each
+// connection, fragment, hint, ring or backend-array lookup
+// ([cost.OpMapRead]; the backend array is read once for every backend a
+// packet considers: to check a table entry's backend is usable, and for the
+// address of a ring pick), each table write ([cost.OpMapWrite]) and the
+// encapsulation ([cost.OpEncap]). With [cost.Default] prices (hash 10, read
+// 20, write 60, encap 40) and no VIPs (add one read, 20 STU, with VIPs):
+//
+//	packet                                    hash read write encap   STU
+//	new TCP or UDP flow (OrphanHash3)           1    4     1     1    190
+//	new TCP or UDP flow (OrphanHostHint)        1    4     2     1    250
+//	established TCP or UDP flow                 1    3     -     1    110
+//	first fragment, known flow                  1    4     1     1    190
+//	first fragment, new flow (OrphanHash3)      1    5     2     1    270
+//	first fragment, new flow (OrphanHostHint)   1    5     3     1    330
+//	first fragment after its orphan             -    3     1     1    160
+//	non-first fragment with its entry           -    3     -     1    100
+//	orphan, OrphanHash3                         1    4     1     1    190
+//	orphan, OrphanHostHint, hint hit            -    4     1     1    180
+//	orphan, OrphanHostHint, no usable hint      1    5     1     1    210
+//	conflicting first fragment (dropped)        -    3     -     -     60
+//	packet to another destination (VIPs set)    -    2     -     -     40
+//
+// A table hit whose backend is unusable adds its backend read (20) to the
+// re-pick. TestCostTable checks these counts.
+//
+// # Orphan policies
+//
+// [OrphanHash3] places an orphan on the ring slot of its 3-tuple hash
+// ([balancer.Hash3]): with N backends it agrees with its flow's 5-tuple pick
+// about 1/N of the time. [OrphanHostHint] remembers, per (source,
+// destination, protocol), the backend of the latest new flow between those
+// hosts, and places the orphan there when that backend is usable; UDP
+// tunnels and QUIC, which keep one host pair, then stay on their backend. It
+// costs one hint write per new flow and one hint read per orphan.
+//
+// Both were run side by side through the simulator (sim.Run; see
+// TestOrphanPolicies): FIGURES.
+//
+// # Bounded tables
+//
+// The connection table ([Config.ConnTableSize], default 65536), the fragment
+// table ([Config.FragTableSize], default 16384, entries live
+// [Config.FragTimeout], default 30 s like Linux net.ipv4.ipfrag_time) and
+// the hint table ([Config.HintTableSize], default 65536) are bounded LRUs
+// ([frag.LRU], [frag.Table]) allocated by [New]; Process does not allocate.
+// When a table is full, a new entry evicts the least recently used one, and
+// the balancer degrades gracefully instead of failing:
+//
+//   - connection table full: an evicted flow's next packet re-picks from the
+//     ring, which gives the same backend as long as the backend set has not
+//     changed (Maglev is consistent); only flows evicted across a backend
+//     change can move;
+//   - fragment table full: a datagram whose entry was evicted mid-flight
+//     sees its later fragments as orphans; they are forwarded by the orphan
+//     policy and the datagram is split only if that pick differs from the
+//     first fragment's;
+//   - hint table full: orphans of evicted host pairs fall back to
+//     [OrphanHash3].
+//
+// [Balancer.Stats] reports evictions and occupancy of each table.
+package titan

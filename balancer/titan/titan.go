@@ -1,0 +1,353 @@
+package titan
+
+import (
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/frag"
+	"github.com/titanlb/titanlb/internal/ring"
+)
+
+// ReasonConflictingFirstFragment is the drop reason of a first fragment
+// whose ports differ from those already recorded for its datagram (same
+// source, destination, protocol and IP ID).
+const ReasonConflictingFirstFragment = "frag: conflicting first fragment"
+
+// connKey is the connection table key: the 5-tuple, ports 0 for protocols
+// other than TCP and UDP.
+type connKey struct {
+	src, dst         [4]byte
+	srcPort, dstPort uint16
+	proto            uint8
+}
+
+// hintKey is the host-pair hint table key.
+type hintKey struct {
+	src, dst [4]byte
+	proto    uint8
+}
+
+// Balancer is the Titan datapath model. It is not safe for concurrent use;
+// every CPU of a simulated node shares it, as the kernel program's CPUs
+// share its global maps.
+type Balancer struct {
+	cfg      Config
+	vips     map[[4]byte]struct{} // nil: balance every IPv4 destination
+	ring     *ring.Ring           // nil until SetBackends
+	usable   map[balancer.BackendID]bool
+	conns    *frag.LRU[connKey, balancer.BackendID]
+	frags    *frag.Table
+	hints    *frag.LRU[hintKey, balancer.BackendID] // nil unless OrphanHostHint
+	counters counters
+}
+
+var _ balancer.Balancer = (*Balancer)(nil)
+
+// counters are the Balancer's own counters; table counters live in the
+// tables.
+type counters struct {
+	packets, forwarded, passed       uint64
+	dropNoBackend, dropConflict      uint64
+	dropMalformed                    uint64
+	fragments, firstFragments        uint64
+	orphans, hintHits                uint64
+	connRepicks, fragRepicks         uint64
+	newFlows, connHits, fragFollowed uint64
+}
+
+// Stats is a snapshot of a Balancer's counters.
+type Stats struct {
+	Packets   uint64            // packets processed
+	Forwarded uint64            // packets encapsulated toward a backend
+	Passed    uint64            // packets handed to the local stack (not for a VIP, not IPv4)
+	Dropped   map[string]uint64 // drops by reason (a fresh map)
+
+	NewFlows uint64 // whole packets and first fragments placed by the ring
+	ConnHits uint64 // whole packets and first fragments placed by the connection table
+
+	Fragments      uint64 // fragments processed
+	FirstFragments uint64 // of which first fragments
+	// FragFollowed counts fragments that followed a usable fragment table
+	// entry.
+	FragFollowed uint64
+	// Orphans counts non-first fragments that found no usable entry and
+	// picked a backend by the orphan policy.
+	Orphans uint64
+	// HintHits counts orphans placed by the host-pair hint table.
+	HintHits uint64
+	// ConflictingFirstFragments counts first fragments dropped because
+	// their datagram's entry holds other ports.
+	ConflictingFirstFragments uint64
+	// ConnRepicks and FragRepicks count table hits whose backend was down
+	// or gone, so that the packet re-picked from the ring.
+	ConnRepicks, FragRepicks uint64
+
+	Conn frag.LRUStats                  // connection table counters
+	Frag frag.TableStats                // fragment table counters
+	Hint frag.LRUStats                  // host-pair hint table counters (zero unless OrphanHostHint)
+	Len  struct{ Conn, Frag, Hint int } // current table occupancy
+}
+
+// New returns a Titan balancer with no backends (every packet to be
+// balanced is dropped, reason [balancer.ReasonNoBackend], until
+// [Balancer.SetBackends]). The error names the bad [Config] field.
+func New(cfg Config) (*Balancer, error) {
+	c, err := cfg.resolved()
+	if err != nil {
+		return nil, err
+	}
+	b := &Balancer{cfg: c}
+	if len(c.VIPs) > 0 {
+		b.vips = make(map[[4]byte]struct{}, len(c.VIPs))
+		for _, v := range c.VIPs {
+			b.vips[v.As4()] = struct{}{}
+		}
+	}
+	if b.conns, err = frag.NewLRU[connKey, balancer.BackendID](c.ConnTableSize); err != nil {
+		return nil, fmt.Errorf("titan: config.ConnTableSize: %w", err)
+	}
+	if b.frags, err = frag.NewTable(frag.Options{Capacity: c.FragTableSize, Timeout: c.FragTimeout}); err != nil {
+		return nil, fmt.Errorf("titan: config.FragTableSize: %w", err)
+	}
+	if c.OrphanPolicy == OrphanHostHint {
+		if b.hints, err = frag.NewLRU[hintKey, balancer.BackendID](c.HintTableSize); err != nil {
+			return nil, fmt.Errorf("titan: config.HintTableSize: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// Name returns "titan".
+func (b *Balancer) Name() string { return "titan" }
+
+// Config returns the configuration in effect: the one given to [New] with
+// every default filled in.
+func (b *Balancer) Config() Config {
+	c := b.cfg
+	c.VIPs = append(c.VIPs[:0:0], c.VIPs...)
+	return c
+}
+
+// SetBackends replaces the backend set. It builds the Maglev ring with
+// internal/ring (eligible: Up with Weight > 0). Table entries are not
+// flushed: an entry whose backend is gone or down is re-picked when a
+// packet hits it, and a drained backend (Up, Weight 0) keeps its flows.
+// The error names the bad field; on error the previous set stays.
+func (b *Balancer) SetBackends(bs []balancer.Backend) error {
+	r, err := ring.Build(bs, b.cfg.RingSize)
+	if err != nil {
+		return fmt.Errorf("titan: %w", err)
+	}
+	u := make(map[balancer.BackendID]bool, len(bs))
+	for _, be := range bs {
+		u[be.ID] = be.Up
+	}
+	b.ring, b.usable = r, u
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (b *Balancer) Stats() Stats {
+	c := &b.counters
+	s := Stats{
+		Packets: c.packets, Forwarded: c.forwarded, Passed: c.passed,
+		Dropped:  map[string]uint64{},
+		NewFlows: c.newFlows, ConnHits: c.connHits,
+		Fragments: c.fragments, FirstFragments: c.firstFragments,
+		FragFollowed: c.fragFollowed, Orphans: c.orphans, HintHits: c.hintHits,
+		ConflictingFirstFragments: c.dropConflict,
+		ConnRepicks:               c.connRepicks, FragRepicks: c.fragRepicks,
+		Conn: b.conns.Stats(), Frag: b.frags.Stats(),
+	}
+	for r, n := range map[string]uint64{
+		balancer.ReasonNoBackend:       c.dropNoBackend,
+		ReasonConflictingFirstFragment: c.dropConflict,
+		balancer.ReasonMalformed:       c.dropMalformed,
+	} {
+		if n > 0 {
+			s.Dropped[r] = n
+		}
+	}
+	s.Len.Conn, s.Len.Frag = b.conns.Len(), b.frags.Len()
+	if b.hints != nil {
+		s.Hint, s.Len.Hint = b.hints.Stats(), b.hints.Len()
+	}
+	return s
+}
+
+// DroppedTotal returns the number of dropped packets, all reasons.
+func (s Stats) DroppedTotal() uint64 {
+	var n uint64
+	for v := range maps.Values(s.Dropped) {
+		n += v
+	}
+	return n
+}
+
+// Process decides the fate of p as the algorithm in the package doc says,
+// charging env.Meter for every operation. It does not allocate. A nil env
+// is time 0 and unmetered; a nil p is dropped as malformed; a packet whose
+// addresses are not IPv4 is passed.
+func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
+	var m *cost.Meter
+	var now time.Duration
+	if env != nil {
+		m, now = env.Meter, env.Now
+	}
+	if p == nil {
+		b.counters.dropMalformed++
+		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}
+	}
+	b.counters.packets++
+	m.Charge(cost.OpMapRead) // per-CPU stats
+	if !p.Src.Is4() || !p.Dst.Is4() {
+		b.counters.passed++
+		return balancer.Decision{Action: balancer.Pass}
+	}
+	src, dst := p.Src.As4(), p.Dst.As4()
+	if b.vips != nil {
+		m.Charge(cost.OpMapRead) // VIP map
+		if _, ok := b.vips[dst]; !ok {
+			b.counters.passed++
+			return balancer.Decision{Action: balancer.Pass}
+		}
+	}
+	if !p.IsFragment() {
+		id, ok := b.pickFlow(m, p, src, dst)
+		return b.forward(m, id, ok)
+	}
+
+	b.counters.fragments++
+	first := p.FragOffset == 0
+	if first {
+		b.counters.firstFragments++
+	}
+	fk := frag.KeyFrom4(src, dst, p.Proto, p.IPID)
+	m.Charge(cost.OpMapRead) // fragment table
+	e, hit := b.frags.Lookup(fk, now)
+	if hit {
+		m.Charge(cost.OpMapRead) // backend array: usable?
+		if b.usable[balancer.BackendID(e.Backend)] {
+			if first {
+				sp, dp := ports(p)
+				switch {
+				case !e.HasPorts:
+					// An orphan created the entry: record the ports.
+					e.SrcPort, e.DstPort, e.HasPorts = sp, dp, true
+					m.Charge(cost.OpMapWrite)
+					b.frags.Insert(fk, e)
+				case e.SrcPort != sp || e.DstPort != dp:
+					b.counters.dropConflict++
+					return balancer.Decision{Action: balancer.Drop, Reason: ReasonConflictingFirstFragment}
+				}
+			}
+			b.counters.fragFollowed++
+			return b.forward(m, balancer.BackendID(e.Backend), true)
+		}
+		b.counters.fragRepicks++
+	}
+
+	var id balancer.BackendID
+	var ok bool
+	ne := frag.Entry{Created: now}
+	if first {
+		id, ok = b.pickFlow(m, p, src, dst)
+		ne.SrcPort, ne.DstPort = ports(p)
+		ne.HasPorts = true
+	} else {
+		b.counters.orphans++
+		id, ok = b.pickOrphan(m, p, src, dst)
+	}
+	if ok {
+		ne.Backend = uint32(id)
+		m.Charge(cost.OpMapWrite) // fragment table
+		b.frags.Insert(fk, ne)
+	}
+	return b.forward(m, id, ok)
+}
+
+// pickFlow places a whole packet or a first fragment: connection table,
+// then the ring on a miss or an unusable backend (writing the connection
+// entry and, under OrphanHostHint, the host-pair hint).
+func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte) (balancer.BackendID, bool) {
+	sp, dp := ports(p)
+	q := balancer.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SrcPort: sp, DstPort: dp}
+	m.Charge(cost.OpHash)
+	h := balancer.Hash5(&q, b.cfg.Seed)
+	ck := connKey{src: src, dst: dst, srcPort: sp, dstPort: dp, proto: p.Proto}
+	m.Charge(cost.OpMapRead) // connection table
+	if id, ok := b.conns.Get(ck); ok {
+		m.Charge(cost.OpMapRead) // backend array: usable?
+		if b.usable[id] {
+			b.counters.connHits++
+			return id, true
+		}
+		b.counters.connRepicks++
+	}
+	id, ok := b.ringPick(m, h)
+	if !ok {
+		return 0, false
+	}
+	b.counters.newFlows++
+	m.Charge(cost.OpMapWrite) // connection table
+	b.conns.Put(ck, id)
+	if b.hints != nil {
+		m.Charge(cost.OpMapWrite) // hint table
+		b.hints.Put(hintKey{src: src, dst: dst, proto: p.Proto}, id)
+	}
+	return id, true
+}
+
+// pickOrphan places a non-first fragment that has no usable entry.
+func (b *Balancer) pickOrphan(m *cost.Meter, p *balancer.Packet, src, dst [4]byte) (balancer.BackendID, bool) {
+	if b.hints != nil {
+		m.Charge(cost.OpMapRead) // hint table
+		if id, ok := b.hints.Get(hintKey{src: src, dst: dst, proto: p.Proto}); ok {
+			m.Charge(cost.OpMapRead) // backend array: usable?
+			if b.usable[id] {
+				b.counters.hintHits++
+				return id, true
+			}
+		}
+	}
+	m.Charge(cost.OpHash)
+	return b.ringPick(m, balancer.Hash3(p, b.cfg.Seed))
+}
+
+// ringPick reads the ring slot of h and then the backend array for the
+// owner's address. The ring holds only eligible backends.
+func (b *Balancer) ringPick(m *cost.Meter, h uint32) (balancer.BackendID, bool) {
+	m.Charge(cost.OpMapRead) // ring
+	if b.ring == nil {
+		return 0, false
+	}
+	id, ok := b.ring.Lookup(h)
+	if !ok {
+		return 0, false
+	}
+	m.Charge(cost.OpMapRead) // backend array: address
+	return id, true
+}
+
+// forward encapsulates toward id, or drops with "no backend" when !ok.
+func (b *Balancer) forward(m *cost.Meter, id balancer.BackendID, ok bool) balancer.Decision {
+	if !ok {
+		b.counters.dropNoBackend++
+		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonNoBackend}
+	}
+	m.Charge(cost.OpEncap)
+	b.counters.forwarded++
+	return balancer.Decision{Action: balancer.Forward, Backend: id}
+}
+
+// ports returns p's ports as the flow key sees them: 0 for protocols other
+// than TCP and UDP.
+func ports(p *balancer.Packet) (uint16, uint16) {
+	if p.Proto != balancer.ProtoTCP && p.Proto != balancer.ProtoUDP {
+		return 0, 0
+	}
+	return p.SrcPort, p.DstPort
+}

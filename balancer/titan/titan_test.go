@@ -1,0 +1,603 @@
+package titan_test
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/cost"
+)
+
+var vip = netip.MustParseAddr("192.0.2.10")
+
+func backends() []balancer.Backend {
+	return []balancer.Backend{
+		{ID: 101, Name: "101", Addr: netip.MustParseAddr("10.1.0.101"), Weight: 1, Up: true},
+		{ID: 102, Name: "102", Addr: netip.MustParseAddr("10.1.0.102"), Weight: 1, Up: true},
+		{ID: 103, Name: "103", Addr: netip.MustParseAddr("10.1.0.103"), Weight: 1, Up: true},
+	}
+}
+
+func newLB(tb testing.TB, cfg titan.Config) *titan.Balancer {
+	tb.Helper()
+	b, err := titan.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := b.SetBackends(backends()); err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// client returns the i-th client address, 10.0.x.y.
+func client(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+}
+
+func whole(src netip.Addr, proto uint8, sport uint16) balancer.Packet {
+	return balancer.Packet{Src: src, Dst: vip, Proto: proto, SrcPort: sport, DstPort: 443, Len: 100}
+}
+
+// fragments returns the first, a middle and the last fragment of a datagram.
+func fragments(src netip.Addr, proto uint8, sport, id uint16) (first, mid, last balancer.Packet) {
+	first = balancer.Packet{Src: src, Dst: vip, Proto: proto, SrcPort: sport, DstPort: 443, IPID: id, MoreFragments: true, Len: 1500}
+	mid = balancer.Packet{Src: src, Dst: vip, Proto: proto, IPID: id, FragOffset: 185, MoreFragments: true, Len: 1500}
+	last = balancer.Packet{Src: src, Dst: vip, Proto: proto, IPID: id, FragOffset: 370, Len: 500}
+	return first, mid, last
+}
+
+func process(b *titan.Balancer, now time.Duration, p balancer.Packet) balancer.Decision {
+	return b.Process(&balancer.Env{Now: now}, &p)
+}
+
+func forwardTo(t *testing.T, d balancer.Decision) balancer.BackendID {
+	t.Helper()
+	if d.Action != balancer.Forward {
+		t.Fatalf("decision %+v, want forward", d)
+	}
+	return d.Backend
+}
+
+func TestConfigDefaults(t *testing.T) {
+	b, err := titan.New(titan.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := b.Config()
+	want := titan.Config{
+		Seed: balancer.DefaultSeed, RingSize: 65537, ConnTableSize: 65536,
+		FragTableSize: 16384, FragTimeout: 30 * time.Second, HintTableSize: 65536,
+		OrphanPolicy: titan.DefaultOrphanPolicy,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("zero Config resolves to\n%+v\nwant\n%+v", got, want)
+	}
+	if b.Name() != "titan" {
+		t.Errorf("Name = %q", b.Name())
+	}
+	if titan.DefaultOrphanPolicy == titan.OrphanDefault {
+		t.Error("DefaultOrphanPolicy must name a concrete policy")
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  titan.Config
+		err  error
+		text string
+	}{
+		{titan.Config{RingSize: 65536}, titan.ErrNotPrime, "titan: config.RingSize 65536: not prime"},
+		{titan.Config{RingSize: 1}, titan.ErrNotPrime, "config.RingSize 1"},
+		{titan.Config{RingSize: 1<<24 + 1}, titan.ErrTooLarge, "config.RingSize"},
+		{titan.Config{ConnTableSize: -1}, titan.ErrNegative, "titan: config.ConnTableSize -1: must not be negative"},
+		{titan.Config{FragTableSize: -5}, titan.ErrNegative, "config.FragTableSize -5"},
+		{titan.Config{HintTableSize: -1}, titan.ErrNegative, "config.HintTableSize -1"},
+		{titan.Config{ConnTableSize: 1 << 40}, titan.ErrTooLarge, "config.ConnTableSize"},
+		{titan.Config{FragTimeout: -time.Second}, titan.ErrNegative, "config.FragTimeout -1s"},
+		{titan.Config{OrphanPolicy: 3}, titan.ErrUnknownPolicy, "titan: config.OrphanPolicy 3: unknown orphan policy"},
+		{titan.Config{VIPs: []netip.Addr{vip, netip.MustParseAddr("2001:db8::1")}}, titan.ErrNotIPv4, "config.VIPs[1] 2001:db8::1"},
+	} {
+		_, err := titan.New(tc.cfg)
+		if !errors.Is(err, tc.err) || !strings.Contains(fmt.Sprint(err), tc.text) {
+			t.Errorf("New(%+v) = %v, want %v containing %q", tc.cfg, err, tc.err, tc.text)
+		}
+	}
+}
+
+func TestSetBackendsErrors(t *testing.T) {
+	b := newLB(t, titan.Config{RingSize: 7})
+	bs := backends()
+	bs[2].ID = 101
+	if err := b.SetBackends(bs); !errors.Is(err, balancer.ErrDuplicateBackend) || !strings.Contains(err.Error(), "backends[2].ID 101") {
+		t.Errorf("duplicate ID: %v", err)
+	}
+	if err := b.SetBackends(nil); !errors.Is(err, balancer.ErrNoBackends) {
+		t.Errorf("no backends: %v", err)
+	}
+	// A failed SetBackends keeps the previous set.
+	if d := process(b, 0, whole(client(1), balancer.ProtoTCP, 1000)); d.Action != balancer.Forward {
+		t.Errorf("after a failed SetBackends: %+v", d)
+	}
+	// A ring smaller than the number of backends is refused.
+	small, err := titan.New(titan.Config{RingSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := small.SetBackends(backends()); err == nil || !strings.Contains(err.Error(), "size 2") {
+		t.Errorf("3 backends on a ring of 2: %v", err)
+	}
+}
+
+// TestCostTable checks the operations charged for each kind of packet
+// against the spec's list (stats read, VIP read, hashes, table and array
+// reads, writes, encapsulation), which the package doc tabulates.
+func TestCostTable(t *testing.T) {
+	const (
+		h = cost.OpHash
+		r = cost.OpMapRead
+		w = cost.OpMapWrite
+		e = cost.OpEncap
+	)
+	type ops map[cost.Op]uint64
+	src := client(7)
+	first, mid, _ := fragments(src, balancer.ProtoUDP, 5000, 9)
+	udp := whole(src, balancer.ProtoUDP, 5000)
+	tcp := whole(src, balancer.ProtoTCP, 40000)
+	tcp.TCPFlags = balancer.TCPSyn
+	for _, policy := range []titan.OrphanPolicy{titan.OrphanHash3, titan.OrphanHostHint} {
+		hint := uint64(0)
+		if policy == titan.OrphanHostHint {
+			hint = 1
+		}
+		for _, tc := range []struct {
+			name  string
+			setup []balancer.Packet // processed first, unmetered
+			p     balancer.Packet
+			want  ops
+		}{
+			{"new TCP flow", nil, tcp, ops{r: 4, h: 1, w: 1 + hint, e: 1}},
+			{"established TCP flow", []balancer.Packet{tcp}, tcp, ops{r: 3, h: 1, e: 1}},
+			{"new UDP flow", nil, udp, ops{r: 4, h: 1, w: 1 + hint, e: 1}},
+			{"established UDP flow", []balancer.Packet{udp}, udp, ops{r: 3, h: 1, e: 1}},
+			{"first fragment, new flow", nil, first, ops{r: 5, h: 1, w: 2 + hint, e: 1}},
+			{"first fragment, known flow", []balancer.Packet{udp}, first, ops{r: 4, h: 1, w: 1, e: 1}},
+			{"non-first fragment, entry", []balancer.Packet{first}, mid, ops{r: 3, e: 1}},
+			{"first fragment after its orphan", []balancer.Packet{mid}, first, ops{r: 3, w: 1, e: 1}},
+			{"orphan, no hint", nil, mid, ops{r: 4 + hint, h: 1, w: 1, e: 1}},
+		} {
+			t.Run(policy.String()+"/"+tc.name, func(t *testing.T) {
+				b := newLB(t, titan.Config{OrphanPolicy: policy})
+				for _, p := range tc.setup {
+					process(b, 0, p)
+				}
+				m := cost.NewMeter(cost.Default())
+				d := b.Process(&balancer.Env{Meter: m}, &tc.p)
+				if d.Action != balancer.Forward {
+					t.Fatalf("decision %+v", d)
+				}
+				model := cost.Default()
+				var stu cost.STU
+				for op := cost.Op(0); op < cost.NumOps; op++ {
+					if got := m.Count(op); got != tc.want[op] {
+						t.Errorf("%v: %d, want %d", op, got, tc.want[op])
+					}
+					stu += cost.STU(tc.want[op]) * model.Cost(op)
+				}
+				if m.Total() != stu {
+					t.Errorf("total %d STU, want %d", m.Total(), stu)
+				}
+			})
+		}
+	}
+	// Host hint hit: an orphan between hosts that already have a flow.
+	b := newLB(t, titan.Config{OrphanPolicy: titan.OrphanHostHint})
+	process(b, 0, udp)
+	m := cost.NewMeter(cost.Default())
+	_, mid2, _ := fragments(src, balancer.ProtoUDP, 6000, 77)
+	b.Process(&balancer.Env{Meter: m}, &mid2)
+	if m.Count(r) != 4 || m.Count(h) != 0 || m.Count(w) != 1 || m.Count(e) != 1 {
+		t.Errorf("orphan with a hint hit: reads %d hashes %d writes %d encaps %d; want 4 0 1 1",
+			m.Count(r), m.Count(h), m.Count(w), m.Count(e))
+	}
+	// The spec's worked example: established TCP, no VIPs, 110 STU.
+	b = newLB(t, titan.Config{})
+	process(b, 0, tcp)
+	m.Reset()
+	b.Process(&balancer.Env{Meter: m}, &tcp)
+	if m.Total() != 110 {
+		t.Errorf("established TCP costs %d STU, want 110", m.Total())
+	}
+}
+
+// TestReorderedFragments: a non-first fragment that arrives before its
+// first fragment is forwarded and recorded, and the rest of the datagram,
+// the first fragment included, follows it.
+func TestReorderedFragments(t *testing.T) {
+	for _, policy := range []titan.OrphanPolicy{titan.OrphanHash3, titan.OrphanHostHint} {
+		t.Run(policy.String(), func(t *testing.T) {
+			b := newLB(t, titan.Config{OrphanPolicy: policy})
+			ref := newLB(t, titan.Config{OrphanPolicy: policy}) // in-order 5-tuple pick
+			differ := 0
+			const n = 300
+			for i := range n {
+				first, mid, last := fragments(client(i), balancer.ProtoUDP, uint16(1000+i), uint16(i))
+				orphan := forwardTo(t, process(b, 0, last))
+				if got := forwardTo(t, process(b, 0, first)); got != orphan {
+					t.Fatalf("datagram %d: first fragment to %d, its orphan to %d", i, got, orphan)
+				}
+				if got := forwardTo(t, process(b, 0, mid)); got != orphan {
+					t.Fatalf("datagram %d: middle fragment to %d, want %d", i, got, orphan)
+				}
+				if forwardTo(t, process(ref, 0, first)) != orphan {
+					differ++
+				}
+			}
+			s := b.Stats()
+			if s.Orphans != n || s.FragFollowed != 2*n || s.Len.Frag != n {
+				t.Errorf("stats %+v: want %d orphans, %d followed, %d entries", s, n, 2*n, n)
+			}
+			// The orphan's pick is not the 5-tuple's about 2/3 of the
+			// time: following the entry is what keeps the datagram whole.
+			if differ < n/3 {
+				t.Errorf("orphans agreed with the 5-tuple pick for %d of %d datagrams: the test does not exercise following", n-differ, n)
+			}
+		})
+	}
+}
+
+func TestConflictingFirstFragment(t *testing.T) {
+	b := newLB(t, titan.Config{})
+	first, mid, _ := fragments(client(1), balancer.ProtoUDP, 5000, 42)
+	be := forwardTo(t, process(b, 0, first))
+	other := first
+	other.SrcPort = 5001
+	d := process(b, 0, other)
+	if d.Action != balancer.Drop || d.Reason != titan.ReasonConflictingFirstFragment {
+		t.Fatalf("conflicting first fragment: %+v", d)
+	}
+	// A duplicate of the first fragment (same ports) follows; so does the
+	// rest of the datagram.
+	if forwardTo(t, process(b, 0, first)) != be || forwardTo(t, process(b, 0, mid)) != be {
+		t.Error("datagram left its backend after a conflict")
+	}
+	s := b.Stats()
+	if s.ConflictingFirstFragments != 1 || s.Dropped[titan.ReasonConflictingFirstFragment] != 1 || s.DroppedTotal() != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	// An orphan-created entry has no ports: the first fragment records
+	// them, and a later first fragment with other ports conflicts.
+	first2, mid2, _ := fragments(client(2), balancer.ProtoTCP, 7000, 43)
+	be2 := forwardTo(t, process(b, 0, mid2))
+	if forwardTo(t, process(b, 0, first2)) != be2 {
+		t.Fatal("first fragment did not follow its orphan")
+	}
+	first2.DstPort = 80
+	if d := process(b, 0, first2); d.Reason != titan.ReasonConflictingFirstFragment {
+		t.Errorf("first fragment with other ports after ports were recorded: %+v", d)
+	}
+}
+
+// TestEntryKeptAfterLastFragment: the MF=0 fragment does not delete the
+// entry; a fragment arriving after it still follows.
+func TestEntryKeptAfterLastFragment(t *testing.T) {
+	b := newLB(t, titan.Config{})
+	first, mid, last := fragments(client(3), balancer.ProtoUDP, 5000, 1)
+	be := forwardTo(t, process(b, 0, first))
+	forwardTo(t, process(b, time.Millisecond, last))
+	if got := forwardTo(t, process(b, 2*time.Millisecond, mid)); got != be {
+		t.Errorf("fragment after the last one went to %d, want %d", got, be)
+	}
+	s := b.Stats()
+	if s.Orphans != 0 || s.Len.Frag != 1 || s.Frag.Hits != 2 {
+		t.Errorf("stats %+v: want 0 orphans, 1 entry, 2 hits", s)
+	}
+}
+
+func TestFragExpiry(t *testing.T) {
+	for _, timeout := range []time.Duration{0, time.Second} {
+		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
+			b := newLB(t, titan.Config{FragTimeout: timeout, OrphanPolicy: titan.OrphanHash3})
+			to := b.Config().FragTimeout
+			first, mid, _ := fragments(client(4), balancer.ProtoUDP, 5000, 1)
+			start := 5 * time.Second
+			forwardTo(t, process(b, start, first))
+			forwardTo(t, process(b, start+to, mid))
+			if s := b.Stats(); s.Orphans != 0 || s.Frag.Expiries != 0 {
+				t.Fatalf("at exactly the timeout: %+v", s)
+			}
+			forwardTo(t, process(b, start+to+1, mid))
+			if s := b.Stats(); s.Orphans != 1 || s.Frag.Expiries != 1 {
+				t.Errorf("past the timeout: orphans %d, expiries %d; want 1, 1", s.Orphans, s.Frag.Expiries)
+			}
+		})
+	}
+}
+
+// flowsOn returns source ports of TCP flows from client(0) that b places on
+// backend id, out of n tried (each flow is processed once).
+func flowsOn(t *testing.T, b *titan.Balancer, n int) map[balancer.BackendID][]uint16 {
+	t.Helper()
+	on := map[balancer.BackendID][]uint16{}
+	for i := range n {
+		sp := uint16(10000 + i)
+		be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp)))
+		on[be] = append(on[be], sp)
+	}
+	return on
+}
+
+func TestConnRepickOnDownBackend(t *testing.T) {
+	b := newLB(t, titan.Config{})
+	on := flowsOn(t, b, 300)
+	bs := backends()
+	bs[2].Up = false // 103 down
+	if err := b.SetBackends(bs); err != nil {
+		t.Fatal(err)
+	}
+	moved := map[uint16]balancer.BackendID{}
+	for _, sp := range on[103] {
+		be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp)))
+		if be == 103 {
+			t.Fatalf("flow %d still sent to down backend 103", sp)
+		}
+		moved[sp] = be
+	}
+	for _, id := range []balancer.BackendID{101, 102} {
+		for _, sp := range on[id] {
+			if be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp))); be != id {
+				t.Fatalf("flow %d on healthy %d moved to %d", sp, id, be)
+			}
+		}
+	}
+	if s := b.Stats(); s.ConnRepicks != uint64(len(on[103])) {
+		t.Errorf("ConnRepicks %d, want %d", s.ConnRepicks, len(on[103]))
+	}
+	// 103 comes back: the re-picked entries were overwritten, so the moved
+	// flows stay where they went.
+	if err := b.SetBackends(backends()); err != nil {
+		t.Fatal(err)
+	}
+	for sp, want := range moved {
+		if be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp))); be != want {
+			t.Fatalf("flow %d moved back to %d after 103 returned, want %d", sp, be, want)
+		}
+	}
+}
+
+func TestFragRepickOnDownBackend(t *testing.T) {
+	b := newLB(t, titan.Config{})
+	for i := range 100 {
+		first, mid, last := fragments(client(i), balancer.ProtoUDP, 5000, uint16(i))
+		if forwardTo(t, process(b, 0, first)) != 103 {
+			continue
+		}
+		bs := backends()
+		bs[2].Up = false
+		if err := b.SetBackends(bs); err != nil {
+			t.Fatal(err)
+		}
+		be := forwardTo(t, process(b, 0, mid))
+		if be == 103 {
+			t.Fatal("fragment followed an entry to a down backend")
+		}
+		if got := forwardTo(t, process(b, 0, last)); got != be {
+			t.Errorf("after the re-pick the last fragment went to %d, want %d (entry overwritten)", got, be)
+		}
+		if s := b.Stats(); s.FragRepicks != 1 || s.Orphans != 1 {
+			t.Errorf("FragRepicks %d, Orphans %d; want 1, 1", s.FragRepicks, s.Orphans)
+		}
+		return
+	}
+	t.Fatal("no datagram landed on 103")
+}
+
+func TestDrainedBackendKeepsFlows(t *testing.T) {
+	b := newLB(t, titan.Config{})
+	on := flowsOn(t, b, 300)
+	bs := backends()
+	bs[2].Weight = 0 // drain 103
+	if err := b.SetBackends(bs); err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range on[103] {
+		if be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp))); be != 103 {
+			t.Fatalf("drained backend lost flow %d to %d", sp, be)
+		}
+	}
+	for i := range 1000 {
+		if be := forwardTo(t, process(b, 0, whole(client(1), balancer.ProtoTCP, uint16(i)))); be == 103 {
+			t.Fatalf("new flow %d sent to drained backend 103", i)
+		}
+	}
+}
+
+func TestBackendRemoved(t *testing.T) {
+	b := newLB(t, titan.Config{})
+	on := flowsOn(t, b, 300)
+	if err := b.SetBackends(backends()[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for id, sps := range on {
+		for _, sp := range sps {
+			be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp)))
+			if id != 103 && be != id {
+				t.Fatalf("flow %d moved from %d to %d though its backend stayed", sp, id, be)
+			}
+			if be == 103 {
+				t.Fatalf("flow %d sent to removed backend", sp)
+			}
+		}
+	}
+}
+
+func TestVIPFiltering(t *testing.T) {
+	b := newLB(t, titan.Config{VIPs: []netip.Addr{vip}})
+	m := cost.NewMeter(cost.Default())
+	p := whole(client(1), balancer.ProtoTCP, 1000)
+	p.Dst = netip.MustParseAddr("192.0.2.99")
+	if d := b.Process(&balancer.Env{Meter: m}, &p); d.Action != balancer.Pass {
+		t.Errorf("packet to a non-VIP: %+v", d)
+	}
+	if m.Count(cost.OpMapRead) != 2 || m.Total() != 40 {
+		t.Errorf("non-VIP costs %d reads, %d STU; want 2 (stats, VIP), 40", m.Count(cost.OpMapRead), m.Total())
+	}
+	m.Reset()
+	p.Dst = vip
+	forwardTo(t, b.Process(&balancer.Env{Meter: m}, &p))
+	if m.Count(cost.OpMapRead) != 5 {
+		t.Errorf("new flow to a VIP: %d reads, want 5", m.Count(cost.OpMapRead))
+	}
+	// No VIPs: every IPv4 destination is balanced; IPv6 is passed.
+	all := newLB(t, titan.Config{})
+	p.Dst = netip.MustParseAddr("198.51.100.1")
+	forwardTo(t, process(all, 0, p))
+	p.Dst = netip.MustParseAddr("2001:db8::1")
+	if d := process(all, 0, p); d.Action != balancer.Pass {
+		t.Errorf("IPv6 destination: %+v", d)
+	}
+	if s := b.Stats(); s.Passed != 1 || s.Forwarded != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestNoBackend(t *testing.T) {
+	b, err := titan.New(titan.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, mid, _ := fragments(client(1), balancer.ProtoUDP, 5000, 1)
+	for _, p := range []balancer.Packet{whole(client(1), balancer.ProtoTCP, 1), first, mid} {
+		if d := process(b, 0, p); d.Action != balancer.Drop || d.Reason != balancer.ReasonNoBackend {
+			t.Errorf("before SetBackends: %+v", d)
+		}
+	}
+	bs := backends()
+	for i := range bs {
+		bs[i].Up = false
+	}
+	if err := b.SetBackends(bs); err != nil {
+		t.Fatal(err)
+	}
+	if d := process(b, 0, whole(client(1), balancer.ProtoTCP, 1)); d.Reason != balancer.ReasonNoBackend {
+		t.Errorf("all down: %+v", d)
+	}
+	s := b.Stats()
+	if s.Dropped[balancer.ReasonNoBackend] != 4 || s.Len.Frag != 0 || s.Len.Conn != 0 {
+		t.Errorf("stats %+v: want 4 no-backend drops, no entries", s)
+	}
+	if d := b.Process(nil, nil); d.Action != balancer.Drop || d.Reason != balancer.ReasonMalformed {
+		t.Errorf("nil packet: %+v", d)
+	}
+}
+
+// TestGlobalTables: decisions do not depend on the CPU that runs the
+// packet. NIC RSS sends a datagram's fragments to other CPUs than its
+// first fragment; the tables are shared.
+func TestGlobalTables(t *testing.T) {
+	var pkts []balancer.Packet
+	for i := range 200 {
+		first, mid, last := fragments(client(i%7), balancer.ProtoUDP, uint16(2000+i), uint16(i))
+		if i%3 == 0 {
+			pkts = append(pkts, last, whole(client(i%7), balancer.ProtoTCP, uint16(i)), first, mid)
+		} else {
+			pkts = append(pkts, first, mid, whole(client(i%7), balancer.ProtoUDP, uint16(2000+i)), last)
+		}
+	}
+	one := newLB(t, titan.Config{})
+	many := newLB(t, titan.Config{})
+	x := uint32(12345)
+	for i, p := range pkts {
+		x = x*1103515245 + 12345
+		want := one.Process(&balancer.Env{CPU: 0}, &p)
+		got := many.Process(&balancer.Env{CPU: int(x>>16) % 8}, &p)
+		if got != want {
+			t.Fatalf("packet %d: CPU-dependent decision %+v vs %+v", i, got, want)
+		}
+	}
+}
+
+func TestHostHintPlacesOrphans(t *testing.T) {
+	hint := newLB(t, titan.Config{OrphanPolicy: titan.OrphanHostHint})
+	hash3 := newLB(t, titan.Config{OrphanPolicy: titan.OrphanHash3})
+	agreeHint, agreeHash3 := 0, 0
+	const n = 200
+	for i := range n {
+		src := client(i)
+		flow := forwardTo(t, process(hint, 0, whole(src, balancer.ProtoUDP, 4000)))
+		forwardTo(t, process(hash3, 0, whole(src, balancer.ProtoUDP, 4000)))
+		// An orphan of another datagram between the same hosts.
+		_, mid, _ := fragments(src, balancer.ProtoUDP, 4000, uint16(i))
+		if forwardTo(t, process(hint, 0, mid)) == flow {
+			agreeHint++
+		}
+		if forwardTo(t, process(hash3, 0, mid)) == flow {
+			agreeHash3++
+		}
+	}
+	if agreeHint != n || hint.Stats().HintHits != n {
+		t.Errorf("host hint placed %d of %d orphans with their flow (%d hint hits)", agreeHint, n, hint.Stats().HintHits)
+	}
+	if agreeHash3 > n/2 {
+		t.Errorf("hash3 placed %d of %d orphans with their flow: expected about 1/3", agreeHash3, n)
+	}
+}
+
+func TestProcessNoAlloc(t *testing.T) {
+	b := newLB(t, titan.Config{ConnTableSize: 512, FragTableSize: 256, HintTableSize: 128, VIPs: []netip.Addr{vip}})
+	env := &balancer.Env{Meter: cost.NewMeter(cost.Default())}
+	i := 0
+	allocs := testing.AllocsPerRun(5000, func() {
+		i++
+		env.Now += time.Millisecond
+		first, mid, last := fragments(client(i%300), balancer.ProtoUDP, uint16(i), uint16(i))
+		w := whole(client(i%50), balancer.ProtoTCP, uint16(i%700))
+		b.Process(env, &last)
+		b.Process(env, &first)
+		b.Process(env, &mid)
+		b.Process(env, &w)
+	})
+	if allocs != 0 {
+		t.Errorf("Process allocates %v per run", allocs)
+	}
+	if s := b.Stats(); s.Conn.Evictions == 0 || s.Frag.Evictions == 0 {
+		t.Errorf("the run should have filled the tables: %+v", s)
+	}
+}
+
+// FuzzProcess feeds arbitrary packets: Process never panics, and forwards
+// only to usable backends.
+func FuzzProcess(f *testing.F) {
+	f.Add([]byte{10, 0, 0, 1, 6, 1, 2, 3, 4, 0, 0, 0, 0}, uint8(0))
+	f.Add([]byte{10, 0, 0, 1, 17, 1, 2, 3, 4, 0, 5, 0, 1, 10, 0, 0, 1, 17, 0, 0, 0, 0, 0, 5, 0, 185}, uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, down uint8) {
+		b := newLB(t, titan.Config{RingSize: 13, ConnTableSize: 8, FragTableSize: 4, HintTableSize: 2, FragTimeout: 10})
+		bs := backends()
+		bs[down%3].Up = down&4 == 0
+		bs[(down+1)%3].Weight = uint32(down >> 4)
+		if err := b.SetBackends(bs); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+13 <= len(data); i += 13 {
+			d := data[i : i+13]
+			p := balancer.Packet{
+				Src: netip.AddrFrom4([4]byte(d[0:4])), Dst: vip, Proto: d[4],
+				SrcPort: uint16(d[5])<<8 | uint16(d[6]), DstPort: uint16(d[7])<<8 | uint16(d[8]),
+				IPID: uint16(d[9]), MoreFragments: d[10]&1 == 1, FragOffset: uint16(d[11])<<8 | uint16(d[12]),
+			}
+			dec := b.Process(&balancer.Env{Now: time.Duration(i), CPU: int(d[9])}, &p)
+			if dec.Action == balancer.Forward {
+				for _, be := range bs {
+					if be.ID == dec.Backend && !be.Up {
+						t.Fatalf("forwarded to down backend %d", be.ID)
+					}
+				}
+			}
+		}
+	})
+}
