@@ -234,4 +234,3 @@ func decision(a balancer.Action, id balancer.BackendID) string {
 	}
 	return a.String()
 }
-
