@@ -1,0 +1,46 @@
+package titan_test
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/cost"
+)
+
+// A datagram whose last fragment overtakes the first: the orphan is
+// forwarded and recorded, and the first fragment follows it.
+func Example() {
+	lb, err := titan.New(titan.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = lb.SetBackends([]balancer.Backend{
+		{ID: 101, Addr: netip.MustParseAddr("10.1.0.101"), Weight: 1, Up: true},
+		{ID: 102, Addr: netip.MustParseAddr("10.1.0.102"), Weight: 1, Up: true},
+		{ID: 103, Addr: netip.MustParseAddr("10.1.0.103"), Weight: 1, Up: true},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	src, dst := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("192.0.2.10")
+	first := balancer.Packet{Src: src, Dst: dst, Proto: balancer.ProtoUDP, SrcPort: 5000, DstPort: 4789, IPID: 7, MoreFragments: true}
+	last := balancer.Packet{Src: src, Dst: dst, Proto: balancer.ProtoUDP, IPID: 7, FragOffset: 185}
+
+	m := cost.NewMeter(cost.Default())
+	env := &balancer.Env{Meter: m}
+	for _, p := range []balancer.Packet{last, first} {
+		m.Reset()
+		d := lb.Process(env, &p)
+		fmt.Printf("offset %3d: %v to %d, %d STU\n", p.FragOffset, d.Action, d.Backend, m.Total())
+	}
+	s := lb.Stats()
+	fmt.Println("orphans:", s.Orphans, "followed:", s.FragFollowed)
+	// Output:
+	// offset 185: forward to 103, 210 STU
+	// offset   0: forward to 103, 160 STU
+	// orphans: 1 followed: 1
+}
