@@ -1,0 +1,367 @@
+package cilium
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+)
+
+func backends(n int) []balancer.Backend {
+	bs := make([]balancer.Backend, n)
+	for i := range bs {
+		id := balancer.BackendID(101 + i)
+		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
+	}
+	return bs
+}
+
+func newTest(t testing.TB, cfg Config) *Balancer {
+	t.Helper()
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetBackends(backends(3)); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var (
+	client = netip.MustParseAddr("192.0.2.7")
+	vip    = netip.MustParseAddr("198.51.100.1")
+)
+
+func tcp(sport uint16, flags uint8) balancer.Packet {
+	return balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoTCP, SrcPort: sport, DstPort: 443, Len: 60, TCPFlags: flags, IPID: 1}
+}
+
+func udp(sport uint16) balancer.Packet {
+	return balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, SrcPort: sport, DstPort: 53, Len: 1000, IPID: 7}
+}
+
+func firstFrag(sport uint16) balancer.Packet {
+	p := udp(sport)
+	p.MoreFragments, p.Len = true, 1500
+	return p
+}
+
+func nonFirstFrag() balancer.Packet {
+	p := udp(0)
+	p.SrcPort, p.DstPort, p.FragOffset, p.Len = 0, 0, 185, 600
+	return p
+}
+
+// counts is one row of the package doc's op-count table.
+type counts struct {
+	reads, hash, writes, encap, tail, rewrite uint64
+	stu                                       cost.STU
+}
+
+func measure(b *Balancer, p balancer.Packet) (counts, balancer.Decision) {
+	m := cost.NewMeter(cost.Default())
+	d := b.Process(&balancer.Env{Meter: m}, &p)
+	return counts{m.Count(cost.OpMapRead), m.Count(cost.OpHash), m.Count(cost.OpMapWrite),
+		m.Count(cost.OpEncap), m.Count(cost.OpTailCall), m.Count(cost.OpRewrite), m.Total()}, d
+}
+
+// docTable parses the op-count rows of doc.go: a label, then seven integers.
+func docTable(t *testing.T) map[string]counts {
+	t.Helper()
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]counts{}
+	for _, line := range strings.Split(string(src), "\n") {
+		f := strings.Fields(strings.TrimPrefix(line, "//\t"))
+		if len(f) < 8 {
+			continue
+		}
+		var n [7]uint64
+		ok := true
+		for i := range n {
+			v, err := strconv.ParseUint(f[len(f)-7+i], 10, 64)
+			if err != nil {
+				ok = false
+				break
+			}
+			n[i] = v
+		}
+		if ok {
+			rows[strings.Join(f[:len(f)-7], " ")] = counts{n[0], n[1], n[2], n[3], n[4], n[5], cost.STU(n[6])}
+		}
+	}
+	return rows
+}
+
+func TestOpCountsMatchDoc(t *testing.T) {
+	doc := docTable(t)
+	dsr := Config{Mode: ModeDSR}
+	other := tcp(999, balancer.TCPSyn)
+	cases := []struct {
+		row    string
+		cfg    Config
+		before []balancer.Packet
+		pkt    balancer.Packet
+		want   balancer.Action
+	}{
+		{"SNAT new TCP flow, new client", Config{}, nil, tcp(1000, balancer.TCPSyn), balancer.Forward},
+		{"SNAT new TCP flow, known client", Config{}, []balancer.Packet{other}, tcp(1000, balancer.TCPSyn), balancer.Forward},
+		{"SNAT established TCP flow", Config{}, []balancer.Packet{tcp(1000, balancer.TCPSyn)}, tcp(1000, balancer.TCPAck), balancer.Forward},
+		{"SNAT new UDP flow, new client", Config{}, nil, udp(5000), balancer.Forward},
+		{"SNAT established UDP flow", Config{}, []balancer.Packet{udp(5000)}, udp(5000), balancer.Forward},
+		{"SNAT first fragment, known flow", Config{}, []balancer.Packet{udp(5000)}, firstFrag(5000), balancer.Forward},
+		{"SNAT non-first fragment, entry", Config{}, []balancer.Packet{udp(5000), firstFrag(5000)}, nonFirstFrag(), balancer.Forward},
+		{"SNAT non-first fragment, no entry", Config{}, nil, nonFirstFrag(), balancer.Drop},
+		{"DSR new flow", dsr, nil, udp(5000), balancer.Forward},
+		{"DSR established flow", dsr, []balancer.Packet{udp(5000)}, udp(5000), balancer.Forward},
+		{"DSR first fragment, known flow", dsr, []balancer.Packet{udp(5000)}, firstFrag(5000), balancer.Forward},
+		{"DSR non-first fragment, entry", dsr, []balancer.Packet{udp(5000), firstFrag(5000)}, nonFirstFrag(), balancer.Forward},
+	}
+	for _, c := range cases {
+		t.Run(c.row, func(t *testing.T) {
+			want, ok := doc[c.row]
+			if !ok {
+				t.Fatalf("doc.go has no op-count row %q", c.row)
+			}
+			b := newTest(t, c.cfg)
+			for _, p := range c.before {
+				b.Process(&balancer.Env{}, &p)
+			}
+			got, d := measure(b, c.pkt)
+			if d.Action != c.want {
+				t.Errorf("action %v (%q), want %v", d.Action, d.Reason, c.want)
+			}
+			if got != want {
+				t.Errorf("Process charged %+v, doc.go says %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestFragmentsFollowFirstFragment(t *testing.T) {
+	for _, mode := range []Mode{ModeSNAT, ModeDSR} {
+		b := newTest(t, Config{Mode: mode})
+		for sport := uint16(1000); sport < 1300; sport++ {
+			f := firstFrag(sport)
+			f.IPID = sport
+			nf := nonFirstFrag()
+			nf.IPID = sport
+			d1 := b.Process(&balancer.Env{}, &f)
+			d2 := b.Process(&balancer.Env{CPU: 1}, &nf)
+			if d1.Action != balancer.Forward || d2.Action != balancer.Forward || d1.Backend != d2.Backend {
+				t.Fatalf("%v: datagram %d split: first %+v, rest %+v", mode, sport, d1, d2)
+			}
+		}
+	}
+}
+
+func TestReorderedFragmentDropped(t *testing.T) {
+	b := newTest(t, Config{})
+	nf := nonFirstFrag()
+	d := b.Process(&balancer.Env{}, &nf)
+	if d.Action != balancer.Drop || d.Reason != ReasonFragNotFound {
+		t.Fatalf("non-first fragment before its first: %+v, want drop %q", d, ReasonFragNotFound)
+	}
+	f := firstFrag(5000)
+	if d := b.Process(&balancer.Env{}, &f); d.Action != balancer.Forward {
+		t.Errorf("late first fragment: %+v, want forward", d)
+	}
+	if s := b.Stats(); s.DropFragNotFound != 1 || s.FragWrites != 2 {
+		t.Errorf("stats %+v: want 1 frag-not-found drop, 2 frag writes (lb4_extract_tuple and snat_v4_nat)", s)
+	}
+}
+
+func TestFragMapEviction(t *testing.T) {
+	b := newTest(t, Config{FragMapSize: 16})
+	for id := range uint16(17) {
+		f := firstFrag(5000)
+		f.IPID = id
+		b.Process(&balancer.Env{}, &f)
+	}
+	if n := b.FragMapLen(); n != 16 {
+		t.Errorf("fragment map holds %d entries, want its bound 16", n)
+	}
+	nf := nonFirstFrag()
+	nf.IPID = 0 // the oldest datagram: evicted
+	if d := b.Process(&balancer.Env{}, &nf); d.Reason != ReasonFragNotFound {
+		t.Errorf("fragment of an evicted datagram: %+v, want drop %q", d, ReasonFragNotFound)
+	}
+	nf.IPID = 16
+	if d := b.Process(&balancer.Env{}, &nf); d.Action != balancer.Forward {
+		t.Errorf("fragment of a tracked datagram: %+v, want forward", d)
+	}
+	if s := b.Stats(); s.Evictions < 1 {
+		t.Errorf("stats %+v: want an eviction", s)
+	}
+}
+
+func TestBackendChanges(t *testing.T) {
+	b := newTest(t, Config{})
+	syn := tcp(1000, balancer.TCPSyn)
+	first := b.Process(&balancer.Env{}, &syn)
+	ack := tcp(1000, balancer.TCPAck)
+
+	// Weight 0 (maintenance): the established flow stays, a SYN moves.
+	bs := backends(3)
+	for i := range bs {
+		if bs[i].ID == first.Backend {
+			bs[i].Weight = 0
+		}
+	}
+	if err := b.SetBackends(bs); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.Process(&balancer.Env{}, &ack); d.Backend != first.Backend {
+		t.Errorf("drained backend: established flow moved to %d, want it kept on %d", d.Backend, first.Backend)
+	}
+	if d := b.Process(&balancer.Env{}, &syn); d.Backend == first.Backend {
+		t.Errorf("drained backend: SYN still sent to %d", first.Backend)
+	}
+
+	// Down: the flow is re-balanced on its next packet.
+	b2 := newTest(t, Config{})
+	first = b2.Process(&balancer.Env{}, &syn)
+	for i := range bs {
+		bs[i].Weight, bs[i].Up = 1, bs[i].ID != first.Backend
+	}
+	if err := b2.SetBackends(bs); err != nil {
+		t.Fatal(err)
+	}
+	if d := b2.Process(&balancer.Env{}, &ack); d.Action != balancer.Forward || d.Backend == first.Backend {
+		t.Errorf("down backend: established flow got %+v, want moved off %d", d, first.Backend)
+	}
+	if s := b2.Stats(); s.Reselected != 1 {
+		t.Errorf("stats %+v: want 1 re-selection", s)
+	}
+}
+
+func TestSNATPortExhaustion(t *testing.T) {
+	// Many clients using the same source port towards one backend: each
+	// needs its own NAT port; the model must stay bounded and keep going.
+	b, _ := New(Config{NATMapSize: 64})
+	_ = b.SetBackends(backends(1))
+	for i := range 200 {
+		p := udp(40000)
+		p.Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+		if d := b.Process(&balancer.Env{}, &p); d.Action != balancer.Forward {
+			t.Fatalf("client %d: %+v", i, d)
+		}
+	}
+	if n := b.nat.len(); n > 64 {
+		t.Errorf("NAT map holds %d entries, above its bound 64", n)
+	}
+	if s := b.Stats(); s.NATNew != 200 {
+		t.Errorf("stats %+v: want 200 NAT mappings", s)
+	}
+}
+
+func TestNoBackendsAndBadInput(t *testing.T) {
+	b, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := udp(1)
+	if d := b.Process(&balancer.Env{}, &p); d.Reason != ReasonNoBackend {
+		t.Errorf("before SetBackends: %+v, want drop %q", d, ReasonNoBackend)
+	}
+	if d := b.Process(nil, &balancer.Packet{}); d.Action != balancer.Drop {
+		t.Errorf("zero packet: %+v, want drop", d)
+	}
+	icmp := udp(1)
+	icmp.Proto = balancer.ProtoICMP
+	if d := b.Process(nil, &icmp); d.Action != balancer.Pass {
+		t.Errorf("ICMP: %+v, want pass", d)
+	}
+	vb := newTest(t, Config{VIPs: []netip.Addr{vip}})
+	p.Dst = netip.MustParseAddr("203.0.113.1")
+	if d := vb.Process(nil, &p); d.Action != balancer.Pass {
+		t.Errorf("non-frontend destination: %+v, want pass", d)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	cases := []struct {
+		cfg   Config
+		field string
+		err   error
+	}{
+		{Config{MaglevTableSize: 16380}, "config.MaglevTableSize 16380", nil},
+		{Config{FragMapSize: -1}, "config.FragMapSize -1", ErrNegative},
+		{Config{CTMapSizeTCP: -1}, "config.CTMapSizeTCP -1", ErrNegative},
+		{Config{NATMapSize: -2}, "config.NATMapSize -2", ErrNegative},
+		{Config{Mode: 7}, "config.Mode 7", ErrMode},
+		{Config{VIPs: []netip.Addr{{}}}, "config.VIPs[0]", ErrNotIPv4},
+	}
+	for _, c := range cases {
+		_, err := New(c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("New(%+v) = %v, want an error naming %q", c.cfg, err, c.field)
+		}
+		if c.err != nil && !errors.Is(err, c.err) {
+			t.Errorf("New(%+v) = %v, want %v", c.cfg, err, c.err)
+		}
+	}
+}
+
+func TestProcessDoesNotAllocate(t *testing.T) {
+	for _, mode := range []Mode{ModeSNAT, ModeDSR} {
+		b := newTest(t, Config{Mode: mode, CTMapSizeAny: 512, NATMapSize: 512, NeighMapSize: 64, FragMapSize: 64})
+		env := &balancer.Env{Meter: cost.NewMeter(cost.Default())}
+		est := udp(1)
+		b.Process(env, &est)
+		for i := range 2000 { // fill every table to its bound
+			p := udp(uint16(i))
+			p.Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+			p.IPID, p.MoreFragments = uint16(i), true
+			b.Process(env, &p)
+		}
+		i := 0
+		for name, fn := range map[string]func(){
+			"established": func() { b.Process(env, &est) },
+			"new flow": func() {
+				i++
+				p := udp(uint16(i))
+				b.Process(env, &p)
+			},
+			"fragment": func() {
+				i++
+				f, nf := firstFrag(1), nonFirstFrag()
+				f.IPID, nf.IPID = uint16(i), uint16(i)
+				b.Process(env, &f)
+				b.Process(env, &nf)
+			},
+		} {
+			if n := testing.AllocsPerRun(200, fn); n != 0 {
+				t.Errorf("%v %s: %v allocations per run, want 0", mode, name, n)
+			}
+		}
+	}
+}
+
+func FuzzProcess(f *testing.F) {
+	f.Add([]byte{17, 0, 1, 0, 2, 1, 0, 1, 2, 3})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		b := newTest(t, Config{Mode: Mode(len(in) % 2), FragMapSize: 8, CTMapSizeAny: 16, CTMapSizeTCP: 16, NATMapSize: 16, NeighMapSize: 4})
+		for len(in) >= 10 {
+			p := balancer.Packet{
+				Src: netip.AddrFrom4([4]byte{10, 0, 0, in[0] & 7}), Dst: vip,
+				Proto: in[1], SrcPort: uint16(in[2]) << 8, DstPort: uint16(in[3]),
+				FragOffset: uint16(in[4]) & 3, MoreFragments: in[5]&1 != 0,
+				Len: uint16(in[6]) << 4, TCPFlags: in[7], IPID: uint16(in[8] & 3),
+			}
+			d := b.Process(&balancer.Env{CPU: int(in[9])}, &p)
+			if d.Action == balancer.Drop && d.Reason == "" {
+				t.Fatalf("drop without a reason for %+v", p)
+			}
+			in = in[10:]
+		}
+	})
+}
