@@ -10,13 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/internal/netns"
 	"github.com/titanlb/titanlb/internal/ring"
 	"github.com/titanlb/titanlb/internal/testutil"
@@ -110,9 +110,18 @@ func e2eLink(t *testing.T, a *netns.NS, ifA string, addrA netip.Addr, gw *netns.
 	must(a.IP("route", "add", "default", "via", addrGw.String()))
 }
 
+// e2eConfig varies the topology between tests.
+type e2eConfig struct {
+	backends   int     // number of backends, IDs 101..
+	backendMTU int     // MTU behind the router (0: e2eBackendMTU)
+	opts       Options // the Titan program's (VIPs and AttachMode are set by e2eBuild)
+}
+
 // e2eBuild creates the namespaces and links, loads the Titan program on
-// lb (generic mode) and a Decap on each backend.
-func e2eBuild(t *testing.T, nBackends int) *e2eTopology {
+// lb (generic mode) and a Decap on each backend (generic mode too: veth
+// refuses native XDP on an MTU of 9000, ERANGE, without multi-buffer
+// support).
+func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireBPF(t)
@@ -149,16 +158,22 @@ func e2eBuild(t *testing.T, nBackends int) *e2eTopology {
 	e2eLink(t, tp.client.ns, "eth0", e2eClientAddr, tp.gw, "c0", e2eGwClient, e2eClientMTU, false)
 	e2eLink(t, tp.lb.ns, "eth0", e2eLBAddr, tp.gw, "lb0", e2eGwLB, e2eBackendMTU, true)
 	must(tp.gw.IP("route", "add", e2eVIP.String()+"/32", "via", e2eLBAddr.String()))
-	for i := range nBackends {
+	mtu := cfg.backendMTU
+	if mtu == 0 {
+		mtu = e2eBackendMTU
+	}
+	for i := range cfg.backends {
 		b := e2eNode{newNS(fmt.Sprintf("b%d", i+1)), "eth0", e2eBackendAddr(i)}
-		e2eLink(t, b.ns, "eth0", b.addr, tp.gw, fmt.Sprintf("b%d", i+1), e2eGwBackend(i), e2eBackendMTU, false)
+		e2eLink(t, b.ns, "eth0", b.addr, tp.gw, fmt.Sprintf("b%d", i+1), e2eGwBackend(i), mtu, false)
 		must(b.ns.IP("addr", "add", e2eVIP.String()+"/32", "dev", "lo"))
 		tp.backends = append(tp.backends, b)
 		id := balancer.BackendID(101 + i)
 		tp.bset = append(tp.bset, balancer.Backend{ID: id, Name: id.String(), Addr: b.addr, Weight: 1, Up: true})
 	}
 
-	tp.prog = mustLoad(t, Options{VIPs: []netip.Addr{e2eVIP}, AttachMode: AttachGeneric})
+	opts := cfg.opts
+	opts.VIPs, opts.AttachMode = []netip.Addr{e2eVIP}, AttachGeneric
+	tp.prog = mustLoad(t, opts)
 	must(tp.prog.SetBackends(tp.bset))
 	must(tp.lb.ns.Do(func() error {
 		i, err := net.InterfaceByName(tp.lb.ifc)
@@ -259,16 +274,310 @@ type e2eReceived struct {
 	data    []byte
 }
 
-// TestEndToEndFragmentedUDP sends real UDP datagrams larger than the
-// client's MTU through the Titan program to three backends that
-// decapsulate with Decap, and checks with the backends' own reassembly
-// that every datagram arrived whole at exactly one backend: the one the
-// Go ring picks for its flow.
-func TestEndToEndFragmentedUDP(t *testing.T) {
-	tp := e2eBuild(t, 3)
+// e2eReceiver reads the backends' UDP sockets bound to VIP:port.
+type e2eReceiver struct {
+	conns []*net.UDPConn
+	mu    sync.Mutex
+	got   []e2eReceived
+	want  int // stop waiting when this many arrived
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
 
-	// The flows: fixed client ports, so the expected backends are fixed
-	// too; the Go ring (the one SetBackends wrote) predicts each.
+// e2eListen opens a UDP socket on VIP:port in every backend namespace and
+// reads it until [e2eReceiver.wait].
+func (tp *e2eTopology) e2eListen(t *testing.T, want int) *e2eReceiver {
+	t.Helper()
+	r := &e2eReceiver{conns: make([]*net.UDPConn, len(tp.backends)), want: want, done: make(chan struct{})}
+	for i, b := range tp.backends {
+		err := b.ns.Do(func() error {
+			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eVIP, e2ePort)))
+			if err != nil {
+				return err
+			}
+			r.conns[i] = c
+			return c.SetReadBuffer(4 << 20)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.conns[i].Close() })
+	}
+	for i, c := range r.conns {
+		r.wg.Go(func() {
+			buf := make([]byte, 65536)
+			for {
+				n, from, err := c.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return // the deadline wait sets, or closed
+				}
+				r.mu.Lock()
+				r.got = append(r.got, e2eReceived{i, from, bytes.Clone(buf[:n])})
+				if len(r.got) == r.want {
+					close(r.done)
+				}
+				r.mu.Unlock()
+			}
+		})
+	}
+	return r
+}
+
+// wait returns what arrived once want datagrams did, or after timeout.
+func (r *e2eReceiver) wait(timeout time.Duration) []e2eReceived {
+	select {
+	case <-r.done:
+	case <-time.After(timeout):
+	}
+	for _, c := range r.conns {
+		_ = c.SetReadDeadline(time.Now())
+	}
+	r.wg.Wait()
+	return r.got
+}
+
+// e2eKernelClients opens one UDP socket per flow in the client namespace,
+// from port e2eFirstPort+f to VIP:port, with path MTU discovery off: the
+// client's kernel clears DF and fragments what exceeds its MTU.
+func (tp *e2eTopology) e2eKernelClients(t *testing.T, flows int) []*net.UDPConn {
+	t.Helper()
+	var clients []*net.UDPConn
+	err := tp.client.ns.Do(func() error {
+		for f := range flows {
+			c, err := net.DialUDP("udp4",
+				net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eClientAddr, uint16(e2eFirstPort+f))),
+				net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eVIP, e2ePort)))
+			if err != nil {
+				return err
+			}
+			clients = append(clients, c)
+			raw, err := c.SyscallConn()
+			if err != nil {
+				return err
+			}
+			var serr error
+			if err := raw.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return serr
+			}
+		}
+		return nil
+	})
+	for _, c := range clients {
+		t.Cleanup(func() { c.Close() })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clients
+}
+
+// e2eRawSocket opens a raw IPv4 socket (IPPROTO_RAW: the caller writes
+// the IPv4 header) in the client namespace, to send fragments in an order
+// of the test's choosing.
+func (tp *e2eTopology) e2eRawSocket(t *testing.T) int {
+	t.Helper()
+	fd := -1
+	err := tp.client.ns.Do(func() error {
+		var err error
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("raw socket: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// e2eFragment is one IPv4 fragment the raw client sends: its header view
+// (for the Go model) and its bytes from the IPv4 header on.
+type e2eFragment struct {
+	pkt balancer.Packet
+	ip  []byte
+}
+
+// e2eSplit builds the UDP datagram carrying payload from sport to VIP:port
+// (checksum over the whole datagram, as a sending kernel computes it) and
+// cuts it into IPv4 fragments of at most mtu bytes with IP ID id, in
+// offset order.
+func e2eSplit(payload []byte, sport, id uint16, mtu int) []e2eFragment {
+	udp := make([]byte, balancer.UDPLen+len(payload))
+	binary.BigEndian.PutUint16(udp[0:], sport)
+	binary.BigEndian.PutUint16(udp[2:], e2ePort)
+	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+	copy(udp[balancer.UDPLen:], payload)
+	src, dst := e2eClientAddr.As4(), e2eVIP.As4()
+	pseudo := make([]byte, 0, 12)
+	pseudo = append(pseudo, src[:]...)
+	pseudo = append(pseudo, dst[:]...)
+	pseudo = append(pseudo, 0, balancer.ProtoUDP, byte(len(udp)>>8), byte(len(udp)))
+	var sum uint32
+	for i := 0; i < len(pseudo); i += 2 {
+		sum += uint32(pseudo[i])<<8 | uint32(pseudo[i+1])
+	}
+	c := balancer.Checksum(udp, sum)
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(udp[6:], c)
+
+	per := (mtu - balancer.IPv4Len) &^ 7
+	var frags []e2eFragment
+	for off := 0; off < len(udp); off += per {
+		end := min(off+per, len(udp))
+		p := balancer.Packet{Src: e2eClientAddr, Dst: e2eVIP, Proto: balancer.ProtoUDP, IPID: id,
+			FragOffset: uint16(off / 8), MoreFragments: end < len(udp), Len: uint16(balancer.IPv4Len + end - off)}
+		if off == 0 {
+			p.SrcPort, p.DstPort = sport, e2ePort
+		}
+		ip := make([]byte, int(p.Len))
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:], p.Len)
+		binary.BigEndian.PutUint16(ip[4:], id)
+		fo := p.FragOffset
+		if p.MoreFragments {
+			fo |= 0x2000
+		}
+		binary.BigEndian.PutUint16(ip[6:], fo)
+		ip[8], ip[9] = 64, balancer.ProtoUDP
+		copy(ip[12:], src[:])
+		copy(ip[16:], dst[:])
+		binary.BigEndian.PutUint16(ip[10:], balancer.Checksum(ip[:balancer.IPv4Len], 0))
+		copy(ip[balancer.IPv4Len:], udp[off:end])
+		frags = append(frags, e2eFragment{p, ip})
+	}
+	return frags
+}
+
+// e2eSent is what the test knows about a datagram it sent.
+type e2eSent struct {
+	flow, seq int
+	frags     int  // fragments on the wire
+	want      int  // backend index expected to receive it whole; -1: none
+	checkWant bool // want was predicted (by the ring or the Go model)
+}
+
+// e2eCheck compares what the backends received with what was sent: every
+// datagram byte-exact, at most once, from its flow's address and port, and
+// at the predicted backend. It returns per-backend datagram and fragment
+// counts of what arrived.
+func (tp *e2eTopology) e2eCheck(t *testing.T, sent map[[2]int]e2eSent, got []e2eReceived) (datagrams []int, frags []uint64) {
+	t.Helper()
+	datagrams = make([]int, len(tp.backends))
+	frags = make([]uint64, len(tp.backends))
+	seen := map[[2]int]int{}
+	for _, g := range got {
+		d := g.data
+		if len(d) < 10 || string(d[:4]) != "TLB1" {
+			t.Errorf("backend %d: foreign %d-byte datagram from %v", g.backend+1, len(d), g.from)
+			continue
+		}
+		key := [2]int{int(binary.BigEndian.Uint16(d[4:])), int(binary.BigEndian.Uint16(d[6:]))}
+		s, ok := sent[key]
+		if !ok {
+			t.Errorf("backend %d: datagram names flow %d seq %d, never sent", g.backend+1, key[0], key[1])
+			continue
+		}
+		if !bytes.Equal(d, e2eDatagram(s.flow, s.seq, e2eSize(s.flow, s.seq))) {
+			t.Errorf("backend %d: flow %d datagram %d: %d bytes, content differs from what was sent", g.backend+1, s.flow, s.seq, len(d))
+		}
+		if g.from != netip.AddrPortFrom(e2eClientAddr, uint16(e2eFirstPort+s.flow)) {
+			t.Errorf("backend %d: flow %d datagram %d from %v", g.backend+1, s.flow, s.seq, g.from)
+		}
+		if prev, dup := seen[key]; dup {
+			t.Errorf("flow %d datagram %d received twice (backends %d and %d)", s.flow, s.seq, prev+1, g.backend+1)
+		}
+		seen[key] = g.backend
+		if s.checkWant && g.backend != s.want {
+			t.Errorf("flow %d datagram %d at backend %d, predicted %d", s.flow, s.seq, g.backend+1, s.want+1)
+		}
+		datagrams[g.backend]++
+		frags[g.backend] += uint64(s.frags)
+	}
+	for key, s := range sent {
+		if _, ok := seen[key]; !ok && s.want >= 0 {
+			t.Errorf("flow %d datagram %d (%d fragments) never arrived whole", s.flow, s.seq, s.frags)
+		}
+	}
+	return datagrams, frags
+}
+
+// e2eCheckBackends checks each backend's Decap counters and its kernel's
+// reassembly counters against the datagrams it received: Decap saw exactly
+// their fragments (none strayed to another backend), and the kernel
+// reassembled each of them with no failure.
+func (tp *e2eTopology) e2eCheckBackends(t *testing.T, datagrams []int, frags []uint64) {
+	t.Helper()
+	for i, b := range tp.backends {
+		st, err := tp.decaps[i].Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		snmp, err := e2eSNMP(b.ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("backend %d (%v): %d datagrams whole (ReasmOKs %d, ReasmReqds %d, ReasmFails %d); decap %+v",
+			i+1, b.addr, datagrams[i], snmp["ReasmOKs"], snmp["ReasmReqds"], snmp["ReasmFails"], st)
+		if st.InnerFragments != frags[i] || st.Decapsulated != frags[i] {
+			t.Errorf("backend %d: decapsulated %d (fragments %d), want the %d fragments of its %d datagrams",
+				i+1, st.Decapsulated, st.InnerFragments, frags[i], datagrams[i])
+		}
+		if st.Malformed != 0 || st.OuterFragment != 0 {
+			t.Errorf("backend %d: decap dropped %d malformed, %d outer fragments", i+1, st.Malformed, st.OuterFragment)
+		}
+		if snmp["ReasmOKs"] != uint64(datagrams[i]) || snmp["ReasmReqds"] != frags[i] || snmp["ReasmFails"] != 0 {
+			t.Errorf("backend %d: ReasmOKs %d ReasmReqds %d ReasmFails %d, want %d, %d, 0",
+				i+1, snmp["ReasmOKs"], snmp["ReasmReqds"], snmp["ReasmFails"], datagrams[i], frags[i])
+		}
+	}
+}
+
+// e2eCheckLB compares the deltas of the load balancer's counters with want
+// (counter name -> value).
+func (tp *e2eTopology) e2eCheckLB(t *testing.T, before Stats, want map[string]uint64) {
+	t.Helper()
+	after, err := tp.prog.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lb: %+v", after)
+	got := map[string]uint64{
+		"Forwarded":  after.Forwarded - before.Forwarded,
+		"Drops":      after.Drops() - before.Drops(),
+		"ConnMisses": after.ConnMisses - before.ConnMisses,
+		"ConnHits":   after.ConnHits - before.ConnHits,
+		"FragMisses": after.FragMisses - before.FragMisses,
+		"FragHits":   after.FragHits - before.FragHits,
+		"Orphans":    after.Orphans - before.Orphans,
+		"HintHits":   after.HintHits - before.HintHits,
+	}
+	for name, w := range want {
+		g, ok := got[name]
+		if !ok {
+			t.Fatalf("e2eCheckLB: unknown counter %s", name)
+		}
+		if g != w {
+			t.Errorf("lb %s: %d, want %d", name, g, w)
+		}
+	}
+}
+
+// TestEndToEndFragmentedUDP sends real UDP datagrams larger than the
+// client's MTU, fragmented by the client's own kernel, through the Titan
+// program to three backends that decapsulate with Decap, and checks with
+// the backends' own reassembly that every datagram arrived whole at
+// exactly one backend: the one the Go ring picks for its flow.
+func TestEndToEndFragmentedUDP(t *testing.T) {
+	tp := e2eBuild(t, e2eConfig{backends: 3})
+
+	// Fixed client ports, so the expected backends are fixed too: the
+	// ring SetBackends wrote (the Go ring) predicts each flow's.
 	r, err := ring.Build(tp.bset, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -286,89 +595,18 @@ func TestEndToEndFragmentedUDP(t *testing.T) {
 	}
 	for i, n := range perBackend {
 		if n == 0 {
-			t.Fatalf("flow set sends nothing to backend %d (%v): choose other ports", i, perBackend)
+			t.Fatalf("flow set sends nothing to backend %d (%v): choose other ports", i+1, perBackend)
 		}
 	}
 
-	// Backends listen on VIP:port inside their namespaces.
-	conns := make([]*net.UDPConn, len(tp.backends))
-	for i, b := range tp.backends {
-		err := b.ns.Do(func() error {
-			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eVIP, e2ePort)))
-			if err != nil {
-				return err
-			}
-			conns[i] = c
-			return c.SetReadBuffer(4 << 20)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conns[i].Close() })
-	}
 	total := e2eFlows * e2ePerFlow
-	var (
-		mu   sync.Mutex
-		got  []e2eReceived
-		done = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	for i, c := range conns {
-		wg.Go(func() {
-			buf := make([]byte, 65536)
-			for {
-				n, from, err := c.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					return // deadline set below, or closed
-				}
-				mu.Lock()
-				got = append(got, e2eReceived{i, from, bytes.Clone(buf[:n])})
-				if len(got) == total {
-					close(done)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-
-	// The client: one socket per flow, fragmentation by its own kernel
-	// (path MTU discovery off: DF clear, fragment locally).
-	var clients []*net.UDPConn
-	err = tp.client.ns.Do(func() error {
-		for f := range e2eFlows {
-			c, err := net.DialUDP("udp4",
-				net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eClientAddr, uint16(e2eFirstPort+f))),
-				net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eVIP, e2ePort)))
-			if err != nil {
-				return err
-			}
-			clients = append(clients, c)
-			raw, err := c.SyscallConn()
-			if err != nil {
-				return err
-			}
-			var serr error
-			if err := raw.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DONT)
-			}); err != nil {
-				return err
-			}
-			if serr != nil {
-				return serr
-			}
-		}
-		return nil
-	})
-	for _, c := range clients {
-		t.Cleanup(func() { c.Close() })
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	rx := tp.e2eListen(t, total)
+	clients := tp.e2eKernelClients(t, e2eFlows)
 	lbBefore, err := tp.prog.Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
+	sent := map[[2]int]e2eSent{}
 	sentFrags := 0
 	for seq := range e2ePerFlow {
 		for f, c := range clients {
@@ -376,57 +614,16 @@ func TestEndToEndFragmentedUDP(t *testing.T) {
 			if _, err := c.Write(e2eDatagram(f, seq, size)); err != nil {
 				t.Fatalf("flow %d datagram %d: %v", f, seq, err)
 			}
-			sentFrags += e2eFragments(size, e2eClientMTU)
+			n := e2eFragments(size, e2eClientMTU)
+			sent[[2]int{f, seq}] = e2eSent{flow: f, seq: seq, frags: n, want: want[f], checkWant: true}
+			sentFrags += n
 			time.Sleep(time.Millisecond) // pace: no queue on the way should overflow
 		}
 	}
+	got := rx.wait(e2eRecvTimeout)
+	datagrams, frags := tp.e2eCheck(t, sent, got)
 
-	select {
-	case <-done:
-	case <-time.After(e2eRecvTimeout):
-	}
-	for _, c := range conns {
-		_ = c.SetReadDeadline(time.Now())
-	}
-	wg.Wait()
-
-	// 1. Every datagram whole, exactly once, at the backend the ring
-	//    picks for its flow (both datagrams of a flow at the same one).
-	seen := map[[2]int]int{} // (flow, seq) -> backend
-	recvAt := make([]int, len(tp.backends))
-	fragsAt := make([]uint64, len(tp.backends))
-	for _, g := range got {
-		d := g.data
-		if len(d) < 10 || string(d[:4]) != "TLB1" {
-			t.Errorf("backend %d: foreign %d-byte datagram from %v", g.backend, len(d), g.from)
-			continue
-		}
-		f, seq := int(binary.BigEndian.Uint16(d[4:])), int(binary.BigEndian.Uint16(d[6:]))
-		if f >= e2eFlows || seq >= e2ePerFlow {
-			t.Errorf("backend %d: datagram names flow %d seq %d", g.backend, f, seq)
-			continue
-		}
-		if !bytes.Equal(d, e2eDatagram(f, seq, e2eSize(f, seq))) {
-			t.Errorf("backend %d: flow %d datagram %d: %d bytes, content differs from what was sent", g.backend, f, seq, len(d))
-		}
-		if g.from != netip.AddrPortFrom(e2eClientAddr, uint16(e2eFirstPort+f)) {
-			t.Errorf("backend %d: flow %d datagram %d from %v", g.backend, f, seq, g.from)
-		}
-		if prev, dup := seen[[2]int{f, seq}]; dup {
-			t.Errorf("flow %d datagram %d received twice (backends %d and %d)", f, seq, prev, g.backend)
-		}
-		seen[[2]int{f, seq}] = g.backend
-		if g.backend != want[f] {
-			t.Errorf("flow %d datagram %d at backend %d, the ring picks %d", f, seq, g.backend, want[f])
-		}
-		recvAt[g.backend]++
-		fragsAt[g.backend] += uint64(e2eFragments(len(d), e2eClientMTU))
-	}
-	if len(seen) != total {
-		t.Errorf("received %d of %d datagrams whole (%d deliveries)", len(seen), total, len(got))
-	}
-
-	// 2. The client's kernel really fragmented them.
+	// The client's kernel really fragmented them.
 	csnmp, err := e2eSNMP(tp.client.ns)
 	if err != nil {
 		t.Fatal(err)
@@ -434,57 +631,147 @@ func TestEndToEndFragmentedUDP(t *testing.T) {
 	if csnmp["FragOKs"] != uint64(total) || csnmp["FragCreates"] != uint64(sentFrags) {
 		t.Errorf("client: FragOKs %d FragCreates %d, want %d and %d", csnmp["FragOKs"], csnmp["FragCreates"], total, sentFrags)
 	}
+	tp.e2eCheckBackends(t, datagrams, frags)
+	// First fragments go by the flow (a connection-table miss for a
+	// flow's first datagram, a hit for its second), the others follow
+	// the fragment table.
+	tp.e2eCheckLB(t, lbBefore, map[string]uint64{
+		"Forwarded":  uint64(sentFrags),
+		"Drops":      0,
+		"ConnMisses": e2eFlows,
+		"ConnHits":   uint64(total - e2eFlows),
+		"FragMisses": uint64(total),
+		"FragHits":   uint64(sentFrags - total),
+		"Orphans":    0,
+	})
+	t.Logf("%d datagrams (%d fragments) from %d flows; per backend %v datagrams", total, sentFrags, e2eFlows, datagrams)
+}
 
-	// 3. Each backend's Decap saw exactly the fragments of the datagrams
-	//    its kernel reassembled: no fragment strayed to another backend.
-	for i, b := range tp.backends {
-		st, err := tp.decaps[i].Stats()
+// TestEndToEndReorderedFragments sends fragments in orders a network can
+// produce — last first, middle first — from a raw socket, so that
+// non-first fragments reach the load balancer before their first
+// fragment. Titan sends such an orphan by its orphan policy, records it,
+// and the rest of the datagram follows: every datagram still arrives
+// whole at one backend, the one the Go model (balancer/titan, fed the same
+// packets in the same order) decides.
+func TestEndToEndReorderedFragments(t *testing.T) {
+	for _, pol := range []OrphanPolicy{OrphanHostHint, OrphanHash3} {
+		t.Run(pol.String(), func(t *testing.T) {
+			tp := e2eBuild(t, e2eConfig{backends: 3, opts: Options{OrphanPolicy: pol}})
+			model, err := titan.New(titan.Config{OrphanPolicy: titan.OrphanPolicy(pol), VIPs: []netip.Addr{e2eVIP}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := model.SetBackends(tp.bset); err != nil {
+				t.Fatal(err)
+			}
+			fd := tp.e2eRawSocket(t)
+			const flows = 12
+			total := flows * e2ePerFlow
+			rx := tp.e2eListen(t, total)
+			lbBefore, err := tp.prog.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Orders of a datagram's three fragments: in order, last
+			// first, middle first, reversed.
+			orders := [][]int{{0, 1, 2}, {2, 0, 1}, {1, 0, 2}, {2, 1, 0}}
+			sent := map[[2]int]e2eSent{}
+			var sentFrags, orphans uint64
+			to := &unix.SockaddrInet4{Addr: e2eVIP.As4()}
+			id := uint16(0x4000)
+			for seq := range e2ePerFlow {
+				for f := range flows {
+					frags := e2eSplit(e2eDatagram(f, seq, e2eSize(f, seq)), uint16(e2eFirstPort+f), id, e2eClientMTU)
+					id++
+					if len(frags) != 3 {
+						t.Fatalf("datagram split into %d fragments, want 3", len(frags))
+					}
+					order := orders[(f+seq)%len(orders)]
+					s := e2eSent{flow: f, seq: seq, frags: len(frags), want: -1, checkWant: true}
+					for k, j := range order {
+						fr := frags[j]
+						if k == 0 && j != 0 {
+							orphans++
+						}
+						dec := model.Process(nil, &fr.pkt)
+						if dec.Action != balancer.Forward {
+							t.Fatalf("model: flow %d datagram %d fragment %d: %v %s", f, seq, j, dec.Action, dec.Reason)
+						}
+						b := int(dec.Backend) - 101
+						if s.want == -1 {
+							s.want = b
+						} else if s.want != b {
+							t.Fatalf("model splits flow %d datagram %d across backends %d and %d", f, seq, s.want+1, b+1)
+						}
+						if err := unix.Sendto(fd, fr.ip, 0, to); err != nil {
+							t.Fatalf("send fragment: %v", err)
+						}
+						sentFrags++
+					}
+					sent[[2]int{f, seq}] = s
+					time.Sleep(time.Millisecond)
+				}
+			}
+			got := rx.wait(e2eRecvTimeout)
+			datagrams, frags := tp.e2eCheck(t, sent, got)
+			tp.e2eCheckBackends(t, datagrams, frags)
+			ms := model.Stats()
+			t.Logf("model: %+v", ms)
+			// The kernel's counters agree with the model's, which saw the
+			// same packets in the same order.
+			tp.e2eCheckLB(t, lbBefore, map[string]uint64{
+				"Forwarded":  sentFrags,
+				"Drops":      0,
+				"Orphans":    orphans,
+				"HintHits":   ms.HintHits,
+				"ConnMisses": ms.Conn.Misses,
+				"ConnHits":   ms.ConnHits,
+				"FragMisses": ms.Frag.Misses,
+				"FragHits":   ms.Frag.Hits,
+			})
+			if ms.Orphans != orphans || ms.Forwarded != sentFrags {
+				t.Errorf("model: %d orphans, %d forwarded; sent %d orphan-led datagrams, %d fragments", ms.Orphans, ms.Forwarded, orphans, sentFrags)
+			}
+			t.Logf("%d datagrams (%d fragments, %d led by an orphan) from %d flows; per backend %v datagrams",
+				total, sentFrags, orphans, flows, datagrams)
+		})
+	}
+}
+
+// TestEndToEndNoHeadroom is the negative control for the MTU headroom:
+// with 1500-byte links behind the router, the 1520-byte encapsulated
+// fragments are fragmented again by the router, Decap drops the outer
+// fragments (it cannot unwrap a piece of an outer packet) and counts them,
+// and no datagram arrives.
+func TestEndToEndNoHeadroom(t *testing.T) {
+	tp := e2eBuild(t, e2eConfig{backends: 3, backendMTU: e2eClientMTU})
+	const flows = 6
+	rx := tp.e2eListen(t, flows)
+	clients := tp.e2eKernelClients(t, flows)
+	full := 0 // fragments of a full 1500 bytes: they no longer fit once encapsulated
+	for f, c := range clients {
+		size := e2eSize(f, 0)
+		if _, err := c.Write(e2eDatagram(f, 0, size)); err != nil {
+			t.Fatal(err)
+		}
+		full += e2eFragments(size, e2eClientMTU) - 1
+		time.Sleep(time.Millisecond)
+	}
+	got := rx.wait(time.Second)
+	if len(got) != 0 {
+		t.Errorf("%d datagrams arrived without MTU headroom, want 0", len(got))
+	}
+	var outer uint64
+	for _, d := range tp.decaps {
+		st, err := d.Stats()
 		if err != nil {
 			t.Fatal(err)
 		}
-		snmp, err := e2eSNMP(b.ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("backend %d (%v): %d datagrams whole (ReasmOKs %d, ReasmReqds %d, ReasmFails %d); decap %+v",
-			i+1, b.addr, recvAt[i], snmp["ReasmOKs"], snmp["ReasmReqds"], snmp["ReasmFails"], st)
-		if st.InnerFragments != fragsAt[i] || st.Decapsulated != fragsAt[i] {
-			t.Errorf("backend %d: decapsulated %d (fragments %d), want the %d fragments of its %d datagrams",
-				i+1, st.Decapsulated, st.InnerFragments, fragsAt[i], recvAt[i])
-		}
-		if st.Malformed != 0 || st.OuterFragment != 0 {
-			t.Errorf("backend %d: decap dropped %d malformed, %d outer fragments", i+1, st.Malformed, st.OuterFragment)
-		}
-		if snmp["ReasmOKs"] != uint64(recvAt[i]) || snmp["ReasmReqds"] != fragsAt[i] || snmp["ReasmFails"] != 0 {
-			t.Errorf("backend %d: ReasmOKs %d ReasmReqds %d ReasmFails %d, want %d, %d, 0",
-				i+1, snmp["ReasmOKs"], snmp["ReasmReqds"], snmp["ReasmFails"], recvAt[i], fragsAt[i])
-		}
+		outer += st.OuterFragment
 	}
-
-	// 4. The load balancer forwarded every fragment: first fragments by
-	//    the flow (a connection-table miss for a flow's first datagram, a
-	//    hit for its second), the others by the fragment table.
-	lb, err := tp.prog.Stats()
-	if err != nil {
-		t.Fatal(err)
+	// Each full fragment became two outer fragments at the router.
+	if outer != uint64(2*full) {
+		t.Errorf("decap counted %d outer fragments, want %d (2 per full-size fragment)", outer, 2*full)
 	}
-	t.Logf("lb: %+v", lb)
-	d := func(after, before uint64) uint64 { return after - before }
-	for _, c := range []struct {
-		name      string
-		got, want uint64
-	}{
-		{"Forwarded", d(lb.Forwarded, lbBefore.Forwarded), uint64(sentFrags)},
-		{"drops", d(lb.Drops(), lbBefore.Drops()), 0},
-		{"ConnMisses", d(lb.ConnMisses, lbBefore.ConnMisses), e2eFlows},
-		{"ConnHits", d(lb.ConnHits, lbBefore.ConnHits), uint64(total - e2eFlows)},
-		{"FragMisses", d(lb.FragMisses, lbBefore.FragMisses), uint64(total)},
-		{"FragHits", d(lb.FragHits, lbBefore.FragHits), uint64(sentFrags - total)},
-		{"Orphans", d(lb.Orphans, lbBefore.Orphans), 0},
-	} {
-		if c.got != c.want {
-			t.Errorf("lb %s: %d, want %d", c.name, c.got, c.want)
-		}
-	}
-	t.Logf("%d datagrams (%d fragments) from %d flows; per backend %v datagrams", total, sentFrags, e2eFlows, recvAt)
 }
