@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -218,4 +220,35 @@ func TestDecapAttachRejectsBadIfindex(t *testing.T) {
 	require.ErrorContains(t, err, "ifindex 0")
 	_, err = d.Attach(1, AttachMode(9))
 	require.ErrorContains(t, err, "mode 9")
+}
+
+// A backend without an ipip device unwraps what the load balancer sends it
+// by attaching Decap to the interface that traffic arrives on. It needs
+// root, so this example is compiled, not run.
+func ExampleLoadDecap() {
+	d, err := LoadDecap()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer d.Close()
+	ifc, err := net.InterfaceByName("eth0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	l, err := d.Attach(ifc.Index, AttachGeneric)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	// ... serve; then see what the program did:
+	st, err := d.Stats()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("decapsulated %d (%d fragments), passed %d, dropped %d\n",
+		st.Decapsulated, st.InnerFragments, st.Passed, st.Malformed+st.OuterFragment)
 }
