@@ -1,0 +1,125 @@
+package cilium_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/cilium"
+	"github.com/titanlb/titanlb/balancer/katran"
+	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/sim"
+)
+
+// scenario is the setup: 3 backends, 10,000 UDP flows, datagrams of
+// two fragments (MTU 1500, 2000 bytes) when fragmented.
+func scenario(fragRate, reorder float64) sim.Scenario {
+	bs := make([]balancer.Backend, 3)
+	for i := range bs {
+		id := balancer.BackendID(101 + i)
+		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
+	}
+	return sim.Scenario{
+		Seed:     1,
+		Backends: bs,
+		Traffic: sim.Traffic{
+			Flows: 10000, UDPShare: 1, FragmentRate: fragRate, Reorder: reorder,
+			MTU: 1500, Size: 1000, LargeSize: 2000,
+		},
+	}
+}
+
+func run(t *testing.T, cfg cilium.Config, sc sim.Scenario) sim.Result {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("simulation: skipped in -short mode")
+	}
+	res, err := sim.Run(sc, func() (balancer.Balancer, error) { return cilium.New(cfg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestSimUnfragmentedReliable(t *testing.T) {
+	res := run(t, cilium.Config{}, scenario(0, 0))
+	if res.Datagrams == 0 || res.Reliability != 1 {
+		t.Errorf("0%% fragmentation: Reliability %v over %d datagrams, want 1", res.Reliability, res.Datagrams)
+	}
+	t.Logf("cilium, 0%% fragments: %d datagrams, reliability %v, avg cost %.1f STU", res.Datagrams, res.Reliability, res.AvgCost)
+}
+
+func TestSimInOrderFragmentsReliable(t *testing.T) {
+	for _, mode := range []cilium.Mode{cilium.ModeSNAT, cilium.ModeDSR} {
+		res := run(t, cilium.Config{Mode: mode}, scenario(1, 0))
+		if res.Fragments == 0 || res.Reliability < 0.999 {
+			t.Errorf("%v, 100%% in-order fragments: Reliability %v over %d fragments, want >= 0.999", mode, res.Reliability, res.Fragments)
+		}
+		t.Logf("cilium %v, 100%% in-order fragments: reliability %.4f, avg cost %.1f STU", mode, res.Reliability, res.AvgCost)
+	}
+}
+
+// With 20% of datagrams reordered (two fragments: the second arrives
+// first), the orphan fragment misses the fragment map and is dropped.
+func TestSimReorderingLosesDatagrams(t *testing.T) {
+	inOrder := run(t, cilium.Config{}, scenario(1, 0))
+	res := run(t, cilium.Config{}, scenario(1, 0.2))
+	// Every reordered datagram loses its orphan fragment, so at most 80%
+	// survive; the first fragments left behind also fill the backends'
+	// reassembly tables, which loses more.
+	if res.Reliability > 0.81 {
+		t.Errorf("20%% reordering: Reliability %.4f, want at most 0.81 (each reordered datagram lost)", res.Reliability)
+	}
+	orphans := float64(res.Drops[cilium.ReasonFragNotFound]) / float64(res.Datagrams)
+	if orphans < 0.18 || orphans > 0.22 {
+		t.Errorf("%q drops are %.3f of datagrams, want about 0.2: %v", cilium.ReasonFragNotFound, orphans, res.Drops)
+	}
+	t.Logf("cilium, 100%% fragments: reliability %.4f in order, %.4f with 20%% reordered (%.1f points lower); drops %v",
+		inOrder.Reliability, res.Reliability, 100*(inOrder.Reliability-res.Reliability), res.Drops)
+}
+
+// Taking backend 103 down moves its flows and no other.
+func TestSimBackendDownDisruptsNoOtherFlow(t *testing.T) {
+	sc := scenario(0, 0)
+	sc.Events = []sim.Event{sim.BackendDown(500*time.Millisecond, 103)}
+	res := run(t, cilium.Config{}, sc)
+	if limit := uint64(sc.Traffic.Flows / 100); res.Disrupted > limit {
+		t.Errorf("Disrupted %d flows, want below 1%% of %d", res.Disrupted, sc.Traffic.Flows)
+	}
+	if res.Moved == 0 {
+		t.Errorf("no flow moved off the down backend: %+v", res)
+	}
+	t.Logf("cilium, backend 103 down: moved %d, disrupted %d", res.Moved, res.Disrupted)
+}
+
+// The three balancers on one scenario (30% fragmented datagrams, in order,
+// half the flows TCP): the average cost per packet that the sourced op
+// counts give, and the Cilium/Titan ratio.
+func TestSimCostComparison(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulation: skipped in -short mode")
+	}
+	sc := scenario(0.3, 0)
+	sc.Traffic.UDPShare = 0.5
+	avg := map[string]float64{}
+	for name, mk := range map[string]func() (balancer.Balancer, error){
+		"titan":        func() (balancer.Balancer, error) { return titan.New(titan.Config{}) },
+		"katran":       func() (balancer.Balancer, error) { return katran.New(katran.Config{}) },
+		"katran-naive": func() (balancer.Balancer, error) { return katran.New(katran.Config{Naive: true}) },
+		"cilium-snat":  func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) },
+		"cilium-dsr":   func() (balancer.Balancer, error) { return cilium.New(cilium.Config{Mode: cilium.ModeDSR}) },
+	} {
+		res, err := sim.Run(sc, mk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		avg[name] = res.AvgCost
+		t.Logf("%-12s avg %.1f STU/packet, reliability %.4f", name, res.AvgCost, res.Reliability)
+	}
+	if avg["cilium-snat"] <= avg["titan"] {
+		t.Errorf("Cilium (SNAT) %.1f STU/packet is not above Titan %.1f", avg["cilium-snat"], avg["titan"])
+	}
+	t.Logf("Cilium/Titan: SNAT %.2fx, DSR %.2fx; Katran/Titan %.2fx (naive %.2fx)",
+		avg["cilium-snat"]/avg["titan"], avg["cilium-dsr"]/avg["titan"], avg["katran"]/avg["titan"], avg["katran-naive"]/avg["titan"])
+}

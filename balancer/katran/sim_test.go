@@ -1,0 +1,89 @@
+package katran_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/katran"
+	"github.com/titanlb/titanlb/sim"
+)
+
+// scenario is the setup: 3 backends, 10,000 UDP flows, datagrams of
+// two fragments (MTU 1500, 2000 bytes) when fragmented.
+func scenario(fragRate, reorder float64) sim.Scenario {
+	bs := make([]balancer.Backend, 3)
+	for i := range bs {
+		id := balancer.BackendID(101 + i)
+		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
+	}
+	return sim.Scenario{
+		Seed:     1,
+		Backends: bs,
+		Traffic: sim.Traffic{
+			Flows: 10000, UDPShare: 1, FragmentRate: fragRate, Reorder: reorder,
+			MTU: 1500, Size: 1000, LargeSize: 2000,
+		},
+	}
+}
+
+func run(t *testing.T, cfg katran.Config, sc sim.Scenario) sim.Result {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("simulation: skipped in -short mode")
+	}
+	res, err := sim.Run(sc, func() (balancer.Balancer, error) { return katran.New(cfg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestSimUnfragmentedReliable(t *testing.T) {
+	res := run(t, katran.Config{}, scenario(0, 0))
+	if res.Datagrams == 0 || res.Reliability != 1 {
+		t.Errorf("0%% fragmentation: Reliability %v over %d datagrams, want 1", res.Reliability, res.Datagrams)
+	}
+	t.Logf("katran, 0%% fragments: %d datagrams, reliability %v, avg cost %.1f STU", res.Datagrams, res.Reliability, res.AvgCost)
+}
+
+func TestSimFragmentsNeverDelivered(t *testing.T) {
+	res := run(t, katran.Config{}, scenario(1, 0))
+	if res.Fragments == 0 {
+		t.Fatal("no fragments sent")
+	}
+	if res.Reliability > 0.001 {
+		t.Errorf("100%% fragmentation: Reliability %v, want ~0 (Katran drops every fragment)", res.Reliability)
+	}
+	if got := res.Drops[katran.ReasonFragment]; got < res.Fragments*99/100 {
+		t.Errorf("%d drops for %q of %d fragments, want all of them", got, katran.ReasonFragment, res.Fragments)
+	}
+	t.Logf("katran, 100%% fragments: reliability %v, drops %v", res.Reliability, res.Drops)
+}
+
+func TestSimNaiveFragmentAccuracy(t *testing.T) {
+	res := run(t, katran.Config{Naive: true}, scenario(1, 0))
+	const n = 3
+	want := 0.5 + 1.0/(2*n) // first fragment right, second right 1/N of the time
+	if d := res.FragmentAccuracy - want; d < -0.03 || d > 0.03 {
+		t.Errorf("naive Katran: FragmentAccuracy %.4f, want %.4f ± 0.03", res.FragmentAccuracy, want)
+	}
+	if res.Reliability > 0.5 {
+		t.Errorf("naive Katran: Reliability %v, want about 1/N", res.Reliability)
+	}
+	t.Logf("naive katran, 100%% fragments: fragment accuracy %.4f (arithmetic %.4f), reliability %.4f, drops %v, per backend %v", res.FragmentAccuracy, want, res.Reliability, res.Drops, res.PerBackend)
+}
+
+// Taking backend 103 down moves no other flow. Katran keeps the flows that
+// were on 103 there (their per-CPU LRU entries outlive the ring change), so
+// none of them moves either: their packets are lost instead.
+func TestSimBackendDownDisruptsNoOtherFlow(t *testing.T) {
+	sc := scenario(0, 0)
+	sc.Events = []sim.Event{sim.BackendDown(500*time.Millisecond, 103)}
+	res := run(t, katran.Config{}, sc)
+	if limit := uint64(sc.Traffic.Flows / 100); res.Disrupted > limit {
+		t.Errorf("Disrupted %d flows, want below 1%% of %d", res.Disrupted, sc.Traffic.Flows)
+	}
+	t.Logf("katran, backend 103 down: moved %d, disrupted %d, reliability %.4f, drops %v", res.Moved, res.Disrupted, res.Reliability, res.Drops)
+}
