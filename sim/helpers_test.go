@@ -1,0 +1,88 @@
+package sim_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/ring"
+	"github.com/titanlb/titanlb/sim"
+)
+
+// maglevLB is a small stateless test balancer: Maglev over the 5-tuple
+// hash of every packet, so a non-first fragment (ports 0) usually lands
+// elsewhere than its first fragment. With pin set it forwards everything
+// to the lowest usable backend instead.
+type maglevLB struct {
+	r   *ring.Ring
+	pin balancer.BackendID
+	ok  bool
+	set int // SetBackends calls
+}
+
+func (l *maglevLB) Name() string { return "testmaglev" }
+
+func (l *maglevLB) SetBackends(bs []balancer.Backend) error {
+	r, err := ring.Build(bs, 0)
+	if err != nil {
+		return err
+	}
+	l.r = r
+	l.set++
+	l.ok = false
+	for _, b := range bs {
+		if b.Up && (!l.ok || b.ID < l.pin) {
+			l.pin, l.ok = b.ID, true
+		}
+	}
+	return nil
+}
+
+func (l *maglevLB) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
+	env.Meter.Charge(cost.OpHash)
+	h := balancer.Hash5(p, balancer.DefaultSeed)
+	env.Meter.Charge(cost.OpMapRead)
+	id, ok := l.r.Lookup(h)
+	if !ok {
+		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonNoBackend}
+	}
+	env.Meter.Charge(cost.OpEncap)
+	return balancer.Decision{Action: balancer.Forward, Backend: id}
+}
+
+// pinLB forwards every packet to the lowest up backend: datagrams always
+// stay whole.
+type pinLB struct{ maglevLB }
+
+func (l *pinLB) Name() string { return "testpin" }
+
+func (l *pinLB) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
+	env.Meter.Charge(cost.OpMapRead)
+	if !l.ok {
+		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonNoBackend}
+	}
+	return balancer.Decision{Action: balancer.Forward, Backend: l.pin}
+}
+
+func newMaglev() (balancer.Balancer, error) { return &maglevLB{}, nil }
+func newPin() (balancer.Balancer, error)    { return &pinLB{}, nil }
+
+// backends returns n up backends with IDs 101.., names "101".., weight 1.
+func backends(n int) []balancer.Backend {
+	bs := make([]balancer.Backend, n)
+	for i := range bs {
+		id := balancer.BackendID(101 + i)
+		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 1, byte(1 + i)}), Weight: 1, Up: true}
+	}
+	return bs
+}
+
+func mustRun(t testing.TB, sc sim.Scenario, newLB func() (balancer.Balancer, error)) sim.Result {
+	t.Helper()
+	r, err := sim.Run(sc, newLB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

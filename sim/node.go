@@ -1,0 +1,88 @@
+package sim
+
+import (
+	"math/bits"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+)
+
+// packet is a packet in flight through the simulated node: the header the
+// balancer sees, plus the simulator's bookkeeping, which the balancer does
+// not see.
+type packet struct {
+	hdr    balancer.Packet
+	arrive Time
+	flow   uint32
+	dgram  uint64 // fragments: datagram number (ring slot, reassembly tag)
+	frag   uint16 // fragment index (0: the first, by offset)
+	nfrag  uint16 // fragments in the datagram; 0 or 1: not fragmented
+}
+
+// cpu is one CPU of the node with its RX queue: a single server that
+// processes its queue in order.
+type cpu struct {
+	queue    []packet // ring of Node.QueueLen slots
+	head, n  int
+	busy     bool
+	cur      packet // the packet being processed
+	dec      balancer.Decision
+	busyTime Time
+	env      balancer.Env
+	meter    *cost.Meter
+}
+
+func (c *cpu) push(p *packet) bool {
+	if c.n == len(c.queue) {
+		return false
+	}
+	i := c.head + c.n
+	if i >= len(c.queue) {
+		i -= len(c.queue)
+	}
+	c.queue[i] = *p
+	c.n++
+	return true
+}
+
+func (c *cpu) pop() {
+	c.cur = c.queue[c.head]
+	c.head++
+	if c.head == len(c.queue) {
+		c.head = 0
+	}
+	c.n--
+}
+
+// rssSeed keys the node's RSS hash, independent of the balancers' flow hash
+// so that the CPU a flow lands on says nothing about its backend.
+const rssSeed = 0x52535331 // "RSS1"
+
+// rss returns the RX queue of p among n, as a NIC's receive-side scaling
+// does: a hash of the 4-tuple (addresses and ports) for a whole packet and
+// of the 2-tuple (addresses) for any fragment, first included, since
+// non-first fragments carry no ports. The hash is murmur3's finaliser over
+// the tuple, reduced to n with a multiply-shift.
+func rss(p *balancer.Packet, n int) int {
+	s, d := p.Src.As4(), p.Dst.As4()
+	h := uint64(rssSeed)
+	h ^= uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])
+	h = mix64(h)
+	h ^= uint64(d[0])<<24 | uint64(d[1])<<16 | uint64(d[2])<<8 | uint64(d[3])
+	if !p.IsFragment() {
+		h ^= uint64(p.SrcPort)<<48 | uint64(p.DstPort)<<32
+	}
+	h = mix64(h)
+	hi, _ := bits.Mul64(h, uint64(n))
+	return int(hi)
+}
+
+// mix64 is the 64-bit murmur3 finaliser.
+func mix64(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}

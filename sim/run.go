@@ -1,0 +1,435 @@
+package sim
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/frag"
+)
+
+// Drop reasons the simulator itself counts in [Result.Drops], besides the
+// balancer's own Decision.Reason strings and the backends' reassembly
+// reasons ("reassembly: " + [frag.DropReason]).
+const (
+	DropQueueFull      = "queue full"        // the packet's RX queue was full
+	DropBalancer       = "balancer drop"     // a Drop decision with no Reason
+	DropPassed         = "passed to host"    // a Pass decision: not load-balanced
+	DropUnknownBackend = "unknown backend"   // forwarded to an ID not in the scenario
+	DropBackendDown    = "backend down"      // forwarded to a backend that is down
+	DropMixed          = "reassembly: mixed" // reassembled from two datagrams sharing an IP ID
+	reassemblyPrefix   = "reassembly: "
+)
+
+// Run simulates sc with a balancer from newLB and returns what it
+// measured. newLB is called once; Run gives the balancer the scenario's
+// backends with SetBackends, then again at every control event. An invalid
+// scenario is a [*ScenarioError]; a balancer that cannot be built or
+// rejects a backend set is an error naming the event.
+//
+// The same scenario and balancer give the same Result. Run does not
+// allocate per packet once its queues and tables have reached their
+// working size.
+func Run(sc Scenario, newLB func() (balancer.Balancer, error)) (Result, error) {
+	if err := sc.Validate(); err != nil {
+		return Result{}, err
+	}
+	if newLB == nil {
+		return Result{}, errors.New("sim: newLB is nil")
+	}
+	lb, err := newLB()
+	if err != nil {
+		return Result{}, fmt.Errorf("sim: new balancer: %w", err)
+	}
+	if lb == nil {
+		return Result{}, errors.New("sim: newLB returned a nil balancer")
+	}
+	r, err := newRunner(&sc, lb)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := r.run(); err != nil {
+		return Result{}, err
+	}
+	return r.result(), nil
+}
+
+// runner is one run's state.
+type runner struct {
+	sc       *Scenario
+	lb       balancer.Balancer
+	model    cost.Model
+	sched    Scheduler
+	hArrive  HandlerID
+	hDone    HandlerID
+	hControl HandlerID
+	traffic  *traffic
+	cpus     []cpu
+	backends []backend
+	idIndex  []int32                      // BackendID -> index+1, for IDs below len
+	idMap    map[balancer.BackendID]int32 // index+1, for larger IDs
+	current  []balancer.Backend           // scratch for SetBackends
+	events   []Event                      // sorted by time, stable
+	dgrams   dgrams
+	scratch  []packet
+	end      Time
+	err      error
+
+	// counters
+	datagrams, packets, fragments uint64
+	processed, delivered, affine  uint64
+	fragAccurate                  uint64
+	disrupted, moved              uint64
+	drops                         map[string]uint64
+	ops                           cost.Meter
+	costHist, latHist             histogram
+}
+
+func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
+	r := &runner{
+		sc:      sc,
+		lb:      lb,
+		model:   sc.costModel(),
+		traffic: newTraffic(&sc.Traffic, sc.Seed),
+		end:     sc.duration(),
+		drops:   map[string]uint64{},
+	}
+	r.hArrive = r.sched.Handle(r.arrive)
+	r.hDone = r.sched.Handle(r.done)
+	r.hControl = r.sched.Handle(r.control)
+
+	ql := sc.Node.queueLen()
+	r.cpus = make([]cpu, sc.Node.cpus())
+	for i := range r.cpus {
+		c := &r.cpus[i]
+		c.queue = make([]packet, ql)
+		c.meter = cost.NewMeter(r.model)
+		c.env = balancer.Env{CPU: i, Meter: c.meter}
+	}
+	var maxID balancer.BackendID
+	for _, b := range sc.Backends {
+		maxID = max(maxID, b.ID)
+	}
+	if maxID < 1<<16 {
+		r.idIndex = make([]int32, maxID+1)
+	} else {
+		r.idMap = make(map[balancer.BackendID]int32, len(sc.Backends))
+	}
+	r.backends = make([]backend, len(sc.Backends))
+	for i, b := range sc.Backends {
+		ra, err := frag.NewReassembler(sc.Reassembly)
+		if err != nil {
+			return nil, fmt.Errorf("sim: scenario.reassembly: %w", err)
+		}
+		r.backends[i] = backend{b: b, name: b.RingName(), reasm: ra}
+		if r.idIndex != nil {
+			r.idIndex[b.ID] = int32(i) + 1
+		} else {
+			r.idMap[b.ID] = int32(i) + 1
+		}
+	}
+	r.current = make([]balancer.Backend, len(sc.Backends))
+	r.events = slices.Clone(sc.Events)
+	slices.SortStableFunc(r.events, func(a, b Event) int {
+		return cmp.Compare(a.At, b.At)
+	})
+	r.scratch = make([]packet, 0, 64)
+	return r, nil
+}
+
+// backendIndex returns the index of backend id, or -1.
+func (r *runner) backendIndex(id balancer.BackendID) int {
+	if r.idIndex != nil {
+		if int(id) < len(r.idIndex) {
+			return int(r.idIndex[id]) - 1
+		}
+		return -1
+	}
+	return int(r.idMap[id]) - 1
+}
+
+func (r *runner) run() error {
+	if err := r.setBackends(); err != nil {
+		return fmt.Errorf("sim: %s: SetBackends(scenario.backends): %w", r.lb.Name(), err)
+	}
+	for i, ev := range r.events {
+		r.sched.Post(ev.At, r.hControl, uint32(i))
+	}
+	if first := r.traffic.gap(); first < r.sc.duration() {
+		r.sched.Post(first, r.hArrive, 0)
+	}
+	r.sched.Drain()
+	if r.err != nil {
+		return r.err
+	}
+	r.end = max(r.end, r.sched.Now())
+	for i := range r.backends {
+		r.backends[i].reasm.Flush()
+	}
+	return nil
+}
+
+func (r *runner) setBackends() error {
+	for i := range r.backends {
+		r.current[i] = r.backends[i].b
+	}
+	return r.lb.SetBackends(r.current)
+}
+
+// control applies event i and hands the new backend set to the balancer.
+func (r *runner) control(i uint32) {
+	ev := r.events[i]
+	b := &r.backends[r.backendIndex(ev.Backend)]
+	switch ev.Kind {
+	case EventBackendDown:
+		b.b.Up = false
+	case EventBackendUp:
+		b.b.Up = true
+	case EventSetWeight:
+		b.b.Weight = ev.Weight
+	}
+	if err := r.setBackends(); err != nil && r.err == nil {
+		r.err = fmt.Errorf("sim: %s: SetBackends at scenario.events %v %s %d: %w", r.lb.Name(), ev.At, ev.Kind, ev.Backend, err)
+	}
+}
+
+// arrive sends the next datagram: picks a flow, builds its packets
+// (fragments in arrival order) and hands them to the NIC, then schedules
+// the next arrival if it falls within the duration.
+func (r *runner) arrive(uint32) {
+	now := r.sched.Now()
+	f := r.traffic.pick()
+	ps := r.traffic.datagram(f, r.scratch)
+	r.scratch = ps
+	r.datagrams++
+	r.packets += uint64(len(ps))
+	if len(ps) > 1 {
+		r.fragments += uint64(len(ps))
+		id := r.dgrams.open(len(ps))
+		for i := range ps {
+			ps[i].dgram = id
+		}
+	}
+	for i := range ps {
+		p := &ps[i]
+		p.arrive = now
+		c := rss(&p.hdr, len(r.cpus))
+		cp := &r.cpus[c]
+		if !cp.busy {
+			cp.cur = *p
+			r.start(c)
+			continue
+		}
+		if !cp.push(p) {
+			r.drop(DropQueueFull, p)
+		}
+	}
+	if next := now + r.traffic.gap(); next < r.sc.duration() {
+		r.sched.Post(next, r.hArrive, 0)
+	}
+}
+
+// start runs the balancer on CPU c's current packet and schedules the end
+// of its service: its metered cost times NsPerSTU.
+func (r *runner) start(c int) {
+	cp := &r.cpus[c]
+	cp.busy = true
+	cp.meter.Reset()
+	cp.env.Now = r.sched.Now()
+	cp.dec = r.lb.Process(&cp.env, &cp.cur.hdr)
+	stu := cp.meter.Total()
+	r.ops.Add(cp.meter)
+	r.costHist.add(uint64(stu))
+	r.processed++
+	d := r.model.Duration(stu)
+	cp.busyTime += d
+	r.sched.PostAfter(d, r.hDone, uint32(c))
+}
+
+// done ends CPU c's service: the decided packet leaves the node, and the
+// next queued one starts.
+func (r *runner) done(c uint32) {
+	cp := &r.cpus[c]
+	p := &cp.cur
+	r.latHist.add(uint64(r.sched.Now() - p.arrive))
+	switch cp.dec.Action {
+	case balancer.Forward:
+		r.deliver(cp.dec.Backend, p)
+	case balancer.Pass:
+		r.drop(DropPassed, p)
+	default:
+		reason := cp.dec.Reason
+		if reason == "" {
+			reason = DropBalancer
+		}
+		r.drop(reason, p)
+	}
+	if cp.n == 0 {
+		cp.busy = false
+		return
+	}
+	cp.pop()
+	r.start(int(c))
+}
+
+// drop counts a lost packet and resolves it if it is a fragment.
+func (r *runner) drop(reason string, p *packet) {
+	r.drops[reason]++
+	if p.nfrag > 1 {
+		r.resolve(p, -1)
+	}
+}
+
+// resolve records where fragment p ended up (backend index, or -1) and,
+// when it is its datagram's last to be resolved, scores the datagram's
+// FragmentAccuracy.
+func (r *runner) resolve(p *packet, be int32) {
+	g := r.dgrams.slot(p.dgram)
+	g.dest[p.frag] = be
+	g.left--
+	if g.left > 0 {
+		return
+	}
+	if first := g.dest[0]; first >= 0 {
+		for _, d := range g.dest {
+			if d == first {
+				r.fragAccurate++
+			}
+		}
+	}
+	g.live = false
+}
+
+// deliver hands p to backend id: it counts it, scores affinity and
+// disruption against the flow's backend, and reassembles fragments.
+func (r *runner) deliver(id balancer.BackendID, p *packet) {
+	i := r.backendIndex(id)
+	if i < 0 {
+		r.drop(DropUnknownBackend, p)
+		return
+	}
+	b := &r.backends[i]
+	if !b.b.Up {
+		r.drop(DropBackendDown, p)
+		return
+	}
+	r.delivered++
+	b.packets++
+	r.score(p, int32(i))
+	if p.nfrag <= 1 {
+		b.whole++
+		return
+	}
+	r.resolve(p, int32(i))
+	h := &p.hdr
+	d := b.reasm.Add(r.sched.Now(), frag.Fragment{
+		Key:    frag.KeyFrom4(h.Src.As4(), h.Dst.As4(), h.Proto, h.IPID),
+		Offset: h.FragOffset,
+		More:   h.MoreFragments,
+		Len:    int(h.Len) - int(h.IHL)*4,
+		Tag:    p.dgram,
+	})
+	if d.Complete {
+		if d.Mixed {
+			r.drops[DropMixed]++
+		} else {
+			b.whole++
+		}
+	}
+}
+
+// score updates affinity and disruption for a packet of flow p.flow
+// delivered to backend index i. A flow's backend is named by its whole
+// (unfragmented) packets only: a first fragment may rightly follow an
+// orphan fragment of its datagram elsewhere, and says nothing about where
+// the flow's connection lives.
+func (r *runner) score(p *packet, i int32) {
+	fl := &r.traffic.flows[p.flow]
+	whole := !p.hdr.IsFragment()
+	switch {
+	case fl.owner == i+1:
+		r.affine++
+	case fl.owner == 0:
+		// Not held against a flow that has no backend yet.
+		if whole {
+			fl.owner = i + 1
+		}
+		r.affine++
+	case !r.backends[fl.owner-1].b.Up:
+		// The flow's backend is down: it had to move.
+		if whole {
+			fl.owner = i + 1
+			r.moved++
+		}
+		r.affine++
+	default:
+		if whole && fl.flags&flowDisrupted == 0 {
+			fl.flags |= flowDisrupted
+			r.disrupted++
+		}
+	}
+}
+
+// result assembles the Result.
+func (r *runner) result() Result {
+	sec := r.sc.duration().Seconds()
+	res := Result{
+		Balancer:         r.lb.Name(),
+		Seed:             r.sc.Seed,
+		Duration:         r.sc.duration(),
+		End:              r.end,
+		Datagrams:        r.datagrams,
+		Packets:          r.packets,
+		Fragments:        r.fragments,
+		Processed:        r.processed,
+		Delivered:        r.delivered,
+		FragmentAccuracy: ratio(float64(r.fragAccurate), float64(r.fragments)),
+		Affinity:         ratio(float64(r.affine), float64(r.delivered)),
+		AvgCost:          ratio(float64(r.ops.Total()), float64(r.processed)),
+		CostP50:          cost.STU(r.costHist.quantile(0.5)),
+		CostP99:          cost.STU(r.costHist.quantile(0.99)),
+		CostByOp:         map[string]uint64{},
+		OpCounts:         map[string]uint64{},
+		Drops:            r.drops,
+		LatencyP50:       Time(r.latHist.quantile(0.5)),
+		LatencyP99:       Time(r.latHist.quantile(0.99)),
+		Throughput:       ratio(float64(r.delivered), sec),
+		CPUUtil:          make([]float64, len(r.cpus)),
+		PerBackend:       map[string]uint64{},
+		Disrupted:        r.disrupted,
+		Moved:            r.moved,
+	}
+	for op := cost.Op(0); op < cost.NumOps; op++ {
+		if n := r.ops.Count(op); n > 0 {
+			res.OpCounts[op.String()] = n
+			res.CostByOp[op.String()] = n * uint64(r.model.Cost(op))
+		}
+	}
+	for i := range r.cpus {
+		res.CPUUtil[i] = ratio(float64(r.cpus[i].busyTime), float64(r.end))
+	}
+	var maxLoad, sum, n float64
+	for i := range r.backends {
+		b := &r.backends[i]
+		res.PerBackend[b.name] = b.packets
+		res.Whole += b.whole
+		if b.packets > 0 {
+			maxLoad = math.Max(maxLoad, float64(b.packets))
+			sum += float64(b.packets)
+			n++
+		}
+		st := b.reasm.Stats()
+		for _, why := range frag.DropReasons() {
+			if c := st.Dropped[why]; c > 0 {
+				res.Drops[reassemblyPrefix+why.String()] += c
+			}
+		}
+	}
+	res.Imbalance = ratio(maxLoad, ratio(sum, n))
+	res.Reliability = ratio(float64(res.Whole), float64(r.datagrams))
+	return res
+}

@@ -1,0 +1,374 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/frag"
+)
+
+// Defaults for the zero fields of a [Scenario].
+const (
+	DefaultDuration = time.Second // Scenario.Duration
+	DefaultFlows    = 1000        // Traffic.Flows
+	DefaultRate     = 100_000     // Traffic.Rate, datagrams per second
+	DefaultMTU      = 1500        // Traffic.MTU
+	DefaultSize     = 512         // Traffic.Size (capped at the MTU)
+	DefaultPort     = 443         // Traffic.Port
+	DefaultCPUs     = 4           // Node.CPUs
+	DefaultQueueLen = 1024        // Node.QueueLen
+)
+
+// Limits a [Scenario] must respect; [Scenario.Validate] names the field
+// that does not.
+const (
+	MaxFlows    = 1 << 22 // Traffic.Flows and Traffic.Clients
+	MaxCPUs     = 1024    // Node.CPUs
+	MaxQueueLen = 1 << 20 // Node.QueueLen
+	MaxBackends = 1 << 15 // len(Scenario.Backends)
+	MinMTU      = 68      // RFC 791: every host must forward a 68-byte datagram
+	minSize     = 40      // an IPv4 header and a TCP header
+	maxPorts    = 65535 - 1024
+)
+
+// DefaultVIP is the virtual IP the clients send to when Traffic.VIP is unset.
+var DefaultVIP = netip.AddrFrom4([4]byte{192, 0, 2, 1})
+
+// Scenario is a simulation's input: plain data, JSON-friendly; a run is a
+// function of it ([Run]). The zero value of every field but Backends is
+// valid and means the documented default, so a scenario with just Backends
+// (and a Duration) runs.
+type Scenario struct {
+	// Seed seeds every random choice; the same scenario and seed give the
+	// same Result, byte for byte.
+	Seed int64
+	// Duration is how long traffic is generated; 0 means DefaultDuration.
+	// Packets still queued at the end are processed (the run drains).
+	Duration Time
+	// Backends is every backend the scenario knows, in its initial state.
+	// Events change their Up and Weight; none can be added later.
+	Backends []balancer.Backend
+	// Traffic describes the clients, flows and datagrams.
+	Traffic Traffic
+	// Node is the load balancer machine.
+	Node Node
+	// Events are timed control-plane changes, applied in time order (ties:
+	// in slice order).
+	Events []Event
+	// Cost prices the balancer's operations; the zero Model means
+	// cost.Default().
+	Cost cost.Model
+	// Reassembly configures every backend's reassembler; zero fields take
+	// the frag package's defaults.
+	Reassembly frag.ReassemblerOptions
+}
+
+// Traffic describes what the clients send. Every field's zero value is
+// valid; see each for its default.
+type Traffic struct {
+	// Flows is the number of flows (client address and port toward the
+	// VIP), alive for the whole run; 0 means DefaultFlows.
+	Flows int
+	// Clients is the number of client hosts the flows come from: flow i
+	// comes from host i mod Clients. 0 means one host per flow.
+	Clients int
+	// Rate is the datagrams sent per second of simulated time, a Poisson
+	// process over all flows; 0 means DefaultRate.
+	Rate float64
+	// Zipf is the popularity skew: 0 picks a flow uniformly for each
+	// datagram; s > 0 picks flow k (from 0) with probability proportional
+	// to 1/(k+1)^s.
+	Zipf float64
+	// UDPShare is the share of flows that are UDP (0..1); the others are TCP.
+	UDPShare float64
+	// FragmentRate is the share of datagrams (0..1) that are LargeSize
+	// bytes, larger than the MTU, and so sent as fragments. A TCP flow's
+	// opening SYN is never one of them.
+	FragmentRate float64
+	// Reorder is the share of fragmented datagrams (0..1) whose fragments
+	// arrive shuffled (never in their original order) instead of in order.
+	Reorder float64
+	// MTU is the path MTU in bytes (IPv4 total length of the largest
+	// packet); 0 means DefaultMTU. At least MinMTU.
+	MTU int
+	// Size is the IPv4 total length of a datagram that is not fragmented;
+	// 0 means DefaultSize, or the MTU if smaller. Between 40 and MTU.
+	Size int
+	// LargeSize is the IPv4 total length of a datagram that is fragmented;
+	// 0 means max(4000, 2·MTU) capped at 65535. Above the MTU, at most
+	// 65535.
+	LargeSize int
+	// VIP is the destination of every flow; the zero Addr means DefaultVIP.
+	VIP netip.Addr
+	// Port is the destination port of every flow; 0 means DefaultPort.
+	Port uint16
+}
+
+// Node is the load-balancer machine: CPUs, each with its own RX queue fed
+// by the NIC's RSS hash, and the balancer program run on each packet.
+type Node struct {
+	// CPUs is the number of CPUs (and RX queues); 0 means DefaultCPUs.
+	CPUs int
+	// QueueLen bounds each RX queue (packets waiting, not counting the one
+	// being processed); 0 means DefaultQueueLen. A packet that finds its
+	// queue full is dropped ("queue full").
+	QueueLen int
+}
+
+// EventKind is what a control [Event] does.
+type EventKind uint8
+
+// The control events.
+const (
+	EventBackendDown EventKind = iota + 1 // health check fails: Up = false
+	EventBackendUp                        // health check passes: Up = true
+	EventSetWeight                        // Weight = Event.Weight (0 drains)
+)
+
+var eventNames = [...]string{"", "down", "up", "weight"}
+
+// String returns "down", "up" or "weight".
+func (k EventKind) String() string {
+	if k >= EventBackendDown && k <= EventSetWeight {
+		return eventNames[k]
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// MarshalText encodes the kind as its String, so that scenarios read well
+// in JSON.
+func (k EventKind) MarshalText() ([]byte, error) {
+	if k < EventBackendDown || k > EventSetWeight {
+		return nil, fmt.Errorf("sim: unknown event kind %d", uint8(k))
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText decodes "down", "up" or "weight".
+func (k *EventKind) UnmarshalText(b []byte) error {
+	for i := EventBackendDown; i <= EventSetWeight; i++ {
+		if string(b) == eventNames[i] {
+			*k = i
+			return nil
+		}
+	}
+	return fmt.Errorf("sim: unknown event kind %q", b)
+}
+
+// Event is a timed control-plane change to one backend. At the event's
+// time the simulator updates its copy of the backend set and hands the
+// whole set to the balancer's SetBackends.
+type Event struct {
+	At      Time
+	Kind    EventKind
+	Backend balancer.BackendID
+	Weight  uint32 // for EventSetWeight
+}
+
+// BackendDown returns the event that marks backend id down at time at.
+func BackendDown(at Time, id balancer.BackendID) Event {
+	return Event{At: at, Kind: EventBackendDown, Backend: id}
+}
+
+// BackendUp returns the event that marks backend id up at time at.
+func BackendUp(at Time, id balancer.BackendID) Event {
+	return Event{At: at, Kind: EventBackendUp, Backend: id}
+}
+
+// SetWeight returns the event that sets backend id's weight to w at time
+// at; 0 drains it.
+func SetWeight(at Time, id balancer.BackendID, w uint32) Event {
+	return Event{At: at, Kind: EventSetWeight, Backend: id, Weight: w}
+}
+
+// ErrInvalid is matched (errors.Is) by every [ScenarioError].
+var ErrInvalid = errors.New("invalid scenario")
+
+// ScenarioError is a [Scenario] field that [Scenario.Validate] rejects.
+// Its message names the field, its value and the rule:
+// "sim: scenario.traffic.mtu 20: must be at least 68".
+type ScenarioError struct {
+	Field string // e.g. "traffic.mtu", "events[2].backend"
+	Value any    // the rejected value
+	Rule  string // e.g. "must be at least 68"
+	Err   error  // an underlying error, if any
+}
+
+func (e *ScenarioError) Error() string {
+	return fmt.Sprintf("sim: scenario.%s %v: %s", e.Field, e.Value, e.Rule)
+}
+
+// Unwrap returns the underlying error, if any.
+func (e *ScenarioError) Unwrap() error { return e.Err }
+
+// Is reports whether target is [ErrInvalid].
+func (e *ScenarioError) Is(target error) bool { return target == ErrInvalid }
+
+func bad(field string, v any, format string, args ...any) error {
+	return &ScenarioError{Field: field, Value: v, Rule: fmt.Sprintf(format, args...)}
+}
+
+func badShare(field string, v float64) error {
+	if math.IsNaN(v) || v < 0 || v > 1 {
+		return bad(field, v, "must be between 0 and 1")
+	}
+	return nil
+}
+
+// Validate checks sc and returns a [*ScenarioError] naming the first bad
+// field, or nil. [Run] calls it.
+func (sc *Scenario) Validate() error {
+	if sc.Duration < 0 {
+		return bad("duration", sc.Duration, "must not be negative")
+	}
+	if len(sc.Backends) > MaxBackends {
+		return bad("backends", len(sc.Backends), "at most %d backends", MaxBackends)
+	}
+	if err := balancer.ValidateBackends(sc.Backends); err != nil {
+		return &ScenarioError{Field: "backends", Value: len(sc.Backends), Rule: err.Error(), Err: err}
+	}
+	if err := sc.Traffic.validate(); err != nil {
+		return err
+	}
+	n := sc.Node
+	if n.CPUs < 0 || n.CPUs > MaxCPUs {
+		return bad("node.cpus", n.CPUs, "must be between 1 and %d (0: %d)", MaxCPUs, DefaultCPUs)
+	}
+	if n.QueueLen < 0 || n.QueueLen > MaxQueueLen {
+		return bad("node.queueLen", n.QueueLen, "must be between 1 and %d (0: %d)", MaxQueueLen, DefaultQueueLen)
+	}
+	dur := sc.duration()
+	for i, ev := range sc.Events {
+		f := fmt.Sprintf("events[%d]", i)
+		if ev.At < 0 || ev.At > dur {
+			return bad(f+".at", ev.At, "must be between 0 and the duration %v", dur)
+		}
+		if ev.Kind < EventBackendDown || ev.Kind > EventSetWeight {
+			return bad(f+".kind", uint8(ev.Kind), "unknown event kind")
+		}
+		found := false
+		for _, b := range sc.Backends {
+			found = found || b.ID == ev.Backend
+		}
+		if !found {
+			return bad(f+".backend", ev.Backend, "no such backend")
+		}
+	}
+	if err := sc.Cost.Validate(); err != nil {
+		return &ScenarioError{Field: "cost.nsPerSTU", Value: sc.Cost.NsPerSTU, Rule: "must be a non-negative number", Err: err}
+	}
+	if _, err := frag.NewReassembler(sc.Reassembly); err != nil {
+		return &ScenarioError{Field: "reassembly", Value: fmt.Sprintf("%+v", sc.Reassembly), Rule: err.Error(), Err: err}
+	}
+	return nil
+}
+
+func (t *Traffic) validate() error {
+	if t.Flows < 0 || t.Flows > MaxFlows {
+		return bad("traffic.flows", t.Flows, "must be between 1 and %d (0: %d)", MaxFlows, DefaultFlows)
+	}
+	flows := t.flows()
+	if t.Clients < 0 || t.Clients > flows {
+		return bad("traffic.clients", t.Clients, "must be between 1 and flows %d (0: one per flow)", flows)
+	}
+	if c := t.clients(); (flows+c-1)/c > maxPorts {
+		return bad("traffic.clients", t.Clients, "too few for %d flows: at most %d flows per client", flows, maxPorts)
+	}
+	if math.IsNaN(t.Rate) || math.IsInf(t.Rate, 0) || t.Rate < 0 {
+		return bad("traffic.rate", t.Rate, "must be a finite number of datagrams per second, at least 0")
+	}
+	if math.IsNaN(t.Zipf) || math.IsInf(t.Zipf, 0) || t.Zipf < 0 {
+		return bad("traffic.zipf", t.Zipf, "must be 0 (uniform) or a positive exponent")
+	}
+	if err := badShare("traffic.udpShare", t.UDPShare); err != nil {
+		return err
+	}
+	if err := badShare("traffic.fragmentRate", t.FragmentRate); err != nil {
+		return err
+	}
+	if err := badShare("traffic.reorder", t.Reorder); err != nil {
+		return err
+	}
+	if t.MTU != 0 && (t.MTU < MinMTU || t.MTU > 65535) {
+		if t.MTU < MinMTU {
+			return bad("traffic.mtu", t.MTU, "must be at least %d", MinMTU)
+		}
+		return bad("traffic.mtu", t.MTU, "must be at most 65535")
+	}
+	mtu := t.mtu()
+	if t.Size != 0 && (t.Size < minSize || t.Size > mtu) {
+		return bad("traffic.size", t.Size, "must be between %d and the MTU %d", minSize, mtu)
+	}
+	if t.LargeSize != 0 && (t.LargeSize > 65535 || t.LargeSize < minSize) {
+		return bad("traffic.largeSize", t.LargeSize, "must be between the MTU+1 and 65535")
+	}
+	if t.FragmentRate > 0 && t.largeSize() <= mtu {
+		return bad("traffic.largeSize", t.largeSize(), "must exceed the MTU %d when traffic.fragmentRate > 0", mtu)
+	}
+	if t.VIP.IsValid() && !t.VIP.Is4() {
+		return bad("traffic.vip", t.VIP, "must be an IPv4 address")
+	}
+	return nil
+}
+
+func (sc *Scenario) duration() Time {
+	if sc.Duration == 0 {
+		return DefaultDuration
+	}
+	return sc.Duration
+}
+
+func (sc *Scenario) costModel() cost.Model {
+	if sc.Cost == (cost.Model{}) {
+		return cost.Default()
+	}
+	return sc.Cost
+}
+
+func (n Node) cpus() int     { return orDefault(n.CPUs, DefaultCPUs) }
+func (n Node) queueLen() int { return orDefault(n.QueueLen, DefaultQueueLen) }
+
+func (t *Traffic) flows() int   { return orDefault(t.Flows, DefaultFlows) }
+func (t *Traffic) clients() int { return orDefault(t.Clients, t.flows()) }
+func (t *Traffic) mtu() int     { return orDefault(t.MTU, DefaultMTU) }
+func (t *Traffic) port() uint16 { return uint16(orDefault(int(t.Port), DefaultPort)) }
+
+func (t *Traffic) rate() float64 {
+	if t.Rate == 0 {
+		return DefaultRate
+	}
+	return t.Rate
+}
+
+func (t *Traffic) size() int {
+	if t.Size == 0 {
+		return min(DefaultSize, t.mtu())
+	}
+	return t.Size
+}
+
+func (t *Traffic) largeSize() int {
+	if t.LargeSize == 0 {
+		return min(max(4000, 2*t.mtu()), 65535)
+	}
+	return t.LargeSize
+}
+
+func (t *Traffic) vip() netip.Addr {
+	if !t.VIP.IsValid() {
+		return DefaultVIP
+	}
+	return t.VIP
+}
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
