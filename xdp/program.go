@@ -15,7 +15,7 @@ import (
 	"github.com/titanlb/titanlb/internal/ring"
 )
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_key -type frag_entry -type flow5 -type flow3 titan titan.c
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_key -type frag_entry -type flow5 -type flow3 -type bench_state titan titan.c
 
 // ErrNotPermitted is wrapped by [Load] when the kernel refuses for lack of
 // privileges (loading needs root, or CAP_BPF with CAP_NET_ADMIN). The same
@@ -299,8 +299,8 @@ type Vary uint32
 // The variations.
 const (
 	VaryNone     Vary = iota // every iteration the same frame: an established flow, a known datagram
-	VaryFlow                 // the inner source address +1 per iteration: every packet a new flow
-	VaryDatagram             // the IP ID +1 per iteration: every fragment a new datagram's
+	VaryFlow                 // the inner source address + the iteration count: every packet a new flow
+	VaryDatagram             // the IP ID + the iteration count: every fragment a new datagram's
 )
 
 // BenchOptions configure [Program.BenchWith].
@@ -337,7 +337,12 @@ func (p *Program) BenchWith(pkt []byte, o BenchOptions) (time.Duration, error) {
 	if len(pkt) < balancer.EthLen+balancer.IPv4Len {
 		return 0, fmt.Errorf("xdp: bench: %d-byte frame: shorter than Ethernet and IPv4 headers", len(pkt))
 	}
-	if err := p.objs.BenchCfg.Put(uint32(0), uint32(o.Vary)); err != nil {
+	var st titanBenchState
+	if err := p.objs.BenchCfg.Lookup(uint32(0), &st); err != nil {
+		return 0, fmt.Errorf("xdp: bench: %w", err)
+	}
+	st.Vary = uint32(o.Vary)
+	if err := p.objs.BenchCfg.Put(uint32(0), st); err != nil {
 		return 0, fmt.Errorf("xdp: bench: %w", err)
 	}
 	prog := p.bench

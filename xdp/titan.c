@@ -60,7 +60,7 @@ struct frag_key {
 };
 
 struct frag_entry {
-	__u64 created;   /* bpf_ktime_get_ns when written */
+	__u64 created;   /* bpf_ktime_get_coarse_ns when written */
 	__u32 backend;
 	__u16 sport;     /* network order, valid when has_ports */
 	__u16 dport;
@@ -151,11 +151,18 @@ struct {
 } stats SEC(".maps");
 
 /* bench_cfg[0] tells the benchmark wrappers what to vary between
- * iterations (see bench below). Read by the wrappers only. */
+ * iterations, and counts the iterations (see bench below). Read by the
+ * wrappers only. */
+struct bench_state {
+	__u32 vary;
+	__u32 pad;
+	__u64 iter;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct bench_state);
 	__uint(max_entries, 1);
 } bench_cfg SEC(".maps");
 
@@ -441,7 +448,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 		struct frag_key fk = {.src = k5.src, .dst = k5.dst, .proto = k5.proto,
 				      .ipid = *(__u16 *)(ip + 4)};
 		struct frag_entry *fe = bpf_map_lookup_elem(&frags, &fk);
-		__u64 now = bpf_ktime_get_ns();
+		__u64 now = bpf_ktime_get_coarse_ns();
 
 		b = 0;
 		if (fe && now - fe->created > cfg_frag_timeout_ns) {
@@ -521,9 +528,11 @@ int xdp_titan_stateless(struct xdp_md *ctx)
  * Each wrapper saves the Ethernet header, calls the datapath, and after an
  * encapsulation strips the outer header again (adjust_head +20) and restores
  * the Ethernet header, so every iteration sees the original frame. bench_cfg
- * may ask it to vary the frame between iterations: 1 increments the inner
- * source address (every iteration a new flow), 2 increments the IP ID
- * (every iteration a new datagram). xdp_bench_base wraps a datapath that
+ * may ask it to vary the frame for the call: VARY_FLOW adds the iteration
+ * count to the inner source address (every packet a new flow), VARY_DATAGRAM
+ * adds it to the IP ID (every fragment a new datagram's); the field is
+ * restored after the call. The count lives in the map, so it keeps growing
+ * across BPF_PROG_TEST_RUN calls. xdp_bench_base wraps a function that
  * returns XDP_PASS: the wrapper's own cost. */
 #define VARY_FLOW 1
 #define VARY_DATAGRAM 2
@@ -538,16 +547,27 @@ static __always_inline int bench(struct xdp_md *ctx, int which)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr saved;
-	__u32 zero = 0, vary = 0, *v;
+	struct bench_state *bs;
+	__u32 zero = 0, vary = 0, src = 0;
+	__u16 ipid = 0;
 	__u8 *ip;
 	int act;
 
 	if (data + sizeof(saved) + 20 > data_end)
 		return XDP_ABORTED;
 	__builtin_memcpy(&saved, data, sizeof(saved));
-	v = bpf_map_lookup_elem(&bench_cfg, &zero);
-	if (v)
-		vary = *v;
+	ip = data + sizeof(saved);
+	src = *(__u32 *)(ip + 12);
+	ipid = *(__u16 *)(ip + 4);
+	bs = bpf_map_lookup_elem(&bench_cfg, &zero);
+	if (bs && bs->vary) {
+		vary = bs->vary;
+		bs->iter++;
+		if (vary == VARY_FLOW)
+			*(__u32 *)(ip + 12) = bpf_htonl(bpf_ntohl(src) + (__u32)bs->iter);
+		else if (vary == VARY_DATAGRAM)
+			*(__u16 *)(ip + 4) = bpf_htons(bpf_ntohs(ipid) + (__u16)bs->iter);
+	}
 
 	if (which == 0)
 		act = titan(ctx);
@@ -566,10 +586,8 @@ static __always_inline int bench(struct xdp_md *ctx, int which)
 		return XDP_ABORTED;
 	__builtin_memcpy(data, &saved, sizeof(saved));
 	ip = data + sizeof(saved);
-	if (vary == VARY_FLOW)
-		*(__u32 *)(ip + 12) = bpf_htonl(bpf_ntohl(*(__u32 *)(ip + 12)) + 1);
-	else if (vary == VARY_DATAGRAM)
-		*(__u16 *)(ip + 4) = bpf_htons(bpf_ntohs(*(__u16 *)(ip + 4)) + 1);
+	*(__u32 *)(ip + 12) = src;
+	*(__u16 *)(ip + 4) = ipid;
 	return act;
 }
 

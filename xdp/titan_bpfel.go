@@ -19,6 +19,13 @@ type titanBackend struct {
 	Flags uint32
 }
 
+type titanBenchState struct {
+	_    structs.HostLayout
+	Vary uint32
+	Pad  uint32
+	Iter uint64
+}
+
 type titanCounters struct {
 	_                structs.HostLayout
 	Packets          uint64

@@ -1,0 +1,89 @@
+package xdp
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+)
+
+// benchRepeat is the kernel iterations per BPF_PROG_TEST_RUN call.
+const benchRepeat = 20_000
+
+// BenchmarkKernel measures every path of Paths with the wrapper method,
+// beside the wrapper's own time (the baseline). kernel_ns/pkt includes
+// the wrapper; net_ns/pkt subtracts the baseline measured in the same
+// run; ns/STU divides that by the path's price under cost.Default().
+func BenchmarkKernel(b *testing.B) {
+	progs := map[bool]*Program{false: mustLoad(b, Options{}), true: mustLoad(b, Options{Stateless: true})}
+	for _, p := range progs {
+		if err := p.SetBackends(testBackends(3)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	frame := balancer.Encode(Paths()[0].Packet, Paths()[0].Payload)
+	// measure returns the median of the per-call kernel figures: the
+	// machine is shared, and a call that other work preempted or that
+	// found cold caches is an outlier, not the path's cost.
+	measure := func(b *testing.B, run func() (time.Duration, error)) time.Duration {
+		b.ReportAllocs()
+		var ds []time.Duration
+		for b.Loop() {
+			d, err := run()
+			if err != nil {
+				b.Fatal(err)
+			}
+			ds = append(ds, d)
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	var wrapper time.Duration
+	b.Run("wrapper-baseline", func(b *testing.B) {
+		wrapper = measure(b, func() (time.Duration, error) {
+			return progs[false].BenchWith(frame, BenchOptions{Repeat: benchRepeat, Baseline: true})
+		})
+		b.ReportMetric(float64(wrapper), "kernel_ns/pkt")
+	})
+	for _, path := range Paths() {
+		b.Run(path.Name, func(b *testing.B) {
+			p := progs[path.Stateless]
+			if _, err := p.BenchPath(path, 1); err != nil {
+				b.Fatal(err)
+			}
+			pkt := balancer.Encode(path.Packet, path.Payload)
+			d := measure(b, func() (time.Duration, error) {
+				return p.BenchWith(pkt, BenchOptions{Repeat: benchRepeat, Vary: path.Vary})
+			})
+			b.ReportMetric(float64(d), "kernel_ns/pkt")
+			net := d - wrapper
+			b.ReportMetric(float64(net), "net_ns/pkt")
+			if stu := path.STU(cost.Default()); stu > 0 {
+				b.ReportMetric(float64(stu), "STU/pkt")
+				b.ReportMetric(float64(net)/float64(stu), "ns/STU")
+			}
+		})
+	}
+}
+
+// BenchmarkBalancerProcess is the per-packet cost of driving the kernel
+// program from Go through NewBalancer (encode, BPF_PROG_TEST_RUN syscall,
+// decode): what a parity or sim run pays per packet.
+func BenchmarkBalancerProcess(b *testing.B) {
+	p := mustLoad(b, Options{})
+	lb := NewBalancer(p)
+	if err := lb.SetBackends(testBackends(3)); err != nil {
+		b.Fatal(err)
+	}
+	pk := tcpPacket(1000)
+	pk.Len = 140
+	env := &balancer.Env{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := lb.Process(env, &pk); d.Action != balancer.Forward {
+			b.Fatal(d)
+		}
+	}
+}
