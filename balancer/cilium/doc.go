@@ -123,8 +123,22 @@
 //     backend of weight 0 stays in maintenance state (tracked flows stay,
 //     SYNs and new flows go elsewhere).
 //
+// # Simulation
+//
+// sim_test.go runs the model through sim.Run (3 backends, 10,000 flows):
+// unfragmented and in-order fragmented datagrams are delivered; with 20% of
+// datagrams reordered the orphan fragments are counted drops and Reliability
+// falls; a backend going down moves only its own flows; and the average cost
+// per packet is compared with Titan's and Katran's on one scenario.
+//
 // # Allocation
 //
-// Process does not allocate once its tables have grown to their working
-// size.
+// Process makes no allocation of its own: keys, values and tuple copies live
+// on the stack. Each map is a Go map plus a node array that grows toward its
+// bound on demand (the kernel preallocates instead) and recycles evicted
+// nodes in place once full; growing allocates (amortised), and the Go map
+// behind a full table may occasionally rehash under eviction churn (the
+// new-flow benchmark on full tables shows a few bytes per packet on average
+// and 0 allocs/op). TestProcessDoesNotAllocate checks established, new-flow
+// (on full tables) and fragment packets with testing.AllocsPerRun.
 package cilium
