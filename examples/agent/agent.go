@@ -1,0 +1,342 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+)
+
+// AgentOptions are the agent's dependencies; the zero value is valid.
+type AgentOptions struct {
+	// Dial opens the health-check connection; nil means a net.Dialer.
+	// Tests inject one that dials from inside a network namespace.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// Now is the clock drains are timed with; nil means time.Now.
+	Now func() time.Time
+	// Logger receives state changes and errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Agent keeps a [Datapath]'s backend set in line with the config and the
+// backends' health. Its methods are safe for concurrent use: [Agent.Run]
+// on one goroutine, [Agent.Reload] from a signal handler, the metrics
+// handler from HTTP requests.
+type Agent struct {
+	dp   Datapath
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
+	now  func() time.Time
+	log  *slog.Logger
+	kick chan struct{} // a reload asks Run for an early round
+
+	mu       sync.Mutex
+	cfg      *Config
+	bes      map[balancer.BackendID]*backendState
+	pushed   []balancer.Backend // the set the datapath holds
+	hasPush  bool
+	rounds   uint64
+	reloadOK uint64
+	reloadKO uint64
+	pushOK   uint64
+	pushKO   uint64
+}
+
+// backendState is one backend's health and drain state.
+type backendState struct {
+	cfg        BackendConfig
+	checked    bool // had at least one check since it was added (or its address changed)
+	up         bool
+	succ, fail int    // consecutive successes, failures
+	ok, failed uint64 // checks, in total
+	ups, downs uint64 // transitions after the first check
+	draining   bool   // removed from the config: weight 0 until drainUntil
+	drainUntil time.Time
+}
+
+// BackendStatus is a snapshot of one backend as the agent sees it.
+type BackendStatus struct {
+	Config         BackendConfig
+	Checked        bool      // its first health check has completed
+	Up             bool      // health: up
+	Draining       bool      // removed from the config, weight 0 until DrainUntil
+	DrainUntil     time.Time // zero unless Draining
+	Weight         uint32    // the weight given to the datapath
+	ChecksOK       uint64
+	ChecksFailed   uint64
+	Ups, Downs     uint64 // health transitions
+	ConsecutiveOK  int
+	ConsecutiveBad int
+}
+
+// NewAgent returns an agent for cfg that drives dp. It writes nothing to
+// dp until the first round of health checks ([Agent.CheckAll], which
+// [Agent.Run] starts with).
+func NewAgent(cfg *Config, dp Datapath, opts AgentOptions) *Agent {
+	a := &Agent{
+		dp:   dp,
+		dial: opts.Dial,
+		now:  opts.Now,
+		log:  opts.Logger,
+		kick: make(chan struct{}, 1),
+		cfg:  cfg,
+		bes:  make(map[balancer.BackendID]*backendState, len(cfg.Backends)),
+	}
+	if a.dial == nil {
+		a.dial = (&net.Dialer{}).DialContext
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	for _, b := range cfg.Backends {
+		a.bes[b.ID] = &backendState{cfg: b}
+	}
+	return a
+}
+
+// Run checks every backend once and writes the first backend set, then
+// checks every health.interval (and right after a reload) until ctx ends.
+// It returns an error only when the first write to the datapath fails;
+// later failures are logged and retried on the next round.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.CheckAll(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	for {
+		a.mu.Lock()
+		t := time.NewTimer(a.cfg.Health.Interval)
+		a.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-a.kick:
+			t.Stop()
+		case <-t.C:
+		}
+		if err := a.CheckAll(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("set backends failed; retrying next round", "err", err)
+		}
+	}
+}
+
+// CheckAll runs one round: a TCP connect to every backend's health port at
+// once (each bounded by health.timeout), then applies the results (rise
+// and fall thresholds), ends the drains that are due and writes the
+// backend set to the datapath if it changed. A round cut short by ctx
+// records nothing.
+func (a *Agent) CheckAll(ctx context.Context) error {
+	a.mu.Lock()
+	timeout := a.cfg.Health.Timeout
+	targets := make([]BackendConfig, 0, len(a.bes))
+	for _, b := range a.bes {
+		targets = append(targets, b.cfg)
+	}
+	a.mu.Unlock()
+
+	results := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			c, err := a.dial(cctx, "tcp", t.HealthAddr())
+			if err == nil {
+				err = c.Close()
+			}
+			results[i] = err
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.rounds++
+	for i, t := range targets {
+		b := a.bes[t.ID]
+		if b == nil || b.cfg.Addr != t.Addr || b.cfg.HealthPort != t.HealthPort {
+			continue // removed or readdressed by a reload during the round
+		}
+		a.record(b, results[i])
+	}
+	now := a.now()
+	for id, b := range a.bes {
+		if b.draining && !now.Before(b.drainUntil) {
+			delete(a.bes, id)
+			a.log.Info("backend drained and removed", "id", id, "name", b.cfg.Name)
+		}
+	}
+	return a.pushLocked()
+}
+
+// record applies one check result to b.
+func (a *Agent) record(b *backendState, err error) {
+	if err == nil {
+		b.ok++
+		b.succ++
+		b.fail = 0
+	} else {
+		b.failed++
+		b.fail++
+		b.succ = 0
+	}
+	h := a.cfg.Health
+	switch {
+	case !b.checked:
+		b.checked, b.up = true, err == nil
+		a.log.Info("backend first check", "id", b.cfg.ID, "name", b.cfg.Name, "addr", b.cfg.HealthAddr(), "up", b.up, "err", err)
+	case !b.up && b.succ >= h.Rise:
+		b.up = true
+		b.ups++
+		a.log.Info("backend up", "id", b.cfg.ID, "name", b.cfg.Name, "addr", b.cfg.HealthAddr(), "successes", b.succ)
+	case b.up && b.fail >= h.Fall:
+		b.up = false
+		b.downs++
+		a.log.Warn("backend down", "id", b.cfg.ID, "name", b.cfg.Name, "addr", b.cfg.HealthAddr(), "failures", b.fail, "err", err)
+	}
+}
+
+// desiredLocked is the backend set for the datapath, sorted by ID:
+// configured backends with their weight, draining ones with weight 0, a
+// backend not yet checked down.
+func (a *Agent) desiredLocked() []balancer.Backend {
+	out := make([]balancer.Backend, 0, len(a.bes))
+	for _, b := range a.bes {
+		w := b.cfg.Weight
+		if b.draining {
+			w = 0
+		}
+		out = append(out, balancer.Backend{ID: b.cfg.ID, Name: b.cfg.Name, Addr: b.cfg.Addr, Weight: w, Up: b.up})
+	}
+	slices.SortFunc(out, func(x, y balancer.Backend) int { return cmp.Compare(x.ID, y.ID) })
+	return out
+}
+
+// pushLocked writes the desired set to the datapath unless it already
+// holds it.
+func (a *Agent) pushLocked() error {
+	want := a.desiredLocked()
+	if a.hasPush && slices.Equal(want, a.pushed) {
+		return nil
+	}
+	if err := a.dp.SetBackends(want); err != nil {
+		a.pushKO++
+		return fmt.Errorf("agent: set backends: %w", err)
+	}
+	a.pushOK++
+	a.pushed, a.hasPush = want, true
+	up := 0
+	for _, b := range want {
+		if b.Up && b.Weight > 0 {
+			up++
+		}
+	}
+	a.log.Info("backend set written", "backends", len(want), "taking_new_flows", up)
+	return nil
+}
+
+// Reload replaces the config with next, keeping the datapath (its program,
+// connection and fragment tables) and writing only the new backend set. A
+// backend that keeps its ID keeps its health state unless its address or
+// health port changed; a new one is down until its first check, which
+// follows at once; one that is gone drains: weight 0 (it keeps its flows,
+// gets no new ones) for health.drain, then it is removed. A draining
+// backend whose name or address a configured one now uses is removed at
+// once. On error (a field that cannot change without reloading the
+// program, or a datapath refusal) the old config stays in force.
+func (a *Agent) Reload(next *Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.cfg.checkReload(next); err != nil {
+		a.reloadKO++
+		return err
+	}
+	now := a.now()
+	nb := make(map[balancer.BackendID]*backendState, len(next.Backends))
+	names, addrs := map[string]bool{}, map[[4]byte]bool{}
+	for _, c := range next.Backends {
+		names[c.Name], addrs[c.Addr.As4()] = true, true
+		b := &backendState{cfg: c}
+		if old, ok := a.bes[c.ID]; ok && old.cfg.Addr == c.Addr && old.cfg.HealthPort == c.HealthPort {
+			cp := *old
+			cp.cfg, cp.draining, cp.drainUntil = c, false, time.Time{}
+			b = &cp
+		}
+		nb[c.ID] = b
+	}
+	for id, old := range a.bes {
+		if _, ok := nb[id]; ok || next.Health.Drain == 0 || names[old.cfg.Name] || addrs[old.cfg.Addr.As4()] {
+			continue
+		}
+		cp := *old
+		if !cp.draining {
+			cp.draining, cp.drainUntil = true, now.Add(next.Health.Drain)
+			a.log.Info("backend removed from config: draining", "id", id, "name", cp.cfg.Name, "until", cp.drainUntil)
+		}
+		nb[id] = &cp
+	}
+	oldBes, oldCfg := a.bes, a.cfg
+	a.bes, a.cfg = nb, next
+	if err := a.pushLocked(); err != nil {
+		a.bes, a.cfg = oldBes, oldCfg
+		a.reloadKO++
+		return fmt.Errorf("reload: %w", err)
+	}
+	a.reloadOK++
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// countFailedReload counts a reload that failed before reaching
+// [Agent.Reload] (the file could not be read or was invalid).
+func (a *Agent) countFailedReload() {
+	a.mu.Lock()
+	a.reloadKO++
+	a.mu.Unlock()
+}
+
+// Backends returns a snapshot of every backend the agent tracks
+// (configured and draining), sorted by ID.
+func (a *Agent) Backends() []BackendStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]BackendStatus, 0, len(a.bes))
+	for _, b := range a.bes {
+		s := BackendStatus{
+			Config: b.cfg, Checked: b.checked, Up: b.up, Draining: b.draining, DrainUntil: b.drainUntil,
+			Weight: b.cfg.Weight, ChecksOK: b.ok, ChecksFailed: b.failed, Ups: b.ups, Downs: b.downs,
+			ConsecutiveOK: b.succ, ConsecutiveBad: b.fail,
+		}
+		if b.draining {
+			s.Weight = 0
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y BackendStatus) int { return cmp.Compare(x.Config.ID, y.Config.ID) })
+	return out
+}
+
+// Config returns the config in force.
+func (a *Agent) Config() *Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/maglev"
+	"github.com/titanlb/titanlb/xdp"
+)
+
+// Defaults of the health section and the backends.
+const (
+	DefaultInterval = time.Second
+	DefaultTimeout  = 500 * time.Millisecond
+	DefaultRise     = 2
+	DefaultFall     = 3
+	DefaultDrain    = 30 * time.Second
+	DefaultWeight   = 1
+)
+
+// Errors of config validation, wrapped with the field's name and value.
+var (
+	ErrNotIPv4     = errors.New("not an IPv4 address")
+	ErrMissing     = errors.New("missing")
+	ErrDuplicate   = errors.New("duplicate")
+	ErrRange       = errors.New("out of range")
+	ErrBadDuration = errors.New("not a duration")
+	ErrImmutable   = errors.New("cannot change on reload (restart the agent)")
+)
+
+// Config is a validated agent configuration: every default filled in.
+type Config struct {
+	// Interface is the network interface the program attaches to; the
+	// -iface flag overrides it.
+	Interface string
+	// VIPs are the virtual addresses balanced; at least one. Other
+	// traffic on the interface is passed to the kernel untouched.
+	VIPs []netip.Addr
+	// Program holds the options the Titan program is loaded with.
+	Program ProgramConfig
+	// Health says how backends are checked.
+	Health HealthConfig
+	// Backends are the configured backends, in file order.
+	Backends []BackendConfig
+}
+
+// ProgramConfig is the part of [xdp.Options] the file may set; zero fields
+// take the xdp defaults. It is fixed for the agent's lifetime: a reload
+// that changes it is refused.
+type ProgramConfig struct {
+	RingSize      uint64
+	ConnTableSize int
+	FragTableSize int
+	MaxBackends   int
+	AttachMode    xdp.AttachMode
+}
+
+// HealthConfig says how backends are health-checked: a TCP connect to the
+// backend's address and health port every Interval, given up after
+// Timeout. A backend goes down after Fall consecutive failures and comes
+// back after Rise consecutive successes. A backend removed from the config
+// keeps its flows at weight 0 for Drain before it is removed.
+type HealthConfig struct {
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int
+	Fall     int
+	Drain    time.Duration
+}
+
+// BackendConfig is one configured backend.
+type BackendConfig struct {
+	ID         balancer.BackendID
+	Name       string
+	Addr       netip.Addr
+	Weight     uint32
+	HealthPort uint16
+}
+
+// HealthAddr is the address:port the health check connects to.
+func (b BackendConfig) HealthAddr() string {
+	return netip.AddrPortFrom(b.Addr, b.HealthPort).String()
+}
+
+// Options returns the xdp options the program is loaded with.
+func (c *Config) Options() xdp.Options {
+	return xdp.Options{
+		VIPs:          slices.Clone(c.VIPs),
+		RingSize:      c.Program.RingSize,
+		ConnTableSize: c.Program.ConnTableSize,
+		FragTableSize: c.Program.FragTableSize,
+		MaxBackends:   c.Program.MaxBackends,
+		AttachMode:    c.Program.AttachMode,
+	}
+}
+
+// fileConfig is the JSON file as written: strings and pointers, so that
+// validation can name what is missing or malformed.
+type fileConfig struct {
+	Interface string   `json:"interface"`
+	VIPs      []string `json:"vips"`
+	Program   struct {
+		RingSize      int64  `json:"ring_size"`
+		ConnTableSize int    `json:"conn_table_size"`
+		FragTableSize int    `json:"frag_table_size"`
+		MaxBackends   int    `json:"max_backends"`
+		AttachMode    string `json:"attach_mode"`
+	} `json:"program"`
+	Health struct {
+		Interval string `json:"interval"`
+		Timeout  string `json:"timeout"`
+		Rise     *int   `json:"rise"`
+		Fall     *int   `json:"fall"`
+		Drain    string `json:"drain"`
+	} `json:"health"`
+	Backends []struct {
+		ID         *int64 `json:"id"`
+		Name       string `json:"name"`
+		Address    string `json:"address"`
+		Weight     *int64 `json:"weight"`
+		HealthPort *int64 `json:"health_port"`
+	} `json:"backends"`
+}
+
+// LoadConfig reads and validates the JSON config file at path.
+func LoadConfig(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	return ParseConfig(f)
+}
+
+// ParseConfig reads a JSON config from r and validates it. Unknown fields
+// are errors (a misspelt key must not be ignored silently). Errors name the
+// field, e.g. `config: backends[1].address "x": not an IPv4 address`.
+func ParseConfig(r io.Reader) (*Config, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 1<<20+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(b) > 1<<20 {
+		return nil, fmt.Errorf("config: larger than 1 MiB")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var fc fileConfig
+	if err := dec.Decode(&fc); err != nil {
+		return nil, fmt.Errorf("config: %w", jsonError(b, err))
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("config: data after the top-level object")
+	}
+	return fc.validate()
+}
+
+// jsonError adds the line number to a JSON syntax or type error.
+func jsonError(b []byte, err error) error {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+		if te.Field != "" {
+			return fmt.Errorf("%s: %s where %s is expected (line %d)", te.Field, te.Value, te.Type, line(b, off))
+		}
+	}
+	if off < 0 {
+		return err
+	}
+	return fmt.Errorf("line %d: %w", line(b, off), err)
+}
+
+func line(b []byte, off int64) int {
+	off = min(max(off, 0), int64(len(b)))
+	return bytes.Count(b[:off], []byte("\n")) + 1
+}
+
+func (fc *fileConfig) validate() (*Config, error) {
+	c := &Config{Interface: fc.Interface}
+	if len(fc.VIPs) == 0 {
+		return nil, fmt.Errorf("config: vips: %w: at least one VIP (an empty list would balance every IPv4 packet on the interface)", ErrMissing)
+	}
+	vips := map[netip.Addr]int{}
+	for i, s := range fc.VIPs {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return nil, fmt.Errorf("config: vips[%d] %q: %w", i, s, ErrNotIPv4)
+		}
+		if j, ok := vips[a]; ok {
+			return nil, fmt.Errorf("config: vips[%d] %q: %w (vips[%d])", i, s, ErrDuplicate, j)
+		}
+		vips[a] = i
+		c.VIPs = append(c.VIPs, a)
+	}
+
+	p := fc.Program
+	if p.RingSize < 0 {
+		return nil, fmt.Errorf("config: program.ring_size %d: %w", p.RingSize, ErrRange)
+	}
+	c.Program = ProgramConfig{RingSize: uint64(p.RingSize), ConnTableSize: p.ConnTableSize,
+		FragTableSize: p.FragTableSize, MaxBackends: p.MaxBackends}
+	switch strings.ToLower(p.AttachMode) {
+	case "", "default":
+		c.Program.AttachMode = xdp.AttachDefault
+	case "generic":
+		c.Program.AttachMode = xdp.AttachGeneric
+	case "native", "driver":
+		c.Program.AttachMode = xdp.AttachNative
+	default:
+		return nil, fmt.Errorf("config: program.attach_mode %q: %w (want default, generic or native)", p.AttachMode, ErrRange)
+	}
+	if err := c.Program.validate(); err != nil {
+		return nil, err
+	}
+	maxBackends := c.Program.MaxBackends
+	if maxBackends == 0 {
+		maxBackends = xdp.DefaultMaxBackends
+	}
+
+	h := &c.Health
+	var err error
+	if h.Interval, err = duration("health.interval", fc.Health.Interval, DefaultInterval); err != nil {
+		return nil, err
+	}
+	if h.Timeout, err = duration("health.timeout", fc.Health.Timeout, min(DefaultTimeout, h.Interval)); err != nil {
+		return nil, err
+	}
+	if h.Drain, err = duration("health.drain", fc.Health.Drain, DefaultDrain); err != nil {
+		return nil, err
+	}
+	switch {
+	case h.Interval < 10*time.Millisecond:
+		return nil, fmt.Errorf("config: health.interval %v: %w (at least 10ms)", h.Interval, ErrRange)
+	case h.Timeout <= 0 || h.Timeout > h.Interval:
+		return nil, fmt.Errorf("config: health.timeout %v: %w (above 0 and at most health.interval %v)", h.Timeout, ErrRange, h.Interval)
+	case h.Drain < 0:
+		return nil, fmt.Errorf("config: health.drain %v: %w (must not be negative)", h.Drain, ErrRange)
+	}
+	for _, t := range []struct {
+		name string
+		in   *int
+		out  *int
+		def  int
+	}{{"rise", fc.Health.Rise, &h.Rise, DefaultRise}, {"fall", fc.Health.Fall, &h.Fall, DefaultFall}} {
+		*t.out = t.def
+		if t.in != nil {
+			*t.out = *t.in
+		}
+		if *t.out < 1 || *t.out > 1000 {
+			return nil, fmt.Errorf("config: health.%s %d: %w (1 to 1000)", t.name, *t.out, ErrRange)
+		}
+	}
+
+	if len(fc.Backends) == 0 {
+		return nil, fmt.Errorf("config: backends: %w: at least one backend", ErrMissing)
+	}
+	ids, names, addrs := map[balancer.BackendID]int{}, map[string]int{}, map[netip.Addr]int{}
+	for i, fb := range fc.Backends {
+		field := func(f string) string { return fmt.Sprintf("config: backends[%d].%s", i, f) }
+		var b BackendConfig
+		if fb.ID == nil {
+			return nil, fmt.Errorf("%s: %w", field("id"), ErrMissing)
+		}
+		if *fb.ID < 0 || *fb.ID >= int64(maxBackends) {
+			return nil, fmt.Errorf("%s %d: %w (0 to program.max_backends-1 = %d)", field("id"), *fb.ID, ErrRange, maxBackends-1)
+		}
+		b.ID = balancer.BackendID(*fb.ID)
+		if j, ok := ids[b.ID]; ok {
+			return nil, fmt.Errorf("%s %d: %w (backends[%d])", field("id"), b.ID, ErrDuplicate, j)
+		}
+		ids[b.ID] = i
+		b.Name = fb.Name
+		if b.Name == "" {
+			b.Name = b.ID.String()
+		}
+		if j, ok := names[b.Name]; ok {
+			return nil, fmt.Errorf("%s %q: %w (backends[%d])", field("name"), b.Name, ErrDuplicate, j)
+		}
+		names[b.Name] = i
+		if fb.Address == "" {
+			return nil, fmt.Errorf("%s: %w", field("address"), ErrMissing)
+		}
+		a, err := netip.ParseAddr(fb.Address)
+		if err != nil || !a.Is4() {
+			return nil, fmt.Errorf("%s %q: %w", field("address"), fb.Address, ErrNotIPv4)
+		}
+		if j, ok := addrs[a]; ok {
+			return nil, fmt.Errorf("%s %q: %w (backends[%d])", field("address"), fb.Address, ErrDuplicate, j)
+		}
+		if _, ok := vips[a]; ok {
+			return nil, fmt.Errorf("%s %q: %w: is a VIP", field("address"), fb.Address, ErrDuplicate)
+		}
+		addrs[a] = i
+		b.Addr = a
+		b.Weight = DefaultWeight
+		if fb.Weight != nil {
+			if *fb.Weight < 0 || *fb.Weight > 1<<16 {
+				return nil, fmt.Errorf("%s %d: %w (0 to 65536)", field("weight"), *fb.Weight, ErrRange)
+			}
+			b.Weight = uint32(*fb.Weight)
+		}
+		if fb.HealthPort == nil {
+			return nil, fmt.Errorf("%s: %w", field("health_port"), ErrMissing)
+		}
+		if *fb.HealthPort < 1 || *fb.HealthPort > 65535 {
+			return nil, fmt.Errorf("%s %d: %w (1 to 65535)", field("health_port"), *fb.HealthPort, ErrRange)
+		}
+		b.HealthPort = uint16(*fb.HealthPort)
+		c.Backends = append(c.Backends, b)
+	}
+	return c, nil
+}
+
+// validate checks what xdp.Load would refuse, so that a bad program
+// section is a config error before anything is loaded.
+func (p ProgramConfig) validate() error {
+	if p.RingSize != 0 {
+		if p.RingSize > maglev.MaxSize {
+			return fmt.Errorf("config: program.ring_size %d: %w (at most %d)", p.RingSize, ErrRange, maglev.MaxSize)
+		}
+		if !isPrime(p.RingSize) {
+			return fmt.Errorf("config: program.ring_size %d: %w", p.RingSize, maglev.ErrSizeNotPrime)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"conn_table_size", p.ConnTableSize}, {"frag_table_size", p.FragTableSize}, {"max_backends", p.MaxBackends}} {
+		if f.v < 0 || f.v > 1<<24 {
+			return fmt.Errorf("config: program.%s %d: %w (0 for the default, at most %d)", f.name, f.v, ErrRange, 1<<24)
+		}
+	}
+	return nil
+}
+
+// isPrime reports whether n is prime, by trial division (n <= 2^24).
+func isPrime(n uint64) bool {
+	if n < 2 {
+		return false
+	}
+	for d := uint64(2); d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// duration parses s ("1s", "250ms"); empty means def.
+func duration(field, s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("config: %s %q: %w (e.g. \"1s\", \"250ms\")", field, s, ErrBadDuration)
+	}
+	return d, nil
+}
+
+// checkReload reports why next cannot replace c in a running agent: the
+// interface, VIPs and program options are fixed when the program loads.
+func (c *Config) checkReload(next *Config) error {
+	switch {
+	case next.Interface != c.Interface:
+		return fmt.Errorf("config: interface %q: %w (was %q)", next.Interface, ErrImmutable, c.Interface)
+	case !slices.Equal(next.VIPs, c.VIPs):
+		return fmt.Errorf("config: vips %v: %w (was %v)", next.VIPs, ErrImmutable, c.VIPs)
+	case next.Program != c.Program:
+		return fmt.Errorf("config: program %+v: %w (was %+v)", next.Program, ErrImmutable, c.Program)
+	}
+	return nil
+}
