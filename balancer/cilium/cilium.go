@@ -1,6 +1,7 @@
 package cilium
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -141,6 +142,19 @@ type tupleKey struct {
 	flags uint8
 }
 
+func hashTuple(k tupleKey) uint64 {
+	a := binary.LittleEndian.Uint64(k.t[:8])
+	b := binary.LittleEndian.Uint64(k.t[8:]) ^ uint64(k.flags)<<56
+	return mix64(a ^ mix64(b))
+}
+
+func hashFrag(k fragKey) uint64 {
+	a := uint64(binary.LittleEndian.Uint32(k.dst[:]))<<32 | uint64(binary.LittleEndian.Uint32(k.src[:]))
+	return mix64(a ^ mix64(uint64(k.id)<<8|uint64(k.proto)))
+}
+
+func hashAddr(k [4]byte) uint64 { return mix64(uint64(binary.LittleEndian.Uint32(k[:]))) }
+
 type ctEntry struct{ backend balancer.BackendID }
 
 type natEntry struct{ port uint16 }
@@ -216,11 +230,11 @@ func New(cfg Config) (*Balancer, error) {
 		}
 		b.vips[v] = struct{}{}
 	}
-	b.frag = newLRU[fragKey, ports](n[0], n[0])
-	b.ctTCP = newLRU[tupleKey, ctEntry](n[1], 4096)
-	b.ctAny = newLRU[tupleKey, ctEntry](n[2], 4096)
-	b.nat = newLRU[tupleKey, natEntry](n[3], 4096)
-	b.neigh = newLRU[[4]byte, struct{}](n[4], 1024)
+	b.frag = newLRU[fragKey, ports](n[0], n[0], hashFrag)
+	b.ctTCP = newLRU[tupleKey, ctEntry](n[1], 4096, hashTuple)
+	b.ctAny = newLRU[tupleKey, ctEntry](n[2], 4096, hashTuple)
+	b.nat = newLRU[tupleKey, natEntry](n[3], 4096, hashTuple)
+	b.neigh = newLRU[[4]byte, struct{}](n[4], 1024, hashAddr)
 	b.rnd = b.seed | 1
 	return b, nil
 }
@@ -292,7 +306,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 }
 
 func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision {
-	if !p.Src.Is4() || !p.Dst.Is4() {
+	if p == nil || !p.Src.Is4() || !p.Dst.Is4() {
 		return drop(balancer.ReasonMalformed)
 	}
 	// cil_xdp_entry -> check_filters -> check_v4 -> check_v4_lb:

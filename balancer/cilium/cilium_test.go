@@ -272,6 +272,9 @@ func TestNoBackendsAndBadInput(t *testing.T) {
 	if d := b.Process(&balancer.Env{}, &p); d.Reason != ReasonNoBackend {
 		t.Errorf("before SetBackends: %+v, want drop %q", d, ReasonNoBackend)
 	}
+	if d := b.Process(nil, nil); d.Action != balancer.Drop {
+		t.Errorf("nil packet: %+v, want drop", d)
+	}
 	if d := b.Process(nil, &balancer.Packet{}); d.Action != balancer.Drop {
 		t.Errorf("zero packet: %+v, want drop", d)
 	}

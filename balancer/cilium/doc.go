@@ -133,12 +133,12 @@
 //
 // # Allocation
 //
-// Process makes no allocation of its own: keys, values and tuple copies live
-// on the stack. Each map is a Go map plus a node array that grows toward its
-// bound on demand (the kernel preallocates instead) and recycles evicted
-// nodes in place once full; growing allocates (amortised), and the Go map
-// behind a full table may occasionally rehash under eviction churn (the
-// new-flow benchmark on full tables shows a few bytes per packet on average
-// and 0 allocs/op). TestProcessDoesNotAllocate checks established, new-flow
-// (on full tables) and fragment packets with testing.AllocsPerRun.
+// Process does not allocate once its tables have grown to their working
+// size. Each table is an open-addressing index (linear probing,
+// backward-shift deletion, so eviction churn leaves no tombstones) over a
+// node array in recency order; it grows by doubling toward its bound on
+// demand (the kernel preallocates instead), and a full table recycles the
+// evicted node in place. TestProcessDoesNotAllocate checks established,
+// new-flow (on full tables) and fragment packets with testing.AllocsPerRun;
+// the benchmarks report 0 B/op.
 package cilium

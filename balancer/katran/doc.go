@@ -122,13 +122,12 @@
 //
 // # Allocation
 //
-// Process makes no allocation of its own: keys, values and the packet copy
-// it hashes live on the stack. The tables are Go maps plus a node array:
-// each per-CPU LRU reserves 256 entries and grows toward its bound on
-// demand, and a full table recycles evicted nodes in place. Growing toward
-// the bound allocates (amortised, as the kernel's preallocated maps do not),
-// and the Go map behind a full table may occasionally rehash under eviction
-// churn; the benchmarks report 0 allocs/op and TestProcessDoesNotAllocate
-// checks established, new-flow (on a full table) and fragment packets with
-// testing.AllocsPerRun.
+// Process does not allocate once its tables have grown to their working
+// size. Each per-CPU LRU reserves 256 entries up front; each table is an open-addressing index (linear probing,
+// backward-shift deletion, so eviction churn leaves no tombstones) over a
+// node array in recency order; it grows by doubling toward its bound on
+// demand (the kernel preallocates instead), and a full table recycles the
+// evicted node in place. TestProcessDoesNotAllocate checks established,
+// new-flow (on full tables) and fragment packets with testing.AllocsPerRun;
+// the benchmarks report 0 B/op.
 package katran

@@ -1,6 +1,7 @@
 package katran
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -104,6 +105,10 @@ type Stats struct {
 // flowKey is Katran's struct flow_key for IPv4: addresses, ports, protocol.
 type flowKey [16]byte
 
+func hashFlowKey(k flowKey) uint64 {
+	return mix64(binary.LittleEndian.Uint64(k[:8]) ^ mix64(binary.LittleEndian.Uint64(k[8:])))
+}
+
 type lruValue struct {
 	backend balancer.BackendID
 	atime   time.Duration // UDP only, as real_pos_lru.atime
@@ -175,9 +180,9 @@ func New(cfg Config) (*Balancer, error) {
 	}
 	b.cpus = make([]cpuState, cpus)
 	for i := range b.cpus {
-		b.cpus[i].lru = newLRU[flowKey, lruValue](b.perCPU, 256)
+		b.cpus[i].lru = newLRU[flowKey, lruValue](b.perCPU, 256, hashFlowKey)
 	}
-	b.fallback.lru = newLRU[flowKey, lruValue](FallbackLRUSize, FallbackLRUSize)
+	b.fallback.lru = newLRU[flowKey, lruValue](FallbackLRUSize, FallbackLRUSize, hashFlowKey)
 	return b, nil
 }
 
@@ -231,6 +236,9 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		m, now, cpu = env.Meter, env.Now, env.CPU
 	}
 	b.stats.Packets++
+	if p == nil {
+		return drop(balancer.ReasonMalformed)
+	}
 	// balancer_ingress: stats[MAX_VIPS + XDP_TOTAL_CNTR].
 	m.Charge(cost.OpMapRead)
 	d := b.process(m, now, cpu, p)
