@@ -260,6 +260,30 @@ func (r *Reassembler) release(k Key, i int32) {
 	r.free = append(r.free, i)
 }
 
+// Range lists are carved from chunks shared by slotChunk slots, each
+// starting with room for spanRoom ranges, so that filling an empty
+// reassembler costs one allocation per slotChunk datagrams, not one per
+// datagram. A list that outgrows its room is reallocated once and kept.
+const (
+	slotChunk = 64
+	spanRoom  = 4
+)
+
+// carve gives every slot of slot i's chunk that has no range list yet its
+// room in one new chunk.
+func (r *Reassembler) carve(i int32) {
+	lo := int(i) &^ (slotChunk - 1)
+	hi := min(lo+slotChunk, len(r.slots))
+	room := min(spanRoom, r.maxFrags)
+	chunk := make([]span, (hi-lo)*room)
+	for j := lo; j < hi; j++ {
+		if r.slots[j].spans == nil {
+			k := (j - lo) * room
+			r.slots[j].spans = chunk[k : k : k+room]
+		}
+	}
+}
+
 // Add takes in one fragment that arrived at time now (not before the time
 // of the previous call) and reports what became of it. A whole packet
 // (offset 0, MF clear) is reported complete at once. Add does not allocate
@@ -305,6 +329,9 @@ func (r *Reassembler) Add(now time.Duration, f Fragment) Datagram {
 		i = r.free[len(r.free)-1]
 		r.free = r.free[:len(r.free)-1]
 		p := &r.slots[i]
+		if p.spans == nil {
+			r.carve(i)
+		}
 		p.created, p.total, p.got, p.tag, p.mixed = now, -1, 0, f.Tag, false
 		p.spans = p.spans[:0]
 		r.index.Put(f.Key, i)

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -85,4 +86,11 @@ func mustRun(t testing.TB, sc sim.Scenario, newLB func() (balancer.Balancer, err
 		t.Fatal(err)
 	}
 	return r
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
 }

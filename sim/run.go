@@ -360,10 +360,12 @@ func (r *runner) score(p *packet, i int32) {
 		}
 		r.affine++
 	case !r.backends[fl.owner-1].b.Up:
-		// The flow's backend is down: it had to move.
+		// The flow's backend is down: it had to move. A fragment cannot
+		// say where to (see above), so the next whole packet will.
+		r.moved++
+		fl.owner = 0
 		if whole {
 			fl.owner = i + 1
-			r.moved++
 		}
 		r.affine++
 	default:

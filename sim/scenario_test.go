@@ -37,7 +37,7 @@ func TestValidate(t *testing.T) {
 		{"zipf", func(s *sim.Scenario) { s.Traffic.Zipf = -1 }, "scenario.traffic.zipf -1"},
 		{"flows", func(s *sim.Scenario) { s.Traffic.Flows = -3 }, "scenario.traffic.flows -3"},
 		{"clients over flows", func(s *sim.Scenario) { s.Traffic.Flows, s.Traffic.Clients = 10, 11 }, "scenario.traffic.clients 11"},
-		{"too few clients", func(s *sim.Scenario) { s.Traffic.Flows, s.Traffic.Clients = 1 << 20, 1 }, "scenario.traffic.clients 1"},
+		{"too few clients", func(s *sim.Scenario) { s.Traffic.Flows, s.Traffic.Clients = 1<<20, 1 }, "scenario.traffic.clients 1"},
 		{"size over mtu", func(s *sim.Scenario) { s.Traffic.Size = 1600 }, "scenario.traffic.size 1600"},
 		{"large size not large", func(s *sim.Scenario) { s.Traffic.FragmentRate, s.Traffic.LargeSize = 0.5, 1000 }, "scenario.traffic.largeSize 1000"},
 		{"large size too large", func(s *sim.Scenario) { s.Traffic.LargeSize = 70000 }, "scenario.traffic.largeSize 70000"},

@@ -1,0 +1,89 @@
+package sim_test
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/sim"
+)
+
+// benchScenario is the throughput scenario of the issue: 10,000 flows, 30%
+// of datagrams fragmented, one CPU, lasting d.
+func benchScenario(d time.Duration) sim.Scenario {
+	return sim.Scenario{
+		Seed:     1,
+		Duration: d,
+		Backends: backends(8),
+		Traffic: sim.Traffic{Flows: 10000, Clients: 1000, Rate: 1e6, Zipf: 1,
+			UDPShare: 0.5, FragmentRate: 0.3, Reorder: 0.1},
+		Node: sim.Node{CPUs: 1, QueueLen: 4096},
+	}
+}
+
+// benchRun runs the scenario once per op and reports simulated packets per
+// second of wall time and allocations per packet.
+func benchRun(b *testing.B, sc sim.Scenario, newLB func() (balancer.Balancer, error)) {
+	b.ReportAllocs()
+	var pkts uint64
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	for b.Loop() {
+		r, err := sim.Run(sc, newLB)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkts += r.Packets
+	}
+	runtime.ReadMemStats(&m1)
+	b.ReportMetric(float64(pkts)/b.Elapsed().Seconds(), "pkts/s")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(pkts), "allocs/pkt")
+	b.ReportMetric(float64(pkts)/float64(b.N), "pkts/op")
+}
+
+// BenchmarkRun is a whole scenario with the stateless test balancer.
+func BenchmarkRun(b *testing.B) {
+	benchRun(b, benchScenario(200*time.Millisecond), newMaglev)
+}
+
+// BenchmarkRunTitan is the throughput scenario with balancer/titan.
+func BenchmarkRunTitan(b *testing.B) {
+	benchRun(b, benchScenario(200*time.Millisecond), newTitan)
+}
+
+// BenchmarkRunMillionFlows reports the heap in use, in MB, in the middle
+// of a Titan run with 1,000,000 flows from 100,000 clients: a control
+// event at 3/4 of the run measures it (after a GC) while the simulator,
+// its traffic state, the balancer's tables and the backends' reassemblers
+// are all alive.
+func BenchmarkRunMillionFlows(b *testing.B) {
+	sc := benchScenario(100 * time.Millisecond)
+	sc.Traffic.Flows, sc.Traffic.Clients = 1_000_000, 100_000
+	sc.Events = []sim.Event{sim.SetWeight(75*time.Millisecond, 101, 1)}
+	var peak uint64
+	for b.Loop() {
+		_, err := sim.Run(sc, func() (balancer.Balancer, error) {
+			lb, err := newTitan()
+			return &heapProbe{Balancer: lb, peak: &peak}, err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(peak)/1e6, "MB")
+}
+
+// heapProbe measures the heap in use at every SetBackends but the first.
+type heapProbe struct {
+	balancer.Balancer
+	calls int
+	peak  *uint64
+}
+
+func (h *heapProbe) SetBackends(bs []balancer.Backend) error {
+	if h.calls++; h.calls > 1 {
+		*h.peak = max(*h.peak, heapInUse())
+	}
+	return h.Balancer.SetBackends(bs)
+}
