@@ -101,3 +101,30 @@ func statsDelta(a, b Stats) Stats {
 		DropFragment: a.DropFragment - b.DropFragment,
 	}
 }
+
+// TestCalibrate runs the calibration briefly and checks its arithmetic:
+// each path's net time is its gross time minus the wrapper, and the
+// model's NsPerSTU is total net time over total STU.
+func TestCalibrate(t *testing.T) {
+	mustLoad(t, Options{}) // skip or fail without privileges
+	c, err := Calibrate(2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var net, stu float64
+	for _, m := range c.Measurements {
+		t.Logf("%-20s gross %4d ns net %4d ns %3d STU %.2f ns/STU", m.Path.Name, m.Gross, m.Net, m.STU, m.NsPerSTU)
+		if m.Gross <= 0 || m.Net != m.Gross-c.Wrapper || m.STU != m.Path.STU(cost.Default()) {
+			t.Errorf("%s: %+v (wrapper %v)", m.Path.Name, m, c.Wrapper)
+		}
+		net += float64(m.Net)
+		stu += float64(m.STU)
+	}
+	if len(c.Measurements) != len(Paths()) {
+		t.Errorf("%d measurements of %d paths", len(c.Measurements), len(Paths()))
+	}
+	if net > 0 && c.Model.NsPerSTU != net/stu {
+		t.Errorf("NsPerSTU %v, want %v", c.Model.NsPerSTU, net/stu)
+	}
+	t.Logf("wrapper %v, model %+v", c.Wrapper, c.Model)
+}
