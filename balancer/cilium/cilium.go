@@ -287,6 +287,10 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	}
 	b.stats.Packets++
 	d := b.process(m, p)
+	if d.Action == balancer.Drop && d.Reason != balancer.ReasonMalformed {
+		// send_drop_notify_error_ext -> update_metrics: cilium_metrics lookup.
+		m.Charge(cost.OpMapRead)
+	}
 	switch d.Action {
 	case balancer.Forward:
 		b.stats.Forwarded++
@@ -335,7 +339,9 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 		ct = b.ctTCP
 	}
 	// lb4_local: ct_lazy_lookup4(CT_SERVICE, SCOPE_REVERSE).
+	frag := p.IsFragment()
 	svcKey := tupleKey{balancer.Key5(&tuple), tupleService}
+	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
 	if e, ok := ct.get(svcKey); ok { // CT_REPLY
@@ -385,6 +391,7 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 	post := tuple
 	post.Dst = be.Addr
 	egKey := tupleKey{balancer.Key5(&post), tupleEgress}
+	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	m.Charge(cost.OpMapRead)
 	if _, ok := ct.get(egKey); !ok {
@@ -411,6 +418,14 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 	m.Charge(cost.OpRewrite) // snat_v4_rewrite_headers
 	// fib_redirect_v4: bpf_fib_lookup, a helper without a map; not charged.
 	return balancer.Decision{Action: balancer.Forward, Backend: id}
+}
+
+// ctMetrics models __ct_lookup4's update_metrics(REASON_FRAG_PACKET) for a
+// fragment: a cilium_metrics lookup.
+func (b *Balancer) ctMetrics(m *cost.Meter, frag bool) {
+	if frag {
+		m.Charge(cost.OpMapRead)
+	}
 }
 
 // l4Ports models ipv4_handle_fragmentation: a non-first fragment reads its

@@ -60,22 +60,27 @@
 // newer snat_v4_nat_handle_mapping also looks up the reverse SNAT entry of
 // an existing mapping, and snat_v4_new_mapping reads the retries histogram,
 // so SNAT costs one read more than the reading said on both paths; and
-// neigh_record_ip4 writes only for a client it has not seen.
+// neigh_record_ip4 writes only for a client it has not seen; fragments
+// also pay a metrics lookup per conntrack lookup, and every drop one more
+// (update_metrics), so a non-first fragment without an entry costs two
+// reads and a tail call, not one read.
 //
 // # Per-packet path and op counts
 //
 // A TCP or UDP packet to a service, backend remote, in source order: tail
 // call to CILIUM_CALL_IPV4_FROM_NETDEV; fragment handling (first fragment:
 // 1 write; non-first: 1 read, drop on a miss); service lookup (1 read);
-// CT_SERVICE lookup (1 read); on a miss Maglev outer and inner (2 reads),
+// CT_SERVICE lookup (1 read, plus 1 metrics read for a fragment:
+// __ct_lookup4 calls update_metrics(REASON_FRAG_PACKET)); on a miss Maglev outer and inner (2 reads),
 // hash, backend (1 read), ct_create4 (1 write); on a hit backend (1 read);
-// SNAT: DNAT rewrite; endpoint lookup (1 read); CT_EGRESS lookup (2 reads)
-// and, on a miss, ct_create4 (1 write); neighbour lookup (1 read) and, for
+// SNAT: DNAT rewrite; endpoint lookup (1 read); CT_EGRESS lookup (2 reads,
+// plus 1 metrics read for a fragment) and, on a miss, ct_create4 (1 write); neighbour lookup (1 read) and, for
 // a new client, update (1 write); tail call to NAT_EGRESS; fragment handling
 // again; SNAT lookup (1 read) then either the reverse-entry check (1 read)
 // or a new mapping (1 write per reverse-entry attempt, 1 read, 1 write);
 // SNAT rewrite. DSR: no DNAT rewrite; endpoint lookup (1 read); tail call to
-// NODEPORT_DSR; hash_32 for the outer source; IPIP encapsulation.
+// NODEPORT_DSR; hash_32 for the outer source; IPIP encapsulation. Every
+// drop adds the metrics read of send_drop_notify_error_ext (update_metrics).
 //
 // The resulting counts (checked against Process by TestOpCountsMatchDoc,
 // which parses these rows; STU under [cost.Default]: read 20, hash 10, write
@@ -87,13 +92,13 @@
 //	SNAT established TCP flow               9    0      0     0    2    2  240
 //	SNAT new UDP flow, new client          11    1      5     0    2    2  590
 //	SNAT established UDP flow               9    0      0     0    2    2  240
-//	SNAT first fragment, known flow         9    0      2     0    2    2  360
-//	SNAT non-first fragment, entry         11    0      0     0    2    2  280
-//	SNAT non-first fragment, no entry       1    0      0     0    1    0   40
+//	SNAT first fragment, known flow        11    0      2     0    2    2  400
+//	SNAT non-first fragment, entry         13    0      0     0    2    2  320
+//	SNAT non-first fragment, no entry       2    0      0     0    1    0   60
 //	DSR new flow                            6    2      1     1    2    0  280
 //	DSR established flow                    4    1      0     1    2    0  170
-//	DSR first fragment, known flow          4    1      1     1    2    0  230
-//	DSR non-first fragment, entry           5    1      0     1    2    0  190
+//	DSR first fragment, known flow          5    1      1     1    2    0  250
+//	DSR non-first fragment, entry           6    1      0     1    2    0  210
 //
 // A non-first fragment that misses the fragment map (it arrived before its
 // first fragment, or its entry was evicted) is dropped after one read with
@@ -107,8 +112,9 @@
 //     use one hash; the slot table is the shared internal/ring build of size
 //     16381.
 //   - Not charged: bpf_fib_lookup in fib_redirect_v4 (a helper, not a map),
-//     metrics and trace updates (update_metrics, send_trace_notify), packet
-//     loads and stores other than the address rewrites.
+//     the perf-event output of drop and trace notifications, the creation
+//     of a metrics entry the first time a reason is seen, packet loads and
+//     stores other than the address rewrites.
 //   - Not modelled: IPv6, the prefilter (off by default), session affinity,
 //     source-range checks, L7 and NAT46/64 services, local backends,
 //     conntrack lifetimes and the agent's garbage collection (entries leave

@@ -43,11 +43,11 @@ func Example() {
 	rest.IPID = 2 // the next datagram's second fragment arrives first
 	meter.Reset()
 	d := lb.Process(env, &rest)
-	fmt.Printf("reordered: %v %q after %d tail call, %d read\n", d.Action, d.Reason,
+	fmt.Printf("reordered: %v %q after %d tail call, %d reads\n", d.Action, d.Reason,
 		meter.Count(cost.OpTailCall), meter.Count(cost.OpMapRead))
 	// Output:
 	// in order: forward forward same backend: true
-	// reordered: drop "first logical datagram fragment not found" after 1 tail call, 1 read
+	// reordered: drop "first logical datagram fragment not found" after 1 tail call, 2 reads
 }
 
 // The per-packet price of the SNAT pipeline against DSR with IPIP dispatch,
