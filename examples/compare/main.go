@@ -1,0 +1,249 @@
+// Command compare runs Titan, Katran and Cilium on the same scenario across
+// fragmentation rates and prints what each one delivers and what it costs:
+// Reliability (datagrams reassembled whole at one backend / sent),
+// FragmentAccuracy, the average cost per packet in STU, the p99 latency and
+// the drops. Every figure is read from a [sim.Result]; the scenarios run in
+// parallel with [sim.Sweep].
+//
+//	go run ./examples/compare                       # 0, 25, 50, 75, 100% fragmentation
+//	go run ./examples/compare -frag 100 -reorder 20 # one rate, 20% of fragmented datagrams reordered
+//	go run ./examples/compare -json                 # the rows with their full results
+//	go run ./examples/compare -svg compare.svg      # reliability and cost against fragmentation
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/cilium"
+	"github.com/titanlb/titanlb/balancer/katran"
+	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/sim"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// options are the command's flags, parsed.
+type options struct {
+	flows    int
+	backends int
+	frags    []float64 // shares, 0..1
+	reorder  float64   // share, 0..1
+	seed     int64
+	duration time.Duration
+	json     bool
+	svg      string
+}
+
+// Row is one balancer at one fragmentation rate.
+type Row struct {
+	FragmentRate float64    `json:"fragment_rate"`
+	Balancer     string     `json:"balancer"`
+	Result       sim.Result `json:"result"`
+}
+
+// lane is a balancer under comparison.
+type lane struct {
+	name string
+	new  func() (balancer.Balancer, error)
+}
+
+func lanes() []lane {
+	return []lane{
+		{"titan", func() (balancer.Balancer, error) { return titan.New(titan.Config{}) }},
+		{"katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
+		{"cilium", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
+	}
+}
+
+// run is the command: it returns 0 on success, 1 when the simulation fails
+// or a file cannot be written, 2 for bad flags.
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	start := time.Now()
+	rows, err := compare(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "compare: %v\n", err)
+		return 1
+	}
+	wall := time.Since(start)
+	if o.svg != "" {
+		if err := os.WriteFile(o.svg, []byte(plot(rows, o)), 0o644); err != nil {
+			fmt.Fprintf(stderr, "compare: -svg: %v\n", err)
+			return 1
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rows); err != nil {
+			fmt.Fprintf(stderr, "compare: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	printTable(stdout, rows, o, wall)
+	if o.svg != "" {
+		fmt.Fprintf(stdout, "plot written to %s\n", o.svg)
+	}
+	return 0
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	o := options{}
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: compare [flags]\n\nRuns Titan, Katran and Cilium on the same simulated traffic across fragmentation rates\nand prints Reliability, FragmentAccuracy, average cost (STU), p99 latency and drops.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&o.flows, "flows", 10000, "flows in the scenario")
+	fs.IntVar(&o.backends, "backends", 3, "backends, named 101, 102, ...")
+	frag := fs.String("frag", "0,25,50,75,100", "fragmentation `rates` in percent: one rate or a comma-separated list")
+	reorder := fs.Float64("reorder", 0, "`percent` of fragmented datagrams whose fragments arrive out of order")
+	fs.Int64Var(&o.seed, "seed", 1, "seed of the scenario")
+	fs.DurationVar(&o.duration, "duration", time.Second, "simulated time per run")
+	fs.BoolVar(&o.json, "json", false, "print the rows with their full results as JSON")
+	fs.StringVar(&o.svg, "svg", "", "write a plot of reliability and cost against fragmentation to `file`")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	bad := func(format string, a ...any) (options, error) {
+		err := fmt.Errorf(format, a...)
+		fmt.Fprintf(stderr, "compare: %v\n", err)
+		fs.Usage()
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return bad("unexpected argument %q", fs.Arg(0))
+	}
+	if o.flows < 1 {
+		return bad("-flows %d: must be at least 1", o.flows)
+	}
+	if o.backends < 1 || o.backends > 1000 {
+		return bad("-backends %d: must be between 1 and 1000", o.backends)
+	}
+	if o.duration <= 0 {
+		return bad("-duration %v: must be positive", o.duration)
+	}
+	if *reorder < 0 || *reorder > 100 {
+		return bad("-reorder %v: must be a percentage between 0 and 100", *reorder)
+	}
+	o.reorder = *reorder / 100
+	fr, err := parseRates(*frag)
+	if err != nil {
+		return bad("-frag %q: %v", *frag, err)
+	}
+	o.frags = fr
+	return o, nil
+}
+
+// parseRates reads "0,25,50" (percent) as shares, in the order given.
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for i, f := range strings.Split(s, ",") {
+		f = strings.TrimSuffix(strings.TrimSpace(f), "%")
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v < 0 || v > 100 {
+			return nil, fmt.Errorf("rate %d %q: want a percentage between 0 and 100", i+1, f)
+		}
+		if slices.Contains(out, v/100) {
+			return nil, fmt.Errorf("rate %d %q: listed twice", i+1, f)
+		}
+		out = append(out, v/100)
+	}
+	return out, nil
+}
+
+// backends returns n backends 101, 102, ... at 10.0.x.y, all up, weight 1.
+func backends(n int) []balancer.Backend {
+	bs := make([]balancer.Backend, n)
+	for i := range bs {
+		id := balancer.BackendID(101 + i)
+		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, byte((101 + i) >> 8), byte(101 + i)}), Weight: 1, Up: true}
+	}
+	return bs
+}
+
+// scenario is the one scenario every balancer runs, at fragmentation rate f.
+func scenario(o options, f float64) sim.Scenario {
+	sc := sim.Scenario{
+		Seed:     o.seed,
+		Duration: o.duration,
+		Backends: backends(o.backends),
+	}
+	sc.Traffic.Flows = o.flows
+	sc.Traffic.FragmentRate = f
+	sc.Traffic.Reorder = o.reorder
+	return sc
+}
+
+// compare runs every lane at every rate and returns the rows, rate-major in
+// the order of o.frags, then Titan, Katran, Cilium.
+func compare(o options) ([]Row, error) {
+	ls := lanes()
+	var jobs []sim.Job
+	for _, f := range o.frags {
+		for _, l := range ls {
+			jobs = append(jobs, sim.Job{Scenario: scenario(o, f), NewLB: l.new})
+		}
+	}
+	results, err := sim.Sweep(jobs)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, len(results))
+	for i, r := range results {
+		rows[i] = Row{FragmentRate: o.frags[i/len(ls)], Balancer: ls[i%len(ls)].name, Result: r}
+	}
+	return rows, nil
+}
+
+func drops(r sim.Result) uint64 {
+	var n uint64
+	for _, v := range r.Drops {
+		n += v
+	}
+	return n
+}
+
+func printTable(w io.Writer, rows []Row, o options, wall time.Duration) {
+	fmt.Fprintf(w, "%d backends, %d flows, %v simulated per run, %.0f%% reordered, seed %d (%d runs in %v)\n\n",
+		o.backends, o.flows, o.duration, 100*o.reorder, o.seed, len(rows), wall.Round(time.Millisecond))
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "frag\tbalancer\treliability\tfrag accuracy\tavg cost (STU)\tp99 latency\tdrops\tpackets\t")
+	for i, r := range rows {
+		if i > 0 && r.FragmentRate != rows[i-1].FragmentRate {
+			fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t")
+		}
+		fa := "-"
+		if r.Result.Fragments > 0 {
+			fa = fmt.Sprintf("%.4f", r.Result.FragmentAccuracy)
+		}
+		fmt.Fprintf(tw, "%.0f%%\t%s\t%.4f\t%s\t%.1f\t%v\t%d\t%d\t\n",
+			100*r.FragmentRate, r.Balancer, r.Result.Reliability, fa, r.Result.AvgCost,
+			r.Result.LatencyP99, drops(r.Result), r.Result.Packets)
+	}
+	tw.Flush()
+	for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+}
