@@ -66,7 +66,8 @@ type Result struct {
 	// other than the flow's while that backend was still usable (up):
 	// flows moved that did not have to move (the Maglev paper's measure).
 	Disrupted uint64
-	// Moved counts flows that changed backend because theirs went down.
+	// Moved counts the moves that had to happen: a packet of a flow
+	// delivered while the flow's backend was down.
 	Moved uint64
 }
 

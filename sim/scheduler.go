@@ -49,8 +49,10 @@ const numBuckets = 65
 // sequential copy of 16 bytes, so it beats a binary heap on large queues,
 // whose sift operations miss the cache. Events with equal times always
 // share a bucket and keep their insertion order, which gives the FIFO tie
-// rule without a sequence number. BenchmarkHold compares it with
-// container/heap.
+// rule without a sequence number. [Scheduler.Peek] (and so
+// [Scheduler.Run]) may advance L past Now to find the next event; an event
+// then scheduled between Now and L goes to a short sorted list that runs
+// first. BenchmarkHold compares it with container/heap.
 //
 // A Scheduler is not safe for concurrent use. The zero Scheduler is ready
 // to use; [NewScheduler] returns a new one.
