@@ -101,8 +101,9 @@
 //	DSR non-first fragment, entry           6    1      0     1    2    0  210
 //
 // A non-first fragment that misses the fragment map (it arrived before its
-// first fragment, or its entry was evicted) is dropped after one read with
-// reason [ReasonFragNotFound]: in-order fragments are delivered whole,
+// first fragment, or its entry was evicted) is dropped after its
+// fragment-map read (and the drop's metrics read) with reason
+// [ReasonFragNotFound]: in-order fragments are delivered whole,
 // reordered ones are lost.
 //
 // # Deviations
