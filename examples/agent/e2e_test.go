@@ -347,7 +347,7 @@ func TestE2EHealthFailover(t *testing.T) {
 		Interface: "eth0",
 		VIPs:      []netip.Addr{e2eVIP},
 		Program:   ProgramConfig{AttachMode: xdp.AttachGeneric},
-		Health:    HealthConfig{Interval: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, Rise: 2, Fall: 2, Drain: time.Hour},
+		Health:    HealthConfig{Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 2, Drain: time.Hour},
 	}
 	for i, b := range tp.backends {
 		id := balancer.BackendID(101 + i)
