@@ -32,22 +32,29 @@
 //     connection entry (overwriting) and, under [OrphanHostHint], the
 //     host-pair hint (source, destination, protocol) -> backend;
 //  3. for a fragment, looks up the fragment table by (source, destination,
-//     protocol, IP ID). An entry older than [Config.FragTimeout] is a miss.
-//     - On a hit whose backend is usable, a non-first fragment follows the
-//     entry. So does a first fragment (offset 0, MF=1), after recording its
-//     ports when an orphan created the entry; a first fragment whose ports
-//     differ from those recorded is dropped, reason
-//     [ReasonConflictingFirstFragment].
-//     - Otherwise a first fragment picks as a whole packet does (step 2) and
-//     writes the entry {backend, ports, created=now}; a non-first fragment
-//     is an orphan (it overtook its first fragment, or its entry expired,
-//     was evicted or points at a dead backend). It is not dropped: it picks
-//     by the [OrphanPolicy] and writes the entry {backend, no ports,
-//     created=now}, so the rest of its datagram, first fragment included,
-//     follows it.
-//     - The entry is never deleted when the MF=0 fragment passes (it need
-//     not be the last to arrive): entries expire or are evicted.
+//     protocol, IP ID), and follows or writes it as the list below says;
 //  4. forwards: IPIP encapsulation toward the backend.
+//
+// The fragment rules, on which parity with the kernel program depends:
+//
+//   - An entry older than [Config.FragTimeout] (now - created > timeout) is
+//     a miss.
+//   - On a hit whose backend is usable, a non-first fragment follows the
+//     entry. So does a first fragment (offset 0, MF=1), after recording its
+//     ports when an orphan created the entry (an update: one map write;
+//     created is kept, as the kernel program updates the entry in place); a
+//     first fragment whose ports differ from those recorded is dropped,
+//     reason [ReasonConflictingFirstFragment].
+//   - Otherwise (a miss, or the entry's backend is down or gone) a first
+//     fragment picks as a whole packet does (step 2) and writes the entry
+//     {backend, ports, created=now}.
+//   - Otherwise a non-first fragment is an orphan: it overtook its first
+//     fragment, or its entry expired, was evicted or points at a dead
+//     backend. It is not dropped: it picks by the [OrphanPolicy] and writes
+//     the entry {backend, no ports, created=now}, so the rest of its
+//     datagram, first fragment included, follows it.
+//   - The entry is never deleted when the MF=0 fragment passes (it need not
+//     be the last to arrive): entries expire or are evicted.
 //
 // A first fragment that follows an orphan's entry does not write the
 // connection table: the datagram stays whole, but the flow's next whole

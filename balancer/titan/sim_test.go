@@ -119,6 +119,9 @@ func TestSimFullTables(t *testing.T) {
 // little when it carries many (the hint is the latest flow's backend, right
 // about 1/N of the time, like the hash); it costs a hint write per new flow.
 func TestOrphanPolicies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: eight 10,000-flow simulations")
+	}
 	type key struct {
 		clients  int
 		fragRate float64

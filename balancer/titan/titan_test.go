@@ -317,6 +317,16 @@ func TestFragExpiry(t *testing.T) {
 			}
 		})
 	}
+	// Recording the first fragment's ports in an orphan's entry keeps the
+	// entry's creation time, as the kernel's in-place update does.
+	b := newLB(t, titan.Config{FragTimeout: 10 * time.Second})
+	first, mid, last := fragments(client(5), balancer.ProtoUDP, 5000, 2)
+	forwardTo(t, process(b, 0, last))
+	forwardTo(t, process(b, 9*time.Second, first))
+	forwardTo(t, process(b, 11*time.Second, mid))
+	if s := b.Stats(); s.Orphans != 2 || s.Frag.Expiries != 1 {
+		t.Errorf("entry written at 0, ports recorded at 9 s, looked up at 11 s: orphans %d, expiries %d; want 2, 1", s.Orphans, s.Frag.Expiries)
+	}
 }
 
 // flowsOn returns source ports of TCP flows from client(0) that b places on
