@@ -22,7 +22,8 @@ type packet struct {
 // cpu is one CPU of the node with its RX queue: a single server that
 // processes its queue in order.
 type cpu struct {
-	queue    []packet // ring of Node.QueueLen slots
+	queue    []packet // ring, grown by doubling up to limit slots
+	limit    int      // Node.QueueLen
 	head, n  int
 	busy     bool
 	cur      packet // the packet being processed
@@ -34,7 +35,10 @@ type cpu struct {
 
 func (c *cpu) push(p *packet) bool {
 	if c.n == len(c.queue) {
-		return false
+		if c.n >= c.limit {
+			return false
+		}
+		c.grow()
 	}
 	i := c.head + c.n
 	if i >= len(c.queue) {
@@ -43,6 +47,20 @@ func (c *cpu) push(p *packet) bool {
 	c.queue[i] = *p
 	c.n++
 	return true
+}
+
+// grow doubles the ring (up to limit), keeping the queued packets in
+// order, so that deep queues cost memory only when they fill.
+func (c *cpu) grow() {
+	q := make([]packet, min(max(2*len(c.queue), 64), c.limit))
+	for i := range c.n {
+		j := c.head + i
+		if j >= len(c.queue) {
+			j -= len(c.queue)
+		}
+		q[i] = c.queue[j]
+	}
+	c.queue, c.head = q, 0
 }
 
 func (c *cpu) pop() {

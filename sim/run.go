@@ -106,7 +106,7 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 	r.cpus = make([]cpu, sc.Node.cpus())
 	for i := range r.cpus {
 		c := &r.cpus[i]
-		c.queue = make([]packet, ql)
+		c.limit = ql
 		c.meter = cost.NewMeter(r.model)
 		c.env = balancer.Env{CPU: i, Meter: c.meter}
 	}
@@ -121,11 +121,7 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 	}
 	r.backends = make([]backend, len(sc.Backends))
 	for i, b := range sc.Backends {
-		ra, err := frag.NewReassembler(sc.Reassembly)
-		if err != nil {
-			return nil, fmt.Errorf("sim: scenario.reassembly: %w", err)
-		}
-		r.backends[i] = backend{b: b, name: b.RingName(), reasm: ra}
+		r.backends[i] = backend{b: b, name: b.RingName()}
 		if r.idIndex != nil {
 			r.idIndex[b.ID] = int32(i) + 1
 		} else {
@@ -168,7 +164,9 @@ func (r *runner) run() error {
 	}
 	r.end = max(r.end, r.sched.Now())
 	for i := range r.backends {
-		r.backends[i].reasm.Flush()
+		if ra := r.backends[i].reasm; ra != nil {
+			ra.Flush()
+		}
 	}
 	return nil
 }
@@ -325,6 +323,11 @@ func (r *runner) deliver(id balancer.BackendID, p *packet) {
 		return
 	}
 	r.resolve(p, int32(i))
+	if b.reasm == nil {
+		// Created on the first fragment: a backend's reassembler is
+		// a few hundred kB. The options were validated.
+		b.reasm, _ = frag.NewReassembler(r.sc.Reassembly)
+	}
 	h := &p.hdr
 	d := b.reasm.Add(r.sched.Now(), frag.Fragment{
 		Key:    frag.KeyFrom4(h.Src.As4(), h.Dst.As4(), h.Proto, h.IPID),
@@ -423,6 +426,9 @@ func (r *runner) result() Result {
 			maxLoad = math.Max(maxLoad, float64(b.packets))
 			sum += float64(b.packets)
 			n++
+		}
+		if b.reasm == nil {
+			continue
 		}
 		st := b.reasm.Stats()
 		for _, why := range frag.DropReasons() {

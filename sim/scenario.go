@@ -223,8 +223,8 @@ func badShare(field string, v float64) error {
 // Validate checks sc and returns a [*ScenarioError] naming the first bad
 // field, or nil. [Run] calls it.
 func (sc *Scenario) Validate() error {
-	if sc.Duration < 0 {
-		return bad("duration", sc.Duration, "must not be negative")
+	if sc.Duration < 0 || sc.Duration > maxTime {
+		return bad("duration", sc.Duration, "must be between 0 and %v", Time(maxTime))
 	}
 	if len(sc.Backends) > MaxBackends {
 		return bad("backends", len(sc.Backends), "at most %d backends", MaxBackends)

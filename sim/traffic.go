@@ -86,8 +86,12 @@ func newTraffic(t *Traffic, seed int64) *traffic {
 
 // gap returns the time to the next datagram: exponential, mean 1/Rate.
 func (g *traffic) gap() Time {
-	return Time(g.rng.ExpFloat64()*g.meanGap + 0.5)
+	return Time(min(g.rng.ExpFloat64()*g.meanGap+0.5, maxTime))
 }
+
+// maxTime bounds generated gaps (and Scenario.Duration) so that adding one
+// to a time never overflows.
+const maxTime = 1 << 61
 
 // pick returns the flow that sends the next datagram.
 func (g *traffic) pick() int {

@@ -1,0 +1,130 @@
+package sim_test
+
+import (
+	"errors"
+	"math"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/ring"
+	"github.com/titanlb/titanlb/sim"
+)
+
+// fuzzLB is FuzzScenario's balancer: Maglev over the 5-tuple, so that
+// fragments split, plus a drop of every packet whose IP ID is a multiple of
+// 7, so that balancer drops are exercised too.
+type fuzzLB struct{ r *ring.Ring }
+
+func (l *fuzzLB) Name() string { return "fuzz" }
+
+func (l *fuzzLB) SetBackends(bs []balancer.Backend) error {
+	r, err := ring.Build(bs, 13)
+	l.r = r
+	return err
+}
+
+func (l *fuzzLB) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
+	env.Meter.Charge(cost.OpHash)
+	if p.IPID%7 == 0 {
+		return balancer.Decision{Action: balancer.Drop, Reason: "fuzz: ipid"}
+	}
+	id, ok := l.r.Lookup(balancer.Hash5(p, balancer.DefaultSeed))
+	if !ok {
+		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonNoBackend}
+	}
+	return balancer.Decision{Action: balancer.Forward, Backend: id}
+}
+
+// FuzzScenario feeds arbitrary scenarios to Validate and, when they are
+// valid and small enough to run in a few milliseconds, to Run. Validate
+// either accepts or returns a *ScenarioError that names a field and matches
+// ErrInvalid; Run accepts what Validate accepts, and its Result is
+// consistent: every packet sent is delivered or dropped for a counted
+// reason, ratios are within [0, 1], nothing is delivered that was not
+// processed, and a second run gives the same Result.
+func FuzzScenario(f *testing.F) {
+	f.Add(int64(1), int64(1000), 10, 0, 1e5, 0.0, 0.5, 0.3, 0.5, 1500, 0, 0, 2, 16, []byte{1, 0, 2, 1, 1, 0})
+	f.Add(int64(2), int64(-1), 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, []byte{})
+	f.Add(int64(3), int64(500), 50, 5, 2e6, 1.2, 1.0, 1.0, 1.0, 576, 100, 9000, 1, 1, []byte{0, 9, 3})
+	f.Add(int64(4), int64(200), 3, 0, 1e4, math.NaN(), 2.0, -1.0, 0.0, 20, 30, 70000, -1, 1<<21, []byte{4, 1, 0})
+	f.Fuzz(func(t *testing.T, seed, durUs int64, flows, clients int, rate, zipf, udp, fragRate, reorder float64,
+		mtu, size, large, cpus, qlen int, events []byte) {
+		bs := []balancer.Backend{
+			{ID: 1, Name: "1", Addr: netip.AddrFrom4([4]byte{10, 9, 0, 1}), Weight: 1, Up: true},
+			{ID: 2, Name: "2", Addr: netip.AddrFrom4([4]byte{10, 9, 0, 2}), Weight: 2, Up: true},
+			{ID: 3, Name: "3", Addr: netip.AddrFrom4([4]byte{10, 9, 0, 3}), Weight: 1, Up: false},
+		}
+		sc := sim.Scenario{
+			Seed: seed, Duration: time.Duration(durUs) * time.Microsecond, Backends: bs,
+			Traffic: sim.Traffic{
+				Flows: flows, Clients: clients, Rate: rate, Zipf: zipf, UDPShare: udp,
+				FragmentRate: fragRate, Reorder: reorder, MTU: mtu, Size: size, LargeSize: large,
+			},
+			Node: sim.Node{CPUs: cpus, QueueLen: qlen},
+		}
+		for len(events) >= 3 {
+			sc.Events = append(sc.Events, sim.Event{
+				At: time.Duration(events[0]) * 10 * time.Microsecond, Kind: sim.EventKind(events[1] % 5),
+				Backend: balancer.BackendID(events[2] % 4), Weight: uint32(events[1] >> 4),
+			})
+			events = events[3:]
+		}
+		err := sc.Validate()
+		if err != nil {
+			var se *sim.ScenarioError
+			if !errors.As(err, &se) || se.Field == "" || !errors.Is(err, sim.ErrInvalid) {
+				t.Fatalf("Validate: %v (%T) is not a *ScenarioError naming a field", err, err)
+			}
+			if !strings.HasPrefix(err.Error(), "sim: scenario.") {
+				t.Fatalf("Validate: %q does not name the scenario field", err)
+			}
+			if _, rerr := sim.Run(sc, func() (balancer.Balancer, error) { return &fuzzLB{}, nil }); rerr == nil {
+				t.Fatalf("Run accepted a scenario Validate rejects: %v", err)
+			}
+			return
+		}
+		// Run only what is quick: a few thousand datagrams.
+		d := sc.Duration
+		if d == 0 {
+			d = sim.DefaultDuration
+		}
+		r := rate
+		if r == 0 {
+			r = sim.DefaultRate
+		}
+		if r*d.Seconds() > 3000 || flows > 1<<12 || cpus > 16 || qlen > 1<<12 || (qlen == 0 && cpus > 4) {
+			return
+		}
+		newLB := func() (balancer.Balancer, error) { return &fuzzLB{}, nil }
+		res, err := sim.Run(sc, newLB)
+		if err != nil {
+			t.Fatalf("Run of a valid scenario: %v", err)
+		}
+		var dropped uint64
+		for why, n := range res.Drops {
+			if !strings.HasPrefix(why, "reassembly: ") {
+				dropped += n
+			}
+		}
+		if res.Delivered+dropped != res.Packets {
+			t.Fatalf("delivered %d + dropped %d != packets %d (%v)", res.Delivered, dropped, res.Packets, res.Drops)
+		}
+		if res.Processed > res.Packets || res.Delivered > res.Processed || res.Fragments > res.Packets || res.Whole > res.Datagrams {
+			t.Fatalf("inconsistent counts: %+v", res)
+		}
+		for name, v := range map[string]float64{"reliability": res.Reliability, "fragment accuracy": res.FragmentAccuracy, "affinity": res.Affinity} {
+			if !(v >= 0 && v <= 1) {
+				t.Fatalf("%s %v outside [0, 1]", name, v)
+			}
+		}
+		again, err := sim.Run(sc, newLB)
+		if err != nil || !reflect.DeepEqual(res, again) {
+			t.Fatalf("second run differs: %v\n%+v\n%+v", err, res, again)
+		}
+	})
+}
