@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/titanlb/titanlb/internal/browsertest"
+)
+
+// TestBrowser drives the page in headless Chromium as a user would: drag the
+// fragmentation slider to 100%, watch Titan stay whole while Katran
+// collapses, switch backend 103 off and watch its slots leave the ring. It
+// saves a screenshot under the test's temporary directory (and, when
+// TITANLB_SCREENSHOT_DIR is set, there too).
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: skipped in -short mode")
+	}
+	ctx := browsertest.New(t, 3*time.Minute)
+
+	srv, err := NewServer(Config{Flows: 200, Duration: 100 * time.Millisecond, Interval: 100 * time.Millisecond},
+		lanes(), defaultBackends(), simulate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	go srv.Loop(loopCtx)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+
+	wait := func(what, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second))); err != nil {
+			t.Fatalf("waiting for %s: %v\npredicate: %s", what, err, js)
+		}
+	}
+	screenshot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d bytes)", p, len(png))
+		if dir := os.Getenv("TITANLB_SCREENSHOT_DIR"); dir != "" {
+			if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	metric := func(b, m string) string {
+		return `Number(document.querySelector('[data-balancer="` + b + `"] [data-metric="` + m + `"]').textContent)`
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the first figures and the full ring", `document.querySelector('[data-balancer="titan"]') !== null &&
+		document.querySelector('[data-balancer="titan"]').dataset.version !== undefined &&
+		document.querySelectorAll('#ring rect[data-backend="103"]').length > 0`)
+
+	// Drag the slider's thumb from 0% past its right end.
+	box, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => {
+		const r = document.getElementById('frag').getBoundingClientRect();
+		return [r.left, r.top, r.width, r.height];
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := box[1] + box[3]/2
+	if err := chromedp.Do(ctx, chromedp.DragAndDropXY(box[0]+4, y, box[0]+box[2]+40, y, 20)); err != nil {
+		t.Fatalf("drag the slider: %v", err)
+	}
+	wait("the slider at 100%", `document.getElementById('frag-value').textContent === '100%'`)
+	wait("Titan whole and Katran collapsed at 100% fragmentation",
+		`document.querySelector('[data-balancer="titan"]').dataset.fragmentRate === '1' &&
+		`+metric("titan", "reliability")+` >= 0.99 && `+metric("katran", "reliability")+` <= 0.1`)
+	titan, err := chromedp.Run(ctx, chromedp.Evaluate[float64](metric("titan", "reliability")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	katran, err := chromedp.Run(ctx, chromedp.Evaluate[float64](metric("katran", "reliability")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("at 100%% fragmentation the page shows Titan %.3f, Katran %.3f", titan, katran)
+	// The server agrees with what the page shows.
+	if st := srv.State(); st.Settings.FragmentRate != 1 {
+		t.Errorf("server fragment_rate = %v after the drag, want 1", st.Settings.FragmentRate)
+	}
+
+	// Switch 103 off: its slots leave the ring, the others take them.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`label:has(#be-103) .track`))); err != nil {
+		t.Fatalf("click switch 103: %v", err)
+	}
+	wait("103's slots gone from the ring", `document.querySelectorAll('#ring rect[data-backend="103"]').length === 0 &&
+		document.querySelectorAll('#ring rect[data-backend="101"]').length > 0 &&
+		document.querySelectorAll('#ring rect[data-backend="102"]').length > 0 &&
+		document.querySelector('[data-slots="103"]').textContent === '0' &&
+		!document.getElementById('be-103').checked`)
+	for _, b := range srv.State().Backends {
+		if b.ID == 103 && b.Up {
+			t.Error("server still has 103 up after the switch")
+		}
+	}
+	screenshot("dashboard.png")
+}
