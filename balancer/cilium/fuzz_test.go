@@ -1,0 +1,101 @@
+package cilium
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/titanlb/titanlb/balancer"
+)
+
+// FuzzFragMap drives the model in both modes with random packets over a
+// few clients and IP IDs, and random backend health changes. After every
+// packet it checks: the decision is one of the three actions (a drop with
+// a reason), a Forward names a backend that is in the set and up (the
+// agent deletes down backends from the backends map), every LRU stays
+// within its bound, a non-first fragment is forwarded only if a first
+// fragment of its datagram (same addresses, protocol and IP ID) was
+// forwarded before (the fragment map is the only place its ports can come
+// from), and the drop counters add up. Each 4-byte group is one packet; a
+// group whose first byte is 0xff toggles a backend's health instead.
+func FuzzFragMap(f *testing.F) {
+	f.Add(uint8(0), []byte{17, 0x01, 0, 0, 17, 0x09, 0, 1, 17, 0x11, 0, 2})
+	f.Add(uint8(1), []byte{17, 0x11, 0, 0, 17, 0x01, 0, 1, 0xff, 0, 0, 0, 6, 0x01, 0x02, 2})
+	f.Fuzz(func(t *testing.T, mode uint8, ops []byte) {
+		cfg := Config{
+			Mode: Mode(mode % 2), MaglevTableSize: 13, FragMapSize: 4,
+			CTMapSizeTCP: 4, CTMapSizeAny: 4, NATMapSize: 8, NeighMapSize: 2,
+		}
+		b, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs := backends(3)
+		if err := b.SetBackends(bs); err != nil {
+			t.Fatal(err)
+		}
+		type fk struct {
+			src   byte
+			proto uint8
+			id    uint16
+		}
+		firsts := map[fk]bool{}
+		for len(ops) >= 4 {
+			d := ops[:4]
+			ops = ops[4:]
+			if d[0] == 0xff {
+				i := int(d[1] % 3)
+				bs[i].Up = !bs[i].Up
+				if err := b.SetBackends(bs); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			p := balancer.Packet{
+				Src: netip.AddrFrom4([4]byte{10, 0, 0, d[3] & 3}), Dst: vip,
+				Proto: d[0], SrcPort: 1000 + uint16(d[3]>>2&3), DstPort: 443,
+				MoreFragments: d[1]&1 != 0, FragOffset: uint16(d[1]>>3&3) * 64,
+				IPID: uint16(d[1] >> 5), Len: 100, TCPFlags: d[2],
+			}
+			if !p.HasPorts() {
+				p.SrcPort, p.DstPort = 0, 0
+			}
+			dec := b.Process(&balancer.Env{CPU: int(d[2] & 3)}, &p)
+			k := fk{d[3] & 3, p.Proto, p.IPID}
+			switch dec.Action {
+			case balancer.Drop:
+				if dec.Reason == "" {
+					t.Fatalf("drop without a reason for %+v", p)
+				}
+			case balancer.Pass:
+			case balancer.Forward:
+				if be, ok := b.backend[dec.Backend]; !ok || !be.Up {
+					t.Fatalf("forwarded %+v to %d, not an up backend", p, dec.Backend)
+				}
+				if p.IsFirstFragment() {
+					firsts[k] = true
+				}
+				if p.FragOffset != 0 && !firsts[k] {
+					t.Fatalf("forwarded non-first fragment %+v whose first fragment never passed", p)
+				}
+			default:
+				t.Fatalf("action %v for %+v", dec.Action, p)
+			}
+			for name, l := range map[string][2]int{
+				"frag": {b.frag.len(), b.frag.capacity}, "ct tcp": {b.ctTCP.len(), b.ctTCP.capacity},
+				"ct any": {b.ctAny.len(), b.ctAny.capacity}, "nat": {b.nat.len(), b.nat.capacity},
+				"neigh": {b.neigh.len(), b.neigh.capacity},
+			} {
+				if l[0] > l[1] {
+					t.Fatalf("%s map holds %d, bound %d", name, l[0], l[1])
+				}
+			}
+			if b.FragMapLen() != b.frag.len() {
+				t.Fatalf("FragMapLen %d, map %d", b.FragMapLen(), b.frag.len())
+			}
+		}
+		s := b.Stats()
+		if s.Packets < s.Forwarded+s.Passed+s.DropFragNotFound+s.DropNoBackend+s.DropNATNoMapping {
+			t.Fatalf("counters exceed packets: %+v", s)
+		}
+	})
+}
