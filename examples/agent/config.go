@@ -175,13 +175,32 @@ func jsonError(b []byte, err error) error {
 	case errors.As(err, &te):
 		off = te.Offset
 		if te.Field != "" {
-			return fmt.Errorf("%s: %s where %s is expected (line %d)", te.Field, te.Value, te.Type, line(b, off))
+			return fmt.Errorf("%s: %s where %s is expected (line %d)", te.Field, te.Value, kind(te.Type.String()), line(b, off))
 		}
 	}
 	if off < 0 {
 		return err
 	}
 	return fmt.Errorf("line %d: %w", line(b, off), err)
+}
+
+// kind names a Go type of fileConfig as a JSON value.
+func kind(goType string) string {
+	switch strings.TrimPrefix(goType, "*") {
+	case "int", "int64":
+		return "an integer"
+	case "string":
+		return "a string"
+	case "[]string":
+		return "a list of strings"
+	}
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "struct"):
+		return "an object"
+	}
+	return goType
 }
 
 func line(b []byte, off int64) int {

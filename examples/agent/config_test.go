@@ -3,12 +3,14 @@ package main
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/xdp"
 )
 
@@ -53,7 +55,9 @@ func TestConfigErrors(t *testing.T) {
 		{"not json", `{`, "config: unexpected EOF", nil},
 		{"syntax with line", "{\n\"vips\": [1,,]}", "config: line 2:", nil},
 		{"unknown field", `{` + vip + `,"backend":[]}`, `unknown field "backend"`, nil},
-		{"type", `{"vips":"192.0.2.1"}`, "config: vips: string where []string is expected (line 1)", nil},
+		{"type", `{"vips":"192.0.2.1"}`, "config: vips: string where a list of strings is expected (line 1)", nil},
+		{"type nested", "{\"vips\":[\"192.0.2.1\"],\n\"backends\":[{\"id\":\"7\"}]}", "config: backends.id: string where an integer is expected (line 2)", nil},
+		{"type object", `{"health":[]}`, "config: health: array where an object is expected", nil},
 		{"trailing", `{` + vip + `,"backends":[` + b1 + `]} {}`, "config: data after the top-level object", nil},
 		{"no vips", `{"backends":[` + b1 + `]}`, "config: vips: missing", ErrMissing},
 		{"bad vip", `{"vips":["::1"],"backends":[` + b1 + `]}`, `config: vips[0] "::1": not an IPv4 address`, ErrNotIPv4},
@@ -117,4 +121,32 @@ func TestCheckReload(t *testing.T) {
 	n = base()
 	n.Interface = "eth1"
 	require.ErrorContains(t, c.checkReload(n), `config: interface "eth1": cannot change on reload`)
+}
+
+// FuzzParseConfig: any input is a config or an error, never a panic; an
+// accepted config holds what validation promises.
+func FuzzParseConfig(f *testing.F) {
+	b, err := os.ReadFile("agent.example.json")
+	require.NoError(f, err)
+	f.Add(string(b))
+	f.Add(`{"vips":["192.0.2.1"],"backends":[{"id":7,"address":"10.1.1.1","health_port":22}]}`)
+	f.Add(`{"vips":["192.0.2.1"],"health":{"interval":"10ms","rise":1000},"backends":[{"id":0,"address":"1.2.3.4","health_port":1,"weight":0}]}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		c, err := ParseConfig(strings.NewReader(in))
+		if err != nil {
+			require.True(t, strings.HasPrefix(err.Error(), "config: "), "%v", err)
+			return
+		}
+		require.NotEmpty(t, c.VIPs)
+		require.NotEmpty(t, c.Backends)
+		require.GreaterOrEqual(t, c.Health.Interval, 10*time.Millisecond)
+		require.True(t, c.Health.Timeout > 0 && c.Health.Timeout <= c.Health.Interval)
+		require.True(t, c.Health.Rise >= 1 && c.Health.Fall >= 1)
+		bs := make([]balancer.Backend, len(c.Backends))
+		for i, b := range c.Backends {
+			require.NotZero(t, b.HealthPort)
+			bs[i] = balancer.Backend{ID: b.ID, Name: b.Name, Addr: b.Addr, Weight: b.Weight, Up: true}
+		}
+		require.NoError(t, balancer.ValidateBackends(bs))
+	})
 }
