@@ -56,20 +56,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "dashboard: unexpected argument %q\n", fs.Arg(0))
+	bad := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "dashboard: "+format+"\n", a...)
 		fs.Usage()
 		return 2
 	}
-	if cfg.Seed == 0 {
-		// Config reads 0 as "default"; keep the flag honest.
-		fmt.Fprintln(stderr, "dashboard: -seed 0: must not be 0")
-		return 2
+	if fs.NArg() > 0 {
+		return bad("unexpected argument %q", fs.Arg(0))
+	}
+	// Config reads a zero field as "default"; a zero flag is a mistake.
+	switch {
+	case cfg.Seed == 0:
+		return bad("-seed 0: must not be 0")
+	case cfg.Flows < 1:
+		return bad("-flows %d: must be at least 1", cfg.Flows)
+	case cfg.Duration <= 0:
+		return bad("-duration %v: must be positive", cfg.Duration)
+	case cfg.Interval <= 0:
+		return bad("-interval %v: must be positive", cfg.Interval)
+	case cfg.Idle <= 0:
+		return bad("-idle %v: must be positive", cfg.Idle)
+	case cfg.History < 1:
+		return bad("-history %d: must be at least 1", cfg.History)
 	}
 	srv, err := NewServer(cfg, lanes(), defaultBackends(), simulate)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+		return bad("%v", err)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
