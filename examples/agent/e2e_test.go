@@ -347,7 +347,7 @@ func TestE2EHealthFailover(t *testing.T) {
 		Interface: "eth0",
 		VIPs:      []netip.Addr{e2eVIP},
 		Program:   ProgramConfig{AttachMode: xdp.AttachGeneric},
-		Health:    HealthConfig{Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 2, Fall: 2, Drain: time.Hour},
+		Health:    HealthConfig{Interval: 250 * time.Millisecond, Timeout: 250 * time.Millisecond, Rise: 2, Fall: 2, Drain: time.Hour},
 	}
 	for i, b := range tp.backends {
 		id := balancer.BackendID(101 + i)
@@ -361,12 +361,7 @@ func TestE2EHealthFailover(t *testing.T) {
 		dp, err = OpenXDP(cfg, idx)
 		return err
 	}))
-	closed := false
-	t.Cleanup(func() {
-		if !closed {
-			dp.Close()
-		}
-	})
+	t.Cleanup(func() { dp.Close() }) // a second Close is a no-op
 	attached, err := tp.lb.Exec("ip", "-d", "link", "show", "eth0")
 	must(t, err)
 	require.Contains(t, string(attached), "xdpgeneric", "program attached in generic mode")
@@ -482,7 +477,6 @@ func TestE2EHealthFailover(t *testing.T) {
 		t.Fatal("Run did not return after cancel")
 	}
 	must(t, dp.Close())
-	closed = true
 	out, err := tp.lb.Exec("ip", "-d", "link", "show", "eth0")
 	must(t, err)
 	require.NotContains(t, string(out), "xdp", "program detached")

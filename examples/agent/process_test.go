@@ -60,7 +60,7 @@ func e2eConfigJSON(backends ...int) string {
   "interface": "eth0",
   "vips": ["%s"],
   "program": {"attach_mode": "generic"},
-  "health": {"interval": "100ms", "timeout": "100ms", "rise": 2, "fall": 2, "drain": "1h"},
+  "health": {"interval": "250ms", "timeout": "250ms", "rise": 2, "fall": 2, "drain": "1h"},
   "backends": [%s]
 }`, e2eVIP, strings.Join(bs, ",\n    "))
 }
