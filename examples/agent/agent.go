@@ -132,11 +132,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// CheckAll runs one round: a TCP connect to every backend's health port at
-// once (each bounded by health.timeout), then applies the results (rise
-// and fall thresholds), ends the drains that are due and writes the
-// backend set to the datapath if it changed. A round cut short by ctx
-// records nothing.
+// maxConcurrentChecks bounds the health checks in flight (and so the
+// goroutines and sockets of a round).
+const maxConcurrentChecks = 256
+
+// CheckAll runs one round: a TCP connect to every backend's health port
+// (up to maxConcurrentChecks at once, each bounded by health.timeout),
+// then applies the results (rise and fall thresholds), ends the drains
+// that are due and writes the backend set to the datapath if it changed.
+// A round cut short by ctx records nothing.
 func (a *Agent) CheckAll(ctx context.Context) error {
 	a.mu.Lock()
 	timeout := a.cfg.Health.Timeout
@@ -148,8 +152,11 @@ func (a *Agent) CheckAll(ctx context.Context) error {
 
 	results := make([]error, len(targets))
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxConcurrentChecks)
 	for i, t := range targets {
+		sem <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-sem }()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			c, err := a.dial(cctx, "tcp", t.HealthAddr())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -439,4 +440,37 @@ func TestInvalidReloadKeepsOldConfig(t *testing.T) {
 	require.NoError(t, a.WriteMetrics(&out))
 	require.Contains(t, out.String(), `titanlb_agent_reloads_total{result="failure"} 3`)
 	require.Contains(t, out.String(), `titanlb_agent_reloads_total{result="success"} 0`)
+}
+
+func TestCheckConcurrencyBounded(t *testing.T) {
+	const n = 600
+	cfg := &Config{
+		VIPs:   []netip.Addr{netip.MustParseAddr("192.0.2.10")},
+		Health: HealthConfig{Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1},
+	}
+	for i := range n {
+		cfg.Backends = append(cfg.Backends, BackendConfig{ID: balancer.BackendID(i), Name: fmt.Sprint(i),
+			Addr: netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), Weight: 1, HealthPort: 80})
+	}
+	var mu sync.Mutex
+	inFlight, peak, calls := 0, 0, 0
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		inFlight++
+		calls++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return nil, errors.New("refused")
+	}
+	dp := &fakeDP{}
+	a := NewAgent(cfg, dp, AgentOptions{Dial: dial})
+	checkAll(t, a)
+	require.Equal(t, n, calls)
+	require.LessOrEqual(t, peak, maxConcurrentChecks)
+	require.Greater(t, peak, 1, "checks run concurrently")
+	require.Len(t, dp.last(t), n)
 }
