@@ -181,15 +181,16 @@ func (s *Scheduler) refill() bool {
 		m = min(m, src[i].at)
 	}
 	s.last = m
+	var mask uint64 // bit d: buckets[d] got an event
 	for _, it := range src {
-		d := bucketOf(it.at, m)
+		// The events go to buckets below b <= 64: d <= 63, and the mask
+		// is a no-op that spares the bounds check.
+		d := bucketOf(it.at, m) & 63
 		s.buckets[d] = append(s.buckets[d], it)
-		if d > 0 {
-			s.nonempty |= 1 << (d - 1)
-		}
+		mask |= 1 << d
 	}
 	s.buckets[b] = src[:0]
-	s.nonempty &^= 1 << (b - 1)
+	s.nonempty = s.nonempty&^(1<<(b-1)) | mask>>1
 	return true
 }
 
@@ -212,7 +213,7 @@ func (s *Scheduler) Step() bool {
 		it = s.early[s.earlyAt]
 		s.earlyAt++
 	} else {
-		if !s.refill() {
+		if s.head0 >= len(s.buckets[0]) && !s.refill() {
 			return false
 		}
 		it = s.buckets[0][s.head0]

@@ -193,61 +193,63 @@ var holdSizes = []struct {
 }{{"1e3", 1e3}, {"1e5", 1e5}, {"1e6", 1e6}}
 
 // BenchmarkHold is the classic hold model: with n events pending, pop the
-// earliest and push one at now + Exp(1). One op is one event. Compare
-// events/s with BenchmarkHoldContainerHeap, run in the same invocation.
+// earliest and push one at now + Exp(1). One op is one event; events/s is
+// reported. For each n it runs, one after the other so that they see the
+// same machine load, the Scheduler with typed events (Post), with func
+// events (At), and the baseline: container/heap over value events boxed in
+// interfaces.
 func BenchmarkHold(b *testing.B) {
 	for _, sz := range holdSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			s := NewScheduler()
-			var k uint32
-			var h HandlerID
-			h = s.Handle(func(uint32) {
-				k++
-				s.PostAfter(expTable[k&0xffff], h, 0)
-			})
-			for i := 0; i < sz.n; i++ {
-				k++
-				s.Post(expTable[k&0xffff], h, 0)
-			}
-			for range sz.n { // warm up to steady state
-				s.Step()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				s.Step()
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+		b.Run(sz.name+"/typed", func(b *testing.B) { holdTyped(b, sz.n) })
+		b.Run(sz.name+"/func", func(b *testing.B) { holdFunc(b, sz.n) })
+		b.Run(sz.name+"/containerheap", func(b *testing.B) { holdContainerHeap(b, sz.n) })
 	}
 }
 
-// BenchmarkHoldFunc is the hold model through At with a func event.
-func BenchmarkHoldFunc(b *testing.B) {
-	for _, sz := range holdSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			s := NewScheduler()
-			var k uint32
-			var fn func()
-			fn = func() {
-				k++
-				s.After(expTable[k&0xffff], fn)
-			}
-			for i := 0; i < sz.n; i++ {
-				k++
-				s.At(expTable[k&0xffff], fn)
-			}
-			for range sz.n {
-				s.Step()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				s.Step()
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+func holdTyped(b *testing.B, n int) {
+	s := NewScheduler()
+	var k uint32
+	var h HandlerID
+	h = s.Handle(func(uint32) {
+		k++
+		s.PostAfter(expTable[k&0xffff], h, 0)
+	})
+	for range n {
+		k++
+		s.Post(expTable[k&0xffff], h, 0)
 	}
+	for range n { // warm up to steady state
+		s.Step()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.Step()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func holdFunc(b *testing.B, n int) {
+	s := NewScheduler()
+	var k uint32
+	var fn func()
+	fn = func() {
+		k++
+		s.After(expTable[k&0xffff], fn)
+	}
+	for range n {
+		k++
+		s.At(expTable[k&0xffff], fn)
+	}
+	for range n {
+		s.Step()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.Step()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 // baseEvent and baseHeap are the baseline: container/heap over value
@@ -273,39 +275,34 @@ func (h *baseHeap) Pop() any {
 	return x
 }
 
-// BenchmarkHoldContainerHeap is the baseline hold model on container/heap.
-func BenchmarkHoldContainerHeap(b *testing.B) {
-	for _, sz := range holdSizes {
-		b.Run(sz.name, func(b *testing.B) {
-			var h baseHeap
-			var now Time
-			var seq uint64
-			var k uint32
-			var fn func()
-			fn = func() {
-				k++
-				seq++
-				heap.Push(&h, baseEvent{at: now + expTable[k&0xffff], seq: seq, fn: fn})
-			}
-			for i := 0; i < sz.n; i++ {
-				k++
-				seq++
-				heap.Push(&h, baseEvent{at: expTable[k&0xffff], seq: seq, fn: fn})
-			}
-			step := func() {
-				ev := heap.Pop(&h).(baseEvent)
-				now = ev.at
-				ev.fn()
-			}
-			for range sz.n {
-				step()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				step()
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+func holdContainerHeap(b *testing.B, n int) {
+	var h baseHeap
+	var now Time
+	var seq uint64
+	var k uint32
+	var fn func()
+	fn = func() {
+		k++
+		seq++
+		heap.Push(&h, baseEvent{at: now + expTable[k&0xffff], seq: seq, fn: fn})
 	}
+	for range n {
+		k++
+		seq++
+		heap.Push(&h, baseEvent{at: expTable[k&0xffff], seq: seq, fn: fn})
+	}
+	step := func() {
+		ev := heap.Pop(&h).(baseEvent)
+		now = ev.at
+		ev.fn()
+	}
+	for range n {
+		step()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		step()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
