@@ -24,7 +24,7 @@ const nilIndex = -1
 type node[K comparable, V any] struct {
 	key        K
 	val        V
-	hash       uint64
+	hash       uint32 // low 32 bits of the key's hash: home slot and tag
 	prev, next int32
 }
 
@@ -34,19 +34,22 @@ type node[K comparable, V any] struct {
 // do not allocate.
 //
 // It is an arena of capacity nodes on an intrusive doubly linked recency
-// list, indexed by an open-addressing hash table with linear probing and
-// backward-shift deletion (no tombstones, so the index never degrades or
-// grows). Keys are hashed with [maphash.Comparable]; the hash seed is random
-// per LRU but no observable behaviour depends on it: eviction order is the
-// recency list's.
+// list, indexed by an open-addressing hash table (at most half full) with
+// linear probing and backward-shift deletion: no tombstones, so the index
+// never degrades or grows. Each index slot holds a node number and 32 bits
+// of its key's hash, so that a probe touches a node only when the hash
+// matches. Keys are hashed with [maphash.Comparable] (its seed is random per
+// LRU, but no observable behaviour depends on it: eviction order is the
+// recency list's), or with the caller's function ([NewLRUFunc]).
 //
 // An LRU is not safe for concurrent use. The zero LRU is not usable; call
 // [NewLRU].
 type LRU[K comparable, V any] struct {
 	seed  maphash.Seed
+	hash  func(K) uint64 // nil: maphash.Comparable
 	nodes []node[K, V]
-	index []int32 // node index + 1, or 0 for an empty slot
-	mask  uint64
+	index []uint64 // hash<<32 | node index + 1, or 0 for an empty slot
+	mask  uint32
 	head  int32 // most recently used
 	tail  int32 // least recently used
 	free  int32 // free list through next
@@ -67,6 +70,14 @@ type LRUStats struct {
 // NewLRU returns an empty LRU holding at most capacity entries. Capacity
 // must be between 1 and [MaxCapacity]; the error names it otherwise.
 func NewLRU[K comparable, V any](capacity int) (*LRU[K, V], error) {
+	return NewLRUFunc[K, V](capacity, nil)
+}
+
+// NewLRUFunc is [NewLRU] with the caller's hash function, for keys that
+// have a cheaper one than [maphash.Comparable]. Equal keys must hash alike;
+// the low 32 bits must be well mixed (they pick the slot). A nil hash
+// means maphash.Comparable.
+func NewLRUFunc[K comparable, V any](capacity int, hash func(K) uint64) (*LRU[K, V], error) {
 	if capacity < 1 || capacity > MaxCapacity {
 		return nil, fmt.Errorf("frag: lru capacity %d: %w", capacity, ErrCapacity)
 	}
@@ -76,9 +87,10 @@ func NewLRU[K comparable, V any](capacity int) (*LRU[K, V], error) {
 	}
 	l := &LRU[K, V]{
 		seed:  maphash.MakeSeed(),
+		hash:  hash,
 		nodes: make([]node[K, V], capacity),
-		index: make([]int32, size),
-		mask:  uint64(size - 1),
+		index: make([]uint64, size),
+		mask:  uint32(size - 1),
 	}
 	l.Clear()
 	return l, nil
@@ -110,7 +122,7 @@ func (l *LRU[K, V]) Stats() LRUStats { return l.stats }
 // Get returns the value of k and marks it most recently used. It counts a
 // hit or a miss.
 func (l *LRU[K, V]) Get(k K) (V, bool) {
-	i, _ := l.find(k, maphash.Comparable(l.seed, k))
+	i, _ := l.find(k, l.hashOf(k))
 	if i == nilIndex {
 		l.stats.Misses++
 		var zero V
@@ -123,7 +135,7 @@ func (l *LRU[K, V]) Get(k K) (V, bool) {
 
 // Peek returns the value of k without touching its recency or the counters.
 func (l *LRU[K, V]) Peek(k K) (V, bool) {
-	i, _ := l.find(k, maphash.Comparable(l.seed, k))
+	i, _ := l.find(k, l.hashOf(k))
 	if i == nilIndex {
 		var zero V
 		return zero, false
@@ -141,7 +153,7 @@ func (l *LRU[K, V]) Put(k K, v V) (evicted bool) {
 
 // put is [LRU.Put], also reporting whether k was present.
 func (l *LRU[K, V]) put(k K, v V) (updated, evicted bool) {
-	h := maphash.Comparable(l.seed, k)
+	h := l.hashOf(k)
 	if i, _ := l.find(k, h); i != nilIndex {
 		l.stats.Updates++
 		l.nodes[i].val = v
@@ -158,11 +170,11 @@ func (l *LRU[K, V]) put(k K, v V) (updated, evicted bool) {
 	nd := &l.nodes[i]
 	nd.key, nd.val, nd.hash = k, v, h
 	l.pushFront(i)
-	s := h & l.mask
-	for l.index[s] != 0 {
-		s = (s + 1) & l.mask
+	sl := h & l.mask
+	for l.index[sl] != 0 {
+		sl = (sl + 1) & l.mask
 	}
-	l.index[s] = i + 1
+	l.index[sl] = slot(h, i)
 	l.n++
 	l.stats.Inserts++
 	return false, evicted
@@ -170,7 +182,7 @@ func (l *LRU[K, V]) put(k K, v V) (updated, evicted bool) {
 
 // Delete removes k and reports whether it was present.
 func (l *LRU[K, V]) Delete(k K) bool {
-	i, _ := l.find(k, maphash.Comparable(l.seed, k))
+	i, _ := l.find(k, l.hashOf(k))
 	if i == nilIndex {
 		return false
 	}
@@ -203,18 +215,30 @@ func (l *LRU[K, V]) All() iter.Seq2[K, V] {
 	}
 }
 
+// hashOf returns the low 32 bits of k's hash.
+func (l *LRU[K, V]) hashOf(k K) uint32 {
+	if l.hash != nil {
+		return uint32(l.hash(k))
+	}
+	return uint32(maphash.Comparable(l.seed, k))
+}
+
+// slot returns the index slot value of node i whose key hashes to h.
+func slot(h uint32, i int32) uint64 { return uint64(h)<<32 | uint64(i+1) }
+
 // find returns the node index of k (nilIndex when absent) and its slot in
 // the index.
-func (l *LRU[K, V]) find(k K, h uint64) (int32, uint64) {
+func (l *LRU[K, V]) find(k K, h uint32) (int32, uint32) {
 	s := h & l.mask
 	for {
 		e := l.index[s]
 		if e == 0 {
 			return nilIndex, s
 		}
-		nd := &l.nodes[e-1]
-		if nd.hash == h && nd.key == k {
-			return e - 1, s
+		if uint32(e>>32) == h {
+			if i := int32(uint32(e)) - 1; l.nodes[i].key == k {
+				return i, s
+			}
 		}
 		s = (s + 1) & l.mask
 	}
@@ -224,8 +248,9 @@ func (l *LRU[K, V]) find(k K, h uint64) (int32, uint64) {
 // list.
 func (l *LRU[K, V]) remove(i int32) {
 	nd := &l.nodes[i]
+	want := slot(nd.hash, i)
 	s := nd.hash & l.mask
-	for l.index[s] != i+1 {
+	for l.index[s] != want {
 		s = (s + 1) & l.mask
 	}
 	l.deleteSlot(s)
@@ -240,7 +265,7 @@ func (l *LRU[K, V]) remove(i int32) {
 // deleteSlot empties index slot s with backward-shift deletion: later
 // entries of the probe run move back so that every entry stays reachable
 // from its home slot without tombstones.
-func (l *LRU[K, V]) deleteSlot(s uint64) {
+func (l *LRU[K, V]) deleteSlot(s uint32) {
 	hole := s
 	j := s
 	for {
@@ -249,7 +274,7 @@ func (l *LRU[K, V]) deleteSlot(s uint64) {
 		if e == 0 {
 			break
 		}
-		home := l.nodes[e-1].hash & l.mask
+		home := uint32(e>>32) & l.mask
 		// The entry at j may fill the hole unless its home lies cyclically
 		// in (hole, j].
 		if (j-home)&l.mask >= (j-hole)&l.mask {

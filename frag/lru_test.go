@@ -95,9 +95,22 @@ func TestNewLRUCapacity(t *testing.T) {
 // small LRU, deleting some, and checks the bound and that every key the
 // reference says is present can be found (backward-shift deletion keeps
 // probe runs intact).
+// Every hash function must give the same answers: the default, the
+// identity (clustered home slots) and a constant (one probe run holding
+// every key).
 func TestLRUChurnKeepsBound(t *testing.T) {
+	for name, h := range map[string]func(uint32) uint64{
+		"maphash":  nil,
+		"identity": func(k uint32) uint64 { return uint64(k) },
+		"constant": func(uint32) uint64 { return 7 },
+	} {
+		t.Run(name, func(t *testing.T) { testLRUChurn(t, h) })
+	}
+}
+
+func testLRUChurn(t *testing.T, hash func(uint32) uint64) {
 	const capacity = 64
-	l, err := NewLRU[uint32, uint32](capacity)
+	l, err := NewLRUFunc[uint32, uint32](capacity, hash)
 	if err != nil {
 		t.Fatal(err)
 	}

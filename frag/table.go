@@ -2,7 +2,6 @@ package frag
 
 import (
 	"fmt"
-	"hash/maphash"
 	"iter"
 	"net/netip"
 	"strconv"
@@ -48,6 +47,26 @@ func as4(a netip.Addr) [4]byte {
 		return [4]byte{}
 	}
 	return a.As4()
+}
+
+// hash mixes the key's 11 bytes into 64 bits (a murmur3-style finalizer
+// over two words): cheaper than a generic hash, and well spread in the low
+// bits that pick a table slot.
+func (k Key) hash() uint64 {
+	a := uint64(k.src[0]) | uint64(k.src[1])<<8 | uint64(k.src[2])<<16 | uint64(k.src[3])<<24 |
+		uint64(k.dst[0])<<32 | uint64(k.dst[1])<<40 | uint64(k.dst[2])<<48 | uint64(k.dst[3])<<56
+	b := uint64(k.proto) | uint64(k.id)<<8
+	return mix64(a ^ mix64(b+0x9e3779b97f4a7c15))
+}
+
+// mix64 is the 64-bit finalizer of MurmurHash3.
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 // Src returns the source address.
@@ -128,7 +147,7 @@ func NewTable(opts Options) (*Table, error) {
 	if to == 0 {
 		to = DefaultTimeout
 	}
-	l, err := NewLRU[Key, Entry](c)
+	l, err := NewLRUFunc[Key, Entry](c, Key.hash)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +159,7 @@ func NewTable(opts Options) (*Table, error) {
 // it is removed and counted as an expiry.
 func (t *Table) Lookup(k Key, now time.Duration) (Entry, bool) {
 	l := t.lru
-	i, _ := l.find(k, maphash.Comparable(l.seed, k))
+	i, _ := l.find(k, l.hashOf(k))
 	if i == nilIndex {
 		t.stats.Misses++
 		return Entry{}, false

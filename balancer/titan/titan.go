@@ -30,6 +30,34 @@ type hintKey struct {
 	proto    uint8
 }
 
+// addrs packs two IPv4 addresses into a word.
+func addrs(src, dst [4]byte) uint64 {
+	return uint64(src[0]) | uint64(src[1])<<8 | uint64(src[2])<<16 | uint64(src[3])<<24 |
+		uint64(dst[0])<<32 | uint64(dst[1])<<40 | uint64(dst[2])<<48 | uint64(dst[3])<<56
+}
+
+// mix64 is MurmurHash3's 64-bit finalizer.
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+// hash is the connection table's index hash (table placement only; the
+// flow hash that picks backends is balancer.Hash5).
+func (k connKey) hash() uint64 {
+	b := uint64(k.srcPort) | uint64(k.dstPort)<<16 | uint64(k.proto)<<32
+	return mix64(addrs(k.src, k.dst) ^ mix64(b+0x9e3779b97f4a7c15))
+}
+
+// hash is the hint table's index hash.
+func (k hintKey) hash() uint64 {
+	return mix64(addrs(k.src, k.dst) ^ mix64(uint64(k.proto)+0x9e3779b97f4a7c15))
+}
+
 // Balancer is the Titan datapath model. It is not safe for concurrent use;
 // every CPU of a simulated node shares it, as the kernel program's CPUs
 // share its global maps.
@@ -106,14 +134,14 @@ func New(cfg Config) (*Balancer, error) {
 			b.vips[v.As4()] = struct{}{}
 		}
 	}
-	if b.conns, err = frag.NewLRU[connKey, balancer.BackendID](c.ConnTableSize); err != nil {
+	if b.conns, err = frag.NewLRUFunc[connKey, balancer.BackendID](c.ConnTableSize, connKey.hash); err != nil {
 		return nil, fmt.Errorf("titan: config.ConnTableSize: %w", err)
 	}
 	if b.frags, err = frag.NewTable(frag.Options{Capacity: c.FragTableSize, Timeout: c.FragTimeout}); err != nil {
 		return nil, fmt.Errorf("titan: config.FragTableSize: %w", err)
 	}
 	if c.OrphanPolicy == OrphanHostHint {
-		if b.hints, err = frag.NewLRU[hintKey, balancer.BackendID](c.HintTableSize); err != nil {
+		if b.hints, err = frag.NewLRUFunc[hintKey, balancer.BackendID](c.HintTableSize, hintKey.hash); err != nil {
 			return nil, fmt.Errorf("titan: config.HintTableSize: %w", err)
 		}
 	}
