@@ -229,10 +229,17 @@ function renderChart(id, st, metric, fixedMax) {
   }
   // fragmentation rate, shaded against the full height
   const step = hist.length > 1 ? x(1) - x(0) : W - L - R;
-  hist.forEach((s, i) => {
-    const h = (H - T - B) * s.settings.fragment_rate;
-    if (h > 0) svg("rect", { x: x(i) - step / 2, y: H - B - h, width: step, height: h, class: "frag" }, g);
-  });
+  if (hist.length) {
+    // one step-shaped area, so that neighbouring samples leave no seams
+    const base = H - B;
+    let d = `M${(x(0) - step / 2).toFixed(1)},${base}`;
+    hist.forEach((s, i) => {
+      const top = (base - (H - T - B) * s.settings.fragment_rate).toFixed(1);
+      d += ` L${(x(i) - step / 2).toFixed(1)},${top} L${(x(i) + step / 2).toFixed(1)},${top}`;
+    });
+    d += ` L${(x(hist.length - 1) + step / 2).toFixed(1)},${base} Z`;
+    svg("path", { d, class: "frag" }, g);
+  }
   if (hist.length) {
     const t0 = svg("text", { x: L, y: H - 4, class: "axis" }, g);
     t0.textContent = "tick " + hist[0].tick;
