@@ -1,0 +1,74 @@
+package xdp
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/titanlb/titanlb/internal/netns"
+	"github.com/titanlb/titanlb/internal/testutil"
+)
+
+// TestAttachModes attaches the program to a veth end inside a throw-away
+// namespace in each mode, checks with ip(8) that the interface carries it
+// in that mode, and that closing the link detaches it.
+func TestAttachModes(t *testing.T) {
+	if err := netns.Available(); err != nil {
+		testutil.SkipOrFail(t, err.Error())
+		return
+	}
+	for _, tc := range []struct {
+		name string
+		mode AttachMode
+		want string // ip link's word for the mode
+	}{
+		{"generic", AttachGeneric, "xdpgeneric "},
+		{"native", AttachNative, "xdp "},
+		{"default", AttachDefault, "xdp "}, // veth supports native XDP: the kernel picks it
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := netns.Token()
+			a, err := netns.New(t, "tlbxa"+tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := netns.New(t, "tlbxb"+tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := netns.Veth(a, "lb0", b, "peer0", 1500); err != nil {
+				t.Fatal(err)
+			}
+			p := mustLoad(t, Options{AttachMode: tc.mode})
+			var l io.Closer
+			if err := a.Do(func() error {
+				ifc, err := net.InterfaceByName("lb0")
+				if err != nil {
+					return err
+				}
+				l, err = p.Attach(ifc.Index)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			out, err := a.Exec("ip", "-d", "link", "show", "lb0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(out), tc.want) || !strings.Contains(string(out), "name xdp_titan ") {
+				t.Errorf("mode %d: ip link shows\n%s\nwant %q", tc.mode, out, tc.want)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			out, err = a.Exec("ip", "-d", "link", "show", "lb0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(out), "prog/xdp") {
+				t.Errorf("still attached after Close:\n%s", out)
+			}
+		})
+	}
+}
