@@ -8,8 +8,18 @@ import (
 	"strings"
 )
 
-// colors of the balancers in the plot (and the dashboard).
-var colors = map[string]string{"titan": "#1a9e8f", "katran": "#e07b00", "cilium": "#7c5cd6"}
+// color returns a balancer's colour in the plot.
+func color(name string) string {
+	switch name {
+	case "titan":
+		return "#1a9e8f"
+	case "katran":
+		return "#e07b00"
+	case "cilium":
+		return "#7c5cd6"
+	}
+	return "#333"
+}
 
 // plot draws two panels as a standalone SVG document: Reliability and
 // average cost (STU per packet) against the fragmentation rate, one line
@@ -69,10 +79,7 @@ func plot(rows []Row, o options) string {
 					pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(r.FragmentRate), py(p.value(r))))
 				}
 			}
-			c := colors[n]
-			if c == "" {
-				c = "#333"
-			}
+			c := color(n)
 			fmt.Fprintf(&b, `<polyline data-balancer="%s" points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", html.EscapeString(n), strings.Join(pts, " "), c)
 			for _, pt := range pts {
 				xy := strings.Split(pt, ",")
@@ -83,10 +90,7 @@ func plot(rows []Row, o options) string {
 		b.WriteString("</g>\n")
 	}
 	for i, n := range names {
-		c := colors[n]
-		if c == "" {
-			c = "#333"
-		}
+		c := color(n)
 		x := pw - float64(len(names))*45 + float64(i)*90
 		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="12" height="12" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n", x, ph+22, c, x+16, ph+32, html.EscapeString(n))
 	}
