@@ -66,6 +66,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("dashboard: history %d: must be at least 1", c.History)
 	case c.Interval <= 0:
 		return fmt.Errorf("dashboard: interval %v: must be positive", c.Interval)
+	case c.Idle <= 0:
+		return fmt.Errorf("dashboard: idle %v: must be positive", c.Idle)
 	case c.RingSamples < 1 || c.RingSamples > 65537:
 		return fmt.Errorf("dashboard: ring samples %d: must be between 1 and 65537", c.RingSamples)
 	}

@@ -275,6 +275,7 @@ func TestNewServerErrors(t *testing.T) {
 		{"negative flows", Config{Flows: -1}, defaultBackends(), "flows -1"},
 		{"negative duration", Config{Duration: -time.Second}, defaultBackends(), "duration -1s"},
 		{"too many ring samples", Config{RingSamples: 70000}, defaultBackends(), "ring samples 70000"},
+		{"negative idle", Config{Idle: -time.Second}, defaultBackends(), "idle -1s"},
 		{"no backends", Config{}, nil, "backends"},
 		{"duplicate backend", Config{}, append(defaultBackends(), defaultBackends()[0]), "backends[3].ID 101"},
 	} {
