@@ -2,6 +2,8 @@ package xdp
 
 import (
 	"net/netip"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -78,5 +80,19 @@ func TestCalibratedModel(t *testing.T) {
 	// about 590 ns: the mean lies between.
 	if est := m.Duration(110); est < 30 || est > 600 {
 		t.Errorf("110 STU = %v", est)
+	}
+}
+
+// TestStatsMirrorsCounters checks that Stats has the C struct's fields in
+// the same order (Program.Stats copies them by position).
+func TestStatsMirrorsCounters(t *testing.T) {
+	s, c := reflect.TypeFor[Stats](), reflect.TypeFor[titanCounters]()
+	if s.NumField() != c.NumField()-1 {
+		t.Fatalf("Stats has %d fields, the C counters %d", s.NumField(), c.NumField()-1)
+	}
+	for i := range s.NumField() {
+		if got, want := strings.ToLower(s.Field(i).Name), strings.ToLower(c.Field(i+1).Name); got != want {
+			t.Errorf("field %d: Stats.%s, C %s", i, s.Field(i).Name, c.Field(i+1).Name)
+		}
 	}
 }
