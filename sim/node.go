@@ -26,7 +26,8 @@ type cpu struct {
 	limit    int      // Node.QueueLen
 	head, n  int
 	busy     bool
-	cur      packet // the packet being processed
+	cur      packet          // the packet being processed
+	hdr      balancer.Packet // the copy of cur.hdr handed to the balancer
 	dec      balancer.Decision
 	busyTime Time
 	env      balancer.Env

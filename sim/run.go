@@ -238,7 +238,8 @@ func (r *runner) start(c int) {
 	cp.busy = true
 	cp.meter.Reset()
 	cp.env.Now = r.sched.Now()
-	cp.dec = r.lb.Process(&cp.env, &cp.cur.hdr)
+	cp.hdr = cp.cur.hdr // the balancer gets a copy: what it writes does not change the bookkeeping
+	cp.dec = r.lb.Process(&cp.env, &cp.hdr)
 	stu := cp.meter.Total()
 	r.ops.Add(cp.meter)
 	r.costHist.add(uint64(stu))
