@@ -36,7 +36,7 @@ const (
 // a zero titan.Config are in parity.
 const DefaultOrphanPolicy = OrphanHostHint
 
-// String returns "default", "hash3" or "host-hint".
+// String returns "default", "hash3" or "hosthint", as titan.OrphanPolicy does.
 func (o OrphanPolicy) String() string {
 	switch o {
 	case OrphanDefault:
@@ -44,7 +44,7 @@ func (o OrphanPolicy) String() string {
 	case OrphanHash3:
 		return "hash3"
 	case OrphanHostHint:
-		return "host-hint"
+		return "hosthint"
 	}
 	return "orphan-policy(" + strconv.Itoa(int(o)) + ")"
 }

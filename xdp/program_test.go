@@ -382,3 +382,11 @@ func TestStatsPerCPU(t *testing.T) {
 		t.Errorf("stats %+v after %d CPUs × (5 forwarded + 1 truncated)", s, cpus)
 	}
 }
+
+func TestOrphanPolicyString(t *testing.T) {
+	for p, want := range map[OrphanPolicy]string{OrphanDefault: "default", OrphanHash3: "hash3", OrphanHostHint: "hosthint", 9: "orphan-policy(9)"} {
+		if got := p.String(); got != want {
+			t.Errorf("%d: %q, want %q", p, got, want)
+		}
+	}
+}
