@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/cilium"
+	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -86,4 +88,14 @@ func (h *heapProbe) SetBackends(bs []balancer.Backend) error {
 		*h.peak = max(*h.peak, heapInUse())
 	}
 	return h.Balancer.SetBackends(bs)
+}
+
+// BenchmarkRunKatran and BenchmarkRunCilium run the same scenario with the
+// other two models, for comparison with BenchmarkRunTitan.
+func BenchmarkRunKatran(b *testing.B) {
+	benchRun(b, benchScenario(200*time.Millisecond), func() (balancer.Balancer, error) { return katran.New(katran.Config{}) })
+}
+
+func BenchmarkRunCilium(b *testing.B) {
+	benchRun(b, benchScenario(200*time.Millisecond), func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) })
 }

@@ -76,6 +76,7 @@ type runner struct {
 	events   []Event                      // sorted by time, stable
 	dgrams   dgrams
 	scratch  []packet
+	dur      Time // Scenario.Duration after defaults
 	end      Time
 	err      error
 
@@ -95,6 +96,7 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 		lb:      lb,
 		model:   sc.costModel(),
 		traffic: newTraffic(&sc.Traffic, sc.Seed),
+		dur:     sc.duration(),
 		end:     sc.duration(),
 		drops:   map[string]uint64{},
 	}
@@ -155,7 +157,7 @@ func (r *runner) run() error {
 	for i, ev := range r.events {
 		r.sched.Post(ev.At, r.hControl, uint32(i))
 	}
-	if first := r.traffic.gap(); first < r.sc.duration() {
+	if first := r.traffic.gap(); first < r.dur {
 		r.sched.Post(first, r.hArrive, 0)
 	}
 	r.sched.Drain()
@@ -226,7 +228,7 @@ func (r *runner) arrive(uint32) {
 			r.drop(DropQueueFull, p)
 		}
 	}
-	if next := now + r.traffic.gap(); next < r.sc.duration() {
+	if next := now + r.traffic.gap(); next < r.dur {
 		r.sched.Post(next, r.hArrive, 0)
 	}
 }
@@ -382,11 +384,11 @@ func (r *runner) score(p *packet, i int32) {
 
 // result assembles the Result.
 func (r *runner) result() Result {
-	sec := r.sc.duration().Seconds()
+	sec := r.dur.Seconds()
 	res := Result{
 		Balancer:         r.lb.Name(),
 		Seed:             r.sc.Seed,
-		Duration:         r.sc.duration(),
+		Duration:         r.dur,
 		End:              r.end,
 		Datagrams:        r.datagrams,
 		Packets:          r.packets,

@@ -222,7 +222,7 @@ func badShare(field string, v float64) error {
 
 // Validate checks sc and returns a [*ScenarioError] naming the first bad
 // field, or nil. [Run] calls it.
-func (sc *Scenario) Validate() error {
+func (sc Scenario) Validate() error {
 	if sc.Duration < 0 || sc.Duration > maxTime {
 		return bad("duration", sc.Duration, "must be between 0 and %v", Time(maxTime))
 	}
@@ -316,14 +316,14 @@ func (t *Traffic) validate() error {
 	return nil
 }
 
-func (sc *Scenario) duration() Time {
+func (sc Scenario) duration() Time {
 	if sc.Duration == 0 {
 		return DefaultDuration
 	}
 	return sc.Duration
 }
 
-func (sc *Scenario) costModel() cost.Model {
+func (sc Scenario) costModel() cost.Model {
 	if sc.Cost == (cost.Model{}) {
 		return cost.Default()
 	}
