@@ -26,8 +26,9 @@
 //
 // Every operation is O(1) and does not allocate: [NewTable] allocates the
 // whole arena and index up front. The table's recency machinery is a generic
-// [LRU], exported so that balancers keep their connection tables in the same
-// bounded, allocation-free structure.
+// [LRU] ([NewLRU], or [NewLRUFunc] with a key-specific hash), exported so
+// that balancers keep their connection tables in the same bounded,
+// allocation-free structure.
 //
 // # Backend side: reassembly
 //

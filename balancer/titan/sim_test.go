@@ -1,6 +1,7 @@
 package titan_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -160,5 +161,23 @@ func TestOrphanPolicies(t *testing.T) {
 	}
 	if d := titan.DefaultOrphanPolicy; d != titan.OrphanHostHint {
 		t.Errorf("DefaultOrphanPolicy %v, but the figures favour hosthint", d)
+	}
+}
+
+// TestSimDeterministic: the same scenario gives byte-identical results (no
+// randomness, no map iteration order, no clock in the balancer).
+func TestSimDeterministic(t *testing.T) {
+	sc := scenario(0.5, 0.2, 100)
+	sc.Events = []sim.Event{sim.BackendDown(sc.Duration/3, 102), sim.BackendUp(2*sc.Duration/3, 102)}
+	var out [2][]byte
+	for i := range out {
+		r := runTitan(t, sc, titan.Config{})
+		var err error
+		if out[i], err = json.Marshal(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(out[0]) != string(out[1]) {
+		t.Errorf("two runs differ:\n%s\n%s", out[0], out[1])
 	}
 }

@@ -257,9 +257,13 @@ func TestConflictingFirstFragment(t *testing.T) {
 	be := forwardTo(t, process(b, 0, first))
 	other := first
 	other.SrcPort = 5001
-	d := process(b, 0, other)
+	m := cost.NewMeter(cost.Default())
+	d := b.Process(&balancer.Env{Meter: m}, &other)
 	if d.Action != balancer.Drop || d.Reason != titan.ReasonConflictingFirstFragment {
 		t.Fatalf("conflicting first fragment: %+v", d)
+	}
+	if m.Count(cost.OpMapRead) != 3 || m.Total() != 60 {
+		t.Errorf("conflict costs %d reads, %d STU; want 3 (stats, frag, backend), 60", m.Count(cost.OpMapRead), m.Total())
 	}
 	// A duplicate of the first fragment (same ports) follows; so does the
 	// rest of the datagram.
