@@ -57,6 +57,10 @@ const (
 	DefaultFragTimeout   = 30 * time.Second // Linux ipfrag_time
 	DefaultHintTableSize = 65536
 	DefaultMaxBackends   = 4096
+	// MaxTableSize bounds the table sizes, as titan's (frag.MaxCapacity).
+	// The kernel preallocates every entry: whether a large table fits is
+	// the kernel's call at Load.
+	MaxTableSize = 1 << 28
 )
 
 // Options configure [Load]. The zero value is valid; every zero field takes
@@ -126,20 +130,20 @@ func (o Options) resolved() (Options, error) {
 		return o, fmt.Errorf("xdp: options.RingSize %d: %w", o.RingSize, maglev.ErrSizeNotPrime)
 	}
 	for _, f := range []struct {
-		name string
-		v    *int
-		def  int
+		name     string
+		v        *int
+		def, max int
 	}{
-		{"ConnTableSize", &o.ConnTableSize, DefaultConnTableSize},
-		{"FragTableSize", &o.FragTableSize, DefaultFragTableSize},
-		{"HintTableSize", &o.HintTableSize, DefaultHintTableSize},
-		{"MaxBackends", &o.MaxBackends, DefaultMaxBackends},
+		{"ConnTableSize", &o.ConnTableSize, DefaultConnTableSize, MaxTableSize},
+		{"FragTableSize", &o.FragTableSize, DefaultFragTableSize, MaxTableSize},
+		{"HintTableSize", &o.HintTableSize, DefaultHintTableSize, MaxTableSize},
+		{"MaxBackends", &o.MaxBackends, DefaultMaxBackends, 1 << 24},
 	} {
 		switch {
 		case *f.v < 0:
 			return o, fmt.Errorf("xdp: options.%s %d: %w", f.name, *f.v, ErrNegative)
-		case *f.v > 1<<24:
-			return o, fmt.Errorf("xdp: options.%s %d: %w (max %d)", f.name, *f.v, ErrTooLarge, 1<<24)
+		case *f.v > f.max:
+			return o, fmt.Errorf("xdp: options.%s %d: %w (max %d)", f.name, *f.v, ErrTooLarge, f.max)
 		case *f.v == 0:
 			*f.v = f.def
 		}

@@ -29,6 +29,7 @@ func TestOptionsErrorsNameField(t *testing.T) {
 		{"ipv6 vip", Options{VIPs: []netip.Addr{testVIP, netip.MustParseAddr("::1")}}, "xdp: options.VIPs[1] ::1: not an IPv4 address", ErrNotIPv4},
 		{"ipv6 source", Options{SourceAddr: netip.MustParseAddr("::1")}, "xdp: options.SourceAddr ::1: not an IPv4 address", ErrNotIPv4},
 		{"max backends", Options{MaxBackends: 1 << 25}, "xdp: options.MaxBackends 33554432: too large (max 16777216)", ErrTooLarge},
+		{"frag table", Options{FragTableSize: 1<<28 + 1}, "xdp: options.FragTableSize 268435457: too large (max 268435456)", ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.in)
