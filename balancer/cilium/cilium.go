@@ -273,6 +273,10 @@ func (b *Balancer) Stats() Stats {
 // FragMapLen returns the number of entries in the fragment map.
 func (b *Balancer) FragMapLen() int { return b.frag.len() }
 
+// CTMapLen returns the number of entries in the two conntrack maps (TCP
+// and other protocols) together: the memory a flood of new flows fills.
+func (b *Balancer) CTMapLen() int { return b.ctTCP.len() + b.ctAny.len() }
+
 func drop(reason string) balancer.Decision {
 	return balancer.Decision{Action: balancer.Drop, Reason: reason}
 }

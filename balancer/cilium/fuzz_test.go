@@ -99,3 +99,18 @@ func FuzzFragMap(f *testing.F) {
 		}
 	})
 }
+
+func TestCTMapLen(t *testing.T) {
+	b := newTest(t, Config{CTMapSizeTCP: 4, CTMapSizeAny: 3})
+	for i := range 10 {
+		p := balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, SrcPort: uint16(1000 + i), DstPort: 53}
+		if i%2 == 0 {
+			p.Proto, p.TCPFlags = balancer.ProtoTCP, balancer.TCPSyn
+		}
+		b.Process(&balancer.Env{}, &p)
+	}
+	// 5 TCP and 5 UDP flows into maps of 4 and 3 entries.
+	if got := b.CTMapLen(); got != 4+3 {
+		t.Errorf("CTMapLen %d, want 7", got)
+	}
+}

@@ -101,3 +101,15 @@ func FuzzBounds(f *testing.F) {
 		}
 	})
 }
+
+func TestLRULen(t *testing.T) {
+	b := newTest(t, Config{CPUs: 2, LRUSize: 4})
+	for i := range 10 {
+		p := balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, SrcPort: uint16(1000 + i), DstPort: 53}
+		b.Process(&balancer.Env{CPU: i % 3}, &p) // CPU 2 uses the fallback LRU
+	}
+	// CPUs 0 and 1 hold 2 entries each (full); the fallback LRU got 3.
+	if got := b.LRULen(); got != 2+2+3 {
+		t.Errorf("LRULen %d, want 7", got)
+	}
+}

@@ -192,6 +192,16 @@ func (b *Balancer) Name() string { return "katran" }
 // PerCPULRUSize returns the capacity of each forwarding core's LRU.
 func (b *Balancer) PerCPULRUSize() int { return b.perCPU }
 
+// LRULen returns the connection-table entries held by every per-CPU LRU
+// and the fallback LRU together: the memory a flood fills.
+func (b *Balancer) LRULen() int {
+	n := b.fallback.lru.len()
+	for i := range b.cpus {
+		n += b.cpus[i].lru.len()
+	}
+	return n
+}
+
 // SetBackends replaces the backend set and rebuilds the Maglev ring with
 // [ring.Build] (Up backends of weight > 0). Connection-table entries are kept,
 // as Katran keeps them: a flow whose entry points at a backend that went down
