@@ -200,7 +200,7 @@ func NewReassembler(opts ReassemblerOptions) (*Reassembler, error) {
 	if n == 0 {
 		n = DefaultMaxDatagrams
 	}
-	idx, err := NewLRU[Key, int32](n)
+	idx, err := NewLRUFunc[Key, int32](n, Key.hash)
 	if err != nil {
 		return nil, fmt.Errorf("frag: reassembler.MaxDatagrams %d: %w", n, err)
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"net/netip"
 
@@ -29,7 +30,7 @@ const clientBase = 0x0a010000
 // traffic generates datagrams: which flow sends next, and its packets.
 type traffic struct {
 	rng       *rand.Rand
-	cdf       []float64 // Zipf: cumulative popularity by flow; nil: uniform
+	alias     []aliasEntry // Zipf popularity as an alias table; nil: uniform
 	flows     []flow
 	ipid      []uint16 // next IP ID per client host (Linux keeps one per destination)
 	clients   int
@@ -70,15 +71,11 @@ func newTraffic(t *Traffic, seed int64) *traffic {
 		}
 	}
 	if t.Zipf > 0 {
-		g.cdf = make([]float64, len(g.flows))
-		sum := 0.0
-		for k := range g.cdf {
-			sum += math.Pow(float64(k+1), -t.Zipf)
-			g.cdf[k] = sum
+		w := make([]float64, len(g.flows))
+		for k := range w {
+			w[k] = math.Pow(float64(k+1), -t.Zipf)
 		}
-		for k := range g.cdf {
-			g.cdf[k] /= sum
-		}
+		g.alias = newAlias(w)
 	}
 	g.fragBytes = (g.mtu - balancer.IPv4Len) / 8 * 8
 	return g
@@ -93,33 +90,80 @@ func (g *traffic) gap() Time {
 // to a time never overflows.
 const maxTime = 1 << 61
 
-// pick returns the flow that sends the next datagram.
+// pick returns the flow that sends the next datagram: uniformly, or by
+// popularity from the alias table in O(1).
 func (g *traffic) pick() int {
-	if g.cdf == nil {
+	if g.alias == nil {
 		return g.rng.IntN(len(g.flows))
 	}
-	u := g.rng.Float64()
-	lo, hi := 0, len(g.cdf)-1
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if g.cdf[m] <= u {
-			lo = m + 1
+	r := g.rng.Uint64()
+	hi, _ := bits.Mul64(r, uint64(len(g.alias)))
+	e := g.alias[hi]
+	if uint32(r) < e.keep {
+		return int(hi)
+	}
+	return int(e.other)
+}
+
+// aliasEntry is one column of a Walker alias table: keep its own index
+// with probability keep/2^32, else take other.
+type aliasEntry struct {
+	keep  uint32
+	other int32
+}
+
+// newAlias builds an alias table (Vose's method) that picks index k with
+// probability w[k]/sum(w). The column is chosen from the high bits of a
+// random word and the coin from its low 32 bits.
+func newAlias(w []float64) []aliasEntry {
+	n := len(w)
+	sum := 0.0
+	for _, x := range w {
+		sum += x
+	}
+	p := make([]float64, n)
+	var small, large []int32
+	for k, x := range w {
+		p[k] = x * float64(n) / sum
+		if p[k] < 1 {
+			small = append(small, int32(k))
 		} else {
-			hi = m
+			large = append(large, int32(k))
 		}
 	}
-	return lo
+	t := make([]aliasEntry, n)
+	for len(small) > 0 && len(large) > 0 {
+		s, l := small[len(small)-1], large[len(large)-1]
+		small = small[:len(small)-1]
+		t[s] = aliasEntry{keep: uint32(min(p[s]*(1<<32), math.MaxUint32)), other: l}
+		p[l] -= 1 - p[s]
+		if p[l] < 1 {
+			large = large[:len(large)-1]
+			small = append(small, l)
+		}
+	}
+	// Leftovers are 1 up to rounding: always keep.
+	for _, k := range append(small, large...) {
+		t[k] = aliasEntry{keep: math.MaxUint32, other: k}
+	}
+	return t
+}
+
+// client returns the client host of flow f and the flow's number on it.
+func (g *traffic) client(f int) (c, n int) {
+	n = f / g.clients
+	return f - n*g.clients, n
 }
 
 // header returns flow f's packet header without IP ID, length or flags.
 func (g *traffic) header(f int) balancer.Packet {
-	c := f % g.clients
+	c, n := g.client(f)
 	a := uint32(clientBase + c)
 	p := balancer.Packet{
 		Src:     netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}),
 		Dst:     g.vip,
 		Proto:   balancer.ProtoTCP,
-		SrcPort: uint16(1024 + f/g.clients),
+		SrcPort: uint16(1024 + n),
 		DstPort: g.port,
 		IHL:     5,
 	}
@@ -136,7 +180,7 @@ func (g *traffic) header(f int) balancer.Packet {
 func (g *traffic) datagram(f int, out []packet) []packet {
 	fl := &g.flows[f]
 	h := g.header(f)
-	c := f % g.clients
+	c, _ := g.client(f)
 	h.IPID = g.ipid[c]
 	g.ipid[c]++
 	size := g.size
