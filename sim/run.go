@@ -130,7 +130,6 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 			r.idMap[b.ID] = int32(i) + 1
 		}
 	}
-	r.current = make([]balancer.Backend, len(sc.Backends))
 	r.events = slices.Clone(sc.Events)
 	slices.SortStableFunc(r.events, func(a, b Event) int {
 		return cmp.Compare(a.At, b.At)
@@ -173,11 +172,14 @@ func (r *runner) run() error {
 	return nil
 }
 
+// setBackends hands the balancer a fresh copy of the whole backend set (a
+// balancer may keep the slice it is given).
 func (r *runner) setBackends() error {
+	bs := make([]balancer.Backend, len(r.backends))
 	for i := range r.backends {
-		r.current[i] = r.backends[i].b
+		bs[i] = r.backends[i].b
 	}
-	return r.lb.SetBackends(r.current)
+	return r.lb.SetBackends(bs)
 }
 
 // control applies event i and hands the new backend set to the balancer.
@@ -228,7 +230,7 @@ func (r *runner) arrive(uint32) {
 			r.drop(DropQueueFull, p)
 		}
 	}
-	if next := now + r.traffic.gap(); next < r.dur {
+	if next := now + r.traffic.gap(); next < r.dur && r.err == nil {
 		r.sched.Post(next, r.hArrive, 0)
 	}
 }

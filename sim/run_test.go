@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,5 +257,24 @@ func TestResultFieldsSerialise(t *testing.T) {
 	}
 	if !reflect.DeepEqual(back, r) {
 		t.Errorf("Result changed through JSON")
+	}
+}
+
+// failLB rejects every backend set after the first.
+type failLB struct{ maglevLB }
+
+func (l *failLB) SetBackends(bs []balancer.Backend) error {
+	if l.set > 0 {
+		return errors.New("refused")
+	}
+	return l.maglevLB.SetBackends(bs)
+}
+
+func TestRunSetBackendsErrorAtEvent(t *testing.T) {
+	sc := sim.Scenario{Backends: backends(2), Duration: 10 * time.Millisecond,
+		Events: []sim.Event{sim.SetWeight(5*time.Millisecond, 102, 3)}}
+	_, err := sim.Run(sc, func() (balancer.Balancer, error) { return &failLB{}, nil })
+	if err == nil || !strings.Contains(err.Error(), "scenario.events 5ms weight 102") || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("error %v, want one naming the event and wrapping the balancer's", err)
 	}
 }
