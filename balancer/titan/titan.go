@@ -302,9 +302,14 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 // entry and, under OrphanHostHint, the host-pair hint).
 func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte) (balancer.BackendID, bool) {
 	sp, dp := ports(p)
-	q := balancer.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SrcPort: sp, DstPort: dp}
 	m.Charge(cost.OpHash)
-	h := balancer.Hash5(&q, b.cfg.Seed)
+	var h uint32
+	if sp == p.SrcPort && dp == p.DstPort {
+		h = balancer.Hash5(p, b.cfg.Seed)
+	} else { // ports a protocol without them should not carry
+		q := balancer.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto}
+		h = balancer.Hash5(&q, b.cfg.Seed)
+	}
 	ck := connKey{src: src, dst: dst, srcPort: sp, dstPort: dp, proto: p.Proto}
 	m.Charge(cost.OpMapRead) // connection table
 	if id, ok := b.conns.Get(ck); ok {

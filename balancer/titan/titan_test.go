@@ -615,3 +615,20 @@ func FuzzProcess(f *testing.F) {
 		}
 	})
 }
+
+// TestPortsOnlyForTCPAndUDP: a protocol without ports keys and hashes its
+// flow with ports 0, whatever the header view holds.
+func TestPortsOnlyForTCPAndUDP(t *testing.T) {
+	b := newLB(t, titan.Config{})
+	for i := range 50 {
+		p := balancer.Packet{Src: client(i), Dst: vip, Proto: 47} // GRE
+		want := forwardTo(t, process(b, 0, p))
+		p.SrcPort, p.DstPort = uint16(i+1), 443
+		if got := forwardTo(t, process(b, 0, p)); got != want {
+			t.Fatalf("GRE packet with stray ports went to %d, without to %d", got, want)
+		}
+	}
+	if s := b.Stats(); s.ConnHits != 50 || s.NewFlows != 50 {
+		t.Errorf("ConnHits %d NewFlows %d, want 50 and 50: stray ports made new flows", s.ConnHits, s.NewFlows)
+	}
+}
