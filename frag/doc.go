@@ -2,8 +2,8 @@
 // balancer side remembers which backend each fragmented datagram goes to, and
 // the backend side reassembles the datagrams it receives.
 //
-// It imports nothing of TitanLB's: balancers (balancer/titan,
-// balancer/cilium) and the simulator's backends (sim) import it.
+// It imports nothing of TitanLB's and keeps no global state: the Titan
+// balancer (balancer/titan) and the simulator's backends (sim) import it.
 //
 // # Balancer side: the fragment table
 //
