@@ -83,8 +83,13 @@ type Datagram struct {
 type DropReason uint8
 
 // The drop reasons. Those marked "datagram" discard the whole datagram in
-// progress along with the fragment, as Linux's ip_fragment.c does
-// (ip_frag_queue: "goto discard_qp"); the others drop only the fragment.
+// progress along with the fragment (Linux's ip_frag_queue in
+// net/ipv4/ip_fragment.c does so for overlaps, "goto discard_qp", since
+// RFC 5722's rule was applied to IPv4 in Linux 4.19; the model extends it
+// to the other corrupt-datagram cases, which can never complete anyway);
+// the others drop only the fragment. Linux trims a non-last fragment to a
+// multiple of 8 instead of dropping it; either way the datagram keeps a
+// hole and times out.
 const (
 	DropNone         DropReason = iota
 	DropZeroLength              // fragment with no payload
@@ -150,7 +155,9 @@ type progress struct {
 // For each datagram ([Key]) in progress it keeps the received ranges,
 // sorted. A fragment that exactly repeats a range is dropped
 // ([DropDuplicate]); one that partly overlaps a range discards the datagram
-// ([DropOverlap], as Linux does since RFC 5722's advice was applied to IPv4).
+// ([DropOverlap], as Linux does since RFC 5722's rule was applied to IPv4;
+// an exact duplicate is dropped alone there too: inet_frag_queue_insert in
+// net/ipv4/inet_fragment.c tells IPFRAG_DUP from IPFRAG_OVERLAP).
 // Zero-length fragments, non-last fragments whose length is not a multiple
 // of 8, fragments ending past 65535 bytes, data past the last fragment's
 // end and datagrams of more than MaxFragments fragments are dropped with
