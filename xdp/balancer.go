@@ -1,7 +1,10 @@
 package xdp
 
 import (
+	"fmt"
+
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
 )
 
 // Balancer is the kernel program as a [balancer.Balancer]: each packet is
@@ -14,8 +17,10 @@ import (
 // shorter than the fragment timeout.
 type Balancer struct {
 	p      *Program
+	rd     *percpuReader
 	buf    []byte
-	before Stats
+	before Stats // the counters after the last packet read them
+	fresh  bool  // before was read right after the previous packet
 	err    error
 }
 
@@ -25,7 +30,10 @@ var _ balancer.Balancer = (*Balancer)(nil)
 // while the balancer runs packets.
 func NewBalancer(p *Program) balancer.Balancer {
 	b := &Balancer{p: p, buf: make([]byte, balancer.EthLen+65535)}
-	b.before, b.err = p.Stats()
+	b.rd, b.err = newPercpuReader(p.objs.Stats)
+	if b.err == nil {
+		b.read()
+	}
 	return b
 }
 
@@ -49,6 +57,9 @@ const ReasonKernel = "xdp: run failed"
 // read from the outer header, XDP_PASS to Pass, XDP_DROP to Drop with the
 // reason read from the stats counters that moved.
 func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
+	if p == nil {
+		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}
+	}
 	payload := int(p.Len) - balancer.IPv4Len
 	if p.FragOffset == 0 {
 		switch p.Proto {
@@ -62,12 +73,40 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	if n == 0 {
 		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}
 	}
+	var m *cost.Meter
+	if env != nil {
+		m = env.Meter
+	}
+	if m != nil && !b.fresh {
+		if !b.read() {
+			return balancer.Decision{Action: balancer.Drop, Reason: ReasonKernel}
+		}
+	}
 	res, err := b.p.run(b.p.prog, b.buf[:n])
 	if err != nil {
-		if b.err == nil {
-			b.err = err
-		}
+		b.fail(err)
 		return balancer.Decision{Action: balancer.Drop, Reason: ReasonKernel}
+	}
+	b.fresh = false
+	if m == nil && res.Action != balancer.Drop {
+		switch res.Action {
+		case balancer.Forward:
+			return balancer.Decision{Action: balancer.Forward, Backend: res.Backend}
+		default:
+			return balancer.Decision{Action: balancer.Pass}
+		}
+	}
+	// Drop counters move only on drops, so the delta since the last read
+	// names this drop even when packets in between were not read.
+	prev := b.before
+	if !b.read() {
+		return balancer.Decision{Action: balancer.Drop, Reason: ReasonKernel}
+	}
+	if m != nil {
+		charge(m, cost.OpHash, b.before.OpHash-prev.OpHash)
+		charge(m, cost.OpMapRead, b.before.OpMapRead-prev.OpMapRead)
+		charge(m, cost.OpMapWrite, b.before.OpMapWrite-prev.OpMapWrite)
+		charge(m, cost.OpEncap, b.before.OpEncap-prev.OpEncap)
 	}
 	switch res.Action {
 	case balancer.Forward:
@@ -75,19 +114,38 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	case balancer.Pass:
 		return balancer.Decision{Action: balancer.Pass}
 	}
-	// Drop counters move only on drops: the delta since the last drop
-	// names this one.
-	s, err := b.p.Stats()
-	if err != nil {
-		if b.err == nil {
-			b.err = err
-		}
-		return balancer.Decision{Action: balancer.Drop, Reason: ReasonKernel}
-	}
-	reason := s.dropReason(b.before)
-	b.before = s
+	reason := b.before.dropReason(prev)
 	if reason == "" {
 		reason = balancer.ReasonMalformed
 	}
 	return balancer.Decision{Action: balancer.Drop, Reason: reason}
+}
+
+// read refreshes b.before (drop and op counters only) from the kernel;
+// false (and Err set) on failure.
+func (b *Balancer) read() bool {
+	if b.rd == nil || b.p.closed {
+		b.fail(fmt.Errorf("xdp: read stats: %w", ErrClosed))
+		return false
+	}
+	s, err := b.rd.read()
+	if err != nil {
+		b.fail(err)
+		return false
+	}
+	b.before, b.fresh = s, true
+	return true
+}
+
+func (b *Balancer) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// charge charges op n times.
+func charge(m *cost.Meter, op cost.Op, n uint64) {
+	for range n {
+		m.Charge(op)
+	}
 }

@@ -65,6 +65,17 @@ func TestBalancerProcessDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() { lb.Process(env, &pk) }); n != 0 {
 		t.Errorf("Process allocates %v times per packet", n)
 	}
+	env.Meter = cost.NewMeter(cost.Default())
+	if n := testing.AllocsPerRun(200, func() { lb.Process(env, &pk) }); n != 0 {
+		t.Errorf("metered, Process allocates %v times per packet", n)
+	}
+	// An established TCP packet: stats, connection, backend reads, a
+	// hash, an encapsulation: 110 STU, as titan charges.
+	env.Meter.Reset()
+	lb.Process(env, &pk)
+	if env.Meter.Total() != 110 || env.Meter.Count(cost.OpMapRead) != 3 {
+		t.Errorf("metered established packet: %d STU, %d reads", env.Meter.Total(), env.Meter.Count(cost.OpMapRead))
+	}
 }
 
 func TestCalibratedModel(t *testing.T) {
@@ -94,5 +105,40 @@ func TestStatsMirrorsCounters(t *testing.T) {
 		if got, want := strings.ToLower(s.Field(i).Name), strings.ToLower(c.Field(i+1).Name); got != want {
 			t.Errorf("field %d: Stats.%s, C %s", i, s.Field(i).Name, c.Field(i+1).Name)
 		}
+	}
+}
+
+// TestPercpuReaderMatchesStats checks the raw per-CPU read against
+// Program.Stats (ebpf.Map.Lookup) after traffic of every kind.
+func TestPercpuReaderMatchesStats(t *testing.T) {
+	p := mustLoad(t, Options{})
+	if err := p.SetBackends(testBackends(3)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range genTrace(traceConfig{seed: 9, packets: 500, fragShare: 0.5, reorder: 0.3, conflict: 0.05}) {
+		if s.backends == nil {
+			if _, err := p.Run(balancer.Encode(s.pkt, max(int(s.pkt.Len)-40, 0))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r, err := newPercpuReader(p.objs.Stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := p.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.OpHash != want.OpHash || got.OpMapRead != want.OpMapRead || got.OpMapWrite != want.OpMapWrite ||
+		got.OpEncap != want.OpEncap || got.Drops() != want.Drops() || got.DropFragConflict != want.DropFragConflict {
+		t.Errorf("raw read %+v, Stats %+v", got, want)
+	}
+	if want.OpMapRead == 0 || want.OpEncap == 0 || want.OpMapWrite == 0 {
+		t.Errorf("no operations counted: %+v", want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/cost"
 )
 
 // Packet kinds the parity trace counts.
@@ -189,6 +190,7 @@ func fragment(rng *rand.Rand, base balancer.Packet, size int, tc traceConfig, ne
 // parityResult counts a parity run.
 type parityResult struct {
 	packets    int
+	costDiffs  int // packets whose operation counts differ
 	byKind     [numKinds]int
 	mismatches [numKinds]int
 	actions    map[string]int
@@ -207,7 +209,8 @@ func (r parityResult) total() (n int) {
 func runParity(t *testing.T, steps []step, model, kernel balancer.Balancer) parityResult {
 	t.Helper()
 	r := parityResult{actions: map[string]int{}}
-	env := &balancer.Env{}
+	envM := &balancer.Env{Meter: cost.NewMeter(cost.Default())}
+	envK := &balancer.Env{Meter: cost.NewMeter(cost.Default())}
 	for i := range steps {
 		s := &steps[i]
 		if s.backends != nil {
@@ -219,9 +222,17 @@ func runParity(t *testing.T, steps []step, model, kernel balancer.Balancer) pari
 			}
 			continue
 		}
-		env.Now = s.now
-		want := model.Process(env, &s.pkt)
-		got := kernel.Process(env, &s.pkt)
+		envM.Now, envK.Now = s.now, s.now
+		want := model.Process(envM, &s.pkt)
+		got := kernel.Process(envK, &s.pkt)
+		if envM.Meter.Total() != envK.Meter.Total() {
+			r.costDiffs++
+			if len(r.examples) < 10 {
+				r.examples = append(r.examples, fmt.Sprintf("step %d %s %+v: model %d STU, kernel %d STU", i, kindNames[s.kind], s.pkt, envM.Meter.Total(), envK.Meter.Total()))
+			}
+			envM.Meter.Reset()
+			envK.Meter.Reset()
+		}
 		r.packets++
 		r.byKind[s.kind]++
 		key := want.Action.String()
@@ -239,12 +250,17 @@ func runParity(t *testing.T, steps []step, model, kernel balancer.Balancer) pari
 	if kb, ok := kernel.(*Balancer); ok && kb.Err() != nil {
 		t.Fatalf("kernel balancer: %v", kb.Err())
 	}
+	for op := range cost.NumOps {
+		if envM.Meter.Count(op) != envK.Meter.Count(op) {
+			t.Errorf("%v: model %d, kernel %d", op, envM.Meter.Count(op), envK.Meter.Count(op))
+		}
+	}
 	return r
 }
 
 func (r parityResult) log(t *testing.T) {
 	t.Helper()
-	t.Logf("%d packets, %d mismatches; decisions %v", r.packets, r.total(), r.actions)
+	t.Logf("%d packets, %d mismatches, %d cost differences; decisions %v", r.packets, r.total(), r.costDiffs, r.actions)
 	for k := range numKinds {
 		t.Logf("  %-22s %7d packets %d mismatches", kindNames[k], r.byKind[k], r.mismatches[k])
 	}
@@ -319,6 +335,9 @@ func TestParity(t *testing.T) {
 			}
 			if r.total() != 0 {
 				t.Errorf("%d mismatches", r.total())
+			}
+			if r.costDiffs != 0 {
+				t.Errorf("%d packets cost differently", r.costDiffs)
 			}
 			s, err := p.Stats()
 			if err != nil {

@@ -54,8 +54,9 @@ type Program struct {
 	prog   *ebpf.Program // the datapath Run and Attach use
 	bench  *ebpf.Program // its benchmark wrapper
 	ids    map[[4]byte]balancer.BackendID
-	arr    []titanBackend // the backends array as last written
-	out    []byte         // Run's reused output buffer
+	arr    []titanBackend  // the backends array as last written
+	out    []byte          // Run's reused output buffer
+	per    []titanCounters // per-CPU stats, reused
 	closed bool
 }
 

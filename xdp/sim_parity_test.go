@@ -113,6 +113,9 @@ func simParity(t *testing.T, fragRate float64) {
 	if r.total() != 0 {
 		t.Errorf("%d mismatches", r.total())
 	}
+	if r.costDiffs != 0 {
+		t.Errorf("%d packets cost differently", r.costDiffs)
+	}
 	for _, k := range []int{kindNewFlow, kindEstablished, kindFirstFrag, kindNonFirst, kindReordered} {
 		if r.byKind[k] == 0 && !(k == kindEstablished && fragRate == 1) {
 			t.Errorf("no %s packets in the scenario", kindNames[k])

@@ -37,6 +37,13 @@ type Stats struct {
 	FragExpired uint64 // fragment table entries older than FragTimeout
 	Orphans     uint64 // non-first fragments without a usable entry
 	HintHits    uint64 // orphans sent by the host-pair hint
+
+	// The operations performed, as the cost model names them: what
+	// [NewBalancer] charges to [balancer.Env.Meter].
+	OpHash     uint64 // murmur3 flow hashes
+	OpMapRead  uint64 // map lookups, the per-packet stats lookup included
+	OpMapWrite uint64 // map updates, in-place entry updates included
+	OpEncap    uint64 // IPIP encapsulations
 }
 
 // Drops returns the sum of the Drop* counters.
@@ -76,14 +83,13 @@ func (p *Program) Stats() (Stats, error) {
 	if p.closed {
 		return Stats{}, fmt.Errorf("xdp: stats: %w", ErrClosed)
 	}
-	var per []titanCounters
-	if err := p.objs.Stats.Lookup(uint32(0), &per); err != nil {
+	if err := p.objs.Stats.Lookup(uint32(0), &p.per); err != nil {
 		return Stats{}, fmt.Errorf("xdp: read stats: %w", err)
 	}
 	var s Stats
 	sv := reflect.ValueOf(&s).Elem()
-	for i := range per {
-		cv := reflect.ValueOf(&per[i]).Elem()
+	for i := range p.per {
+		cv := reflect.ValueOf(&p.per[i]).Elem()
 		// titanCounters starts with a structs.HostLayout marker field.
 		for f := 0; f < sv.NumField(); f++ {
 			sv.Field(f).SetUint(sv.Field(f).Uint() + cv.Field(f+1).Uint())

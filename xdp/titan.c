@@ -99,7 +99,18 @@ struct counters {
 	__u64 frag_expired;
 	__u64 orphans;
 	__u64 hint_hits;
+	/* Operations performed, as the cost model names them (cost.Op): a
+	 * murmur3 flow hash, a map lookup (stats and VIP lookups included), a
+	 * map update (an in-place entry update included), an encapsulation. */
+	__u64 op_hash;
+	__u64 op_map_read;
+	__u64 op_map_write;
+	__u64 op_encap;
 };
+
+/* lookup and update count the operation they perform. */
+#define lookup(st, map, key) ((st)->op_map_read++, bpf_map_lookup_elem(map, key))
+#define update(st, map, key, val) ((st)->op_map_write++, bpf_map_update_elem(map, key, val, BPF_ANY))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -218,23 +229,23 @@ static __always_inline __u32 hash3(const struct flow3 *k)
 }
 
 /* usable returns the backend entry for id when it is present and up. */
-static __always_inline struct backend *usable(__u32 id)
+static __always_inline struct backend *usable(struct counters *st, __u32 id)
 {
-	struct backend *b = bpf_map_lookup_elem(&backends, &id);
+	struct backend *b = lookup(st, &backends, &id);
 	if (b && (b->flags & BACKEND_USABLE))
 		return b;
 	return 0;
 }
 
 /* ring_pick returns the backend owning hash h, or 0 (no backend). */
-static __always_inline struct backend *ring_pick(__u32 h, __u32 *id)
+static __always_inline struct backend *ring_pick(struct counters *st, __u32 h, __u32 *id)
 {
 	__u32 slot = h % cfg_ring_size;
-	__u32 *v = bpf_map_lookup_elem(&ring, &slot);
+	__u32 *v = lookup(st, &ring, &slot);
 	if (!v || *v == RING_NONE)
 		return 0;
 	*id = *v;
-	return bpf_map_lookup_elem(&backends, id);
+	return lookup(st, &backends, id);
 }
 
 /* pick_flow is step 2 of the algorithm: connection table, ring on a miss
@@ -242,11 +253,14 @@ static __always_inline struct backend *ring_pick(__u32 h, __u32 *id)
 static __always_inline struct backend *pick_flow(struct counters *st, struct flow5 *k, __u32 *id)
 {
 	__u32 h = hash5(k);
-	__u32 *cid = bpf_map_lookup_elem(&conns, k);
+	__u32 *cid;
+
+	st->op_hash++;
+	cid = lookup(st, &conns, k);
 	struct backend *b;
 
 	if (cid) {
-		b = usable(*cid);
+		b = usable(st, *cid);
 		if (b) {
 			st->conn_hits++;
 			*id = *cid;
@@ -256,13 +270,13 @@ static __always_inline struct backend *pick_flow(struct counters *st, struct flo
 	} else {
 		st->conn_misses++;
 	}
-	b = ring_pick(h, id);
+	b = ring_pick(st, h, id);
 	if (!b)
 		return 0;
-	bpf_map_update_elem(&conns, k, id, BPF_ANY);
+	update(st, &conns, k, id);
 	if (cfg_orphan_policy == ORPHAN_HOST_HINT) {
 		struct flow3 hk = {.src = k->src, .dst = k->dst, .proto = k->proto};
-		bpf_map_update_elem(&hints, &hk, id, BPF_ANY);
+		update(st, &hints, &hk, id);
 	}
 	return b;
 }
@@ -274,9 +288,9 @@ static __always_inline struct backend *pick_orphan(struct counters *st, struct f
 
 	st->orphans++;
 	if (cfg_orphan_policy == ORPHAN_HOST_HINT) {
-		__u32 *hid = bpf_map_lookup_elem(&hints, k);
+		__u32 *hid = lookup(st, &hints, k);
 		if (hid) {
-			b = usable(*hid);
+			b = usable(st, *hid);
 			if (b) {
 				st->hint_hits++;
 				*id = *hid;
@@ -284,7 +298,8 @@ static __always_inline struct backend *pick_orphan(struct counters *st, struct f
 			}
 		}
 	}
-	return ring_pick(hash3(k), id);
+	st->op_hash++;
+	return ring_pick(st, hash3(k), id);
 }
 
 struct outer_ip {
@@ -347,6 +362,7 @@ static __always_inline int encap(struct xdp_md *ctx, struct counters *st, __u32 
 	neth->h_proto = bpf_htons(ETH_P_IP);
 	__builtin_memcpy((void *)(neth + 1), &o, sizeof(o));
 	st->forwarded++;
+	st->op_encap++;
 	return XDP_TX;
 }
 
@@ -367,6 +383,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 	if (!st)
 		return XDP_ABORTED;
 	st->packets++;
+	st->op_map_read++;
 
 	if ((void *)(eth + 1) > data_end) {
 		st->drop_truncated++;
@@ -423,7 +440,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 	}
 
 	if (cfg_vip_count) {
-		if (!bpf_map_lookup_elem(&vips, &k5.dst)) {
+		if (!lookup(st, &vips, &k5.dst)) {
 			st->pass_not_vip++;
 			return XDP_PASS;
 		}
@@ -434,7 +451,8 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			st->drop_fragment++;
 			return XDP_DROP;
 		}
-		b = ring_pick(hash5(&k5), &id);
+		st->op_hash++;
+		b = ring_pick(st, hash5(&k5), &id);
 		if (!b) {
 			st->drop_no_backend++;
 			return XDP_DROP;
@@ -447,7 +465,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 	} else {
 		struct frag_key fk = {.src = k5.src, .dst = k5.dst, .proto = k5.proto,
 				      .ipid = *(__u16 *)(ip + 4)};
-		struct frag_entry *fe = bpf_map_lookup_elem(&frags, &fk);
+		struct frag_entry *fe = lookup(st, &frags, &fk);
 		__u64 now = bpf_ktime_get_coarse_ns();
 
 		b = 0;
@@ -456,7 +474,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			fe = 0;
 		}
 		if (fe) {
-			b = usable(fe->backend);
+			b = usable(st, fe->backend);
 			if (b) {
 				st->frag_hits++;
 				id = fe->backend;
@@ -465,6 +483,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 						fe->sport = k5.sport;
 						fe->dport = k5.dport;
 						fe->has_ports = 1;
+						st->op_map_write++;
 					} else if (fe->sport != k5.sport || fe->dport != k5.dport) {
 						st->drop_frag_conflict++;
 						return XDP_DROP;
@@ -490,7 +509,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			}
 			if (b) {
 				ne.backend = id;
-				bpf_map_update_elem(&frags, &fk, &ne, BPF_ANY);
+				update(st, &frags, &fk, &ne);
 			}
 		}
 	}

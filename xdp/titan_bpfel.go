@@ -51,6 +51,10 @@ type titanCounters struct {
 	FragExpired      uint64
 	Orphans          uint64
 	HintHits         uint64
+	OpHash           uint64
+	OpMapRead        uint64
+	OpMapWrite       uint64
+	OpEncap          uint64
 }
 
 type titanFlow3 struct {
