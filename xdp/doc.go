@@ -96,7 +96,14 @@
 // scenario (100% and 30% fragmentation, 20% reordering, a backend down,
 // drained and back) and replays it through a fresh titan and the kernel.
 // Result on kernel 6.18: 0 mismatches in 3 × 100,000 + 109,038 + 119,502
-// packets. TestVerdictMatchesDecode checks that the kernel rejects
+// packets. Cost is compared too: the program counts the operations it
+// performs (op_* counters: hashes, map lookups, map updates,
+// encapsulations), [NewBalancer] charges them to [balancer.Env.Meter], and
+// on every packet of those traces the kernel's count equals what titan
+// charges (0 differences). So sim.Run with the kernel program as its
+// balancer unfolds exactly as with titan: TestSimResultParity gets equal
+// Results (31,397 packets, 50% fragmentation, a backend down) but for the
+// balancer's name. TestVerdictMatchesDecode checks that the kernel rejects
 // exactly the frames [balancer.Decode] rejects (20,000 corrupted frames).
 // TestParityDetectsDifference is the control: different seeds disagree.
 // TestHashParity checks the kernel's choice for 3,000 random 5-tuples

@@ -1,7 +1,9 @@
 package xdp
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -127,5 +129,47 @@ func simParity(t *testing.T, fragRate float64) {
 	}
 	if s.Repicks == 0 || s.Orphans == 0 {
 		t.Errorf("backend change or reordering not exercised: %+v", s)
+	}
+}
+
+// TestSimResultParity runs one scenario through sim.Run twice, once with
+// titan and once with the kernel program itself as the balancer: since
+// the kernel adapter charges the operations the kernel counted, the
+// simulations unfold identically and the Results are equal (but for the
+// balancer's name).
+func TestSimResultParity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: two simulations")
+	}
+	sc := sim.Scenario{
+		Seed:     11,
+		Duration: 400 * time.Millisecond,
+		Backends: testBackends(3),
+		Traffic:  sim.Traffic{Flows: 1000, Clients: 100, Rate: 40_000, UDPShare: 0.5, FragmentRate: 0.5, Reorder: 0.2},
+		Node:     sim.Node{CPUs: 2, QueueLen: 256},
+		Events:   []sim.Event{sim.BackendDown(200*time.Millisecond, 101)},
+	}
+	want, err := sim.Run(sc, func() (balancer.Balancer, error) { return titan.New(titan.Config{}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustLoad(t, Options{})
+	got, err := sim.Run(sc, func() (balancer.Balancer, error) { return NewBalancer(p), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("titan:     %d packets, reliability %.4f, affinity %.4f, %.1f STU/packet, drops %v", want.Packets, want.Reliability, want.Affinity, want.AvgCost, want.Drops)
+	t.Logf("titan-xdp: %d packets, reliability %.4f, affinity %.4f, %.1f STU/packet, drops %v", got.Packets, got.Reliability, got.Affinity, got.AvgCost, got.Drops)
+	if got.Balancer != "titan-xdp" || want.Balancer != "titan" {
+		t.Errorf("names %q, %q", got.Balancer, want.Balancer)
+	}
+	got.Balancer = want.Balancer
+	if !reflect.DeepEqual(got, want) {
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		t.Errorf("results differ:\nkernel %s\nmodel  %s", g, w)
+	}
+	if want.Packets < 10_000 || want.Fragments == 0 {
+		t.Errorf("scenario too small: %d packets, %d fragments", want.Packets, want.Fragments)
 	}
 }
