@@ -24,8 +24,10 @@
 //
 // Clients. Traffic.Flows flows, each a client address and source port
 // (flow i from host 10.1.0.0+(i mod Clients), port 1024+i/Clients) toward
-// Traffic.VIP:Port, live for the whole run; a Traffic.UDPShare of them are
-// UDP, the rest TCP. Datagrams arrive as a Poisson process of Traffic.Rate
+// Traffic.VIP:Port, live for the whole run unless Traffic.FlowChurn
+// replaces them (a new flow takes a replaced one's host and popularity
+// with the host's next source port); a Traffic.UDPShare of them are UDP,
+// the rest TCP. Datagrams arrive as a Poisson process of Traffic.Rate
 // per second; each picks its flow uniformly or, with Traffic.Zipf = s > 0,
 // flow k with probability proportional to 1/(k+1)^s. A TCP flow's first
 // datagram is a 60-byte SYN; later ones carry ACK. A datagram is
@@ -63,8 +65,8 @@
 // datagrams it received whole.
 //
 // Not modelled: links and their delay or loss between clients, node and
-// backends; the IPIP header's size; flows starting and ending during the
-// run; responses (direct server return is assumed); ARP, checksums and the
+// backends; the IPIP header's size; TCP handshakes and teardowns (a new
+// TCP flow sends one SYN, then data; FIN and RST are never sent); responses (direct server return is assumed); ARP, checksums and the
 // bytes themselves; interrupt coalescing and cache effects on service
 // time. Traffic stops at Duration; the packets still queued are then
 // processed (the run drains), and whatever backends still hold unfinished

@@ -66,6 +66,8 @@ type Result struct {
 	// other than the flow's while that backend was still usable (up):
 	// flows moved that did not have to move (the Maglev paper's measure).
 	Disrupted uint64
+	// NewFlows counts the flows that replaced others (Traffic.FlowChurn).
+	NewFlows uint64
 	// Moved counts the moves that had to happen: a packet of a flow
 	// delivered while the flow's backend was down.
 	Moved uint64

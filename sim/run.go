@@ -67,6 +67,7 @@ type runner struct {
 	hArrive  HandlerID
 	hDone    HandlerID
 	hControl HandlerID
+	hChurn   HandlerID
 	traffic  *traffic
 	cpus     []cpu
 	backends []backend
@@ -84,7 +85,7 @@ type runner struct {
 	datagrams, packets, fragments uint64
 	processed, delivered, affine  uint64
 	fragAccurate                  uint64
-	disrupted, moved              uint64
+	disrupted, moved, newFlows    uint64
 	drops                         map[string]uint64
 	ops                           cost.Meter
 	costHist, latHist             histogram
@@ -103,6 +104,7 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 	r.hArrive = r.sched.Handle(r.arrive)
 	r.hDone = r.sched.Handle(r.done)
 	r.hControl = r.sched.Handle(r.control)
+	r.hChurn = r.sched.Handle(r.churn)
 
 	ql := sc.Node.queueLen()
 	r.cpus = make([]cpu, sc.Node.cpus())
@@ -159,6 +161,11 @@ func (r *runner) run() error {
 	if first := r.traffic.gap(); first < r.dur {
 		r.sched.Post(first, r.hArrive, 0)
 	}
+	if r.traffic.churnGap > 0 {
+		if first := r.traffic.nextChurn(); first < r.dur {
+			r.sched.Post(first, r.hChurn, 0)
+		}
+	}
 	r.sched.Drain()
 	if r.err != nil {
 		return r.err
@@ -196,6 +203,15 @@ func (r *runner) control(i uint32) {
 	}
 	if err := r.setBackends(); err != nil && r.err == nil {
 		r.err = fmt.Errorf("sim: %s: SetBackends at scenario.events %v %s %d: %w", r.lb.Name(), ev.At, ev.Kind, ev.Backend, err)
+	}
+}
+
+// churn replaces a flow by a new one and schedules the next replacement.
+func (r *runner) churn(uint32) {
+	r.traffic.renew()
+	r.newFlows++
+	if next := r.sched.Now() + r.traffic.nextChurn(); next < r.dur && r.err == nil {
+		r.sched.Post(next, r.hChurn, 0)
 	}
 }
 
@@ -412,6 +428,7 @@ func (r *runner) result() Result {
 		PerBackend:       map[string]uint64{},
 		Disrupted:        r.disrupted,
 		Moved:            r.moved,
+		NewFlows:         r.newFlows,
 	}
 	for op := cost.Op(0); op < cost.NumOps; op++ {
 		if n := r.ops.Count(op); n > 0 {

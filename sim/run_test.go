@@ -278,3 +278,47 @@ func TestRunSetBackendsErrorAtEvent(t *testing.T) {
 		t.Fatalf("error %v, want one naming the event and wrapping the balancer's", err)
 	}
 }
+
+func TestRunFlowChurn(t *testing.T) {
+	sc := sim.Scenario{Backends: backends(4), Duration: 100 * time.Millisecond,
+		Traffic: sim.Traffic{Flows: 200, Rate: 50000, FlowChurn: 20000}}
+	var lb *countingLB
+	r := mustRun(t, sc, func() (balancer.Balancer, error) { lb = &countingLB{}; return lb, nil })
+	// 20,000 new flows per second for 0.1 s: about 2000.
+	if r.NewFlows < 1800 || r.NewFlows > 2200 {
+		t.Errorf("%d new flows, want about 2000", r.NewFlows)
+	}
+	// Every new TCP flow opens with a SYN: far more SYNs than the 200
+	// initial flows, and more distinct 5-tuples.
+	if lb.syns < 1000 || len(lb.tuples) < 1000 {
+		t.Errorf("%d SYNs, %d distinct 5-tuples with churn", lb.syns, len(lb.tuples))
+	}
+	if r.Affinity != 1 || r.Disrupted != 0 {
+		t.Errorf("new flows counted as moved: affinity %v disrupted %d", r.Affinity, r.Disrupted)
+	}
+	sc.Traffic.FlowChurn = 0
+	r0 := mustRun(t, sc, newMaglev)
+	if r0.NewFlows != 0 {
+		t.Errorf("%d new flows without churn", r0.NewFlows)
+	}
+}
+
+// countingLB is maglevLB that counts SYNs and distinct 5-tuples.
+type countingLB struct {
+	maglevLB
+	syns   int
+	tuples map[[16]byte]bool
+}
+
+func (l *countingLB) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
+	if l.tuples == nil {
+		l.tuples = map[[16]byte]bool{}
+	}
+	if p.TCPFlags&balancer.TCPSyn != 0 {
+		l.syns++
+	}
+	if !p.IsFragment() {
+		l.tuples[balancer.Key5(p)] = true
+	}
+	return l.maglevLB.Process(env, p)
+}

@@ -80,6 +80,12 @@ type Traffic struct {
 	// Rate is the datagrams sent per second of simulated time, a Poisson
 	// process over all flows; 0 means DefaultRate.
 	Rate float64
+	// FlowChurn is the number of new flows per second of simulated time (a
+	// Poisson process): each replaces a flow chosen uniformly, which keeps
+	// its client host, protocol and popularity rank but takes the host's
+	// next source port and starts over (a TCP flow with a SYN). 0: every
+	// flow lives for the whole run.
+	FlowChurn float64
 	// Zipf is the popularity skew: 0 picks a flow uniformly for each
 	// datagram; s > 0 picks flow k (from 0) with probability proportional
 	// to 1/(k+1)^s.
@@ -281,6 +287,9 @@ func (t *Traffic) validate() error {
 	}
 	if math.IsNaN(t.Rate) || math.IsInf(t.Rate, 0) || t.Rate < 0 {
 		return bad("traffic.rate", t.Rate, "must be a finite number of datagrams per second, at least 0")
+	}
+	if math.IsNaN(t.FlowChurn) || math.IsInf(t.FlowChurn, 0) || t.FlowChurn < 0 {
+		return bad("traffic.flowChurn", t.FlowChurn, "must be a finite number of flows per second, at least 0")
 	}
 	if math.IsNaN(t.Zipf) || math.IsInf(t.Zipf, 0) || t.Zipf < 0 {
 		return bad("traffic.zipf", t.Zipf, "must be 0 (uniform) or a positive exponent")

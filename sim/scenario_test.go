@@ -34,6 +34,7 @@ func TestValidate(t *testing.T) {
 		{"udp share", func(s *sim.Scenario) { s.Traffic.UDPShare = 1.5 }, "scenario.traffic.udpShare 1.5"},
 		{"fragment rate", func(s *sim.Scenario) { s.Traffic.FragmentRate = -0.1 }, "scenario.traffic.fragmentRate -0.1"},
 		{"reorder", func(s *sim.Scenario) { s.Traffic.Reorder = 2 }, "scenario.traffic.reorder 2"},
+		{"flow churn", func(s *sim.Scenario) { s.Traffic.FlowChurn = -1 }, "scenario.traffic.flowChurn -1"},
 		{"zipf", func(s *sim.Scenario) { s.Traffic.Zipf = -1 }, "scenario.traffic.zipf -1"},
 		{"flows", func(s *sim.Scenario) { s.Traffic.Flows = -3 }, "scenario.traffic.flows -3"},
 		{"clients over flows", func(s *sim.Scenario) { s.Traffic.Flows, s.Traffic.Clients = 10, 11 }, "scenario.traffic.clients 11"},

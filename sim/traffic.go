@@ -21,6 +21,7 @@ const (
 type flow struct {
 	owner int32 // index+1 of the backend serving the flow; 0: none yet
 	flags uint8
+	gen   uint16 // times the flow was replaced (Traffic.FlowChurn)
 }
 
 // clientBase is the first client address, 10.0.0.0 + 65536: client c is
@@ -43,6 +44,8 @@ type traffic struct {
 	fragRate  float64
 	reorder   float64
 	meanGap   float64 // mean time between datagrams, ns
+	churnGap  float64 // mean time between new flows, ns; 0: no churn
+	perClient int     // flows per client host (the last may have fewer)
 	fragBytes int     // payload bytes per fragment but the last
 }
 
@@ -61,6 +64,10 @@ func newTraffic(t *Traffic, seed int64) *traffic {
 		reorder:  t.Reorder,
 		meanGap:  1e9 / t.rate(),
 	}
+	if t.FlowChurn > 0 {
+		g.churnGap = 1e9 / t.FlowChurn
+	}
+	g.perClient = (len(g.flows) + g.clients - 1) / g.clients
 	g.ipid = make([]uint16, g.clients)
 	for i := range g.ipid {
 		g.ipid[i] = uint16(g.rng.Uint32())
@@ -89,6 +96,24 @@ func (g *traffic) gap() Time {
 // maxTime bounds generated gaps (and Scenario.Duration) so that adding one
 // to a time never overflows.
 const maxTime = 1 << 61
+
+// churnGap returns the time to the next new flow: exponential, mean
+// 1/FlowChurn.
+func (g *traffic) nextChurn() Time {
+	return Time(min(g.rng.ExpFloat64()*g.churnGap+0.5, maxTime))
+}
+
+// renew replaces a flow chosen uniformly by a new one from the same host
+// and returns its index: the next source port, no backend, a TCP flow
+// not started.
+func (g *traffic) renew() int {
+	f := g.rng.IntN(len(g.flows))
+	fl := &g.flows[f]
+	fl.gen++
+	fl.flags &= flowUDP
+	fl.owner = 0
+	return f
+}
 
 // pick returns the flow that sends the next datagram: uniformly, or by
 // popularity from the alias table in O(1).
@@ -167,8 +192,15 @@ func (g *traffic) header(f int) balancer.Packet {
 		DstPort: g.port,
 		IHL:     5,
 	}
-	if g.flows[f].flags&flowUDP != 0 {
+	fl := &g.flows[f]
+	if fl.flags&flowUDP != 0 {
 		p.Proto = balancer.ProtoUDP
+	}
+	if fl.gen != 0 {
+		// A replaced flow takes the port perClient further on per
+		// generation, wrapping round the ephemeral range as a host's
+		// port allocator does.
+		p.SrcPort = uint16(1024 + (n+int(fl.gen)*g.perClient)%maxPorts)
 	}
 	return p
 }
