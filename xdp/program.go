@@ -324,7 +324,10 @@ func (p *Program) Bench(pkt []byte, repeat int) (time.Duration, error) {
 	return p.BenchWith(pkt, BenchOptions{Repeat: repeat})
 }
 
-// BenchWith is [Program.Bench] with options.
+// BenchWith is [Program.Bench] with options. The wrapper runs the real
+// datapath against the program's live tables and counters: varied frames
+// insert connection, hint and fragment entries as real traffic would, and
+// every iteration counts in [Program.Stats].
 func (p *Program) BenchWith(pkt []byte, o BenchOptions) (time.Duration, error) {
 	if p.closed {
 		return 0, fmt.Errorf("xdp: bench: %w", ErrClosed)
