@@ -60,26 +60,27 @@ func Run(sc Scenario, newLB func() (balancer.Balancer, error)) (Result, error) {
 
 // runner is one run's state.
 type runner struct {
-	sc       *Scenario
-	lb       balancer.Balancer
-	model    cost.Model
-	sched    Scheduler
-	hArrive  HandlerID
-	hDone    HandlerID
-	hControl HandlerID
-	hChurn   HandlerID
-	traffic  *traffic
-	cpus     []cpu
-	backends []backend
-	idIndex  []int32                      // BackendID -> index+1, for IDs below len
-	idMap    map[balancer.BackendID]int32 // index+1, for larger IDs
-	current  []balancer.Backend           // scratch for SetBackends
-	events   []Event                      // sorted by time, stable
-	dgrams   dgrams
-	scratch  []packet
-	dur      Time // Scenario.Duration after defaults
-	end      Time
-	err      error
+	sc        *Scenario
+	lb        balancer.Balancer
+	model     cost.Model
+	sched     Scheduler
+	hArrive   HandlerID
+	hDone     HandlerID
+	hControl  HandlerID
+	hChurn    HandlerID
+	traffic   *traffic
+	cpus      []cpu
+	backends  []backend
+	idIndex   []int32                      // BackendID -> index+1, for IDs below len
+	idMap     map[balancer.BackendID]int32 // index+1, for larger IDs
+	current   []balancer.Backend           // scratch for SetBackends
+	events    []Event                      // sorted by time, stable
+	dgrams    dgrams
+	scratch   []packet
+	dur       Time // Scenario.Duration after defaults
+	reasmOpts frag.ReassemblerOptions
+	end       Time
+	err       error
 
 	// counters
 	datagrams, packets, fragments uint64
@@ -93,13 +94,14 @@ type runner struct {
 
 func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 	r := &runner{
-		sc:      sc,
-		lb:      lb,
-		model:   sc.costModel(),
-		traffic: newTraffic(&sc.Traffic, sc.Seed),
-		dur:     sc.duration(),
-		end:     sc.duration(),
-		drops:   map[string]uint64{},
+		sc:        sc,
+		lb:        lb,
+		model:     sc.costModel(),
+		traffic:   newTraffic(&sc.Traffic, sc.Seed),
+		dur:       sc.duration(),
+		reasmOpts: sc.reassembly(),
+		end:       sc.duration(),
+		drops:     map[string]uint64{},
 	}
 	r.hArrive = r.sched.Handle(r.arrive)
 	r.hDone = r.sched.Handle(r.done)
@@ -347,7 +349,7 @@ func (r *runner) deliver(id balancer.BackendID, p *packet) {
 	if b.reasm == nil {
 		// Created on the first fragment: a backend's reassembler is
 		// a few hundred kB. The options were validated.
-		b.reasm, _ = frag.NewReassembler(r.sc.Reassembly)
+		b.reasm, _ = frag.NewReassembler(r.reasmOpts)
 	}
 	h := &p.hdr
 	d := b.reasm.Add(r.sched.Now(), frag.Fragment{

@@ -322,3 +322,18 @@ func (l *countingLB) Process(env *balancer.Env, p *balancer.Packet) balancer.Dec
 	}
 	return l.maglevLB.Process(env, p)
 }
+
+func TestRunSmallMTUManyFragments(t *testing.T) {
+	// 4000 bytes over a 68-byte MTU: 83 fragments of 48 bytes, more than
+	// frag.DefaultMaxFragments; the backends' default must still take them.
+	sc := sim.Scenario{Backends: backends(2), Duration: 10 * time.Millisecond,
+		Traffic: sim.Traffic{Rate: 20000, UDPShare: 1, FragmentRate: 1, MTU: 68, LargeSize: 4000}}
+	r := mustRun(t, sc, newPin)
+	if r.Fragments != 83*r.Datagrams || r.Reliability != 1 {
+		t.Errorf("%d fragments for %d datagrams, reliability %v, drops %v", r.Fragments, r.Datagrams, r.Reliability, r.Drops)
+	}
+	sc.Reassembly.MaxFragments = 64
+	if r := mustRun(t, sc, newPin); r.Reliability != 0 || r.Drops["reassembly: too many fragments"] == 0 {
+		t.Errorf("explicit bound of 64 fragments: reliability %v drops %v", r.Reliability, r.Drops)
+	}
+}

@@ -64,7 +64,10 @@ type Scenario struct {
 	// cost.Default().
 	Cost cost.Model
 	// Reassembly configures every backend's reassembler; zero fields take
-	// the frag package's defaults.
+	// the frag package's defaults, except MaxFragments: 0 means enough for
+	// a Traffic.LargeSize datagram's fragments (at least
+	// frag.DefaultMaxFragments), so that a small MTU does not make every
+	// large datagram "too many fragments".
 	Reassembly frag.ReassemblerOptions
 }
 
@@ -330,6 +333,18 @@ func (sc Scenario) duration() Time {
 		return DefaultDuration
 	}
 	return sc.Duration
+}
+
+// reassembly returns the backends' reassembler options after the
+// simulator's default for MaxFragments.
+func (sc Scenario) reassembly() frag.ReassemblerOptions {
+	o := sc.Reassembly
+	if o.MaxFragments == 0 {
+		t := &sc.Traffic
+		per := (t.mtu() - 20) / 8 * 8
+		o.MaxFragments = max(frag.DefaultMaxFragments, (t.largeSize()-20+per-1)/per)
+	}
+	return o
 }
 
 func (sc Scenario) costModel() cost.Model {
