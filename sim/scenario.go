@@ -208,6 +208,7 @@ type ScenarioError struct {
 	Err   error  // an underlying error, if any
 }
 
+// Error returns "sim: scenario.<field> <value>: <rule>".
 func (e *ScenarioError) Error() string {
 	return fmt.Sprintf("sim: scenario.%s %v: %s", e.Field, e.Value, e.Rule)
 }
