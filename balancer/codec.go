@@ -33,10 +33,12 @@ type DecodeError struct {
 	Len   int    // length of the frame handed to Decode
 }
 
+// Error returns "decode N-byte frame: field: reason".
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("decode %d-byte frame: %s: %v", e.Len, e.Field, e.Err)
 }
 
+// Unwrap returns the reason, one of the Err* values of this package.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Decode parses an Ethernet/IPv4 frame into its header view. It never reads
