@@ -8,6 +8,7 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -58,22 +59,33 @@ func BenchmarkRunTitan(b *testing.B) {
 // of a Titan run with 1,000,000 flows from 100,000 clients: a control
 // event at 3/4 of the run measures it (after a GC) while the simulator,
 // its traffic state, the balancer's tables and the backends' reassemblers
-// are all alive.
+// are all alive. "conn1M" sizes Titan's connection and hint tables for a
+// million flows too.
 func BenchmarkRunMillionFlows(b *testing.B) {
-	sc := benchScenario(100 * time.Millisecond)
-	sc.Traffic.Flows, sc.Traffic.Clients = 1_000_000, 100_000
-	sc.Events = []sim.Event{sim.SetWeight(75*time.Millisecond, 101, 1)}
-	var peak uint64
-	for b.Loop() {
-		_, err := sim.Run(sc, func() (balancer.Balancer, error) {
-			lb, err := newTitan()
-			return &heapProbe{Balancer: lb, peak: &peak}, err
+	for _, tc := range []struct {
+		name string
+		cfg  titan.Config
+	}{
+		{"default", titan.Config{}},
+		{"conn1M", titan.Config{ConnTableSize: 1 << 20, HintTableSize: 1 << 20}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			sc := benchScenario(100 * time.Millisecond)
+			sc.Traffic.Flows, sc.Traffic.Clients = 1_000_000, 100_000
+			sc.Events = []sim.Event{sim.SetWeight(75*time.Millisecond, 101, 1)}
+			var peak uint64
+			for b.Loop() {
+				_, err := sim.Run(sc, func() (balancer.Balancer, error) {
+					lb, err := titan.New(tc.cfg)
+					return &heapProbe{Balancer: lb, peak: &peak}, err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(peak)/1e6, "MB")
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
 	}
-	b.ReportMetric(float64(peak)/1e6, "MB")
 }
 
 // heapProbe measures the heap in use at every SetBackends but the first.
