@@ -55,8 +55,9 @@ func Paths() []Path {
 		// stats, conn, backend; hash; encap.
 		{Name: "established-tcp", Ops: ops(1, 3, 0, 1), Prime: []balancer.Packet{tcp}, Packet: tcp, Payload: 100},
 		{Name: "established-udp", Ops: ops(1, 3, 0, 1), Prime: []balancer.Packet{udp}, Packet: udp, Payload: 100},
-		// stats, conn (miss), ring, backend; conn and hint writes.
-		{Name: "new-flow-tcp", Vary: VaryFlow, Ops: ops(1, 4, 2, 1), Packet: tcp, Payload: 100},
+		// stats, conn (miss), ring, backend, orphan credit (earned); conn
+		// and hint writes.
+		{Name: "new-flow-tcp", Vary: VaryFlow, Ops: ops(1, 5, 2, 1), Packet: tcp, Payload: 100},
 		// stats, frag (miss), conn (hit), backend; frag write.
 		{Name: "first-fragment", Vary: VaryDatagram, Ops: ops(1, 4, 1, 1), Prime: []balancer.Packet{udp}, Packet: first, Payload: 1472},
 		// stats, frag (hit), backend.

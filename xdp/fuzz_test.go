@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"net/netip"
+
 	"github.com/cilium/ebpf"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -63,7 +65,7 @@ func clearMap(tb testing.TB, m *ebpf.Map) {
 // packets, first and non-first fragments, reordered datagrams) so that it
 // explores the stateful paths, not only the parser.
 func FuzzDifferential(f *testing.F) {
-	opts := Options{RingSize: 13, ConnTableSize: 4096, FragTableSize: 4096, HintTableSize: 4096}
+	opts := Options{RingSize: 13, ConnTableSize: 4096, FragTableSize: 4096, HintTableSize: 4096, OrphanCredits: 3}
 	p := mustLoad(f, opts)
 	bs := testBackends(3)
 	if err := p.SetBackends(bs); err != nil {
@@ -80,11 +82,23 @@ func FuzzDifferential(f *testing.F) {
 	f.Add(fuzzSeed(udp(0, 9, 6, false, 8), udp(2001, 9, 0, true, 16), udp(0, 9, 3, true, 24)))
 	f.Add(fuzzSeed(udp(2002, 5, 0, true, 16), udp(2003, 5, 0, true, 16), udp(0, 5, 2, false, 8)))
 	f.Add(fuzzSeed(func() []byte { b := balancer.Encode(tcpPacket(3), 4); b[14] = 0x46; return b }()))
+	// Orphans of unknown hosts beyond the credit of 3: refused.
+	orphan := func(src byte, ipid uint16) []byte {
+		pk := tcpPacket(0)
+		pk.Src = netip.AddrFrom4([4]byte{203, 0, 113, src})
+		pk.Proto, pk.SrcPort, pk.DstPort, pk.TCPFlags, pk.IPID, pk.FragOffset = balancer.ProtoUDP, 0, 0, 0, ipid, 4
+		return balancer.Encode(pk, 16)
+	}
+	f.Add(fuzzSeed(orphan(1, 1), orphan(2, 2), orphan(3, 3), orphan(4, 4), udp(2004, 6, 0, false, 8), orphan(5, 5)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, m := range []*ebpf.Map{p.objs.Conns, p.objs.Frags, p.objs.Hints} {
 			clearMap(t, m)
 		}
-		g, err := titan.New(titan.Config{RingSize: opts.RingSize, ConnTableSize: opts.ConnTableSize, FragTableSize: opts.FragTableSize, HintTableSize: opts.HintTableSize})
+		if err := p.objs.Credit.Put(uint32(0), int64(opts.OrphanCredits)); err != nil {
+			t.Fatal(err)
+		}
+		g, err := titan.New(titan.Config{RingSize: opts.RingSize, ConnTableSize: opts.ConnTableSize, FragTableSize: opts.FragTableSize,
+			HintTableSize: opts.HintTableSize, OrphanCredits: opts.OrphanCredits})
 		if err != nil {
 			t.Fatal(err)
 		}

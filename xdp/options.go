@@ -49,6 +49,47 @@ func (o OrphanPolicy) String() string {
 	return "orphan-policy(" + strconv.Itoa(int(o)) + ")"
 }
 
+// OrphanAdmission says which orphans the program admits (places, records,
+// forwards); the others are dropped. The values are those of
+// titan.OrphanAdmission, whose documentation has the figures behind the
+// default.
+type OrphanAdmission uint8
+
+// The orphan admission policies.
+const (
+	// AdmitDefault resolves to [DefaultOrphanAdmission].
+	AdmitDefault OrphanAdmission = iota
+	// AdmitAll admits every orphan.
+	AdmitAll
+	// AdmitEarned admits an orphan of a known host pair (it has a
+	// host-pair hint) always, and one of an unknown host pair by spending
+	// a credit that every new flow earns back, up to
+	// [Options.OrphanCredits].
+	AdmitEarned
+)
+
+// DefaultOrphanAdmission is what [AdmitDefault] resolves to, as in
+// titan.Config.
+const DefaultOrphanAdmission = AdmitEarned
+
+// DefaultOrphanCredits bounds the orphan credit when
+// Options.OrphanCredits is 0, as in titan.Config.
+const DefaultOrphanCredits = 1024
+
+// String returns "default", "all" or "earned", as titan.OrphanAdmission
+// does.
+func (a OrphanAdmission) String() string {
+	switch a {
+	case AdmitDefault:
+		return "default"
+	case AdmitAll:
+		return "all"
+	case AdmitEarned:
+		return "earned"
+	}
+	return "admission(" + strconv.Itoa(int(a)) + ")"
+}
+
 // Defaults of [Options]; the first six are those of titan.Config.
 const (
 	DefaultRingSize      = maglev.DefaultSize // 65537
@@ -64,7 +105,7 @@ const (
 )
 
 // Options configure [Load]. The zero value is valid; every zero field takes
-// its default. The first eight fields have the names, meanings and defaults
+// its default. The first ten fields have the names, meanings and defaults
 // of titan.Config's, so that Options{} and titan.Config{} (and any pair
 // with equal fields) decide alike.
 type Options struct {
@@ -86,6 +127,11 @@ type Options struct {
 	HintTableSize int
 	// OrphanPolicy chooses where orphan non-first fragments go.
 	OrphanPolicy OrphanPolicy
+	// OrphanAdmission says which orphans are admitted.
+	OrphanAdmission OrphanAdmission
+	// OrphanCredits bounds the orphan credit of AdmitEarned, which starts
+	// full; 0 means [DefaultOrphanCredits].
+	OrphanCredits int
 	// VIPs are the virtual IPv4 addresses balanced; empty means every IPv4
 	// destination. A packet to any other destination is passed (XDP_PASS).
 	VIPs []netip.Addr
@@ -137,6 +183,7 @@ func (o Options) resolved() (Options, error) {
 		{"ConnTableSize", &o.ConnTableSize, DefaultConnTableSize, MaxTableSize},
 		{"FragTableSize", &o.FragTableSize, DefaultFragTableSize, MaxTableSize},
 		{"HintTableSize", &o.HintTableSize, DefaultHintTableSize, MaxTableSize},
+		{"OrphanCredits", &o.OrphanCredits, DefaultOrphanCredits, MaxTableSize},
 		{"MaxBackends", &o.MaxBackends, DefaultMaxBackends, 1 << 24},
 	} {
 		switch {
@@ -160,6 +207,13 @@ func (o Options) resolved() (Options, error) {
 	case OrphanHash3, OrphanHostHint:
 	default:
 		return o, fmt.Errorf("xdp: options.OrphanPolicy %d: %w", o.OrphanPolicy, ErrBadPolicy)
+	}
+	switch o.OrphanAdmission {
+	case AdmitDefault:
+		o.OrphanAdmission = DefaultOrphanAdmission
+	case AdmitAll, AdmitEarned:
+	default:
+		return o, fmt.Errorf("xdp: options.OrphanAdmission %d: %w", o.OrphanAdmission, ErrBadPolicy)
 	}
 	for i, v := range o.VIPs {
 		if !v.Is4() {

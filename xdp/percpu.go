@@ -65,6 +65,7 @@ func (r *percpuReader) read() (Stats, error) {
 		s.DropFragConflict += c.DropFragConflict
 		s.DropFragment += c.DropFragment
 		s.DropEncap += c.DropEncap
+		s.DropUnknownOrphan += c.DropUnknownOrphan
 		s.OpHash += c.OpHash
 		s.OpMapRead += c.OpMapRead
 		s.OpMapWrite += c.OpMapWrite

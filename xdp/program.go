@@ -89,12 +89,14 @@ func Load(opts Options) (*Program, error) {
 		return nil, fmt.Errorf("xdp: %w", err)
 	}
 	vars := map[string]any{
-		titanVarCfgSeed:          o.Seed,
-		titanVarCfgRingSize:      uint32(o.RingSize),
-		titanVarCfgFragTimeoutNs: uint64(o.FragTimeout),
-		titanVarCfgOrphanPolicy:  uint32(o.OrphanPolicy),
-		titanVarCfgVipCount:      uint32(len(o.VIPs)),
-		titanVarCfgSrcAddr:       uint32(0),
+		titanVarCfgSeed:            o.Seed,
+		titanVarCfgRingSize:        uint32(o.RingSize),
+		titanVarCfgFragTimeoutNs:   uint64(o.FragTimeout),
+		titanVarCfgOrphanPolicy:    uint32(o.OrphanPolicy),
+		titanVarCfgVipCount:        uint32(len(o.VIPs)),
+		titanVarCfgSrcAddr:         uint32(0),
+		titanVarCfgOrphanAdmission: uint32(o.OrphanAdmission),
+		titanVarCfgOrphanCredits:   int64(o.OrphanCredits),
 	}
 	if o.SourceAddr.IsValid() {
 		vars[titanVarCfgSrcAddr] = be32(o.SourceAddr)
@@ -137,8 +139,11 @@ func Load(opts Options) (*Program, error) {
 	return p, nil
 }
 
-// init empties the ring and writes the VIPs.
+// init empties the ring, fills the orphan credit and writes the VIPs.
 func (p *Program) init() error {
+	if err := p.objs.Credit.Put(uint32(0), int64(p.opts.OrphanCredits)); err != nil {
+		return fmt.Errorf("xdp: write orphan credit: %w", err)
+	}
 	slots := make([]uint32, p.opts.RingSize)
 	for i := range slots {
 		slots[i] = ring.None

@@ -28,6 +28,9 @@ type Stats struct {
 	DropFragConflict uint64 // a second first fragment with other ports for a datagram
 	DropFragment     uint64 // stateless variant: every fragment
 	DropEncap        uint64 // encapsulation impossible (no headroom, outer length overflow)
+	// DropUnknownOrphan counts orphans AdmitEarned refused: unknown host
+	// pair, orphan credit spent.
+	DropUnknownOrphan uint64
 
 	ConnHits    uint64 // connection table hits with a usable backend
 	ConnMisses  uint64 // connection table misses
@@ -50,7 +53,7 @@ type Stats struct {
 func (s Stats) Drops() uint64 {
 	return s.DropTruncated + s.DropBadVersion + s.DropBadIHL + s.DropBadLength +
 		s.DropFragOverrun + s.DropEmptyFrag + s.DropL4Truncated + s.DropNoBackend +
-		s.DropFragConflict + s.DropFragment + s.DropEncap
+		s.DropFragConflict + s.DropFragment + s.DropEncap + s.DropUnknownOrphan
 }
 
 // Drop reasons reported by [NewBalancer]'s decisions, besides
@@ -59,6 +62,9 @@ const (
 	ReasonFragConflict = "frag: conflicting first fragment" // titan's reason for the same drop
 	ReasonFragment     = "fragment"                         // the stateless variant drops every fragment
 	ReasonEncap        = "encap"                            // no headroom, or the outer length would exceed 65535
+	// ReasonUnknownOrphan is titan's reason for an orphan AdmitEarned
+	// refuses.
+	ReasonUnknownOrphan = "frag: orphan from an unknown host"
 )
 
 // dropReason names the drop that happened between before and s, or "".
@@ -72,6 +78,8 @@ func (s Stats) dropReason(before Stats) string {
 		return ReasonFragment
 	case s.DropEncap != before.DropEncap:
 		return ReasonEncap
+	case s.DropUnknownOrphan != before.DropUnknownOrphan:
+		return ReasonUnknownOrphan
 	case s.Drops() != before.Drops():
 		return balancer.ReasonMalformed
 	}

@@ -18,9 +18,13 @@ volatile const __u64 cfg_frag_timeout_ns = 30000000000ULL;
 volatile const __u32 cfg_orphan_policy = 2;     /* 1 hash3, 2 host hint */
 volatile const __u32 cfg_vip_count = 0;         /* 0: balance every IPv4 dst */
 volatile const __u32 cfg_src_addr = 0;          /* outer source, network order; 0: packet's dst */
+volatile const __u32 cfg_orphan_admission = 2;  /* 1 all, 2 earned */
+volatile const __s64 cfg_orphan_credits = 1024;  /* bound of the orphan credit */
 
 #define ORPHAN_HASH3 1
 #define ORPHAN_HOST_HINT 2
+#define ADMIT_ALL 1
+#define ADMIT_EARNED 2
 
 #define BACKEND_USABLE 1
 #define RING_NONE 0xffffffffu
@@ -91,6 +95,7 @@ struct counters {
 	__u64 drop_frag_conflict;
 	__u64 drop_fragment;     /* stateless variant: every fragment */
 	__u64 drop_encap;        /* adjust_head failed or outer length overflow */
+	__u64 drop_unknown_orphan; /* orphan of an unknown host pair, credit spent */
 	__u64 conn_hits;
 	__u64 conn_misses;
 	__u64 repicks;           /* table hit whose backend was unusable */
@@ -160,6 +165,19 @@ struct {
 	__type(value, struct counters);
 	__uint(max_entries, 1);
 } stats SEC(".maps");
+
+/* credit[0] is the orphan credit of ADMIT_EARNED: global (one value for
+ * every CPU, updated with atomic adds), written to cfg_orphan_credits at
+ * load by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __s64);
+	__uint(max_entries, 1);
+} credit SEC(".maps");
+
+/* hints are kept for the host-hint policy and for ADMIT_EARNED. */
+#define KEEP_HINTS (cfg_orphan_policy == ORPHAN_HOST_HINT || cfg_orphan_admission == ADMIT_EARNED)
 
 /* bench_cfg[0] tells the benchmark wrappers what to vary between
  * iterations, and counts the iterations (see bench below). Read by the
@@ -274,28 +292,51 @@ static __always_inline struct backend *pick_flow(struct counters *st, struct flo
 	if (!b)
 		return 0;
 	update(st, &conns, k, id);
-	if (cfg_orphan_policy == ORPHAN_HOST_HINT) {
+	if (KEEP_HINTS) {
 		struct flow3 hk = {.src = k->src, .dst = k->dst, .proto = k->proto};
 		update(st, &hints, &hk, id);
+	}
+	if (cfg_orphan_admission == ADMIT_EARNED) {
+		__u32 zero = 0;
+		__s64 *c = lookup(st, &credit, &zero);
+
+		/* A new flow earns one credit, up to the bound. The atomic add
+		 * is not a map update. */
+		if (c && *c < cfg_orphan_credits)
+			__sync_fetch_and_add(c, 1);
 	}
 	return b;
 }
 
-/* pick_orphan chooses for a non-first fragment without a usable entry. */
-static __always_inline struct backend *pick_orphan(struct counters *st, struct flow3 *k, __u32 *id)
+/* pick_orphan chooses for a non-first fragment without a usable entry.
+ * *refused is set when ADMIT_EARNED does not admit it: unknown host pair,
+ * credit spent. */
+static __always_inline struct backend *pick_orphan(struct counters *st, struct flow3 *k, __u32 *id,
+						   int *refused)
 {
 	struct backend *b;
 
 	st->orphans++;
-	if (cfg_orphan_policy == ORPHAN_HOST_HINT) {
+	if (KEEP_HINTS) {
 		__u32 *hid = lookup(st, &hints, k);
-		if (hid) {
+
+		if (hid && cfg_orphan_policy == ORPHAN_HOST_HINT) {
 			b = usable(st, *hid);
 			if (b) {
 				st->hint_hits++;
 				*id = *hid;
 				return b;
 			}
+		}
+		if (!hid && cfg_orphan_admission == ADMIT_EARNED) {
+			__u32 zero = 0;
+			__s64 *c = lookup(st, &credit, &zero);
+
+			if (!c || *c <= 0) {
+				*refused = 1;
+				return 0;
+			}
+			__sync_fetch_and_add(c, -1);
 		}
 	}
 	st->op_hash++;
@@ -505,7 +546,13 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 				ne.has_ports = 1;
 			} else {
 				struct flow3 k3 = {.src = k5.src, .dst = k5.dst, .proto = k5.proto};
-				b = pick_orphan(st, &k3, &id);
+				int refused = 0;
+
+				b = pick_orphan(st, &k3, &id, &refused);
+				if (refused) {
+					st->drop_unknown_orphan++;
+					return XDP_DROP;
+				}
 			}
 			if (b) {
 				ne.backend = id;

@@ -27,34 +27,35 @@ type titanBenchState struct {
 }
 
 type titanCounters struct {
-	_                structs.HostLayout
-	Packets          uint64
-	Forwarded        uint64
-	PassNotIpv4      uint64
-	PassNotVip       uint64
-	DropTruncated    uint64
-	DropBadVersion   uint64
-	DropBadIhl       uint64
-	DropBadLength    uint64
-	DropFragOverrun  uint64
-	DropEmptyFrag    uint64
-	DropL4Truncated  uint64
-	DropNoBackend    uint64
-	DropFragConflict uint64
-	DropFragment     uint64
-	DropEncap        uint64
-	ConnHits         uint64
-	ConnMisses       uint64
-	Repicks          uint64
-	FragHits         uint64
-	FragMisses       uint64
-	FragExpired      uint64
-	Orphans          uint64
-	HintHits         uint64
-	OpHash           uint64
-	OpMapRead        uint64
-	OpMapWrite       uint64
-	OpEncap          uint64
+	_                 structs.HostLayout
+	Packets           uint64
+	Forwarded         uint64
+	PassNotIpv4       uint64
+	PassNotVip        uint64
+	DropTruncated     uint64
+	DropBadVersion    uint64
+	DropBadIhl        uint64
+	DropBadLength     uint64
+	DropFragOverrun   uint64
+	DropEmptyFrag     uint64
+	DropL4Truncated   uint64
+	DropNoBackend     uint64
+	DropFragConflict  uint64
+	DropFragment      uint64
+	DropEncap         uint64
+	DropUnknownOrphan uint64
+	ConnHits          uint64
+	ConnMisses        uint64
+	Repicks           uint64
+	FragHits          uint64
+	FragMisses        uint64
+	FragExpired       uint64
+	Orphans           uint64
+	HintHits          uint64
+	OpHash            uint64
+	OpMapRead         uint64
+	OpMapWrite        uint64
+	OpEncap           uint64
 }
 
 type titanFlow3 struct {
@@ -101,6 +102,7 @@ const (
 	titanMapBackends           = "backends"
 	titanMapBenchCfg           = "bench_cfg"
 	titanMapConns              = "conns"
+	titanMapCredit             = "credit"
 	titanMapFrags              = "frags"
 	titanMapHints              = "hints"
 	titanMapRing               = "ring"
@@ -112,6 +114,8 @@ const (
 	titanProgXdpTitan          = "xdp_titan"
 	titanProgXdpTitanStateless = "xdp_titan_stateless"
 	titanVarCfgFragTimeoutNs   = "cfg_frag_timeout_ns"
+	titanVarCfgOrphanAdmission = "cfg_orphan_admission"
+	titanVarCfgOrphanCredits   = "cfg_orphan_credits"
 	titanVarCfgOrphanPolicy    = "cfg_orphan_policy"
 	titanVarCfgRingSize        = "cfg_ring_size"
 	titanVarCfgSeed            = "cfg_seed"
@@ -175,6 +179,7 @@ type titanMapSpecs struct {
 	Backends *ebpf.MapSpec `ebpf:"backends"`
 	BenchCfg *ebpf.MapSpec `ebpf:"bench_cfg"`
 	Conns    *ebpf.MapSpec `ebpf:"conns"`
+	Credit   *ebpf.MapSpec `ebpf:"credit"`
 	Frags    *ebpf.MapSpec `ebpf:"frags"`
 	Hints    *ebpf.MapSpec `ebpf:"hints"`
 	Ring     *ebpf.MapSpec `ebpf:"ring"`
@@ -186,12 +191,14 @@ type titanMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type titanVariableSpecs struct {
-	CfgFragTimeoutNs *ebpf.VariableSpec `ebpf:"cfg_frag_timeout_ns"`
-	CfgOrphanPolicy  *ebpf.VariableSpec `ebpf:"cfg_orphan_policy"`
-	CfgRingSize      *ebpf.VariableSpec `ebpf:"cfg_ring_size"`
-	CfgSeed          *ebpf.VariableSpec `ebpf:"cfg_seed"`
-	CfgSrcAddr       *ebpf.VariableSpec `ebpf:"cfg_src_addr"`
-	CfgVipCount      *ebpf.VariableSpec `ebpf:"cfg_vip_count"`
+	CfgFragTimeoutNs   *ebpf.VariableSpec `ebpf:"cfg_frag_timeout_ns"`
+	CfgOrphanAdmission *ebpf.VariableSpec `ebpf:"cfg_orphan_admission"`
+	CfgOrphanCredits   *ebpf.VariableSpec `ebpf:"cfg_orphan_credits"`
+	CfgOrphanPolicy    *ebpf.VariableSpec `ebpf:"cfg_orphan_policy"`
+	CfgRingSize        *ebpf.VariableSpec `ebpf:"cfg_ring_size"`
+	CfgSeed            *ebpf.VariableSpec `ebpf:"cfg_seed"`
+	CfgSrcAddr         *ebpf.VariableSpec `ebpf:"cfg_src_addr"`
+	CfgVipCount        *ebpf.VariableSpec `ebpf:"cfg_vip_count"`
 }
 
 // titanObjects contains all objects after they have been loaded into the kernel.
@@ -217,6 +224,7 @@ type titanMaps struct {
 	Backends *ebpf.Map `ebpf:"backends"`
 	BenchCfg *ebpf.Map `ebpf:"bench_cfg"`
 	Conns    *ebpf.Map `ebpf:"conns"`
+	Credit   *ebpf.Map `ebpf:"credit"`
 	Frags    *ebpf.Map `ebpf:"frags"`
 	Hints    *ebpf.Map `ebpf:"hints"`
 	Ring     *ebpf.Map `ebpf:"ring"`
@@ -229,6 +237,7 @@ func (m *titanMaps) Close() error {
 		m.Backends,
 		m.BenchCfg,
 		m.Conns,
+		m.Credit,
 		m.Frags,
 		m.Hints,
 		m.Ring,
@@ -241,12 +250,14 @@ func (m *titanMaps) Close() error {
 //
 // It can be passed to loadTitanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type titanVariables struct {
-	CfgFragTimeoutNs *ebpf.Variable `ebpf:"cfg_frag_timeout_ns"`
-	CfgOrphanPolicy  *ebpf.Variable `ebpf:"cfg_orphan_policy"`
-	CfgRingSize      *ebpf.Variable `ebpf:"cfg_ring_size"`
-	CfgSeed          *ebpf.Variable `ebpf:"cfg_seed"`
-	CfgSrcAddr       *ebpf.Variable `ebpf:"cfg_src_addr"`
-	CfgVipCount      *ebpf.Variable `ebpf:"cfg_vip_count"`
+	CfgFragTimeoutNs   *ebpf.Variable `ebpf:"cfg_frag_timeout_ns"`
+	CfgOrphanAdmission *ebpf.Variable `ebpf:"cfg_orphan_admission"`
+	CfgOrphanCredits   *ebpf.Variable `ebpf:"cfg_orphan_credits"`
+	CfgOrphanPolicy    *ebpf.Variable `ebpf:"cfg_orphan_policy"`
+	CfgRingSize        *ebpf.Variable `ebpf:"cfg_ring_size"`
+	CfgSeed            *ebpf.Variable `ebpf:"cfg_seed"`
+	CfgSrcAddr         *ebpf.Variable `ebpf:"cfg_src_addr"`
+	CfgVipCount        *ebpf.Variable `ebpf:"cfg_vip_count"`
 }
 
 // titanPrograms contains all programs after they have been loaded into the kernel.

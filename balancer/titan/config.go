@@ -23,6 +23,11 @@ const (
 	// DefaultOrphanPolicy is what OrphanDefault resolves to, chosen from
 	// the simulation figures in the package doc.
 	DefaultOrphanPolicy = OrphanHostHint
+	// DefaultOrphanAdmission is what AdmitDefault resolves to, chosen from
+	// the simulation figures in the package doc (# Orphan admission).
+	DefaultOrphanAdmission = AdmitEarned
+	// DefaultOrphanCredits bounds the orphan credit (AdmitEarned).
+	DefaultOrphanCredits = 1024
 )
 
 // OrphanPolicy is how a non-first fragment that finds no usable fragment
@@ -54,6 +59,42 @@ func (p OrphanPolicy) String() string {
 	return "policy(" + strconv.Itoa(int(p)) + ")"
 }
 
+// OrphanAdmission is which orphans (non-first fragments with no usable
+// fragment table entry) Titan admits: places by the [OrphanPolicy],
+// records and forwards. An orphan it does not admit is dropped, reason
+// [ReasonUnknownOrphan], and writes nothing.
+type OrphanAdmission uint8
+
+// The orphan admission policies.
+const (
+	// AdmitDefault resolves to [DefaultOrphanAdmission].
+	AdmitDefault OrphanAdmission = iota
+	// AdmitAll admits every orphan: a flood of orphans with random IP IDs
+	// fills the fragment table and is forwarded to the backends, whose
+	// reassembly queues it fills for their timeout.
+	AdmitAll
+	// AdmitEarned admits an orphan from a known host pair (its (source,
+	// destination, protocol) has a host-pair hint: a flow between them
+	// was placed) always, and one from an unknown host pair only by
+	// spending a credit: the credit starts at [Config.OrphanCredits],
+	// every new flow placed by the ring earns one back, up to that bound.
+	// Legitimate orphans come from hosts that have, or soon will have, a
+	// flow; spoofed ones do not, so a flood drains the credit and is then
+	// dropped, while legitimate orphans of known hosts still pass.
+	AdmitEarned
+	numAdmissions
+)
+
+var admissionNames = [numAdmissions]string{"default", "all", "earned"}
+
+// String returns "default", "all" or "earned".
+func (a OrphanAdmission) String() string {
+	if a < numAdmissions {
+		return admissionNames[a]
+	}
+	return "admission(" + strconv.Itoa(int(a)) + ")"
+}
+
 // Config configures a [Balancer]. The zero Config is valid: every zero
 // field takes the default named beside it.
 type Config struct {
@@ -77,6 +118,12 @@ type Config struct {
 	// OrphanPolicy places orphan fragments (OrphanDefault:
 	// [DefaultOrphanPolicy]).
 	OrphanPolicy OrphanPolicy
+	// OrphanAdmission says which orphans are admitted (AdmitDefault:
+	// [DefaultOrphanAdmission]).
+	OrphanAdmission OrphanAdmission
+	// OrphanCredits bounds the orphan credit of [AdmitEarned], which starts
+	// full (0: [DefaultOrphanCredits]); at most [frag.MaxCapacity].
+	OrphanCredits int
 	// VIPs are the virtual IPv4 addresses balanced; packets to other
 	// destinations are passed to the local stack. Empty: every IPv4
 	// destination is balanced.
@@ -89,7 +136,10 @@ var (
 	ErrTooLarge      = errors.New("too large")
 	ErrNotPrime      = errors.New("not prime")
 	ErrUnknownPolicy = errors.New("unknown orphan policy")
-	ErrNotIPv4       = errors.New("not an IPv4 address")
+	// ErrUnknownAdmission: Config.OrphanAdmission is not one of the
+	// OrphanAdmission constants.
+	ErrUnknownAdmission = errors.New("unknown orphan admission")
+	ErrNotIPv4          = errors.New("not an IPv4 address")
 )
 
 // resolved returns c with every zero field replaced by its default, or an
@@ -114,6 +164,7 @@ func (c Config) resolved() (Config, error) {
 		{"ConnTableSize", &c.ConnTableSize, DefaultConnTableSize},
 		{"FragTableSize", &c.FragTableSize, DefaultFragTableSize},
 		{"HintTableSize", &c.HintTableSize, DefaultHintTableSize},
+		{"OrphanCredits", &c.OrphanCredits, DefaultOrphanCredits},
 	} {
 		switch {
 		case *f.v < 0:
@@ -135,6 +186,12 @@ func (c Config) resolved() (Config, error) {
 		return c, fmt.Errorf("titan: config.OrphanPolicy %d: %w", c.OrphanPolicy, ErrUnknownPolicy)
 	case c.OrphanPolicy == OrphanDefault:
 		c.OrphanPolicy = DefaultOrphanPolicy
+	}
+	switch {
+	case c.OrphanAdmission >= numAdmissions:
+		return c, fmt.Errorf("titan: config.OrphanAdmission %d: %w", c.OrphanAdmission, ErrUnknownAdmission)
+	case c.OrphanAdmission == AdmitDefault:
+		c.OrphanAdmission = DefaultOrphanAdmission
 	}
 	for i, v := range c.VIPs {
 		if !v.Is4() {

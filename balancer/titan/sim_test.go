@@ -131,8 +131,9 @@ func TestOrphanPolicies(t *testing.T) {
 	loss := map[key]float64{} // 1 - hash3 affinity
 	for _, k := range []key{{0, 1}, {2000, 1}, {100, 1}, {0, 0.5}} {
 		sc := scenario(k.fragRate, 0.2, k.clients)
-		hash3 := runTitan(t, sc, titan.Config{OrphanPolicy: titan.OrphanHash3})
-		hint := runTitan(t, sc, titan.Config{OrphanPolicy: titan.OrphanHostHint})
+		// AdmitAll: under AdmitEarned both policies keep the hint table.
+		hash3 := runTitan(t, sc, titan.Config{OrphanPolicy: titan.OrphanHash3, OrphanAdmission: titan.AdmitAll})
+		hint := runTitan(t, sc, titan.Config{OrphanPolicy: titan.OrphanHostHint, OrphanAdmission: titan.AdmitAll})
 		t.Logf("clients %5d fragmentation %3.0f%% hash3:    %s", k.clients, 100*k.fragRate, summary(hash3))
 		t.Logf("clients %5d fragmentation %3.0f%% hosthint: %s", k.clients, 100*k.fragRate, summary(hint))
 		for _, r := range []sim.Result{hash3, hint} {

@@ -16,6 +16,10 @@ import (
 // source, destination, protocol and IP ID).
 const ReasonConflictingFirstFragment = "frag: conflicting first fragment"
 
+// ReasonUnknownOrphan is the drop reason of an orphan that [AdmitEarned]
+// does not admit: its host pair is unknown and the orphan credit is spent.
+const ReasonUnknownOrphan = "frag: orphan from an unknown host"
+
 // connKey is the connection table key: the 5-tuple, ports 0 for protocols
 // other than TCP and UDP.
 type connKey struct {
@@ -68,7 +72,8 @@ type Balancer struct {
 	usable   map[balancer.BackendID]bool
 	conns    *frag.LRU[connKey, balancer.BackendID]
 	frags    *frag.Table
-	hints    *frag.LRU[hintKey, balancer.BackendID] // nil unless OrphanHostHint
+	hints    *frag.LRU[hintKey, balancer.BackendID] // nil unless OrphanHostHint or AdmitEarned
+	credit   int64                                  // orphan credit (AdmitEarned)
 	counters counters
 }
 
@@ -82,6 +87,7 @@ type counters struct {
 	dropMalformed                    uint64
 	fragments, firstFragments        uint64
 	orphans, hintHits                uint64
+	dropUnknownOrphan, credited      uint64
 	connRepicks, fragRepicks         uint64
 	newFlows, connHits, fragFollowed uint64
 }
@@ -109,6 +115,11 @@ type Stats struct {
 	// ConflictingFirstFragments counts first fragments dropped because
 	// their datagram's entry holds other ports.
 	ConflictingFirstFragments uint64
+	// UnknownOrphans counts orphans dropped by [AdmitEarned]: from an
+	// unknown host pair with the credit spent.
+	UnknownOrphans uint64
+	// Credit is the orphan credit left ([AdmitEarned]).
+	Credit int64
 	// ConnRepicks and FragRepicks count table hits whose backend was down
 	// or gone, so that the packet re-picked from the ring.
 	ConnRepicks, FragRepicks uint64
@@ -127,7 +138,7 @@ func New(cfg Config) (*Balancer, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Balancer{cfg: c}
+	b := &Balancer{cfg: c, credit: int64(c.OrphanCredits)}
 	if len(c.VIPs) > 0 {
 		b.vips = make(map[[4]byte]struct{}, len(c.VIPs))
 		for _, v := range c.VIPs {
@@ -140,7 +151,7 @@ func New(cfg Config) (*Balancer, error) {
 	if b.frags, err = frag.NewTable(frag.Options{Capacity: c.FragTableSize, Timeout: c.FragTimeout}); err != nil {
 		return nil, fmt.Errorf("titan: config.FragTableSize: %w", err)
 	}
-	if c.OrphanPolicy == OrphanHostHint {
+	if c.OrphanPolicy == OrphanHostHint || c.OrphanAdmission == AdmitEarned {
 		if b.hints, err = frag.NewLRUFunc[hintKey, balancer.BackendID](c.HintTableSize, hintKey.hash); err != nil {
 			return nil, fmt.Errorf("titan: config.HintTableSize: %w", err)
 		}
@@ -187,13 +198,15 @@ func (b *Balancer) Stats() Stats {
 		Fragments: c.fragments, FirstFragments: c.firstFragments,
 		FragFollowed: c.fragFollowed, Orphans: c.orphans, HintHits: c.hintHits,
 		ConflictingFirstFragments: c.dropConflict,
-		ConnRepicks:               c.connRepicks, FragRepicks: c.fragRepicks,
+		UnknownOrphans:            c.dropUnknownOrphan, Credit: b.credit,
+		ConnRepicks: c.connRepicks, FragRepicks: c.fragRepicks,
 		Conn: b.conns.Stats(), Frag: b.frags.Stats(),
 	}
 	for r, n := range map[string]uint64{
 		balancer.ReasonNoBackend:       c.dropNoBackend,
 		ReasonConflictingFirstFragment: c.dropConflict,
 		balancer.ReasonMalformed:       c.dropMalformed,
+		ReasonUnknownOrphan:            c.dropUnknownOrphan,
 	} {
 		if n > 0 {
 			s.Dropped[r] = n
@@ -287,7 +300,12 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		ne.HasPorts = true
 	} else {
 		b.counters.orphans++
-		id, ok = b.pickOrphan(m, p, src, dst)
+		var admit bool
+		id, ok, admit = b.pickOrphan(m, p, src, dst)
+		if !admit {
+			b.counters.dropUnknownOrphan++
+			return balancer.Decision{Action: balancer.Drop, Reason: ReasonUnknownOrphan}
+		}
 	}
 	if ok {
 		ne.Backend = uint32(id)
@@ -331,23 +349,39 @@ func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte)
 		m.Charge(cost.OpMapWrite) // hint table
 		b.hints.Put(hintKey{src: src, dst: dst, proto: p.Proto}, id)
 	}
+	if b.cfg.OrphanAdmission == AdmitEarned {
+		m.Charge(cost.OpMapRead) // orphan credit: lookup, then an atomic add
+		if b.credit < int64(b.cfg.OrphanCredits) {
+			b.credit++
+		}
+	}
 	return id, true
 }
 
-// pickOrphan places a non-first fragment that has no usable entry.
-func (b *Balancer) pickOrphan(m *cost.Meter, p *balancer.Packet, src, dst [4]byte) (balancer.BackendID, bool) {
+// pickOrphan places a non-first fragment that has no usable entry; admit
+// is false when [AdmitEarned] refuses it.
+func (b *Balancer) pickOrphan(m *cost.Meter, p *balancer.Packet, src, dst [4]byte) (id balancer.BackendID, ok, admit bool) {
 	if b.hints != nil {
 		m.Charge(cost.OpMapRead) // hint table
-		if id, ok := b.hints.Get(hintKey{src: src, dst: dst, proto: p.Proto}); ok {
+		hid, known := b.hints.Get(hintKey{src: src, dst: dst, proto: p.Proto})
+		if known && b.cfg.OrphanPolicy == OrphanHostHint {
 			m.Charge(cost.OpMapRead) // backend array: usable?
-			if b.usable[id] {
+			if b.usable[hid] {
 				b.counters.hintHits++
-				return id, true
+				return hid, true, true
 			}
+		}
+		if !known && b.cfg.OrphanAdmission == AdmitEarned {
+			m.Charge(cost.OpMapRead) // orphan credit
+			if b.credit <= 0 {
+				return 0, false, false
+			}
+			b.credit--
 		}
 	}
 	m.Charge(cost.OpHash)
-	return b.ringPick(m, balancer.Hash3(p, b.cfg.Seed))
+	id, ok = b.ringPick(m, balancer.Hash3(p, b.cfg.Seed))
+	return id, ok, true
 }
 
 // ringPick reads the ring slot of h and then the backend array for the

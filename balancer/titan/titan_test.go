@@ -73,7 +73,8 @@ func TestConfigDefaults(t *testing.T) {
 	want := titan.Config{
 		Seed: balancer.DefaultSeed, RingSize: 65537, ConnTableSize: 65536,
 		FragTableSize: 16384, FragTimeout: 30 * time.Second, HintTableSize: 65536,
-		OrphanPolicy: titan.DefaultOrphanPolicy,
+		OrphanPolicy: titan.DefaultOrphanPolicy, OrphanAdmission: titan.DefaultOrphanAdmission,
+		OrphanCredits: titan.DefaultOrphanCredits,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("zero Config resolves to\n%+v\nwant\n%+v", got, want)
@@ -150,10 +151,23 @@ func TestCostTable(t *testing.T) {
 	udp := whole(src, balancer.ProtoUDP, 5000)
 	tcp := whole(src, balancer.ProtoTCP, 40000)
 	tcp.TCPFlags = balancer.TCPSyn
-	for _, policy := range []titan.OrphanPolicy{titan.OrphanHash3, titan.OrphanHostHint} {
-		hint := uint64(0)
-		if policy == titan.OrphanHostHint {
+	for _, pa := range []struct {
+		policy    titan.OrphanPolicy
+		admission titan.OrphanAdmission
+	}{
+		{titan.OrphanHash3, titan.AdmitAll}, {titan.OrphanHostHint, titan.AdmitAll},
+		{titan.OrphanHash3, titan.AdmitEarned}, {titan.OrphanHostHint, titan.AdmitEarned},
+	} {
+		policy := pa.policy
+		// hint: the hint table is kept (a write per new flow, a read per
+		// orphan); credit: the orphan credit is read per new flow and per
+		// orphan of an unknown host.
+		hint, credit := uint64(0), uint64(0)
+		if policy == titan.OrphanHostHint || pa.admission == titan.AdmitEarned {
 			hint = 1
+		}
+		if pa.admission == titan.AdmitEarned {
+			credit = 1
 		}
 		for _, tc := range []struct {
 			name  string
@@ -161,18 +175,18 @@ func TestCostTable(t *testing.T) {
 			p     balancer.Packet
 			want  ops
 		}{
-			{"new TCP flow", nil, tcp, ops{r: 4, h: 1, w: 1 + hint, e: 1}},
+			{"new TCP flow", nil, tcp, ops{r: 4 + credit, h: 1, w: 1 + hint, e: 1}},
 			{"established TCP flow", []balancer.Packet{tcp}, tcp, ops{r: 3, h: 1, e: 1}},
-			{"new UDP flow", nil, udp, ops{r: 4, h: 1, w: 1 + hint, e: 1}},
+			{"new UDP flow", nil, udp, ops{r: 4 + credit, h: 1, w: 1 + hint, e: 1}},
 			{"established UDP flow", []balancer.Packet{udp}, udp, ops{r: 3, h: 1, e: 1}},
-			{"first fragment, new flow", nil, first, ops{r: 5, h: 1, w: 2 + hint, e: 1}},
+			{"first fragment, new flow", nil, first, ops{r: 5 + credit, h: 1, w: 2 + hint, e: 1}},
 			{"first fragment, known flow", []balancer.Packet{udp}, first, ops{r: 4, h: 1, w: 1, e: 1}},
 			{"non-first fragment, entry", []balancer.Packet{first}, mid, ops{r: 3, e: 1}},
 			{"first fragment after its orphan", []balancer.Packet{mid}, first, ops{r: 3, w: 1, e: 1}},
-			{"orphan, no hint", nil, mid, ops{r: 4 + hint, h: 1, w: 1, e: 1}},
+			{"orphan, no hint", nil, mid, ops{r: 4 + hint + credit, h: 1, w: 1, e: 1}},
 		} {
-			t.Run(policy.String()+"/"+tc.name, func(t *testing.T) {
-				b := newLB(t, titan.Config{OrphanPolicy: policy})
+			t.Run(policy.String()+"/"+pa.admission.String()+"/"+tc.name, func(t *testing.T) {
+				b := newLB(t, titan.Config{OrphanPolicy: policy, OrphanAdmission: pa.admission})
 				for _, p := range tc.setup {
 					process(b, 0, p)
 				}
@@ -464,8 +478,8 @@ func TestVIPFiltering(t *testing.T) {
 	m.Reset()
 	p.Dst = vip
 	forwardTo(t, b.Process(&balancer.Env{Meter: m}, &p))
-	if m.Count(cost.OpMapRead) != 5 {
-		t.Errorf("new flow to a VIP: %d reads, want 5", m.Count(cost.OpMapRead))
+	if m.Count(cost.OpMapRead) != 6 {
+		t.Errorf("new flow to a VIP: %d reads, want 6 (stats, VIP, conn, ring, backend, orphan credit)", m.Count(cost.OpMapRead))
 	}
 	// No VIPs: every IPv4 destination is balanced; IPv6 is passed.
 	all := newLB(t, titan.Config{})
