@@ -71,6 +71,10 @@ type Result struct {
 	// Moved counts the moves that had to happen: a packet of a flow
 	// delivered while the flow's backend was down.
 	Moved uint64
+
+	// Attack counts the packets of Scenario.Attacks, which every other
+	// field but the reassembly drops leaves out.
+	Attack AttackResult `json:",omitzero"`
 }
 
 // ratio returns a/b, or 0 when b is 0.

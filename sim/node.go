@@ -17,6 +17,7 @@ type packet struct {
 	dgram  uint64 // fragments: datagram number (ring slot, reassembly tag)
 	frag   uint16 // fragment index (0: the first, by offset)
 	nfrag  uint16 // fragments in the datagram; 0 or 1: not fragmented
+	attack bool   // sent by an Attack: left out of the legitimate metrics
 }
 
 // cpu is one CPU of the node with its RX queue: a single server that

@@ -82,6 +82,14 @@ type runner struct {
 	end       Time
 	err       error
 
+	// hostile traffic and fragment spacing (attack.go)
+	hAttack, hLate HandlerID
+	attackers      []*attacker
+	atkScratch     []packet
+	late           []packet // fragments waiting for their Traffic.FragmentGap arrival
+	lateFree       []uint32 // free slots of late
+	atk            AttackResult
+
 	// counters
 	datagrams, packets, fragments uint64
 	processed, delivered, affine  uint64
@@ -107,6 +115,14 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 	r.hDone = r.sched.Handle(r.done)
 	r.hControl = r.sched.Handle(r.control)
 	r.hChurn = r.sched.Handle(r.churn)
+	r.hAttack = r.sched.Handle(r.attackArrive)
+	r.hLate = r.sched.Handle(r.lateArrive)
+	for i := range sc.Attacks {
+		r.attackers = append(r.attackers, newAttacker(&sc.Attacks[i], i, sc.Seed, sc.Traffic.vip(), sc.Traffic.port(), r.end))
+	}
+	if len(r.attackers) > 0 {
+		r.atk.Drops = map[string]uint64{}
+	}
 
 	ql := sc.Node.queueLen()
 	r.cpus = make([]cpu, sc.Node.cpus())
@@ -168,6 +184,7 @@ func (r *runner) run() error {
 			r.sched.Post(first, r.hChurn, 0)
 		}
 	}
+	r.startAttacks()
 	r.sched.Drain()
 	if r.err != nil {
 		return r.err
@@ -234,22 +251,33 @@ func (r *runner) arrive(uint32) {
 			ps[i].dgram = id
 		}
 	}
+	gap := r.sc.Traffic.FragmentGap
 	for i := range ps {
 		p := &ps[i]
-		p.arrive = now
-		c := rss(&p.hdr, len(r.cpus))
-		cp := &r.cpus[c]
-		if !cp.busy {
-			cp.cur = *p
-			r.start(c)
+		if i > 0 && gap > 0 {
+			r.later(now+Time(i)*gap, p)
 			continue
 		}
-		if !cp.push(p) {
-			r.drop(DropQueueFull, p)
-		}
+		p.arrive = now
+		r.inject(p)
 	}
 	if next := now + r.traffic.gap(); next < r.dur && r.err == nil {
 		r.sched.Post(next, r.hArrive, 0)
+	}
+}
+
+// inject hands p, arriving now, to the NIC: RSS picks its CPU, which
+// starts it at once if idle, else queues it, else drops it.
+func (r *runner) inject(p *packet) {
+	c := rss(&p.hdr, len(r.cpus))
+	cp := &r.cpus[c]
+	if !cp.busy {
+		cp.cur = *p
+		r.start(c)
+		return
+	}
+	if !cp.push(p) {
+		r.drop(DropQueueFull, p)
 	}
 }
 
@@ -263,9 +291,14 @@ func (r *runner) start(c int) {
 	cp.hdr = cp.cur.hdr // the balancer gets a copy: what it writes does not change the bookkeeping
 	cp.dec = r.lb.Process(&cp.env, &cp.hdr)
 	stu := cp.meter.Total()
-	r.ops.Add(cp.meter)
-	r.costHist.add(uint64(stu))
-	r.processed++
+	if cp.cur.attack {
+		r.atk.Processed++
+		r.atk.Cost += stu
+	} else {
+		r.ops.Add(cp.meter)
+		r.costHist.add(uint64(stu))
+		r.processed++
+	}
 	d := r.model.Duration(stu)
 	cp.busyTime += d
 	r.sched.PostAfter(d, r.hDone, uint32(c))
@@ -276,7 +309,9 @@ func (r *runner) start(c int) {
 func (r *runner) done(c uint32) {
 	cp := &r.cpus[c]
 	p := &cp.cur
-	r.latHist.add(uint64(r.sched.Now() - p.arrive))
+	if !p.attack {
+		r.latHist.add(uint64(r.sched.Now() - p.arrive))
+	}
 	switch cp.dec.Action {
 	case balancer.Forward:
 		r.deliver(cp.dec.Backend, p)
@@ -299,6 +334,10 @@ func (r *runner) done(c uint32) {
 
 // drop counts a lost packet and resolves it if it is a fragment.
 func (r *runner) drop(reason string, p *packet) {
+	if p.attack {
+		r.atk.Drops[reason]++
+		return
+	}
 	r.drops[reason]++
 	if p.nfrag > 1 {
 		r.resolve(p, -1)
@@ -338,6 +377,13 @@ func (r *runner) deliver(id balancer.BackendID, p *packet) {
 		r.drop(DropBackendDown, p)
 		return
 	}
+	if p.attack {
+		r.atk.Delivered++
+		if p.hdr.IsFragment() {
+			r.reassemble(b, p)
+		}
+		return
+	}
 	r.delivered++
 	b.packets++
 	r.score(p, int32(i))
@@ -346,6 +392,12 @@ func (r *runner) deliver(id balancer.BackendID, p *packet) {
 		return
 	}
 	r.resolve(p, int32(i))
+	r.reassemble(b, p)
+}
+
+// reassemble hands fragment p to backend b's reassembler (made on its
+// first fragment) and counts the datagram it completes, if any.
+func (r *runner) reassemble(b *backend, p *packet) {
 	if b.reasm == nil {
 		// Created on the first fragment: a backend's reassembler is
 		// a few hundred kB. The options were validated.
@@ -360,9 +412,12 @@ func (r *runner) deliver(id balancer.BackendID, p *packet) {
 		Tag:    p.dgram,
 	})
 	if d.Complete {
-		if d.Mixed {
+		switch {
+		case d.Mixed:
 			r.drops[DropMixed]++
-		} else {
+		case p.attack:
+			r.atk.Reassembled++
+		default:
 			b.whole++
 		}
 	}
@@ -431,6 +486,7 @@ func (r *runner) result() Result {
 		Disrupted:        r.disrupted,
 		Moved:            r.moved,
 		NewFlows:         r.newFlows,
+		Attack:           r.atk,
 	}
 	for op := cost.Op(0); op < cost.NumOps; op++ {
 		if n := r.ops.Count(op); n > 0 {

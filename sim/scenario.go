@@ -69,6 +69,9 @@ type Scenario struct {
 	// frag.DefaultMaxFragments), so that a small MTU does not make every
 	// large datagram "too many fragments".
 	Reassembly frag.ReassemblerOptions
+	// Attacks is hostile traffic sent beside Traffic (see [Attack]);
+	// empty: none.
+	Attacks []Attack `json:",omitempty"`
 }
 
 // Traffic describes what the clients send. Every field's zero value is
@@ -116,6 +119,12 @@ type Traffic struct {
 	VIP netip.Addr
 	// Port is the destination port of every flow; 0 means DefaultPort.
 	Port uint16
+	// FragmentGap is the time between the arrivals of consecutive
+	// fragments of a datagram (in their arrival order): a client's link
+	// serialises them, 1.2 ms per 1500-byte fragment at 10 Mbit/s. 0: all
+	// fragments of a datagram arrive at the same instant. At most
+	// MaxFragmentGap.
+	FragmentGap Time `json:",omitempty"`
 }
 
 // Node is the load-balancer machine: CPUs, each with its own RX queue fed
@@ -269,6 +278,14 @@ func (sc Scenario) Validate() error {
 			return bad(f+".backend", ev.Backend, "no such backend")
 		}
 	}
+	if len(sc.Attacks) > MaxAttacks {
+		return bad("attacks", len(sc.Attacks), "at most %d attacks", MaxAttacks)
+	}
+	for i := range sc.Attacks {
+		if err := sc.Attacks[i].validate(i, dur); err != nil {
+			return err
+		}
+	}
 	if err := sc.Cost.Validate(); err != nil {
 		return &ScenarioError{Field: "cost.nsPerSTU", Value: sc.Cost.NsPerSTU, Rule: "must be a non-negative number", Err: err}
 	}
@@ -322,6 +339,9 @@ func (t *Traffic) validate() error {
 	}
 	if t.FragmentRate > 0 && t.largeSize() <= mtu {
 		return bad("traffic.largeSize", t.largeSize(), "must exceed the MTU %d when traffic.fragmentRate > 0", mtu)
+	}
+	if t.FragmentGap < 0 || t.FragmentGap > MaxFragmentGap {
+		return bad("traffic.fragmentGap", t.FragmentGap, "must be between 0 and %v", MaxFragmentGap)
 	}
 	if t.VIP.IsValid() && !t.VIP.Is4() {
 		return bad("traffic.vip", t.VIP, "must be an IPv4 address")
