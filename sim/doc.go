@@ -194,15 +194,18 @@
 //     and legitimate flows alike.
 //
 // The fault tests (faults_test.go) run the same designs through backend
-// flapping (102 down and up every 2 ms: Titan and Cilium lose nothing,
+// flapping (102 down and up every 2 ms: Titan and Cilium lose at most a
+// packet,
 // Katran keeps sending tracked flows to the dead backend and loses what it
 // sent there), all backends down for a third of the run and one back
 // (every packet a counted drop; Katran keeps black-holing the flows it had
 // tracked to the backends still down), an RX queue overloaded twofold
 // (queue-full drops counted, p99 latency bounded by the queue), and a
 // balancer restart that loses its tables (the flows the tables had placed
-// off the current ring move back: Titan and Cilium lose more than Katran,
-// which had not moved the flows of a backend that went down).
+// off the current ring move back: 368 flows for Titan, 333 for Cilium, 136
+// for Katran, which had not moved the flows of a backend that went down;
+// and with fragments 1 ms apart the datagrams in flight split or drop:
+// Reliability -0.15% for Titan, -0.20% for Cilium).
 //
 // # Determinism
 //

@@ -234,13 +234,19 @@ func restartAt(at time.Duration, mk func() (balancer.Balancer, error)) func() (b
 //     down, and kept them moved: the restart sends them back too. Katran
 //     never moved them (its LRU kept sending them to the dead 103, and they
 //     were lost instead), so it has fewer to lose;
-//   - Titan's fragment table: datagrams whose fragments straddle the
-//     restart; here fragments arrive back to back, so none.
+//   - the fragment tables: fragments arrive 1 ms apart here, so the
+//     datagrams in flight at the restart (about 20 of 10,000) lose their
+//     entries; Titan forwards their later fragments as orphans of host
+//     pairs it no longer knows (the hint table is gone too), by the
+//     3-tuple hash, which splits about 2 in 3 of them; Cilium drops them
+//     (no fragment-map entry). Katran, which drops every fragment, has no
+//     datagram to lose.
 //
 // Without the restart, none of the three disrupts a flow.
 func TestFaultRestart(t *testing.T) {
 	sc := faultScenario(100 * time.Millisecond)
 	sc.Events = []sim.Event{sim.BackendDown(20*time.Millisecond, 103), sim.BackendUp(40*time.Millisecond, 103)}
+	sc.Traffic.FragmentGap = time.Millisecond
 	plain, re := map[string]sim.Result{}, map[string]sim.Result{}
 	for _, d := range designs() {
 		p := simRun(t, sc, d.mk)
@@ -254,8 +260,11 @@ func TestFaultRestart(t *testing.T) {
 		if r.Disrupted == 0 {
 			t.Errorf("%s: the restart disrupted no flow; flows started while 103 was down should move back", d.name)
 		}
-		if r.Reliability < p.Reliability-0.001 {
-			t.Errorf("%s: restart cost %.4f of reliability", d.name, p.Reliability-r.Reliability)
+		switch loss := p.Reliability - r.Reliability; {
+		case d.name == "katran" && loss != 0:
+			t.Errorf("katran: restart cost %.4f of reliability, want none (no fragment gets through anyway)", loss)
+		case d.name != "katran" && (loss <= 0 || loss > 0.005):
+			t.Errorf("%s: restart cost %.4f of reliability, want the datagrams in flight (about 0.2%%) at most", d.name, loss)
 		}
 	}
 	ti, ka := re["titan"], re["katran"]
