@@ -128,3 +128,64 @@ func FuzzScenario(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAttack feeds arbitrary attacks and fragment spacing to Validate
+// and, when valid, runs them for 2 ms beside a little fragmented traffic:
+// an invalid attack is a *ScenarioError naming an attacks[i] field or
+// traffic.fragmentGap; a valid one runs, every attack packet is delivered
+// or dropped for a counted reason, the legitimate accounting is untouched
+// (every legitimate packet delivered or dropped), and attack datagrams
+// with overlapping fragments are never reassembled.
+func FuzzAttack(f *testing.F) {
+	f.Add(uint8(1), 1e6, int64(0), int64(0), 0, int64(100))
+	f.Add(uint8(3), 5e5, int64(500), int64(1500), 10, int64(0))
+	f.Add(uint8(4), 2e5, int64(100), int64(0), 1, int64(-5))
+	f.Add(uint8(9), math.NaN(), int64(-1), int64(3000), -1, int64(2e9))
+	f.Fuzz(func(t *testing.T, kind uint8, rate float64, startUs, stopUs int64, sources int, gapUs int64) {
+		sc := sim.Scenario{
+			Seed: 1, Duration: 2 * time.Millisecond,
+			Backends: []balancer.Backend{
+				{ID: 1, Name: "1", Addr: netip.AddrFrom4([4]byte{10, 9, 0, 1}), Weight: 1, Up: true},
+				{ID: 2, Name: "2", Addr: netip.AddrFrom4([4]byte{10, 9, 0, 2}), Weight: 1, Up: true},
+			},
+			Traffic: sim.Traffic{Flows: 20, Rate: 1e5, FragmentRate: 0.5, Reorder: 0.5, FragmentGap: time.Duration(gapUs) * time.Microsecond},
+			Node:    sim.Node{CPUs: 2, QueueLen: 64},
+			Attacks: []sim.Attack{{Kind: sim.AttackKind(kind), Rate: rate, Start: time.Duration(startUs) * time.Microsecond,
+				Stop: time.Duration(stopUs) * time.Microsecond, Sources: sources}},
+		}
+		newLB := func() (balancer.Balancer, error) { return &fuzzLB{}, nil }
+		if err := sc.Validate(); err != nil {
+			var se *sim.ScenarioError
+			if !errors.As(err, &se) || !(strings.HasPrefix(se.Field, "attacks[0].") || se.Field == "traffic.fragmentGap") {
+				t.Fatalf("Validate: %v does not name an attack field", err)
+			}
+			return
+		}
+		if rate*sc.Duration.Seconds() > 20000 {
+			return
+		}
+		res, err := sim.Run(sc, newLB)
+		if err != nil {
+			t.Fatalf("Run of a valid scenario: %v", err)
+		}
+		var dropped, legit uint64
+		for _, n := range res.Attack.Drops {
+			dropped += n
+		}
+		for why, n := range res.Drops {
+			if !strings.HasPrefix(why, "reassembly: ") {
+				legit += n
+			}
+		}
+		if res.Attack.Delivered+dropped != res.Attack.Packets || res.Attack.Processed > res.Attack.Packets {
+			t.Fatalf("attack accounting: %+v", res.Attack)
+		}
+		if res.Delivered+legit != res.Packets {
+			t.Fatalf("legitimate accounting: delivered %d + dropped %d != %d", res.Delivered, legit, res.Packets)
+		}
+		k := sim.AttackKind(kind)
+		if (k == sim.AttackOverlap || k == sim.AttackTeardrop) && res.Attack.Reassembled != 0 {
+			t.Fatalf("%v: %d overlapping datagrams reassembled", k, res.Attack.Reassembled)
+		}
+	})
+}

@@ -44,7 +44,9 @@ func fuzzOp(d []byte) (p balancer.Packet, toggle int, step time.Duration) {
 // (no hidden state, no randomness), and while no backend changes and no
 // entry expires every forwarded fragment of a datagram goes to the backend
 // of the datagram's first forwarded fragment (the fragment table holds
-// every key: its capacity exceeds the operations).
+// every key: its capacity exceeds the operations), and the orphan credit
+// stays within its bound. The first argument picks the orphan policy and
+// the admission policy.
 func FuzzTables(f *testing.F) {
 	f.Add(uint8(0), []byte{0, 1, 0x10, 40, 0, 1, 0, 1, 0x08, 40, 0, 1, 0, 1, 0x0c, 10, 0, 1})
 	f.Add(uint8(1), []byte{2, 1, 0x08, 40, 0, 1, 2, 3, 0x10, 40, 2, 1, 0xff, 1, 0, 0, 0, 0, 2, 1, 0x0c, 9, 0, 1})
@@ -54,6 +56,7 @@ func FuzzTables(f *testing.F) {
 		cfg := titan.Config{
 			RingSize: 13, ConnTableSize: conns, FragTableSize: 256, HintTableSize: hints,
 			FragTimeout: 100 * time.Millisecond, OrphanPolicy: titan.OrphanPolicy(policy % 3),
+			OrphanAdmission: titan.OrphanAdmission(policy / 3 % 3), OrphanCredits: 2,
 		}
 		a, b := newLB(t, cfg), newLB(t, cfg)
 		bs := backends()
@@ -109,6 +112,9 @@ func FuzzTables(f *testing.F) {
 				}
 			}
 			st := a.Stats()
+			if st.Credit < 0 || st.Credit > int64(cfg.OrphanCredits) {
+				t.Fatalf("orphan credit %d outside [0, %d]", st.Credit, cfg.OrphanCredits)
+			}
 			if st.Len.Conn > conns || st.Len.Frag > cfg.FragTableSize || st.Len.Hint > hints {
 				t.Fatalf("tables beyond their bounds: %+v", st.Len)
 			}
