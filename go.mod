@@ -2,7 +2,10 @@ module github.com/titanlb/titanlb
 
 go 1.26.8
 
-require github.com/twmb/murmur3 v1.2.2
+require (
+	github.com/google/gopacket v1.1.19
+	github.com/twmb/murmur3 v1.2.2
+)
 
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
@@ -12,6 +15,7 @@ require (
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2 // indirect
 	github.com/stretchr/testify v1.11.1 // indirect
+	golang.org/x/net v0.48.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

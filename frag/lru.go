@@ -10,17 +10,19 @@ import (
 // MaxCapacity is the largest capacity [NewLRU] and [NewTable] accept.
 const MaxCapacity = 1 << 28
 
-// Errors from [NewLRU] and [NewTable], wrapped with the offending field.
+// Errors from [NewLRU], [NewLRUWith] and [NewTable], wrapped with the
+// offending field.
 var (
 	ErrCapacity = errors.New("must be between 1 and MaxCapacity")
 	ErrTimeout  = errors.New("must not be negative")
+	ErrReserve  = errors.New("must not be negative")
 )
 
 // nilIndex marks the end of the LRU list and of the free list.
 const nilIndex = -1
 
-// node is one entry of an [LRU], living in a preallocated arena and linked
-// into the recency list through prev and next.
+// node is one entry of an [LRU], living in its arena and linked into the
+// recency list through prev and next.
 type node[K comparable, V any] struct {
 	key        K
 	val        V
@@ -29,31 +31,38 @@ type node[K comparable, V any] struct {
 }
 
 // LRU is a bounded map from K to V that evicts its least recently used
-// entry to make room for a new one. All its memory is allocated by
-// [NewLRU]: [LRU.Get], [LRU.Put], [LRU.Delete] and [LRU.Peek] are O(1) and
-// do not allocate.
+// entry to make room for a new one. [LRU.Get], [LRU.Put], [LRU.Delete] and
+// [LRU.Peek] are O(1) and do not allocate once the LRU has reached its
+// working size: [NewLRU] allocates all its memory up front; one made by
+// [NewLRUWith] with [LRUOptions.Reserve] starts with storage for that many
+// entries and doubles it, up to the capacity, when a Put finds it full, so
+// that memory follows the entries actually held (a connection table sized
+// for millions of flows costs only what it holds). A full LRU recycles the
+// evicted entry's node in place.
 //
-// It is an arena of capacity nodes on an intrusive doubly linked recency
-// list, indexed by an open-addressing hash table (at most half full) with
-// linear probing and backward-shift deletion: no tombstones, so the index
-// never degrades or grows. Each index slot holds a node number and 32 bits
-// of its key's hash, so that a probe touches a node only when the hash
-// matches. Keys are hashed with [maphash.Comparable] (its seed is random per
-// LRU, but no observable behaviour depends on it: eviction order is the
-// recency list's), or with the caller's function ([NewLRUFunc]).
+// It is an arena of nodes on an intrusive doubly linked recency list,
+// indexed by an open-addressing hash table (at most half full) with linear
+// probing and backward-shift deletion: no tombstones, so the index never
+// degrades; it is rebuilt only when the arena doubles. Each index slot holds
+// a node number and 32 bits of its key's hash, so that a probe touches a
+// node only when the hash matches. Keys are hashed with
+// [maphash.Comparable] (its seed is random per LRU, but no observable
+// behaviour depends on it: eviction order is the recency list's), or with
+// the caller's function ([NewLRUFunc], [LRUOptions.Hash]).
 //
 // An LRU is not safe for concurrent use. The zero LRU is not usable; call
-// [NewLRU].
+// [NewLRU] or [NewLRUWith].
 type LRU[K comparable, V any] struct {
 	seed  maphash.Seed
 	hash  func(K) uint64 // nil: maphash.Comparable
-	nodes []node[K, V]
-	index []uint64 // hash<<32 | node index + 1, or 0 for an empty slot
+	nodes []node[K, V]   // the arena: len is the storage reserved so far
+	index []uint64       // hash<<32 | node index + 1, or 0 for an empty slot
 	mask  uint32
 	head  int32 // most recently used
 	tail  int32 // least recently used
 	free  int32 // free list through next
 	n     int
+	cap   int // the bound; len(nodes) reaches it by doubling
 	stats LRUStats
 }
 
@@ -78,25 +87,62 @@ func NewLRU[K comparable, V any](capacity int) (*LRU[K, V], error) {
 // the low 32 bits must be well mixed (they pick the slot). A nil hash
 // means maphash.Comparable.
 func NewLRUFunc[K comparable, V any](capacity int, hash func(K) uint64) (*LRU[K, V], error) {
+	return NewLRUWith[K, V](capacity, LRUOptions[K]{Hash: hash})
+}
+
+// LRUOptions tunes an [LRU] made by [NewLRUWith]. The zero value gives the
+// LRU of [NewLRU].
+type LRUOptions[K comparable] struct {
+	// Hash is the key hash, with the contract of [NewLRUFunc]'s; nil means
+	// [maphash.Comparable].
+	Hash func(K) uint64
+	// Reserve is how many entries' storage is allocated up front. When a
+	// Put of a new key finds that storage full and the LRU below its
+	// capacity, the storage doubles (capped at the capacity) instead of
+	// evicting. 0, or any value at least the capacity, reserves the whole
+	// capacity, as [NewLRU] does; a negative value is an error.
+	Reserve int
+}
+
+// NewLRUWith returns an empty LRU holding at most capacity entries, tuned
+// by opts. Capacity must be between 1 and [MaxCapacity] and opts.Reserve
+// must not be negative; the error names the bad field otherwise.
+func NewLRUWith[K comparable, V any](capacity int, opts LRUOptions[K]) (*LRU[K, V], error) {
 	if capacity < 1 || capacity > MaxCapacity {
 		return nil, fmt.Errorf("frag: lru capacity %d: %w", capacity, ErrCapacity)
 	}
-	size := 2
-	for size < 2*capacity {
-		size <<= 1
+	if opts.Reserve < 0 {
+		return nil, fmt.Errorf("frag: lru options.reserve %d: %w", opts.Reserve, ErrReserve)
 	}
+	n := capacity
+	if opts.Reserve > 0 {
+		n = min(opts.Reserve, capacity)
+	}
+	size := indexSize(n)
 	l := &LRU[K, V]{
 		seed:  maphash.MakeSeed(),
-		hash:  hash,
-		nodes: make([]node[K, V], capacity),
+		hash:  opts.Hash,
+		nodes: make([]node[K, V], n),
 		index: make([]uint64, size),
 		mask:  uint32(size - 1),
+		cap:   capacity,
 	}
 	l.Clear()
 	return l, nil
 }
 
-// Clear removes every entry and zeroes the counters. It does not allocate.
+// indexSize returns the index length for an arena of n nodes: the least
+// power of two, at least 2, that keeps the index at most half full.
+func indexSize(n int) int {
+	size := 2
+	for size < 2*n {
+		size <<= 1
+	}
+	return size
+}
+
+// Clear removes every entry and zeroes the counters. It does not allocate,
+// and keeps the storage reserved so far.
 func (l *LRU[K, V]) Clear() {
 	clear(l.index)
 	clear(l.nodes)
@@ -114,7 +160,11 @@ func (l *LRU[K, V]) Clear() {
 func (l *LRU[K, V]) Len() int { return l.n }
 
 // Cap returns the capacity: Len never exceeds it.
-func (l *LRU[K, V]) Cap() int { return len(l.nodes) }
+func (l *LRU[K, V]) Cap() int { return l.cap }
+
+// Reserved returns how many entries the storage allocated so far holds:
+// between Len and Cap, and Cap for an LRU from [NewLRU].
+func (l *LRU[K, V]) Reserved() int { return len(l.nodes) }
 
 // Stats returns the counters.
 func (l *LRU[K, V]) Stats() LRUStats { return l.stats }
@@ -145,7 +195,8 @@ func (l *LRU[K, V]) Peek(k K) (V, bool) {
 
 // Put sets the value of k and marks it most recently used. When k is new
 // and the LRU is full, the least recently used entry is evicted first;
-// Put reports whether that happened.
+// Put reports whether that happened. When k is new, the LRU is not full but
+// its reserved storage is, Put doubles the storage (see [LRUOptions]).
 func (l *LRU[K, V]) Put(k K, v V) (evicted bool) {
 	_, evicted = l.put(k, v)
 	return evicted
@@ -161,9 +212,13 @@ func (l *LRU[K, V]) put(k K, v V) (updated, evicted bool) {
 		return true, false
 	}
 	if l.free == nilIndex {
-		l.remove(l.tail)
-		l.stats.Evictions++
-		evicted = true
+		if len(l.nodes) < l.cap {
+			l.grow()
+		} else {
+			l.remove(l.tail)
+			l.stats.Evictions++
+			evicted = true
+		}
 	}
 	i := l.free
 	l.free = l.nodes[i].next
@@ -221,6 +276,35 @@ func (l *LRU[K, V]) hashOf(k K) uint32 {
 		return uint32(l.hash(k))
 	}
 	return uint32(maphash.Comparable(l.seed, k))
+}
+
+// grow doubles the arena (capped at the capacity), threads the new nodes
+// into the free list and, when the index would be more than half full,
+// doubles it and re-inserts every entry. It is called only when every
+// node is in use.
+func (l *LRU[K, V]) grow() {
+	old := len(l.nodes)
+	n := min(2*old, l.cap)
+	nodes := make([]node[K, V], n)
+	copy(nodes, l.nodes)
+	for i := old; i < n; i++ {
+		nodes[i].next = int32(i + 1)
+	}
+	nodes[n-1].next = nilIndex
+	l.nodes = nodes
+	l.free = int32(old)
+	if size := indexSize(n); size > len(l.index) {
+		l.index = make([]uint64, size)
+		l.mask = uint32(size - 1)
+		for i := l.head; i != nilIndex; i = l.nodes[i].next {
+			h := l.nodes[i].hash
+			s := h & l.mask
+			for l.index[s] != 0 {
+				s = (s + 1) & l.mask
+			}
+			l.index[s] = slot(h, i)
+		}
+	}
 }
 
 // slot returns the index slot value of node i whose key hashes to h.

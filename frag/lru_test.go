@@ -1,8 +1,11 @@
 package frag
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -97,22 +100,29 @@ func TestNewLRUCapacity(t *testing.T) {
 // probe runs intact).
 // Every hash function must give the same answers: the default, the
 // identity (clustered home slots) and a constant (one probe run holding
-// every key).
+// every key); so must an LRU that starts small and grows (reserve 1 doubles
+// from a single node; 3 reaches the capacity through a capped step, 48 to
+// 64), whose index is rebuilt on the way.
 func TestLRUChurnKeepsBound(t *testing.T) {
 	for name, h := range map[string]func(uint32) uint64{
 		"maphash":  nil,
 		"identity": func(k uint32) uint64 { return uint64(k) },
 		"constant": func(uint32) uint64 { return 7 },
 	} {
-		t.Run(name, func(t *testing.T) { testLRUChurn(t, h) })
+		for _, reserve := range []int{0, 1, 3} {
+			t.Run(fmt.Sprintf("%s/reserve=%d", name, reserve), func(t *testing.T) { testLRUChurn(t, h, reserve) })
+		}
 	}
 }
 
-func testLRUChurn(t *testing.T, hash func(uint32) uint64) {
+func testLRUChurn(t *testing.T, hash func(uint32) uint64, reserve int) {
 	const capacity = 64
-	l, err := NewLRUFunc[uint32, uint32](capacity, hash)
+	l, err := NewLRUWith[uint32, uint32](capacity, LRUOptions[uint32]{Hash: hash, Reserve: reserve})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := cmp.Or(reserve, capacity); l.Reserved() != want || l.Cap() != capacity {
+		t.Fatalf("new LRU: Reserved, Cap = %d, %d; want %d, %d", l.Reserved(), l.Cap(), want, capacity)
 	}
 	ref := newRefLRU[uint32, uint32](capacity)
 	x := uint32(1)
@@ -140,6 +150,12 @@ func testLRUChurn(t *testing.T, hash func(uint32) uint64) {
 		if l.Len() > capacity || l.Len() != len(ref.keys) {
 			t.Fatalf("op %d: Len %d, reference %d, cap %d", i, l.Len(), len(ref.keys), capacity)
 		}
+		if r := l.Reserved(); r < l.Len() || r > capacity {
+			t.Fatalf("op %d: Reserved %d outside [Len %d, Cap %d]", i, r, l.Len(), capacity)
+		}
+	}
+	if l.Reserved() != capacity {
+		t.Errorf("after the churn Reserved %d, want the capacity %d", l.Reserved(), capacity)
 	}
 	if got := keysOf(l); !slices.Equal(got, ref.keys) {
 		t.Fatalf("recency order\n got %v\nwant %v", got, ref.keys)
@@ -170,6 +186,114 @@ func TestLRUNoAlloc(t *testing.T) {
 	}
 	if l.Len() > l.Cap() {
 		t.Errorf("Len %d above Cap %d", l.Len(), l.Cap())
+	}
+}
+
+// A growing LRU allocates while it doubles toward its working size, then
+// no more: a table that has stopped growing and a full table that recycles
+// its evicted nodes do not allocate.
+func TestLRUGrowNoAllocAtWorkingSize(t *testing.T) {
+	const capacity = 1000
+	l, err := NewLRUWith[[16]byte, uint32](capacity, LRUOptions[[16]byte]{Reserve: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k [16]byte
+	put := func(n uint32) {
+		k[0], k[1], k[2] = byte(n), byte(n>>8), byte(n>>16)
+		l.Put(k, n)
+	}
+	// 4 -> 8 -> ... -> 512 -> 1000: the storage doubles when a new key
+	// finds it full, and the last step is capped at the capacity.
+	want := 4
+	for n := range uint32(capacity) {
+		if int(n) == want {
+			want = min(2*want, capacity)
+		}
+		put(n)
+		if l.Reserved() != want {
+			t.Fatalf("after %d puts Reserved %d, want %d", n+1, l.Reserved(), want)
+		}
+	}
+	if l.Len() != capacity || l.Reserved() != capacity {
+		t.Fatalf("Len, Reserved = %d, %d; want %d, %d", l.Len(), l.Reserved(), capacity, capacity)
+	}
+	n := uint32(capacity)
+	allocs := testing.AllocsPerRun(10000, func() {
+		n++
+		put(n) // a new key: evicts and recycles in place
+		l.Get(k)
+	})
+	if allocs != 0 {
+		t.Errorf("full grown LRU: Put/Get allocate %v per run", allocs)
+	}
+	if l.Stats().Evictions == 0 {
+		t.Error("churn on a full LRU evicted nothing")
+	}
+
+	// Working size below the capacity: a churn of 100 live keys.
+	l, err = NewLRUWith[[16]byte, uint32](1<<20, LRUOptions[[16]byte]{Reserve: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n = range uint32(100) {
+		put(n)
+	}
+	allocs = testing.AllocsPerRun(10000, func() {
+		n++
+		put(n)
+		k[0], k[1], k[2] = byte(n-100), byte((n-100)>>8), byte((n-100)>>16)
+		l.Delete(k)
+	})
+	if allocs != 0 {
+		t.Errorf("LRU at its working size: Put/Delete allocate %v per run", allocs)
+	}
+	// Memory follows the entries held, not the bound of 1<<20.
+	if l.Len() != 100 || l.Reserved() != 128 {
+		t.Errorf("Len, Reserved = %d, %d; want 100, 128 (16 doubled three times)", l.Len(), l.Reserved())
+	}
+}
+
+func TestNewLRUWith(t *testing.T) {
+	if _, err := NewLRUWith[int, int](8, LRUOptions[int]{Reserve: -1}); !errors.Is(err, ErrReserve) ||
+		!strings.Contains(err.Error(), "reserve -1") {
+		t.Errorf("Reserve -1: error %v, want ErrReserve naming reserve -1", err)
+	}
+	if _, err := NewLRUWith[int, int](0, LRUOptions[int]{Reserve: 1}); !errors.Is(err, ErrCapacity) {
+		t.Errorf("capacity 0: error %v, want ErrCapacity", err)
+	}
+	for _, c := range []struct{ reserve, want int }{{0, 8}, {1, 1}, {5, 5}, {8, 8}, {100, 8}} {
+		l, err := NewLRUWith[int, int](8, LRUOptions[int]{Reserve: c.reserve})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Reserved() != c.want {
+			t.Errorf("Reserve %d: Reserved %d, want %d", c.reserve, l.Reserved(), c.want)
+		}
+	}
+	// Growth keeps the recency order, and Clear keeps the storage.
+	l, err := NewLRUWith[int, int](5, LRUOptions[int]{Reserve: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if l.Put(i, i) {
+			t.Fatalf("Put(%d) evicted below the capacity", i)
+		}
+	}
+	l.Get(0)
+	if got, want := keysOf(l), []int{0, 4, 3, 2, 1}; !slices.Equal(got, want) {
+		t.Errorf("recency order %v, want %v", got, want)
+	}
+	if !l.Put(5, 5) {
+		t.Error("Put into the full grown LRU did not evict")
+	}
+	if _, ok := l.Peek(1); ok {
+		t.Error("least recently used key 1 survived the eviction")
+	}
+	l.Clear()
+	if l.Len() != 0 || l.Reserved() != 5 {
+		t.Errorf("after Clear Len, Reserved = %d, %d; want 0, 5", l.Len(), l.Reserved())
 	}
 }
 

@@ -14,6 +14,7 @@ type packet struct {
 	hdr    balancer.Packet
 	arrive Time
 	flow   uint32
+	seq    uint32 // arrival number in a recorded run (RunRecorded)
 	dgram  uint64 // fragments: datagram number (ring slot, reassembly tag)
 	frag   uint16 // fragment index (0: the first, by offset)
 	nfrag  uint16 // fragments in the datagram; 0 or 1: not fragmented

@@ -35,6 +35,12 @@ const (
 // allocate per packet once its queues and tables have reached their
 // working size.
 func Run(sc Scenario, newLB func() (balancer.Balancer, error)) (Result, error) {
+	return run(sc, newLB, nil)
+}
+
+// run is [Run], recording every packet into rec when it is not nil
+// ([RunRecorded]).
+func run(sc Scenario, newLB func() (balancer.Balancer, error), rec *recorder) (Result, error) {
 	if err := sc.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -52,6 +58,7 @@ func Run(sc Scenario, newLB func() (balancer.Balancer, error)) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	r.rec = rec
 	if err := r.run(); err != nil {
 		return Result{}, err
 	}
@@ -90,6 +97,11 @@ type runner struct {
 	lateFree       []uint32 // free slots of late
 	atk            AttackResult
 
+	// trace replay and recording (trace.go)
+	trace  *replay // nil: generated traffic
+	hTrace HandlerID
+	rec    *recorder // nil: not recording
+
 	// counters
 	datagrams, packets, fragments uint64
 	processed, delivered, affine  uint64
@@ -117,6 +129,9 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 	r.hChurn = r.sched.Handle(r.churn)
 	r.hAttack = r.sched.Handle(r.attackArrive)
 	r.hLate = r.sched.Handle(r.lateArrive)
+	if len(sc.Traffic.Trace.Packets) > 0 {
+		r.prepareTrace()
+	}
 	for i := range sc.Attacks {
 		r.attackers = append(r.attackers, newAttacker(&sc.Attacks[i], i, sc.Seed, sc.Traffic.vip(), sc.Traffic.port(), r.end))
 	}
@@ -176,7 +191,9 @@ func (r *runner) run() error {
 	for i, ev := range r.events {
 		r.sched.Post(ev.At, r.hControl, uint32(i))
 	}
-	if first := r.traffic.gap(); first < r.dur {
+	if r.trace != nil {
+		r.startTrace()
+	} else if first := r.traffic.gap(); first < r.dur {
 		r.sched.Post(first, r.hArrive, 0)
 	}
 	if r.traffic.churnGap > 0 {
@@ -269,6 +286,9 @@ func (r *runner) arrive(uint32) {
 // inject hands p, arriving now, to the NIC: RSS picks its CPU, which
 // starts it at once if idle, else queues it, else drops it.
 func (r *runner) inject(p *packet) {
+	if r.rec != nil {
+		r.rec.arrive(p)
+	}
 	c := rss(&p.hdr, len(r.cpus))
 	cp := &r.cpus[c]
 	if !cp.busy {
@@ -309,6 +329,9 @@ func (r *runner) start(c int) {
 func (r *runner) done(c uint32) {
 	cp := &r.cpus[c]
 	p := &cp.cur
+	if r.rec != nil {
+		r.recordDecision(p, cp.dec)
+	}
 	if !p.attack {
 		r.latHist.add(uint64(r.sched.Now() - p.arrive))
 	}
@@ -334,6 +357,9 @@ func (r *runner) done(c uint32) {
 
 // drop counts a lost packet and resolves it if it is a fragment.
 func (r *runner) drop(reason string, p *packet) {
+	if r.rec != nil {
+		r.rec.vs[p.seq].Reason = reason
+	}
 	if p.attack {
 		r.atk.Drops[reason]++
 		return

@@ -125,6 +125,11 @@ type Traffic struct {
 	// fragments of a datagram arrive at the same instant. At most
 	// MaxFragmentGap.
 	FragmentGap Time `json:",omitempty"`
+	// Trace, when it has packets, replaces the generator: its frames
+	// arrive at the node at their times (those before Duration; Duration
+	// 0 means the trace's span, all of it), and every other field of
+	// Traffic is ignored. See [Trace] and the package doc's # Traces.
+	Trace Trace `json:",omitzero"`
 }
 
 // Node is the load-balancer machine: CPUs, each with its own RX queue fed
@@ -346,11 +351,17 @@ func (t *Traffic) validate() error {
 	if t.VIP.IsValid() && !t.VIP.Is4() {
 		return bad("traffic.vip", t.VIP, "must be an IPv4 address")
 	}
+	if err := t.Trace.validate(); err != nil {
+		return err
+	}
 	return nil
 }
 
 func (sc Scenario) duration() Time {
 	if sc.Duration == 0 {
+		if d := sc.Traffic.Trace.span(); d > 0 {
+			return d
+		}
 		return DefaultDuration
 	}
 	return sc.Duration
