@@ -38,6 +38,10 @@ type Result struct {
 	// median and 99th percentile of the per-packet cost.
 	AvgCost          float64
 	CostP50, CostP99 cost.STU
+	// AvgNs is AvgCost in nanoseconds under the scenario's cost model
+	// (AvgCost × NsPerSTU): with cost.Calibrated(), the kernel's
+	// predicted time per packet.
+	AvgNs float64
 	// CostByOp is the STU spent per operation (cost.Op names), OpCounts
 	// how many times each was charged; operations never charged are left
 	// out.

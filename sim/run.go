@@ -499,6 +499,7 @@ func (r *runner) result() Result {
 		FragmentAccuracy: ratio(float64(r.fragAccurate), float64(r.fragments)),
 		Affinity:         ratio(float64(r.affine), float64(r.delivered)),
 		AvgCost:          ratio(float64(r.ops.Total()), float64(r.processed)),
+		AvgNs:            r.model.Nanoseconds(ratio(float64(r.ops.Total()), float64(r.processed))),
 		CostP50:          cost.STU(r.costHist.quantile(0.5)),
 		CostP99:          cost.STU(r.costHist.quantile(0.99)),
 		CostByOp:         map[string]uint64{},
