@@ -123,11 +123,14 @@
 // # Allocation
 //
 // Process does not allocate once its tables have grown to their working
-// size. Each per-CPU LRU reserves 256 entries up front; each table is an open-addressing index (linear probing,
-// backward-shift deletion, so eviction churn leaves no tombstones) over a
-// node array in recency order; it grows by doubling toward its bound on
-// demand (the kernel preallocates instead), and a full table recycles the
-// evicted node in place. TestProcessDoesNotAllocate checks established,
+// size. Every connection table is a [frag.LRU]: an open-addressing index
+// (linear probing, backward-shift deletion, so eviction churn leaves no
+// tombstones) over a node arena in recency order. Each per-CPU LRU is made
+// with [frag.NewLRUWith] and reserves 256 entries up front, then doubles
+// toward its bound on demand (the kernel preallocates instead: 8,000,000
+// entries over 128 tables would cost gigabytes up front here); the
+// fallback LRU's 1000 entries are allocated at once. A full table recycles
+// the evicted node in place. TestProcessDoesNotAllocate checks established,
 // new-flow (on full tables) and fragment packets with testing.AllocsPerRun;
 // the benchmarks report 0 B/op.
 package katran

@@ -86,12 +86,12 @@ func FuzzBounds(f *testing.F) {
 				t.Fatalf("action %v for %+v", dec.Action, p)
 			}
 			for i := range b.cpus {
-				if l := b.cpus[i].lru; l.len() > l.capacity {
-					t.Fatalf("cpu %d LRU holds %d, bound %d", i, l.len(), l.capacity)
+				if l := b.cpus[i].lru; l.Len() > l.Cap() {
+					t.Fatalf("cpu %d LRU holds %d, bound %d", i, l.Len(), l.Cap())
 				}
 			}
-			if l := b.fallback.lru; l.len() > l.capacity {
-				t.Fatalf("fallback LRU holds %d, bound %d", l.len(), l.capacity)
+			if l := b.fallback.lru; l.Len() > l.Cap() {
+				t.Fatalf("fallback LRU holds %d, bound %d", l.Len(), l.Cap())
 			}
 		}
 		s := b.Stats()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/frag"
 	"github.com/titanlb/titanlb/internal/ring"
 	"github.com/titanlb/titanlb/maglev"
 )
@@ -85,6 +86,7 @@ var (
 	ErrNegative = errors.New("must not be negative")
 	ErrTooMany  = errors.New("more than MaxSupportedCPUs")
 	ErrTooSmall = errors.New("smaller than CPUs: a per-CPU LRU would be empty")
+	ErrTooLarge = errors.New("per-CPU share above frag.MaxCapacity")
 	ErrNotIPv4  = errors.New("not an IPv4 address")
 )
 
@@ -109,13 +111,27 @@ func hashFlowKey(k flowKey) uint64 {
 	return mix64(binary.LittleEndian.Uint64(k[:8]) ^ mix64(binary.LittleEndian.Uint64(k[8:])))
 }
 
+// mix64 is a 64-bit finaliser (SplitMix64's), used to hash table keys.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// lruReserve is the storage each per-CPU LRU reserves up front; it doubles
+// toward the per-CPU bound on demand (see the package doc, # Allocation).
+const lruReserve = 256
+
 type lruValue struct {
 	backend balancer.BackendID
 	atime   time.Duration // UDP only, as real_pos_lru.atime
 }
 
 type cpuState struct {
-	lru         *lru[flowKey, lruValue]
+	lru         *frag.LRU[flowKey, lruValue]
 	rateStart   time.Duration // conn_rate_stats v2
 	rateCount   uint64        // conn_rate_stats v1
 	rateStarted bool
@@ -167,6 +183,8 @@ func New(cfg Config) (*Balancer, error) {
 		size = DefaultLRUSize
 	case size < cpus:
 		return nil, fmt.Errorf("katran: config.LRUSize %d: %w (%d)", cfg.LRUSize, ErrTooSmall, cpus)
+	case size/cpus > frag.MaxCapacity:
+		return nil, fmt.Errorf("katran: config.LRUSize %d: %w (%d CPUs)", cfg.LRUSize, ErrTooLarge, cpus)
 	}
 	b.perCPU = size / cpus
 	if len(cfg.VIPs) > 0 {
@@ -179,10 +197,19 @@ func New(cfg Config) (*Balancer, error) {
 		}
 	}
 	b.cpus = make([]cpuState, cpus)
+	opts := frag.LRUOptions[flowKey]{Hash: hashFlowKey, Reserve: lruReserve}
 	for i := range b.cpus {
-		b.cpus[i].lru = newLRU[flowKey, lruValue](b.perCPU, 256, hashFlowKey)
+		l, err := frag.NewLRUWith[flowKey, lruValue](b.perCPU, opts)
+		if err != nil { // not reached: perCPU is within 1..frag.MaxCapacity
+			return nil, fmt.Errorf("katran: config.LRUSize %d: %w", cfg.LRUSize, err)
+		}
+		b.cpus[i].lru = l
 	}
-	b.fallback.lru = newLRU[flowKey, lruValue](FallbackLRUSize, FallbackLRUSize, hashFlowKey)
+	l, err := frag.NewLRUFunc[flowKey, lruValue](FallbackLRUSize, hashFlowKey)
+	if err != nil {
+		return nil, fmt.Errorf("katran: fallback LRU: %w", err)
+	}
+	b.fallback.lru = l
 	return b, nil
 }
 
@@ -195,9 +222,9 @@ func (b *Balancer) PerCPULRUSize() int { return b.perCPU }
 // LRULen returns the connection-table entries held by every per-CPU LRU
 // and the fallback LRU together: the memory a flood fills.
 func (b *Balancer) LRULen() int {
-	n := b.fallback.lru.len()
+	n := b.fallback.lru.Len()
 	for i := range b.cpus {
-		n += b.cpus[i].lru.len()
+		n += b.cpus[i].lru.Len()
 	}
 	return n
 }
@@ -228,9 +255,9 @@ func (b *Balancer) SetBackends(bs []balancer.Backend) error {
 func (b *Balancer) Stats() Stats {
 	s := b.stats
 	for i := range b.cpus {
-		s.LRUEvictions += b.cpus[i].lru.evictions
+		s.LRUEvictions += b.cpus[i].lru.Stats().Evictions
 	}
-	s.LRUEvictions += b.fallback.lru.evictions
+	s.LRUEvictions += b.fallback.lru.Stats().Evictions
 	return s
 }
 
@@ -321,11 +348,12 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 	found := false
 	if !syn { // connection_table_lookup
 		m.Charge(cost.OpMapRead)
-		if v, ok := st.lru.get(key); ok {
+		if v, ok := st.lru.Get(key); ok {
 			if p.Proto == balancer.ProtoUDP && now-v.atime > LRUUDPTimeout {
 				ok = false // stale UDP entry: treated as a miss
 			} else if p.Proto == balancer.ProtoUDP {
-				v.atime = now
+				v.atime = now // the kernel writes through the looked-up pointer
+				st.lru.Put(key, v)
 			}
 			if ok {
 				m.Charge(cost.OpMapRead) // reals[pos]
@@ -364,7 +392,7 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 				v.atime = now
 			}
 			m.Charge(cost.OpMapWrite)
-			st.lru.put(key, v)
+			st.lru.Put(key, v)
 		}
 		m.Charge(cost.OpMapRead) // update_vip_lru_miss_stats: vip_miss_stats
 		dst = id

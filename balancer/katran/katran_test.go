@@ -250,7 +250,7 @@ func TestLRUBounded(t *testing.T) {
 		p := udp(sport)
 		b.Process(&balancer.Env{}, &p)
 	}
-	if n := b.cpus[0].lru.len(); n != 100 {
+	if n := b.cpus[0].lru.Len(); n != 100 {
 		t.Errorf("LRU holds %d entries, want its bound 100", n)
 	}
 	if s := b.Stats(); s.LRUEvictions != 900 {
