@@ -8,6 +8,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/frag"
 	"github.com/titanlb/titanlb/internal/ring"
 	"github.com/titanlb/titanlb/maglev"
 )
@@ -102,6 +103,7 @@ type Config struct {
 // Errors from [New], wrapped with the field.
 var (
 	ErrNegative = errors.New("must not be negative")
+	ErrTooLarge = errors.New("above frag.MaxCapacity")
 	ErrMode     = errors.New("unknown mode")
 	ErrNotIPv4  = errors.New("not an IPv4 address")
 )
@@ -155,6 +157,16 @@ func hashFrag(k fragKey) uint64 {
 
 func hashAddr(k [4]byte) uint64 { return mix64(uint64(binary.LittleEndian.Uint32(k[:]))) }
 
+// mix64 is a 64-bit finaliser (SplitMix64's), used to hash map keys.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
 type ctEntry struct{ backend balancer.BackendID }
 
 type natEntry struct{ port uint16 }
@@ -167,11 +179,11 @@ type Balancer struct {
 	vips    map[netip.Addr]struct{}
 	ring    *ring.Ring
 	backend map[balancer.BackendID]balancer.Backend // cilium_lb4_backends_v3
-	frag    *lru[fragKey, ports]
-	ctTCP   *lru[tupleKey, ctEntry]
-	ctAny   *lru[tupleKey, ctEntry]
-	nat     *lru[tupleKey, natEntry]
-	neigh   *lru[[4]byte, struct{}]
+	frag    *frag.LRU[fragKey, ports]
+	ctTCP   *frag.LRU[tupleKey, ctEntry]
+	ctAny   *frag.LRU[tupleKey, ctEntry]
+	nat     *frag.LRU[tupleKey, natEntry]
+	neigh   *frag.LRU[[4]byte, struct{}]
 	rnd     uint32 // get_prandom_u32, deterministic
 	stats   Stats
 }
@@ -202,6 +214,8 @@ func New(cfg Config) (*Balancer, error) {
 			return 0, fmt.Errorf("cilium: config.%s %d: %w", name, v, ErrNegative)
 		case v == 0:
 			return def, nil
+		case v > frag.MaxCapacity:
+			return 0, fmt.Errorf("cilium: config.%s %d: %w", name, v, ErrTooLarge)
 		}
 		return v, nil
 	}
@@ -230,11 +244,23 @@ func New(cfg Config) (*Balancer, error) {
 		}
 		b.vips[v] = struct{}{}
 	}
-	b.frag = newLRU[fragKey, ports](n[0], n[0], hashFrag)
-	b.ctTCP = newLRU[tupleKey, ctEntry](n[1], 4096, hashTuple)
-	b.ctAny = newLRU[tupleKey, ctEntry](n[2], 4096, hashTuple)
-	b.nat = newLRU[tupleKey, natEntry](n[3], 4096, hashTuple)
-	b.neigh = newLRU[[4]byte, struct{}](n[4], 1024, hashAddr)
+	// The fragment map is allocated whole; the others reserve a few
+	// thousand entries and double toward their bound on demand.
+	if b.frag, err = frag.NewLRUFunc[fragKey, ports](n[0], hashFrag); err != nil {
+		return nil, fmt.Errorf("cilium: config.FragMapSize %d: %w", n[0], err)
+	}
+	if b.ctTCP, err = frag.NewLRUWith[tupleKey, ctEntry](n[1], frag.LRUOptions[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
+		return nil, fmt.Errorf("cilium: config.CTMapSizeTCP %d: %w", n[1], err)
+	}
+	if b.ctAny, err = frag.NewLRUWith[tupleKey, ctEntry](n[2], frag.LRUOptions[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
+		return nil, fmt.Errorf("cilium: config.CTMapSizeAny %d: %w", n[2], err)
+	}
+	if b.nat, err = frag.NewLRUWith[tupleKey, natEntry](n[3], frag.LRUOptions[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
+		return nil, fmt.Errorf("cilium: config.NATMapSize %d: %w", n[3], err)
+	}
+	if b.neigh, err = frag.NewLRUWith[[4]byte, struct{}](n[4], frag.LRUOptions[[4]byte]{Hash: hashAddr, Reserve: 1024}); err != nil {
+		return nil, fmt.Errorf("cilium: config.NeighMapSize %d: %w", n[4], err)
+	}
 	b.rnd = b.seed | 1
 	return b, nil
 }
@@ -266,16 +292,17 @@ func (b *Balancer) SetBackends(bs []balancer.Backend) error {
 // Stats returns the counters so far.
 func (b *Balancer) Stats() Stats {
 	s := b.stats
-	s.Evictions = b.frag.evictions + b.ctTCP.evictions + b.ctAny.evictions + b.nat.evictions + b.neigh.evictions
+	s.Evictions = b.frag.Stats().Evictions + b.ctTCP.Stats().Evictions + b.ctAny.Stats().Evictions +
+		b.nat.Stats().Evictions + b.neigh.Stats().Evictions
 	return s
 }
 
 // FragMapLen returns the number of entries in the fragment map.
-func (b *Balancer) FragMapLen() int { return b.frag.len() }
+func (b *Balancer) FragMapLen() int { return b.frag.Len() }
 
 // CTMapLen returns the number of entries in the two conntrack maps (TCP
 // and other protocols) together: the memory a flood of new flows fills.
-func (b *Balancer) CTMapLen() int { return b.ctTCP.len() + b.ctAny.len() }
+func (b *Balancer) CTMapLen() int { return b.ctTCP.Len() + b.ctAny.Len() }
 
 func drop(reason string) balancer.Decision {
 	return balancer.Decision{Action: balancer.Drop, Reason: reason}
@@ -348,7 +375,7 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
-	if e, ok := ct.get(svcKey); ok { // CT_REPLY
+	if e, ok := ct.Get(svcKey); ok { // CT_REPLY
 		b.stats.CTServiceHit++
 		id = e.backend
 		m.Charge(cost.OpMapRead) // lb4_lookup_backend
@@ -361,6 +388,7 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 			}
 			m.Charge(cost.OpMapRead) // ct_update_svc_entry: lookup, update in place
 			e.backend = nid
+			ct.Put(svcKey, e)
 			id = nid
 			b.stats.Reselected++
 		}
@@ -375,7 +403,7 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 		}
 		id = nid
 		m.Charge(cost.OpMapWrite) // ct_create4(CT_SERVICE)
-		ct.put(svcKey, ctEntry{backend: id})
+		ct.Put(svcKey, ctEntry{backend: id})
 	}
 	be := b.backend[id]
 	if b.cfg.Mode == ModeSNAT {
@@ -398,16 +426,16 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	m.Charge(cost.OpMapRead)
-	if _, ok := ct.get(egKey); !ok {
+	if _, ok := ct.Get(egKey); !ok {
 		m.Charge(cost.OpMapWrite) // ct_create4(CT_EGRESS)
-		ct.put(egKey, ctEntry{backend: id})
+		ct.Put(egKey, ctEntry{backend: id})
 	}
 	// neigh_record_ip4: lookup the client's MAC, update if missing.
 	m.Charge(cost.OpMapRead)
 	src := p.Src.As4()
-	if _, ok := b.neigh.get(src); !ok {
+	if _, ok := b.neigh.Get(src); !ok {
 		m.Charge(cost.OpMapWrite)
-		b.neigh.put(src, struct{}{})
+		b.neigh.Put(src, struct{}{})
 	}
 	// ep_tail_call(CILIUM_CALL_IPV4_NODEPORT_NAT_EGRESS) ->
 	// tail_nodeport_nat_egress_ipv4 -> snat_v4_nat.
@@ -442,7 +470,7 @@ func (b *Balancer) l4Ports(m *cost.Meter, p, t *balancer.Packet) (balancer.Decis
 	k := fragKey{dst: p.Dst.As4(), src: p.Src.As4(), id: p.IPID, proto: p.Proto}
 	if p.FragOffset != 0 {
 		m.Charge(cost.OpMapRead) // ipv4_frag_get_l4ports
-		v, ok := b.frag.get(k)
+		v, ok := b.frag.Get(k)
 		if !ok {
 			return drop(ReasonFragNotFound), false
 		}
@@ -452,7 +480,7 @@ func (b *Balancer) l4Ports(m *cost.Meter, p, t *balancer.Packet) (balancer.Decis
 	}
 	m.Charge(cost.OpMapWrite) // map_update_elem(cilium_ipv4_frag_datagrams, BPF_ANY)
 	b.stats.FragWrites++
-	b.frag.put(k, ports{p.SrcPort, p.DstPort})
+	b.frag.Put(k, ports{p.SrcPort, p.DstPort})
 	return balancer.Decision{}, true
 }
 
@@ -481,13 +509,13 @@ func (b *Balancer) snat(m *cost.Meter, t *balancer.Packet) (balancer.Decision, b
 	fwd := tupleKey{balancer.Key5(t), tupleOut}
 	m.Charge(cost.OpMapRead) // __snat_lookup(tuple)
 	rev := t.Dst.As4()
-	if e, ok := b.nat.get(fwd); ok {
+	if e, ok := b.nat.Get(fwd); ok {
 		// Check the reverse entry; restore it when it was evicted.
 		m.Charge(cost.OpMapRead)
 		rk := revKey(rev, t, e.port)
-		if _, ok := b.nat.get(rk); !ok {
+		if _, ok := b.nat.Get(rk); !ok {
 			m.Charge(cost.OpMapWrite)
-			b.nat.put(rk, natEntry{port: t.SrcPort})
+			b.nat.Put(rk, natEntry{port: t.SrcPort})
 		}
 		return balancer.Decision{}, true
 	}
@@ -501,11 +529,11 @@ func (b *Balancer) snat(m *cost.Meter, t *balancer.Packet) (balancer.Decision, b
 	for retry := 0; retry < SNATCollisionRetries; retry++ {
 		rk := revKey(rev, t, port)
 		m.Charge(cost.OpMapWrite)
-		if !b.nat.has(rk) {
-			b.nat.put(rk, natEntry{port: t.SrcPort})
+		if _, taken := b.nat.Peek(rk); !taken { // BPF_NOEXIST: fails on a present key without touching it
+			b.nat.Put(rk, natEntry{port: t.SrcPort})
 			m.Charge(cost.OpMapRead) // cilium_snat_v4_alloc_retries
 			m.Charge(cost.OpMapWrite)
-			b.nat.put(fwd, natEntry{port: port})
+			b.nat.Put(fwd, natEntry{port: port})
 			b.stats.NATNew++
 			return balancer.Decision{}, true
 		}

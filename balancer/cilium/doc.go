@@ -141,11 +141,13 @@
 // # Allocation
 //
 // Process does not allocate once its tables have grown to their working
-// size. Each table is an open-addressing index (linear probing,
+// size. Each map is a [frag.LRU]: an open-addressing index (linear probing,
 // backward-shift deletion, so eviction churn leaves no tombstones) over a
-// node array in recency order; it grows by doubling toward its bound on
-// demand (the kernel preallocates instead), and a full table recycles the
-// evicted node in place. TestProcessDoesNotAllocate checks established,
+// node arena in recency order. The fragment map is allocated whole; the
+// conntrack, NAT and neighbour maps are made with [frag.NewLRUWith] and
+// reserve 4096 (neighbour: 1024) entries, then double toward their bound on
+// demand (the kernel preallocates instead). A full map recycles the evicted
+// node in place. TestProcessDoesNotAllocate checks established,
 // new-flow (on full tables) and fragment packets with testing.AllocsPerRun;
 // the benchmarks report 0 B/op.
 package cilium

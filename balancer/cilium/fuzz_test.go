@@ -81,16 +81,16 @@ func FuzzFragMap(f *testing.F) {
 				t.Fatalf("action %v for %+v", dec.Action, p)
 			}
 			for name, l := range map[string][2]int{
-				"frag": {b.frag.len(), b.frag.capacity}, "ct tcp": {b.ctTCP.len(), b.ctTCP.capacity},
-				"ct any": {b.ctAny.len(), b.ctAny.capacity}, "nat": {b.nat.len(), b.nat.capacity},
-				"neigh": {b.neigh.len(), b.neigh.capacity},
+				"frag": {b.frag.Len(), b.frag.Cap()}, "ct tcp": {b.ctTCP.Len(), b.ctTCP.Cap()},
+				"ct any": {b.ctAny.Len(), b.ctAny.Cap()}, "nat": {b.nat.Len(), b.nat.Cap()},
+				"neigh": {b.neigh.Len(), b.neigh.Cap()},
 			} {
 				if l[0] > l[1] {
 					t.Fatalf("%s map holds %d, bound %d", name, l[0], l[1])
 				}
 			}
-			if b.FragMapLen() != b.frag.len() {
-				t.Fatalf("FragMapLen %d, map %d", b.FragMapLen(), b.frag.len())
+			if b.FragMapLen() != b.frag.Len() {
+				t.Fatalf("FragMapLen %d, map %d", b.FragMapLen(), b.frag.Len())
 			}
 		}
 		s := b.Stats()

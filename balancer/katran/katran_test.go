@@ -258,6 +258,31 @@ func TestLRUBounded(t *testing.T) {
 	}
 }
 
+// The default 8,000,000-entry connection table over 128 CPUs is not
+// allocated up front: each per-CPU LRU reserves 256 entries and doubles
+// toward its 62,500-entry bound only as flows arrive on that CPU.
+func TestLRUGrowsOnDemand(t *testing.T) {
+	b := newTest(t, Config{})
+	for i := range b.cpus {
+		if l := b.cpus[i].lru; l.Reserved() != lruReserve || l.Cap() != DefaultLRUSize/MaxSupportedCPUs {
+			t.Fatalf("cpu %d: Reserved, Cap = %d, %d; want %d, %d", i, l.Reserved(), l.Cap(), lruReserve, DefaultLRUSize/MaxSupportedCPUs)
+		}
+	}
+	for sport := range uint16(1000) {
+		p := udp(sport)
+		b.Process(&balancer.Env{CPU: 3}, &p)
+	}
+	if l := b.cpus[3].lru; l.Len() != 1000 || l.Reserved() != 1024 {
+		t.Errorf("cpu 3 after 1000 flows: Len, Reserved = %d, %d; want 1000, 1024", l.Len(), l.Reserved())
+	}
+	if l := b.cpus[2].lru; l.Len() != 0 || l.Reserved() != lruReserve {
+		t.Errorf("idle cpu 2: Len, Reserved = %d, %d; want 0, %d", l.Len(), l.Reserved(), lruReserve)
+	}
+	if s := b.Stats(); s.LRUEvictions != 0 {
+		t.Errorf("%d evictions below the bound", s.LRUEvictions)
+	}
+}
+
 func TestNoBackendsAndBadInput(t *testing.T) {
 	b, err := New(Config{})
 	if err != nil {
@@ -313,6 +338,7 @@ func TestNewErrors(t *testing.T) {
 		{Config{CPUs: 129}, "config.CPUs 129", ErrTooMany},
 		{Config{LRUSize: -5}, "config.LRUSize -5", ErrNegative},
 		{Config{CPUs: 8, LRUSize: 4}, "config.LRUSize 4", ErrTooSmall},
+		{Config{CPUs: 2, LRUSize: 1 << 30}, "config.LRUSize 1073741824", ErrTooLarge}, // 2^29 per CPU
 		{Config{VIPs: []netip.Addr{netip.MustParseAddr("::1")}}, "config.VIPs[0] ::1", ErrNotIPv4},
 	}
 	for _, c := range cases {
