@@ -79,6 +79,10 @@ type Result struct {
 	// Attack counts the packets of Scenario.Attacks, which every other
 	// field but the reassembly drops leaves out.
 	Attack AttackResult `json:",omitzero"`
+
+	// Fleet is the per-node load and the node-change figures of a run
+	// with a Scenario.Fleet (see [FleetResult]); zero without one.
+	Fleet FleetResult `json:",omitzero"`
 }
 
 // ratio returns a/b, or 0 when b is 0.

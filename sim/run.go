@@ -26,8 +26,10 @@ const (
 )
 
 // Run simulates sc with a balancer from newLB and returns what it
-// measured. newLB is called once; Run gives the balancer the scenario's
-// backends with SetBackends, then again at every control event. An invalid
+// measured. newLB is called once per node of Scenario.Fleet (once
+// without a Fleet), and again for each node that joins mid-run; Run gives
+// each balancer the scenario's backends with SetBackends, then again at
+// every control event. An invalid
 // scenario is a [*ScenarioError]; a balancer that cannot be built or
 // rejects a backend set is an error naming the event.
 //
@@ -57,6 +59,12 @@ func run(sc Scenario, newLB func() (balancer.Balancer, error), rec *recorder) (R
 	r, err := newRunner(&sc, lb)
 	if err != nil {
 		return Result{}, err
+	}
+	if sc.Fleet.active() {
+		if r.fleet, err = newFleet(&sc, lb, newLB, len(r.cpus)); err != nil {
+			return Result{}, err
+		}
+		r.hNode = r.sched.Handle(r.nodeEvent)
 	}
 	r.rec = rec
 	if err := r.run(); err != nil {
@@ -88,6 +96,8 @@ type runner struct {
 	reasmOpts frag.ReassemblerOptions
 	end       Time
 	err       error
+	fleet     *fleet // nil: a single node without a Scenario.Fleet (fleet.go)
+	hNode     HandlerID
 
 	// hostile traffic and fragment spacing (attack.go)
 	hAttack, hLate HandlerID
@@ -140,12 +150,13 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 	}
 
 	ql := sc.Node.queueLen()
-	r.cpus = make([]cpu, sc.Node.cpus())
+	ncpu := sc.Node.cpus()
+	r.cpus = make([]cpu, ncpu*sc.Fleet.nodes()) // node-major
 	for i := range r.cpus {
 		c := &r.cpus[i]
 		c.limit = ql
 		c.meter = cost.NewMeter(r.model)
-		c.env = balancer.Env{CPU: i, Meter: c.meter}
+		c.env = balancer.Env{CPU: i % ncpu, Meter: c.meter}
 	}
 	var maxID balancer.BackendID
 	for _, b := range sc.Backends {
@@ -191,6 +202,9 @@ func (r *runner) run() error {
 	for i, ev := range r.events {
 		r.sched.Post(ev.At, r.hControl, uint32(i))
 	}
+	if r.fleet != nil {
+		r.fleet.post(r)
+	}
 	if r.trace != nil {
 		r.startTrace()
 	} else if first := r.traffic.gap(); first < r.dur {
@@ -218,6 +232,9 @@ func (r *runner) run() error {
 // setBackends hands the balancer a fresh copy of the whole backend set (a
 // balancer may keep the slice it is given).
 func (r *runner) setBackends() error {
+	if r.fleet != nil {
+		return r.fleet.setBackends(r)
+	}
 	bs := make([]balancer.Backend, len(r.backends))
 	for i := range r.backends {
 		bs[i] = r.backends[i].b
@@ -289,7 +306,13 @@ func (r *runner) inject(p *packet) {
 	if r.rec != nil {
 		r.rec.arrive(p)
 	}
-	c := rss(&p.hdr, len(r.cpus))
+	var c int
+	if r.fleet == nil {
+		c = rss(&p.hdr, len(r.cpus))
+	} else if c = r.fleet.route(&p.hdr); c < 0 {
+		r.drop(DropNoNode, p)
+		return
+	}
 	cp := &r.cpus[c]
 	if !cp.busy {
 		cp.cur = *p
@@ -309,7 +332,11 @@ func (r *runner) start(c int) {
 	cp.meter.Reset()
 	cp.env.Now = r.sched.Now()
 	cp.hdr = cp.cur.hdr // the balancer gets a copy: what it writes does not change the bookkeeping
-	cp.dec = r.lb.Process(&cp.env, &cp.hdr)
+	lb := r.lb
+	if r.fleet != nil {
+		lb = r.fleet.lb(c)
+	}
+	cp.dec = lb.Process(&cp.env, &cp.hdr)
 	stu := cp.meter.Total()
 	if cp.cur.attack {
 		r.atk.Processed++
@@ -329,6 +356,9 @@ func (r *runner) start(c int) {
 func (r *runner) done(c uint32) {
 	cp := &r.cpus[c]
 	p := &cp.cur
+	if r.fleet != nil && r.fleet.leave(r, int(c)) {
+		cp.dec = balancer.Decision{Action: balancer.Drop, Reason: DropNodeDown}
+	}
 	if r.rec != nil {
 		r.recordDecision(p, cp.dec)
 	}
@@ -412,6 +442,9 @@ func (r *runner) deliver(id balancer.BackendID, p *packet) {
 	}
 	r.delivered++
 	b.packets++
+	if r.fleet != nil {
+		r.fleet.track(r, p, int32(i))
+	}
 	r.score(p, int32(i))
 	if p.nfrag <= 1 {
 		b.whole++
@@ -545,6 +578,9 @@ func (r *runner) result() Result {
 		}
 	}
 	res.Imbalance = ratio(maxLoad, ratio(sum, n))
+	if r.fleet != nil {
+		r.fleet.result(r, &res)
+	}
 	res.Reliability = ratio(float64(res.Whole), float64(r.datagrams))
 	return res
 }

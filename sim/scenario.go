@@ -72,6 +72,9 @@ type Scenario struct {
 	// Attacks is hostile traffic sent beside Traffic (see [Attack]);
 	// empty: none.
 	Attacks []Attack `json:",omitempty"`
+	// Fleet runs the scenario on several LB nodes behind an ECMP router
+	// (see [Fleet]); the zero Fleet is the single Node.
+	Fleet Fleet `json:",omitzero"`
 }
 
 // Traffic describes what the clients send. Every field's zero value is
@@ -282,6 +285,9 @@ func (sc Scenario) Validate() error {
 		if !found {
 			return bad(f+".backend", ev.Backend, "no such backend")
 		}
+	}
+	if err := sc.Fleet.validate(dur, n.cpus()); err != nil {
+		return err
 	}
 	if len(sc.Attacks) > MaxAttacks {
 		return bad("attacks", len(sc.Attacks), "at most %d attacks", MaxAttacks)
