@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"cmp"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -100,32 +101,55 @@ const (
 // the frames replay in file order.
 //
 // A file that is not a capture, is cut short, or has inconsistent
-// lengths is a [*TraceError] naming the packet and byte offset; frames
+// lengths is a [*TraceError] naming the packet and byte offset (for a
+// gzip-compressed file, in the decompressed stream); frames
 // that do not decode as IPv4 are read as they are (a run counts them as
 // drops).
 func ReadTrace(r io.Reader) (Trace, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxTraceBytes+1))
+	data, err := readAll(r)
 	if err != nil {
-		return Trace{}, &TraceError{Packet: -1, Offset: -1, Err: err}
+		return Trace{}, err
 	}
-	if len(data) > MaxTraceBytes {
-		return Trace{}, &TraceError{Packet: -1, Offset: MaxTraceBytes, Err: fmt.Errorf("file larger than %d bytes", MaxTraceBytes)}
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return Trace{}, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("gzip: %w", err)}
+		}
+		if data, err = readAll(zr); err != nil {
+			return Trace{}, err
+		}
 	}
 	if len(data) < 4 {
 		return Trace{}, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("%d-byte file: too short for a pcap or pcapng header", len(data))}
 	}
-	switch m := binary.LittleEndian.Uint32(data); {
-	case m == magicPcapng:
+	switch m := binary.LittleEndian.Uint32(data); m {
+	case magicPcapng:
 		return readPcapng(data)
-	case m == magicPcapMicro || m == magicPcapNano || m == magicPcapMicroBE || m == magicPcapNanoBE,
-		data[0] == 0x1f && data[1] == 0x8b: // gzip
-		return readPcap(data)
+	case magicPcapMicro, magicPcapNano:
+		return readPcap(data, binary.LittleEndian)
+	case magicPcapMicroBE, magicPcapNanoBE:
+		return readPcap(data, binary.BigEndian)
 	default:
 		return Trace{}, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("magic number %#08x: neither pcap (a1b2c3d4, a1b23c4d) nor pcapng (0a0d0d0a)", m)}
 	}
 }
 
-func readPcap(data []byte) (Trace, error) {
+// readAll reads r up to MaxTraceBytes.
+func readAll(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxTraceBytes+1))
+	if err != nil {
+		return nil, &TraceError{Packet: -1, Offset: int64(len(data)), Err: err}
+	}
+	if len(data) > MaxTraceBytes {
+		return nil, &TraceError{Packet: -1, Offset: MaxTraceBytes, Err: fmt.Errorf("file larger than %d bytes", MaxTraceBytes)}
+	}
+	return data, nil
+}
+
+// readPcap reads a pcap file of the given byte order. It checks each
+// record's capture length against the bytes left before pcapgo reads
+// (and allocates) it.
+func readPcap(data []byte, order binary.ByteOrder) (Trace, error) {
 	pr, err := pcapgo.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return Trace{}, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("pcap file header: %w", eofUnexpected(err))}
@@ -137,6 +161,11 @@ func readPcap(data []byte) (Trace, error) {
 	}
 	off := int64(24)
 	for i := 0; ; i++ {
+		if left := int64(len(data)) - off; left >= 16 {
+			if c := int64(order.Uint32(data[off+8:])); c > left-16 {
+				return Trace{}, &TraceError{Packet: i, Offset: off, Err: fmt.Errorf("pcap record: capture length %d beyond the %d bytes left", c, left-16)}
+			}
+		}
 		frame, ci, err := pr.ReadPacketData()
 		if err == io.EOF {
 			return b.tr, nil

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -333,7 +334,9 @@ func TestReadTraceMalformed(t *testing.T) {
 	rec2 := rec1 + 16 + int64(len(tr.Packets[1].Frame))
 
 	bigCap := bytes.Clone(pcap)
-	binary.LittleEndian.PutUint32(bigCap[rec1+8:], 70000) // caplen beyond snaplen
+	binary.LittleEndian.PutUint32(bigCap[rec1+8:], 70000) // caplen beyond the file
+	smallSnap := bytes.Clone(pcap)
+	binary.LittleEndian.PutUint32(smallSnap[16:], 100)
 	ngBadLen := bytes.Clone(ng)
 	shb := int(binary.LittleEndian.Uint32(ng[4:]))
 	binary.LittleEndian.PutUint32(ngBadLen[shb+4:], 13) // first interface block
@@ -354,8 +357,10 @@ func TestReadTraceMalformed(t *testing.T) {
 		{"not a capture", []byte("GET / HTTP/1.1\r\n"), -1, 0, "magic number 0x20544547: neither pcap"},
 		{"pcap header cut", pcap[:20], -1, 0, "pcap file header: unexpected EOF"},
 		{"pcap record header cut", pcap[:rec1+10], 1, rec1, "pcap record: unexpected EOF"},
-		{"pcap record data cut", pcap[:rec2-3], 1, rec1, "pcap record: unexpected EOF"},
-		{"pcap caplen beyond snaplen", bigCap, 1, rec1, "capture length exceeds snap length: 70000"},
+		{"pcap record data cut", pcap[:rec2-3], 1, rec1, fmt.Sprintf("pcap record: capture length %d beyond the %d bytes left", len(tr.Packets[1].Frame), len(tr.Packets[1].Frame)-3)},
+		{"pcap caplen beyond the file", bigCap, 1, rec1, "pcap record: capture length 70000 beyond the"},
+		{"pcap caplen beyond snaplen", smallSnap, 0, 24, fmt.Sprintf("capture length exceeds snap length: %d > 100", len(tr.Packets[0].Frame))},
+		{"gzip garbage", []byte{0x1f, 0x8b, 0, 0}, -1, 0, "gzip: unexpected EOF"},
 		{"pcap link type", linkType, -1, 20, "link type 113 (Linux SLL): want Ethernet"},
 		{"pcapng block length", ngBadLen, 0, int64(shb), "total length 13: must be a multiple of 4"},
 		{"pcapng trailing length", ngTrail, 0, 0, fmt.Sprintf("total length %d but trailing length %d", shb, shb+4)},
@@ -651,4 +656,56 @@ func BenchmarkRunRecorded(b *testing.B) {
 		pkts += r.Packets
 	}
 	b.ReportMetric(float64(pkts)/b.Elapsed().Seconds(), "pkts/s")
+}
+
+// A gzip-compressed pcap reads as the pcap does.
+func TestReadTraceGzip(t *testing.T) {
+	raw, err := os.ReadFile(tracePcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(raw)
+	zw.Close()
+	got, err := sim.ReadTrace(&z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := readTraceFile(t, tracePcap); !reflect.DeepEqual(got, want) {
+		t.Errorf("gzip-compressed pcap read differently: %d packets, want %d", len(got.Packets), len(want.Packets))
+	}
+}
+
+// FuzzReadTrace feeds ReadTrace mutated captures: it returns a trace or a
+// *TraceError, never panics, and whatever it reads replays without error
+// (every frame a Packet).
+func FuzzReadTrace(f *testing.F) {
+	for _, path := range []string{tracePcap, tracePcapng} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data[:min(len(data), 2000)])
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr, err := sim.ReadTrace(bytes.NewReader(data))
+		if err != nil {
+			var te *sim.TraceError
+			if !errors.As(err, &te) {
+				t.Fatalf("error %v is not a *sim.TraceError", err)
+			}
+			return
+		}
+		if len(tr.Packets) == 0 {
+			return
+		}
+		r, err := sim.Run(sim.Scenario{Backends: backends(2), Traffic: sim.Traffic{Trace: tr}}, newTitan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Packets != uint64(len(tr.Packets)) {
+			t.Fatalf("%d packets replayed of %d", r.Packets, len(tr.Packets))
+		}
+	})
 }
