@@ -16,6 +16,7 @@ import (
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -569,4 +570,59 @@ func TestFleetTable(t *testing.T) {
 			t.Errorf("%s: split %d, whole %d with the failure, %d without", d.name, r.Fleet.Split, r.Whole, calm.Whole)
 		}
 	}
+}
+
+// A replayed trace goes through a fleet like generated traffic: the
+// one-node fleet equals the plain replay, and the nodes of a larger one
+// share the packets.
+func TestFleetTraceReplay(t *testing.T) {
+	sc := replayOf(goldenScenario(), readTraceFile(t, tracePcap))
+	base := mustRun(t, sc, newTitan)
+	if base.Processed == 0 {
+		t.Fatal("trace replay processed nothing")
+	}
+	sc.Fleet = sim.Fleet{Nodes: 1, ECMP: sim.ECMP5Tuple}
+	one := mustRun(t, sc, newTitan)
+	one.Fleet = sim.FleetResult{}
+	if a, b := mustJSON(t, base), mustJSON(t, one); !bytes.Equal(a, b) {
+		t.Errorf("one-node fleet replay differs:\n%s\n%s", a, b)
+	}
+	sc.Fleet = sim.Fleet{Nodes: 3, ECMP: sim.ECMP5Tuple}
+	r := mustRun(t, sc, newTitan)
+	sumNodes(t, r)
+	if r.Processed != base.Processed || r.Datagrams != base.Datagrams {
+		t.Errorf("fleet replay processed %d of %d datagrams, plain %d of %d", r.Processed, r.Datagrams, base.Processed, base.Datagrams)
+	}
+	busy := 0
+	for _, n := range r.Fleet.Nodes {
+		if n.Processed > 0 {
+			busy++
+		}
+	}
+	if busy < 2 {
+		t.Errorf("one node took the whole trace: %+v", r.Fleet.Nodes)
+	}
+}
+
+// A loaded node that fails loses what its queues and CPUs hold, counted
+// as node-down drops; nothing else is lost.
+func TestFleetNodeDownLosesQueued(t *testing.T) {
+	sc := fleetScenario(4, sim.ECMP3Tuple, 0)
+	sc.Duration = 20 * time.Millisecond
+	sc.Traffic.Rate = 2_000_000
+	sc.Cost = cost.Default()
+	sc.Cost.NsPerSTU = 20 // some 3 µs per packet: the CPUs are busy and queue
+	sc.Fleet.Events = []sim.NodeEvent{sim.NodeDown(10*time.Millisecond, 2)}
+	r := mustRun(t, sc, newTitan)
+	lost := r.Drops[sim.DropNodeDown]
+	if lost == 0 {
+		t.Fatalf("a busy node failed with nothing queued: drops %v, CPUs %v", r.Drops, r.CPUUtil)
+	}
+	if r.Whole+lost+r.Drops[sim.DropQueueFull] != r.Datagrams {
+		t.Errorf("whole %d + lost %d != %d datagrams (drops %v)", r.Whole, lost, r.Datagrams, r.Drops)
+	}
+	if r.Fleet.Broken != 0 || r.Affinity != 1 {
+		t.Errorf("broken %d affinity %v", r.Fleet.Broken, r.Affinity)
+	}
+	t.Logf("lost with the node: %d packets; CPU utilisation %v", lost, r.CPUUtil)
 }
