@@ -262,14 +262,14 @@
 //
 //	design   ecmp     reliability  frag-acc affinity  split
 //	titan    1 node        1.0000    1.0000   0.9079      0
-//	titan    3-tuple       1.0000    1.0000   0.9013      0
-//	titan    2-tuple       1.0000    1.0000   0.9037      0
-//	titan    5-tuple       0.8370    0.5650   0.8322   1904
+//	titan    3-tuple       1.0000    1.0000   0.8997      0
+//	titan    2-tuple       1.0000    1.0000   0.8999      0
+//	titan    5-tuple       0.8357    0.5616   0.8305   1906
 //	katran   (any)         0.7501    0.0000   1.0000
 //	cilium   1 node        0.8996    0.8010   1.0000      0
 //	cilium   3-tuple       0.8996    0.8010   1.0000      0
 //	cilium   2-tuple       0.8996    0.8010   1.0000      0
-//	cilium   5-tuple       0.7845    0.4421   1.0000   1904
+//	cilium   5-tuple       0.7849    0.4433   1.0000   1906
 //
 // What it shows:
 //
@@ -277,35 +277,35 @@
 //     a node, whose fragment table sees them all: Titan keeps every
 //     datagram whole, as on one node. The node is usually not the flow's,
 //     so an out-of-order fragment finds no host-pair hint there more often:
-//     Affinity falls from 0.9079 to 0.9013.
+//     Affinity falls from 0.9079 to 0.8997.
 //   - Under a 5-tuple hash the first fragment and its followers land on
 //     different nodes: an orphan on node B cannot see the entry the first
 //     fragment wrote on node A and picks by its own policy: Reliability
-//     falls to 0.8370, more than half the fragmented datagrams lost
-//     (Cilium, which drops such orphans, 0.7845). Fragment state is per
+//     falls to 0.8357, more than half the fragmented datagrams lost
+//     (Cilium, which drops such orphans, 0.7849). Fragment state is per
 //     node; only a router that keeps a datagram together keeps it whole.
 //
 // Node changes, unfragmented traffic, 3-tuple ECMP (the figures are the
 // same for the three designs but where noted):
 //
 //	change                          rehomed  broken  disrupted  affinity
-//	node 1 of 4 fails at 50 ms          665       0          0    1.0000
-//	  with a resilient group            508       0          0    1.0000
-//	node 3 joins at 50 ms              1011       0          0    1.0000
+//	node 1 of 4 fails at 50 ms          677       0          0    1.0000
+//	  with a resilient group            473       0          0    1.0000
+//	node 3 joins at 50 ms              1003       0          0    1.0000
 //	101 drained at 20 ms, node 1
-//	  fails at 50 ms                    665      29         50    0.9913  (cilium: 32, 58, 0.9903)
+//	  fails at 50 ms                    677      26         44    0.9927  (cilium: 25, 49, 0.9915)
 //
 // With the backends unchanged no move breaks a connection, whatever the
 // design: every node's ring agrees. A flow drained off 101 (weight 0)
 // stays on 101 only through its node's connection table; when that node
 // fails, the node that inherits the flow places it by the ring, elsewhere:
-// 29 connections broken (50 disrupted in all: the others had been idle
+// 26 connections broken (44 disrupted in all: the others had been idle
 // since the drain, so the drain alone may have moved them). Fragment
 // state does not survive a failure either: with fragments 1 ms apart and
-// node 0 failing at 50 ms, 22 datagrams straddle the failure; Titan loses
-// 14 of them (the orphan's pick on the new node matches the first
-// fragment's backend for the other 8), Cilium all 22 (Reliability 0.9986
-// and 0.9978 against 1 without the failure).
+// node 0 failing at 50 ms, 23 datagrams straddle the failure; Titan loses
+// 17 of them (the orphan's pick on the new node matches the first
+// fragment's backend for the other 6), Cilium all 23 (Reliability 0.9983
+// and 0.9977 against 1 without the failure).
 //
 // Scale: BenchmarkFleet runs 16 nodes of 4 CPUs, 1,000 backends and
 // 1,000,000 flows from 100,000 hosts (uniform, half UDP, 10% fragmented;
