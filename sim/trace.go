@@ -374,9 +374,11 @@ type replay struct {
 
 // traceMeta is what the simulator knows of a trace packet.
 type traceMeta struct {
-	flow  uint32 // flow index
-	group uint32 // fragmented datagram index+1; 0: not a fragment
-	frag  uint16 // fragment index within the datagram
+	hdr   balancer.Packet // decoded once, read in order at arrival
+	flow  uint32          // flow index
+	group uint32          // fragmented datagram index+1; 0: not a fragment
+	frag  uint16          // fragment index within the datagram
+	ok    bool            // the frame decodes
 }
 
 // traceGroup is a fragmented datagram of the trace.
@@ -445,6 +447,7 @@ func newReplay(tr *Trace, dur, timeout Time) (*replay, int, int) {
 		if err != nil {
 			continue
 		}
+		rp.meta[i].hdr, rp.meta[i].ok = h, true
 		s, d := h.Src.As4(), h.Dst.As4()
 		if !h.IsFragment() {
 			rp.meta[i].flow = flowOf(flowKey{s, d, h.Proto, h.SrcPort, h.DstPort})
@@ -566,8 +569,9 @@ func (r *runner) tracePacket(i int, now Time) {
 	rp := r.trace
 	tp := &rp.pkts[i]
 	r.packets++
-	h, err := balancer.Decode(tp.Frame)
-	if err != nil {
+	m := &rp.meta[i]
+	if !m.ok {
+		_, err := balancer.Decode(tp.Frame)
 		reason := undecodable(err)
 		r.drops[reason]++
 		if r.rec != nil {
@@ -575,8 +579,7 @@ func (r *runner) tracePacket(i int, now Time) {
 		}
 		return
 	}
-	m := &rp.meta[i]
-	p := packet{hdr: h, arrive: now, flow: m.flow}
+	p := packet{hdr: m.hdr, arrive: now, flow: m.flow}
 	if m.group == 0 {
 		r.datagrams++
 	} else {
