@@ -733,3 +733,61 @@ func FuzzReadTrace(f *testing.F) {
 		}
 	})
 }
+
+// ReadTrace reads microsecond pcap with raw IPv4 frames, big-endian pcap,
+// and raises a capture time that goes back to the previous frame's.
+func TestReadTraceFormats(t *testing.T) {
+	tr := goldenTrace(t)
+	frames := [][]byte{tr.Packets[0].Frame, tr.Packets[1].Frame, tr.Packets[2].Frame}
+	t0 := goldenStart.Add(250 * time.Millisecond)
+	times := []time.Time{t0, t0.Add(5 * time.Microsecond), t0.Add(3 * time.Microsecond)}
+	wantAt := []time.Duration{250 * time.Millisecond, 250*time.Millisecond + 5*time.Microsecond, 250*time.Millisecond + 5*time.Microsecond}
+	check := func(t *testing.T, data []byte) {
+		t.Helper()
+		got, err := sim.ReadTrace(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Start.Equal(goldenStart) || len(got.Packets) != len(frames) {
+			t.Fatalf("start %v, %d packets; want %v, %d", got.Start, len(got.Packets), goldenStart, len(frames))
+		}
+		for i, p := range got.Packets {
+			if p.At != wantAt[i] || !bytes.Equal(p.Frame, frames[i]) {
+				t.Errorf("packet %d at %v (%d bytes), want %v (%d bytes)", i, p.At, len(p.Frame), wantAt[i], len(frames[i]))
+			}
+		}
+	}
+
+	t.Run("microsecond raw IPv4", func(t *testing.T) {
+		var b bytes.Buffer
+		w := pcapgo.NewWriter(&b)
+		if err := w.WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range frames {
+			ip := f[balancer.EthLen:]
+			if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: times[i], CaptureLength: len(ip), Length: len(ip)}, ip); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(t, b.Bytes())
+	})
+
+	t.Run("big-endian nanosecond Ethernet", func(t *testing.T) {
+		be := binary.BigEndian
+		b := be.AppendUint32(nil, 0xa1b23c4d)
+		b = be.AppendUint16(b, 2)
+		b = be.AppendUint16(b, 4)
+		b = be.AppendUint64(b, 0)
+		b = be.AppendUint32(b, 65535)
+		b = be.AppendUint32(b, uint32(layers.LinkTypeEthernet))
+		for i, f := range frames {
+			b = be.AppendUint32(b, uint32(times[i].Unix()))
+			b = be.AppendUint32(b, uint32(times[i].Nanosecond()))
+			b = be.AppendUint32(b, uint32(len(f)))
+			b = be.AppendUint32(b, uint32(len(f)))
+			b = append(b, f...)
+		}
+		check(t, b)
+	})
+}
