@@ -1,7 +1,7 @@
 // Package sim is TitanLB's discrete-event simulator: it drives a
 // [balancer.Balancer] with generated client traffic, or a captured trace
-// (# Traces), on a simulated XDP load balancer node and measures what
-// reaches the backends.
+// (# Traces), on a simulated XDP load balancer node, or a fleet of them
+// behind an ECMP router (# Fleet), and measures what reaches the backends.
 //
 // It imports [github.com/titanlb/titanlb/balancer], [github.com/titanlb/titanlb/cost]
 // and [github.com/titanlb/titanlb/frag] (its backends reassemble), never a
@@ -13,7 +13,7 @@
 // # Using it
 //
 // A [Scenario] is plain data (JSON-friendly): backends, [Traffic], a [Node]
-// and timed control [Event]s. [Run] simulates one and returns a [Result];
+// (or a [Fleet] of them) and timed control [Event]s. [Run] simulates one and returns a [Result];
 // [Sweep] runs many on all cores. Zero fields take documented defaults
 // (DefaultFlows, DefaultRate, ...), so a scenario with just Backends and a
 // Duration runs; [Scenario.Validate] rejects bad input with a
