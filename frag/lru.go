@@ -53,10 +53,9 @@ type node[K comparable, V any] struct {
 // An LRU is not safe for concurrent use. The zero LRU is not usable; call
 // [NewLRU] or [NewLRUWith].
 type LRU[K comparable, V any] struct {
-	seed  maphash.Seed
-	hash  func(K) uint64 // nil: maphash.Comparable
-	nodes []node[K, V]   // the arena: len is the storage reserved so far
-	index []uint64       // hash<<32 | node index + 1, or 0 for an empty slot
+	hash  func(K) uint64
+	nodes []node[K, V] // the arena: len is the storage reserved so far
+	index []uint64     // hash<<32 | node index + 1, or 0 for an empty slot
 	mask  uint32
 	head  int32 // most recently used
 	tail  int32 // least recently used
@@ -118,10 +117,14 @@ func NewLRUWith[K comparable, V any](capacity int, opts LRUOptions[K]) (*LRU[K, 
 	if opts.Reserve > 0 {
 		n = min(opts.Reserve, capacity)
 	}
+	hash := opts.Hash
+	if hash == nil {
+		seed := maphash.MakeSeed()
+		hash = func(k K) uint64 { return maphash.Comparable(seed, k) }
+	}
 	size := indexSize(n)
 	l := &LRU[K, V]{
-		seed:  maphash.MakeSeed(),
-		hash:  opts.Hash,
+		hash:  hash,
 		nodes: make([]node[K, V], n),
 		index: make([]uint64, size),
 		mask:  uint32(size - 1),
@@ -181,6 +184,22 @@ func (l *LRU[K, V]) Get(k K) (V, bool) {
 	l.stats.Hits++
 	l.moveToFront(i)
 	return l.nodes[i].val, true
+}
+
+// Ref is [LRU.Get] returning a pointer to k's value, or nil when k is
+// absent, so that the caller can update the value in place, as a BPF
+// program writes through the pointer bpf_map_lookup_elem returns. The
+// pointer is valid until the next Put, Delete or Clear (a Put may recycle
+// or move the storage).
+func (l *LRU[K, V]) Ref(k K) *V {
+	i, _ := l.find(k, l.hashOf(k))
+	if i == nilIndex {
+		l.stats.Misses++
+		return nil
+	}
+	l.stats.Hits++
+	l.moveToFront(i)
+	return &l.nodes[i].val
 }
 
 // Peek returns the value of k without touching its recency or the counters.
@@ -271,12 +290,7 @@ func (l *LRU[K, V]) All() iter.Seq2[K, V] {
 }
 
 // hashOf returns the low 32 bits of k's hash.
-func (l *LRU[K, V]) hashOf(k K) uint32 {
-	if l.hash != nil {
-		return uint32(l.hash(k))
-	}
-	return uint32(maphash.Comparable(l.seed, k))
-}
+func (l *LRU[K, V]) hashOf(k K) uint32 { return uint32(l.hash(k)) }
 
 // grow doubles the arena (capped at the capacity), threads the new nodes
 // into the free list and, when the index would be more than half full,

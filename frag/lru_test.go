@@ -77,6 +77,34 @@ func TestLRUOrderAndEviction(t *testing.T) {
 	}
 }
 
+// Ref updates a value in place, promotes it and counts like Get.
+func TestLRURef(t *testing.T) {
+	l, err := NewLRUWith[string, int](2, LRUOptions[string]{Reserve: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Put("a", 1)
+	l.Put("b", 2)
+	if p := l.Ref("zz"); p != nil {
+		t.Fatalf(`Ref("zz") = %v, want nil`, *p)
+	}
+	p := l.Ref("a")
+	if p == nil || *p != 1 {
+		t.Fatalf(`Ref("a") = %v, want a pointer to 1`, p)
+	}
+	*p = 11
+	if v, _ := l.Peek("a"); v != 11 {
+		t.Errorf("value after writing through Ref = %d, want 11", v)
+	}
+	l.Put("c", 3) // evicts b: Ref promoted a
+	if got, want := keysOf(l), []string{"c", "a"}; !slices.Equal(got, want) {
+		t.Errorf("recency order %v, want %v", got, want)
+	}
+	if s := l.Stats(); s.Hits != 1 || s.Misses != 1 {
+		t.Errorf("Stats %+v, want 1 hit and 1 miss", s)
+	}
+}
+
 func TestNewLRUCapacity(t *testing.T) {
 	for _, c := range []int{0, -1, MaxCapacity + 1} {
 		if _, err := NewLRU[int, int](c); !errors.Is(err, ErrCapacity) {
