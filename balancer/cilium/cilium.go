@@ -375,7 +375,7 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
-	if e, ok := ct.Get(svcKey); ok { // CT_REPLY
+	if e := ct.Ref(svcKey); e != nil { // CT_REPLY
 		b.stats.CTServiceHit++
 		id = e.backend
 		m.Charge(cost.OpMapRead) // lb4_lookup_backend
@@ -388,7 +388,6 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 			}
 			m.Charge(cost.OpMapRead) // ct_update_svc_entry: lookup, update in place
 			e.backend = nid
-			ct.Put(svcKey, e)
 			id = nid
 			b.stats.Reselected++
 		}

@@ -348,12 +348,12 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 	found := false
 	if !syn { // connection_table_lookup
 		m.Charge(cost.OpMapRead)
-		if v, ok := st.lru.Get(key); ok {
+		if v := st.lru.Ref(key); v != nil {
+			ok := true
 			if p.Proto == balancer.ProtoUDP && now-v.atime > LRUUDPTimeout {
 				ok = false // stale UDP entry: treated as a miss
 			} else if p.Proto == balancer.ProtoUDP {
-				v.atime = now // the kernel writes through the looked-up pointer
-				st.lru.Put(key, v)
+				v.atime = now
 			}
 			if ok {
 				m.Charge(cost.OpMapRead) // reals[pos]
