@@ -25,7 +25,9 @@ import (
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
+	"github.com/titanlb/titanlb/xdp"
 )
 
 var updateTrace = flag.Bool("update", false, "rewrite sim/testdata/trace.pcap and trace.pcapng from the generator")
@@ -790,4 +792,63 @@ func TestReadTraceFormats(t *testing.T) {
 		}
 		check(t, b)
 	})
+}
+
+// WriteDecisions writes a forwarded packet byte for byte as the kernel
+// program transmits it: the committed trace, replayed through Titan,
+// against the Titan XDP program run on each forwarded frame in turn
+// (BPF_PROG_TEST_RUN; skips without BPF privileges, fails with
+// TITANLB_REQUIRE_BPF=1).
+func TestWriteDecisionsMatchesKernel(t *testing.T) {
+	testutil.RequireBPF(t)
+	prog, err := xdp.Load(xdp.Options{})
+	if errors.Is(err, xdp.ErrNotPermitted) {
+		testutil.SkipOrFail(t, "ebpf: loading XDP programs: "+err.Error())
+		return
+	}
+	if err != nil {
+		t.Fatalf("%+v", err)
+	}
+	defer prog.Close()
+	sc := replayOf(goldenScenario(), readTraceFile(t, tracePcap))
+	sc.Duration = 0
+	sc.Node.CPUs = 1 // the kernel runs the frames in trace order
+	if err := prog.SetBackends(sc.Backends); err != nil {
+		t.Fatal(err)
+	}
+	_, rec, err := sim.RunRecorded(sc, newTitan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := sim.WriteDecisions(&out, rec); err != nil {
+		t.Fatal(err)
+	}
+	written, err := sim.ReadTrace(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := 0
+	for i, v := range rec.Verdicts {
+		if v.Reason != "" && v.Action != balancer.Forward {
+			continue // undecodable: the kernel never saw these in the simulation either
+		}
+		res, err := prog.Run(v.Frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Action != v.Action || res.Backend != v.Backend {
+			t.Fatalf("verdict %d: kernel %v to %d, simulated %v to %d", i, res.Action, res.Backend, v.Action, v.Backend)
+		}
+		if v.Action != balancer.Forward {
+			continue
+		}
+		if !bytes.Equal(res.Out, written.Packets[k].Frame) {
+			t.Fatalf("verdict %d: written frame differs from the kernel's\n got % x\nwant % x", i, written.Packets[k].Frame[:48], res.Out[:min(48, len(res.Out))])
+		}
+		k++
+	}
+	if k == 0 || k != len(written.Packets) {
+		t.Errorf("compared %d of %d written packets", k, len(written.Packets))
+	}
 }
