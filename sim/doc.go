@@ -369,7 +369,10 @@
 // [WriteDecisions] writes what the balancer sent as pcap, for Wireshark:
 // each forwarded packet encapsulated as the XDP program (xdp/titan.c,
 // encap) transmits it, an outer IPv4 header (protocol 4, IPIP) from the
-// VIP to the backend's address, then the original IPv4 packet. Dropped
+// VIP to the backend's address, then the original IPv4 packet
+// (TestWriteDecisionsMatchesKernel compares every packet written for the
+// committed trace with the Titan program's output under
+// BPF_PROG_TEST_RUN, byte for byte). Dropped
 // and passed packets are not in it: [WriteDropped] writes the packets
 // that reached no backend, as they arrived, to a pcapng file whose
 // interfaces are the drop reasons (Wireshark's frame.interface_name).
