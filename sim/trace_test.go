@@ -895,3 +895,36 @@ func ExampleRecording_Trace() {
 	// 409 datagrams, 585 packets, reliability 1.00
 	// same result: true
 }
+
+// Without drops, the dropped file is a valid pcapng file with no packets
+// and one interface, "none"; without forwards, the decisions file is a
+// valid pcap file with no packets.
+func TestWriteEmptyRecording(t *testing.T) {
+	var drop, fwd bytes.Buffer
+	if err := sim.WriteDropped(&drop, sim.Recording{}); err != nil {
+		t.Fatal(err)
+	}
+	nr, err := pcapgo.NewNgReader(&drop, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := nr.ReadPacketData(); err != io.EOF {
+		t.Errorf("empty dropped file: %v, want EOF", err)
+	}
+	if intf, err := nr.Interface(0); err != nil || intf.Name != "none" || nr.NInterfaces() != 1 {
+		t.Errorf("interfaces %d, first %q (%v); want one, none", nr.NInterfaces(), intf.Name, err)
+	}
+	if err := sim.WriteDecisions(&fwd, sim.Recording{}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := sim.ReadTrace(&fwd)
+	if err != nil || len(tr.Packets) != 0 {
+		t.Errorf("empty decisions file: %d packets, %v", len(tr.Packets), err)
+	}
+	// A hand-made verdict forwarding a frame that does not decode is an
+	// error naming it, not a panic.
+	bad := sim.Recording{Verdicts: []sim.Verdict{{Action: balancer.Forward, Frame: []byte{1, 2, 3}}}}
+	if err := sim.WriteDecisions(io.Discard, bad); err == nil || !strings.Contains(err.Error(), "verdict 0: decode 3-byte frame: ethernet: truncated") {
+		t.Errorf("forwarding garbage: %v", err)
+	}
+}
