@@ -50,6 +50,12 @@ func BenchmarkKernel(b *testing.B) {
 	for _, path := range Paths() {
 		b.Run(path.Name, func(b *testing.B) {
 			p := progs[path.Stateless]
+			if len(path.VIPs) > 0 {
+				p = mustLoad(b, path.Options())
+				if err := p.SetBackends(testBackends(3)); err != nil {
+					b.Fatal(err)
+				}
+			}
 			if _, err := p.BenchPath(path, 1); err != nil {
 				b.Fatal(err)
 			}

@@ -2,7 +2,9 @@ package xdp
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -17,11 +19,17 @@ import (
 type Path struct {
 	Name      string
 	Stateless bool                // measured on the stateless variant
+	VIPs      []netip.Addr        // the program's Options.VIPs; none: balance all IPv4
 	Vary      Vary                // see [BenchOptions]
 	Ops       [cost.NumOps]uint64 // operations per packet on this path
 	Prime     []balancer.Packet   // run once before measuring
 	Packet    balancer.Packet     // the measured packet
 	Payload   int                 // payload bytes after its headers
+}
+
+// Options returns the options of the program that p is measured on.
+func (p Path) Options() Options {
+	return Options{Stateless: p.Stateless, VIPs: slices.Clone(p.VIPs)}
 }
 
 // STU prices p's operations with m.
@@ -40,8 +48,8 @@ func ops(hash, reads, writes, encap uint64) [cost.NumOps]uint64 {
 }
 
 // Paths returns the measured paths, with the default options (no VIPs,
-// OrphanHostHint). Reads include the per-CPU stats lookup every packet
-// makes.
+// unless the path says otherwise; OrphanHostHint, AdmitEarned). Reads
+// include the per-CPU stats lookup every packet makes.
 func Paths() []Path {
 	client := netip.AddrFrom4([4]byte{198, 51, 100, 7})
 	vip := netip.AddrFrom4([4]byte{192, 0, 2, 10})
@@ -68,82 +76,353 @@ func Paths() []Path {
 		{Name: "stateless-tcp", Stateless: true, Ops: ops(1, 3, 0, 1), Packet: tcp, Payload: 100},
 		// stats; dropped.
 		{Name: "stateless-fragment", Stateless: true, Ops: ops(0, 1, 0, 0), Packet: nonFirst, Payload: 1480},
+		// With a VIP list: stats, vips, conn, backend; hash; encap. One
+		// read more than established-tcp.
+		{Name: "established-tcp-vip", VIPs: []netip.Addr{vip}, Ops: ops(1, 4, 0, 1), Prime: []balancer.Packet{tcp}, Packet: tcp, Payload: 100},
+		// Not to a VIP: stats, vips; XDP_PASS.
+		{Name: "not-vip", VIPs: []netip.Addr{client}, Ops: ops(0, 2, 0, 0), Packet: tcp, Payload: 100},
 	}
 }
 
-// Measurement is one path's kernel time.
+// Measurement is one path's kernel time: medians over the rounds of
+// [CalibrateWith].
 type Measurement struct {
 	Path     Path
 	Gross    time.Duration // per packet, benchmark wrapper included
-	Net      time.Duration // Gross minus the wrapper's own time
+	Net      time.Duration // Gross minus the wrapper's own time (median of the rounds' differences)
+	Low      time.Duration // the lowest net time of a round
+	High     time.Duration // the highest net time of a round
 	STU      cost.STU      // the path's price under cost.Default()
 	NsPerSTU float64       // Net / STU
+	// Predicted is the path's time under the fitted [Calibration].Model.
+	Predicted time.Duration
+	// Rounds are the gross times of the rounds, in measuring order.
+	Rounds []time.Duration
 }
 
 // Calibration is the result of [Calibrate].
 type Calibration struct {
-	Wrapper      time.Duration // the benchmark wrapper's own time per packet
-	Measurements []Measurement
-	// Model is cost.Default() with NsPerSTU set to the STU-weighted mean
-	// of the paths' ns per STU: total net time / total STU. It keeps the
-	// default's relative prices.
+	Repeat, Rounds int           // iterations per kernel call, rounds measured
+	TableSize      int           // entries of each state table
+	Wrapper        time.Duration // the benchmark wrapper's own time per packet (median)
+	WrapperRounds  []time.Duration
+	Measurements   []Measurement
+	// Model prices each operation from the measurements: the
+	// non-negative least-squares fit (relative errors; see the package
+	// doc's Calibration section) of net ns = Σ ops × price over the
+	// paths, in STU of [CalibratedNsPerSTU] ns. TailCall and Rewrite,
+	// which the program does not perform, keep cost.Default()'s ratios
+	// to MapRead. cost.Calibrated() is this model as committed.
 	Model cost.Model
+	// Scaled is cost.Default()'s prices with NsPerSTU set to total net
+	// time / total default STU over the paths: one scale for every
+	// operation, which misses the write paths (see [CalibratedModel]).
+	Scaled cost.Model
 }
 
-// Calibrate loads the program and its stateless variant, measures every
-// path of [Paths] with repeat iterations (0: 100,000) of the benchmark
-// wrapper, subtracts the wrapper's own time and prices the paths with
-// cost.Default(). It needs the privileges [Load] needs.
+// CalibratedNsPerSTU is the STU of the fitted models: a tenth of a
+// nanosecond, fine enough for the cheapest operation.
+const CalibratedNsPerSTU = 0.1
+
+// CalibrateOptions configure [CalibrateWith].
+type CalibrateOptions struct {
+	// Repeat is the kernel iterations per measurement; 0 means 50,000.
+	Repeat int
+	// Rounds is how many times every path and the wrapper are measured,
+	// interleaved (round r starts at path r), after one warm-up round
+	// that is discarded; the figures are medians over the rounds. 0
+	// means 7.
+	Rounds int
+	// TableSize sets the connection, fragment and hint tables' sizes of
+	// every measured program; 0 means DefaultFragTableSize (16,384). One
+	// size for all three, so that a map write means one thing: an LRU
+	// insert costs more in a larger table (its entries spill out of the
+	// caches; see the package doc's Calibration section).
+	TableSize int
+}
+
+// Calibrate is [CalibrateWith] with repeat iterations per measurement and
+// the default rounds.
 func Calibrate(repeat int) (Calibration, error) {
-	if repeat == 0 {
-		repeat = 100_000
+	return CalibrateWith(CalibrateOptions{Repeat: repeat})
+}
+
+// CalibrateWith loads one program per path of [Paths] (with the path's
+// [Path.Options], so that no path's inserts evict another path's state),
+// measures the wrapper and every path o.Rounds times, interleaved, checks
+// from the program's op counters that every measured packet took its
+// path, subtracts the wrapper's time, and fits the price of each
+// operation. It needs the privileges [Load] needs.
+func CalibrateWith(o CalibrateOptions) (Calibration, error) {
+	if o.Repeat < 0 {
+		return Calibration{}, fmt.Errorf("xdp: calibrate: repeat %d: %w", o.Repeat, ErrNegative)
 	}
-	var c Calibration
+	if o.Rounds < 0 {
+		return Calibration{}, fmt.Errorf("xdp: calibrate: rounds %d: %w", o.Rounds, ErrNegative)
+	}
+	if o.Repeat == 0 {
+		o.Repeat = 50_000
+	}
+	if o.Rounds == 0 {
+		o.Rounds = 7
+	}
+	if o.TableSize == 0 {
+		o.TableSize = DefaultFragTableSize
+	}
+	c := Calibration{Repeat: o.Repeat, Rounds: o.Rounds, TableSize: o.TableSize}
 	bs := []balancer.Backend{
 		{ID: 1, Name: "1", Addr: netip.AddrFrom4([4]byte{10, 1, 0, 1}), Weight: 1, Up: true},
 		{ID: 2, Name: "2", Addr: netip.AddrFrom4([4]byte{10, 1, 0, 2}), Weight: 1, Up: true},
 		{ID: 3, Name: "3", Addr: netip.AddrFrom4([4]byte{10, 1, 0, 3}), Weight: 1, Up: true},
 	}
-	progs := map[bool]*Program{}
-	for _, stateless := range []bool{false, true} {
-		p, err := Load(Options{Stateless: stateless})
-		if err != nil {
-			return c, err
+	paths := Paths()
+	progs := make([]*Program, len(paths))
+	defer func() {
+		for _, p := range progs {
+			if p != nil {
+				p.Close()
+			}
 		}
-		defer p.Close()
+	}()
+	for i, path := range paths {
+		po := path.Options()
+		po.ConnTableSize, po.FragTableSize, po.HintTableSize = o.TableSize, o.TableSize, o.TableSize
+		p, err := Load(po)
+		if err != nil {
+			return c, fmt.Errorf("xdp: calibrate: path %s: %w", path.Name, err)
+		}
+		progs[i] = p
 		if err := p.SetBackends(bs); err != nil {
-			return c, err
+			return c, fmt.Errorf("xdp: calibrate: path %s: %w", path.Name, err)
 		}
-		progs[stateless] = p
 	}
-	base := balancer.Encode(Paths()[0].Packet, 100)
-	w, err := progs[false].BenchWith(base, BenchOptions{Repeat: repeat, Baseline: true})
-	if err != nil {
-		return c, err
-	}
-	c.Wrapper = w
-	def := cost.Default()
-	var net time.Duration
-	var stu cost.STU
-	for _, path := range Paths() {
-		p := progs[path.Stateless]
-		d, err := p.BenchPath(path, repeat)
+	base := balancer.Encode(paths[0].Packet, paths[0].Payload)
+	wrapper := make([]time.Duration, 0, o.Rounds)
+	gross := make([][]time.Duration, len(paths))
+	net := make([][]time.Duration, len(paths))
+	for r := -1; r < o.Rounds; r++ {
+		w, err := progs[0].BenchWith(base, BenchOptions{Repeat: o.Repeat, Baseline: true})
 		if err != nil {
-			return c, err
+			return c, fmt.Errorf("xdp: calibrate: wrapper: %w", err)
 		}
-		m := Measurement{Path: path, Gross: d, Net: d - w, STU: path.STU(def)}
+		for k := range paths {
+			i := (k + max(r, 0)) % len(paths)
+			d, err := progs[i].measurePath(paths[i], o.Repeat)
+			if err != nil {
+				return c, fmt.Errorf("xdp: calibrate: %w", err)
+			}
+			if r >= 0 {
+				gross[i] = append(gross[i], d)
+				net[i] = append(net[i], d-w)
+			}
+		}
+		if r >= 0 {
+			wrapper = append(wrapper, w)
+		}
+	}
+	c.Wrapper, c.WrapperRounds = median(wrapper), wrapper
+	def := cost.Default()
+	var totalNet time.Duration
+	var totalSTU cost.STU
+	for i, path := range paths {
+		m := Measurement{Path: path, Gross: median(gross[i]), Net: median(net[i]),
+			Low: slices.Min(net[i]), High: slices.Max(net[i]), STU: path.STU(def), Rounds: gross[i]}
 		if m.STU > 0 {
 			m.NsPerSTU = float64(m.Net) / float64(m.STU)
 		}
-		net += m.Net
-		stu += m.STU
+		totalNet += m.Net
+		totalSTU += m.STU
 		c.Measurements = append(c.Measurements, m)
 	}
-	c.Model = def
-	if stu > 0 && net > 0 {
-		c.Model.NsPerSTU = float64(net) / float64(stu)
+	c.Scaled = def
+	if totalSTU > 0 && totalNet > 0 {
+		c.Scaled.NsPerSTU = float64(totalNet) / float64(totalSTU)
+	}
+	c.Model = FitModel(c.Measurements)
+	for i := range c.Measurements {
+		m := &c.Measurements[i]
+		m.Predicted = c.Model.Duration(m.Path.STU(c.Model))
 	}
 	return c, nil
+}
+
+// measurePath is [Program.BenchPath] that also checks, from the op
+// counters, that the iterations performed path.Ops (to within 1%).
+func (p *Program) measurePath(path Path, repeat int) (time.Duration, error) {
+	for i, pk := range path.Prime {
+		if _, err := p.Run(balancer.Encode(pk, path.Payload)); err != nil {
+			return 0, fmt.Errorf("path %s: prime[%d]: %w", path.Name, i, err)
+		}
+	}
+	before, err := p.Stats()
+	if err != nil {
+		return 0, err
+	}
+	d, err := p.BenchWith(balancer.Encode(path.Packet, path.Payload), BenchOptions{Repeat: repeat, Vary: path.Vary})
+	if err != nil {
+		return 0, fmt.Errorf("path %s: %w", path.Name, err)
+	}
+	after, err := p.Stats()
+	if err != nil {
+		return 0, err
+	}
+	// A run the kernel interrupts (a signal: Go preempts threads with
+	// them) is run again by the library, so more packets than repeat may
+	// count; each must have taken the path. The fragment table's LRU is
+	// approximate: a few entries outlive the 65,536 IP IDs a varied
+	// datagram cycles through, so up to 1% of packets may take a
+	// neighbouring path.
+	n := after.Packets - before.Packets
+	got := [cost.NumOps]uint64{
+		cost.OpHash:     after.OpHash - before.OpHash,
+		cost.OpMapRead:  after.OpMapRead - before.OpMapRead,
+		cost.OpMapWrite: after.OpMapWrite - before.OpMapWrite,
+		cost.OpEncap:    after.OpEncap - before.OpEncap,
+	}
+	for op, c := range got {
+		want := n * path.Ops[op]
+		if max(c, want)-min(c, want) > n/100 || n < uint64(repeat) {
+			return 0, fmt.Errorf("path %s: %d packets (%d runs) performed %v, want %v each", path.Name, n, repeat, got, path.Ops)
+		}
+	}
+	return d, nil
+}
+
+// median returns the middle of ds (the mean of the two middles for an
+// even count); 0 for none.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// fitFloor is the net time below which a path's error counts as absolute
+// rather than relative: the wrapper subtraction does not resolve less.
+const fitFloor = 10 * time.Nanosecond
+
+// FitModel returns the model whose prices (hash, map read, map write,
+// encap) minimise Σ ((predicted − Net) / max(Net, 10 ns))² over ms,
+// every price non-negative (an exact search over which prices are 0), in
+// STU of [CalibratedNsPerSTU]. TailCall is priced as a map read and
+// Rewrite as half of one, cost.Default()'s ratios: the program performs
+// neither. Measurements without operations are ignored.
+func FitModel(ms []Measurement) cost.Model {
+	fitted := []cost.Op{cost.OpHash, cost.OpMapRead, cost.OpMapWrite, cost.OpEncap}
+	var rows [][]float64
+	var rhs []float64
+	for _, m := range ms {
+		w := 1 / float64(max(m.Net, fitFloor))
+		row := make([]float64, len(fitted))
+		any := false
+		for j, op := range fitted {
+			row[j] = float64(m.Path.Ops[op]) * w
+			any = any || row[j] != 0
+		}
+		if any {
+			rows = append(rows, row)
+			rhs = append(rhs, float64(max(m.Net, 0))*w)
+		}
+	}
+	price := nnls(rows, rhs)
+	stu := func(ns float64) cost.STU { return cost.STU(math.Round(ns / CalibratedNsPerSTU)) }
+	return cost.Model{
+		Hash: stu(price[0]), MapRead: stu(price[1]), MapWrite: stu(price[2]), Encap: stu(price[3]),
+		TailCall: stu(price[1]), Rewrite: stu(price[1] / 2),
+		NsPerSTU: CalibratedNsPerSTU,
+	}
+}
+
+// nnls solves min ‖A x − b‖², x ≥ 0, for a few columns by trying every
+// set of columns held at 0 and keeping the best non-negative
+// least-squares solution of the rest.
+func nnls(a [][]float64, b []float64) []float64 {
+	n := 0
+	if len(a) > 0 {
+		n = len(a[0])
+	}
+	best := make([]float64, n)
+	bestRes := math.Inf(1)
+	for mask := 0; mask < 1<<n; mask++ {
+		var cols []int
+		for j := range n {
+			if mask&(1<<j) != 0 {
+				cols = append(cols, j)
+			}
+		}
+		x, ok := lstsq(a, b, cols)
+		if !ok {
+			continue
+		}
+		full := make([]float64, n)
+		neg := false
+		for k, j := range cols {
+			full[j] = x[k]
+			neg = neg || x[k] < 0
+		}
+		if neg {
+			continue
+		}
+		res := 0.0
+		for i, row := range a {
+			e := -b[i]
+			for j := range n {
+				e += row[j] * full[j]
+			}
+			res += e * e
+		}
+		if res < bestRes-1e-12 {
+			best, bestRes = full, res
+		}
+	}
+	return best
+}
+
+// lstsq solves the normal equations of A restricted to cols by Gaussian
+// elimination with partial pivoting; ok is false when they are singular.
+func lstsq(a [][]float64, b []float64, cols []int) (x []float64, ok bool) {
+	k := len(cols)
+	m := make([][]float64, k)
+	for p := range k {
+		m[p] = make([]float64, k+1)
+		for i, row := range a {
+			for q := range k {
+				m[p][q] += row[cols[p]] * row[cols[q]]
+			}
+			m[p][k] += row[cols[p]] * b[i]
+		}
+	}
+	for p := range k {
+		piv := p
+		for r := p + 1; r < k; r++ {
+			if math.Abs(m[r][p]) > math.Abs(m[piv][p]) {
+				piv = r
+			}
+		}
+		if math.Abs(m[piv][p]) < 1e-9 {
+			return nil, false
+		}
+		m[p], m[piv] = m[piv], m[p]
+		for r := range k {
+			if r == p {
+				continue
+			}
+			f := m[r][p] / m[p][p]
+			for q := p; q <= k; q++ {
+				m[r][q] -= f * m[p][q]
+			}
+		}
+	}
+	x = make([]float64, k)
+	for p := range k {
+		x[p] = m[p][k] / m[p][p]
+	}
+	return x, true
 }
 
 // BenchPath primes the program's state with path.Prime, then returns
@@ -161,10 +440,13 @@ func (p *Program) BenchPath(path Path, repeat int) (time.Duration, error) {
 	return d, nil
 }
 
-// CalibratedModel returns cost.Default()'s prices with NsPerSTU measured
-// by [Calibrate] on the development machine (kernel 6.18, 2 vCPUs; see
-// the package doc's Benchmarks section): simulated service times in
-// nanoseconds of this kernel. Re-run Calibrate for another machine.
+// CalibratedModel returns cost.Default()'s prices with one NsPerSTU
+// measured on the development machine (kernel 6.18, 2 vCPUs; see the
+// package doc's Benchmarks section): the single-scale model. It keeps
+// the default's ratio of a map write to a read (3), where the kernel's is
+// about 40, so it overprices read-only paths and underprices write
+// paths; cost.Calibrated(), fitted per operation by [Calibrate],
+// predicts every path (see the package doc's Calibration section).
 func CalibratedModel() cost.Model {
 	m := cost.Default()
 	m.NsPerSTU = calibratedNsPerSTU
