@@ -27,8 +27,14 @@
 // Every operation is O(1) and does not allocate: [NewTable] allocates the
 // whole arena and index up front. The table's recency machinery is a generic
 // [LRU] ([NewLRU], or [NewLRUFunc] with a key-specific hash), exported so
-// that balancers keep their connection tables in the same bounded,
-// allocation-free structure.
+// that every balancer keeps its connection tables in the same bounded,
+// allocation-free structure: Titan's connection and hint tables, Katran's
+// per-CPU connection tables and Cilium's conntrack, NAT, neighbour and
+// fragment maps. [NewLRUWith] with [LRUOptions.Reserve] allocates only part
+// of the bound and doubles toward it on demand (Katran's default 8,000,000
+// entries over 128 CPUs must not be allocated up front); once a table stops
+// growing it no longer allocates. [LRU.Ref] updates a value in place, as a
+// BPF program writes through the pointer a map lookup returns.
 //
 // # Backend side: reassembly
 //
