@@ -329,7 +329,7 @@ func FitModel(ms []Measurement) cost.Model {
 			rhs = append(rhs, float64(max(m.Net, 0))*w)
 		}
 	}
-	price := nnls(rows, rhs)
+	price := nnls(rows, rhs, len(fitted))
 	stu := func(ns float64) cost.STU { return cost.STU(math.Round(ns / CalibratedNsPerSTU)) }
 	return cost.Model{
 		Hash: stu(price[0]), MapRead: stu(price[1]), MapWrite: stu(price[2]), Encap: stu(price[3]),
@@ -338,14 +338,10 @@ func FitModel(ms []Measurement) cost.Model {
 	}
 }
 
-// nnls solves min ‖A x − b‖², x ≥ 0, for a few columns by trying every
+// nnls solves min ‖A x − b‖², x ≥ 0, for n columns (a few) by trying every
 // set of columns held at 0 and keeping the best non-negative
 // least-squares solution of the rest.
-func nnls(a [][]float64, b []float64) []float64 {
-	n := 0
-	if len(a) > 0 {
-		n = len(a[0])
-	}
+func nnls(a [][]float64, b []float64, n int) []float64 {
 	best := make([]float64, n)
 	bestRes := math.Inf(1)
 	for mask := 0; mask < 1<<n; mask++ {

@@ -1,6 +1,7 @@
 package xdp
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -282,4 +283,51 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 	testutil.SkipOrFail(t, fmt.Sprintf("cost.Calibrated() mispredicts this kernel in 3 attempts; the last ran at %.2fx the predicted time "+
 		"(load average %s; far from 1: a busy or another machine, near 1: stale prices, re-derive them, see TestCalibrate): %v",
 		k, strings.TrimSpace(string(load)), misses))
+}
+
+// TestFitModel checks the fit without a kernel: times made from known
+// prices give those prices back, and a price the data would make
+// negative is 0 instead.
+func TestFitModel(t *testing.T) {
+	ns := [cost.NumOps]time.Duration{cost.OpHash: 2, cost.OpMapRead: 6, cost.OpMapWrite: 270, cost.OpEncap: 17}
+	measure := func(hashDelta time.Duration) []Measurement {
+		var ms []Measurement
+		for _, p := range Paths() {
+			var d time.Duration
+			for op, n := range p.Ops {
+				d += time.Duration(n) * ns[op]
+			}
+			if p.Ops[cost.OpHash] > 0 {
+				d += hashDelta
+			}
+			ms = append(ms, Measurement{Path: p, Net: d})
+		}
+		return ms
+	}
+	m := FitModel(measure(0))
+	want := cost.Model{Hash: 20, MapRead: 60, MapWrite: 2700, Encap: 170, TailCall: 60, Rewrite: 30, NsPerSTU: CalibratedNsPerSTU}
+	if m != want {
+		t.Errorf("fit %+v, want %+v", m, want)
+	}
+	for _, ms := range measure(0) {
+		if got := m.Duration(ms.Path.STU(m)); got != ms.Net {
+			t.Errorf("%s: fitted model says %v, made %v", ms.Path.Name, got, ms.Net)
+		}
+	}
+	// Paths that hash made 5 ns cheaper than those that do not: the
+	// least-squares hash price would be negative.
+	if m := FitModel(measure(-5)); m.Hash != 0 || m.MapRead == 0 || m.MapWrite == 0 {
+		t.Errorf("fit with a negative hash: %+v", m)
+	}
+	if m := FitModel(nil); m.MapRead != 0 || m.NsPerSTU != CalibratedNsPerSTU {
+		t.Errorf("fit of nothing: %+v", m)
+	}
+}
+
+func TestCalibrateWithRejectsNegatives(t *testing.T) {
+	for _, o := range []CalibrateOptions{{Repeat: -1}, {Rounds: -2}} {
+		if _, err := CalibrateWith(o); !errors.Is(err, ErrNegative) {
+			t.Errorf("%+v: %v, want ErrNegative", o, err)
+		}
+	}
 }
