@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"slices"
 	"time"
@@ -135,10 +136,32 @@ func ReadTrace(r io.Reader) (Trace, error) {
 }
 
 // readAll reads r up to MaxTraceBytes.
+// It sizes its buffer from r's Len or, for a regular file, its size, so
+// that a large file is not copied while the buffer grows.
 func readAll(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxTraceBytes+1))
-	if err != nil {
-		return nil, &TraceError{Packet: -1, Offset: int64(len(data)), Err: err}
+	var hint int64
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		hint = int64(v.Len())
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			hint = fi.Size()
+		}
+	}
+	data := make([]byte, 0, min(max(hint, 0), MaxTraceBytes)+1)
+	lr := io.LimitReader(r, MaxTraceBytes+1)
+	for {
+		n, err := lr.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &TraceError{Packet: -1, Offset: int64(len(data)), Err: err}
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
 	}
 	if len(data) > MaxTraceBytes {
 		return nil, &TraceError{Packet: -1, Offset: MaxTraceBytes, Err: fmt.Errorf("file larger than %d bytes", MaxTraceBytes)}
@@ -159,6 +182,11 @@ func readPcap(data []byte, order binary.ByteOrder) (Trace, error) {
 	if err := checkLinkType(lt); err != nil {
 		return Trace{}, &TraceError{Packet: -1, Offset: 20, Err: err}
 	}
+	n := 0
+	for off := 24; len(data)-off >= 16 && n < MaxTracePackets; n++ {
+		off += 16 + int(order.Uint32(data[off+8:]))
+	}
+	b.tr.Packets = make([]TracePacket, 0, n)
 	off := int64(24)
 	for i := 0; ; i++ {
 		if left := int64(len(data)) - off; left >= 16 {
@@ -166,13 +194,14 @@ func readPcap(data []byte, order binary.ByteOrder) (Trace, error) {
 				return Trace{}, &TraceError{Packet: i, Offset: off, Err: fmt.Errorf("pcap record: capture length %d beyond the %d bytes left", c, left-16)}
 			}
 		}
-		frame, ci, err := pr.ReadPacketData()
+		zc, ci, err := pr.ZeroCopyReadPacketData()
 		if err == io.EOF {
 			return b.tr, nil
 		}
 		if err != nil {
 			return Trace{}, &TraceError{Packet: i, Offset: off, Err: fmt.Errorf("pcap record: %w", eofUnexpected(err))}
 		}
+		frame := share(data, off+16, zc)
 		if err := b.add(ci.Timestamp, lt, frame); err != nil {
 			return Trace{}, &TraceError{Packet: i, Offset: off, Err: err}
 		}
@@ -190,12 +219,13 @@ func readPcapng(data []byte) (Trace, error) {
 		return Trace{}, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("pcapng section header: %w", eofUnexpected(err))}
 	}
 	var b traceBuilder
+	b.tr.Packets = make([]TracePacket, 0, min(len(blocks), MaxTracePackets))
 	for i := 0; ; i++ {
-		off := int64(-1)
+		off, start := int64(-1), int64(-1)
 		if i < len(blocks) {
-			off = blocks[i]
+			off, start = blocks[i].off, blocks[i].data
 		}
-		frame, ci, err := nr.ReadPacketData()
+		zc, ci, err := nr.ZeroCopyReadPacketData()
 		if err == io.EOF {
 			return b.tr, nil
 		}
@@ -211,19 +241,32 @@ func readPcapng(data []byte) (Trace, error) {
 		if err := checkLinkType(lt); err != nil {
 			return Trace{}, &TraceError{Packet: i, Offset: off, Err: err}
 		}
-		if err := b.add(ci.Timestamp, lt, frame); err != nil {
+		if err := b.add(ci.Timestamp, lt, share(data, start, zc)); err != nil {
 			return Trace{}, &TraceError{Packet: i, Offset: off, Err: err}
 		}
 	}
 }
 
+// share returns the frame pcapgo read into its reusable buffer zc as a
+// slice of the file's bytes at start, where it lies, so that a trace
+// holds its file once; or a copy of zc when it is not found there.
+func share(data []byte, start int64, zc []byte) []byte {
+	if end := start + int64(len(zc)); start >= 0 && end <= int64(len(data)) && bytes.Equal(data[start:end], zc) {
+		return data[start:end:end]
+	}
+	return bytes.Clone(zc)
+}
+
+// ngBlock is a pcapng packet block: its offset, and its packet data's.
+type ngBlock struct{ off, data int64 }
+
 // ngPacketBlocks walks the blocks of a pcapng file, checking their
-// framing (lengths), and returns the byte offsets of its packet blocks.
-func ngPacketBlocks(data []byte) ([]int64, error) {
-	var offs []int64
+// framing (lengths), and returns its packet blocks.
+func ngPacketBlocks(data []byte) ([]ngBlock, error) {
+	var offs []ngBlock
 	order := binary.ByteOrder(binary.LittleEndian)
 	for off := 0; off < len(data); {
-		fail := func(format string, args ...any) ([]int64, error) {
+		fail := func(format string, args ...any) ([]ngBlock, error) {
 			return nil, &TraceError{Packet: len(offs), Offset: int64(off), Err: fmt.Errorf("pcapng block: "+format, args...)}
 		}
 		if len(data)-off < 12 {
@@ -248,8 +291,10 @@ func ngPacketBlocks(data []byte) ([]int64, error) {
 			return fail("type %#x, total length %d but trailing length %d", typ, l, t)
 		}
 		switch typ {
-		case 2, 3, 6: // obsolete, simple and enhanced packet blocks
-			offs = append(offs, int64(off))
+		case 2, 6: // obsolete and enhanced packet blocks: 20 bytes of fields
+			offs = append(offs, ngBlock{int64(off), int64(off) + 28})
+		case 3: // simple packet block: the original length
+			offs = append(offs, ngBlock{int64(off), int64(off) + 12})
 		}
 		off += l
 	}

@@ -928,3 +928,20 @@ func TestWriteEmptyRecording(t *testing.T) {
 		t.Errorf("forwarding garbage: %v", err)
 	}
 }
+
+// ReadTrace keeps a pcap file's bytes once: its frames are slices of
+// them, so reading allocates a few buffers, not one per packet.
+func TestReadTraceSharesFileBytes(t *testing.T) {
+	data, err := os.ReadFile(tracePcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := sim.ReadTrace(bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n := len(goldenTrace(t).Packets); allocs > 16 {
+		t.Errorf("reading %d packets: %v allocations, want at most 16", n, allocs)
+	}
+}
