@@ -333,7 +333,10 @@
 // whole second); frames with the same time arrive in one event, in file
 // order, as a generated datagram's fragments do. Duration 0 replays the
 // whole trace; a shorter Duration stops it. [WriteTrace] writes a Trace
-// back as pcap with nanosecond timestamps. A file that is not a capture,
+// back as pcap with nanosecond timestamps. ReadTrace holds a file once
+// (its Ethernet frames are slices of the file's bytes; raw IPv4 frames
+// are copied behind an Ethernet header), at most MaxTraceBytes and
+// MaxTracePackets. A file that is not a capture,
 // is cut short or has inconsistent lengths is a [*TraceError] naming the
 // packet and the byte offset of its record or block.
 //
