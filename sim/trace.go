@@ -34,7 +34,8 @@ type TracePacket struct {
 	// frame. It never decreases along a trace.
 	At Time
 	// Frame is the Ethernet frame as captured (possibly cut short by the
-	// capture's snap length).
+	// capture's snap length). Frames [ReadTrace] returns are slices of
+	// the file's bytes, and recorded frames may be a trace's: read-only.
 	Frame []byte
 }
 
