@@ -105,7 +105,9 @@
 //     once. Moved counts the moves that had to happen (backend down).
 //   - AvgCost: STU per processed packet; CostP50, CostP99: percentiles of
 //     the per-packet STU; CostByOp: STU per operation name
-//     ([cost.Op.String]); OpCounts: operations charged.
+//     ([cost.Op.String]); OpCounts: operations charged. AvgNs: AvgCost in
+//     the model's nanoseconds; with Scenario.Cost = [cost.Calibrated] the
+//     Titan kernel program's predicted time per packet.
 //   - LatencyP50, LatencyP99: percentiles of arrival-to-end-of-service time
 //     (queueing plus service) over processed packets. Percentiles are exact
 //     below 1024 (ns or STU) and within 1% above (log-linear histogram).
