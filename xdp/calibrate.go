@@ -15,7 +15,7 @@ import (
 // frame, how the benchmark wrapper varies it, the packets that set up the
 // state it runs against, and the operations the program performs on it
 // (the ones balancer/titan charges for the same packet; a test checks
-// they agree).
+// they agree, except on the VIP paths, which titan has no VIP list for).
 type Path struct {
 	Name      string
 	Stateless bool                // measured on the stateless variant
@@ -102,10 +102,10 @@ type Measurement struct {
 
 // Calibration is the result of [Calibrate].
 type Calibration struct {
-	Repeat, Rounds int           // iterations per kernel call, rounds measured
-	TableSize      int           // entries of each state table
-	Wrapper        time.Duration // the benchmark wrapper's own time per packet (median)
-	WrapperRounds  []time.Duration
+	Repeat, Rounds int             // iterations per kernel call, rounds measured
+	TableSize      int             // entries of each state table
+	Wrapper        time.Duration   // the benchmark wrapper's own time per packet (median)
+	WrapperRounds  []time.Duration // the wrapper's time in each round, in order
 	Measurements   []Measurement
 	// Model prices each operation from the measurements: the
 	// non-negative least-squares fit (relative errors; see the package
@@ -141,8 +141,8 @@ type CalibrateOptions struct {
 	TableSize int
 }
 
-// Calibrate is [CalibrateWith] with repeat iterations per measurement and
-// the default rounds.
+// Calibrate is [CalibrateWith] with repeat iterations per measurement (0:
+// the default) and the default rounds and table size.
 func Calibrate(repeat int) (Calibration, error) {
 	return CalibrateWith(CalibrateOptions{Repeat: repeat})
 }
