@@ -126,7 +126,7 @@ const CalibratedNsPerSTU = 0.1
 
 // CalibrateOptions configure [CalibrateWith].
 type CalibrateOptions struct {
-	// Repeat is the kernel iterations per measurement; 0 means 50,000.
+	// Repeat is the kernel iterations per measurement; 0 means 20,000.
 	Repeat int
 	// Rounds is how many times every path and the wrapper are measured,
 	// interleaved (round r starts at path r), after one warm-up round
@@ -161,7 +161,7 @@ func CalibrateWith(o CalibrateOptions) (Calibration, error) {
 		return Calibration{}, fmt.Errorf("xdp: calibrate: rounds %d: %w", o.Rounds, ErrNegative)
 	}
 	if o.Repeat == 0 {
-		o.Repeat = 50_000
+		o.Repeat = 20_000
 	}
 	if o.Rounds == 0 {
 		o.Rounds = 7
