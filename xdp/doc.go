@@ -198,7 +198,9 @@
 // flow with a VIP list (one read more) and a packet to no VIP (two
 // reads, XDP_PASS); with the stateless fragment (one read) they separate
 // a read's price from the encapsulation's. A hash is below the
-// resolution (the fits give it 0-10 ns).
+// resolution (the fits give it 0-10 ns). The model has no per-packet
+// base price (parsing, entry): the cheapest paths, one read then a drop
+// (6 ns net) or two reads then a pass (12 ns), leave none to fit.
 //
 // The committed prices, with the measurements and the date, are in the
 // cost package's doc (about 6 ns a read, 270 ns a write, 17 ns an
