@@ -111,26 +111,46 @@ func statsDelta(a, b Stats) Stats {
 
 // TestCalibrate runs the calibration briefly (3 rounds) and prints the
 // fitted prices. The way to re-derive cost.Calibrated() on another
-// machine, with the committed figures' effort (run it a few times and
-// take the medians):
+// machine, with the committed figures' effort (three calibrations of 21
+// rounds, a few seconds apart, pooled):
 //
-//	TITANLB_CALIBRATE_ROUNDS=21 go test ./xdp -run 'TestCalibrate$' -v
+//	TITANLB_CALIBRATE_ROUNDS=21 TITANLB_CALIBRATE_RUNS=3 go test ./xdp -run 'TestCalibrate$' -v
 //
 // (TITANLB_CALIBRATE_REPEAT sets the iterations per call, default
-// 20,000). It checks the arithmetic: each path's net time lies within its
-// rounds' range, Scaled is total net time over total default STU, and
-// each prediction is the path's ops priced by the fitted model.
+// 20,000). It checks the arithmetic of every run: each path's net time
+// lies within its rounds' range, Scaled is total net time over total
+// default STU, and each prediction is the path's ops priced by the fitted
+// model.
 func TestCalibrate(t *testing.T) {
 	mustLoad(t, Options{}) // skip or fail without privileges
 	o := CalibrateOptions{Repeat: envInt(t, "TITANLB_CALIBRATE_REPEAT", 20_000), Rounds: envInt(t, "TITANLB_CALIBRATE_ROUNDS", 3)}
-	c, err := CalibrateWith(o)
-	if err != nil {
-		t.Fatal(err)
+	var runs []Calibration
+	for i := range max(1, envInt(t, "TITANLB_CALIBRATE_RUNS", 1)) {
+		if i > 0 {
+			time.Sleep(5 * time.Second)
+		}
+		c, err := CalibrateWith(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCalibration(t, c)
+		runs = append(runs, c)
 	}
+	c := pool(runs)
+	c.Model = FitModel(c.Measurements)
+	for _, m := range c.Measurements {
+		t.Logf("%-20s gross %4d ns net %4d ns (%d-%d) predicted %4d ns  %3d STU %.2f ns/STU",
+			m.Path.Name, m.Gross, m.Net, m.Low, m.High, c.Model.Duration(m.Path.STU(c.Model)), m.STU, float64(m.Net)/float64(max(m.STU, 1)))
+	}
+	t.Logf("%d run(s) of %d rounds, wrapper %v; fitted model, to paste into cost/calibrated.go:\n%+v", len(runs), o.Rounds, c.Wrapper, c.Model)
+}
+
+// checkCalibration checks the arithmetic of one calibration.
+func checkCalibration(t *testing.T, c Calibration) {
+	t.Helper()
 	var net, stu float64
 	for _, m := range c.Measurements {
-		t.Logf("%-20s gross %4d ns net %4d ns (%d-%d) predicted %4d ns  %3d STU %.2f ns/STU", m.Path.Name, m.Gross, m.Net, m.Low, m.High, m.Predicted, m.STU, m.NsPerSTU)
-		if m.Gross <= 0 || m.Net < m.Low || m.Net > m.High || m.STU != m.Path.STU(cost.Default()) {
+		if m.Gross <= 0 || m.Net < m.Low || m.Net > m.High || m.STU != m.Path.STU(cost.Default()) || len(m.Rounds) != c.Rounds {
 			t.Errorf("%s: %+v (wrapper %v)", m.Path.Name, m, c.Wrapper)
 		}
 		if m.Predicted != c.Model.Duration(m.Path.STU(c.Model)) {
@@ -139,13 +159,12 @@ func TestCalibrate(t *testing.T) {
 		net += float64(m.Net)
 		stu += float64(m.STU)
 	}
-	if len(c.Measurements) != len(Paths()) {
-		t.Errorf("%d measurements of %d paths", len(c.Measurements), len(Paths()))
+	if len(c.Measurements) != len(Paths()) || len(c.WrapperRounds) != c.Rounds {
+		t.Errorf("%d measurements of %d paths, %d wrapper rounds of %d", len(c.Measurements), len(Paths()), len(c.WrapperRounds), c.Rounds)
 	}
 	if net > 0 && c.Scaled.NsPerSTU != net/stu {
 		t.Errorf("Scaled.NsPerSTU %v, want %v", c.Scaled.NsPerSTU, net/stu)
 	}
-	t.Logf("wrapper %v; fitted model, to paste into cost/calibrated.go:\n%+v", c.Wrapper, c.Model)
 }
 
 // envInt returns the integer in the environment variable name, or def

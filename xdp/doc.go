@@ -206,7 +206,7 @@
 // cost package's doc (about 6 ns a read, 270 ns a write, 17 ns an
 // encapsulation). To re-derive them (as root):
 //
-//	TITANLB_CALIBRATE_ROUNDS=21 go test ./xdp -run 'TestCalibrate$' -v
+//	TITANLB_CALIBRATE_ROUNDS=21 TITANLB_CALIBRATE_RUNS=3 go test ./xdp -run 'TestCalibrate$' -v
 //
 // prints every path (gross, net, range over rounds, the fit's prediction)
 // and the fitted model to paste into cost/calibrated.go.
