@@ -78,7 +78,7 @@
 //	TITANLB_CALIBRATE_ROUNDS=21 TITANLB_CALIBRATE_RUNS=3 go test ./xdp -run 'TestCalibrate$' -v
 //
 // (as root; it pools the three runs' rounds) and paste the printed model.
-// Run so a few minutes after the committed figures, at a load average of
+// Run a few minutes after the committed figures were taken (load average
 // 2-4, it gave read 62, write 2867, encap 181: within 6% of these. sim reports a scenario's mean
 // cost in the model's nanoseconds (sim.Result.AvgNs).
 //
