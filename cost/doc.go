@@ -79,8 +79,10 @@
 //
 // (as root; it pools the three runs' rounds) and paste the printed model.
 // Run a few minutes after the committed figures were taken (load average
-// 2-4, it gave read 62, write 2867, encap 181: within 6% of these. sim reports a scenario's mean
-// cost in the model's nanoseconds (sim.Result.AvgNs).
+// 2-4), it gave read 62, write 2867, encap 181: within 6% of these.
+//
+// sim reports a scenario's mean cost in the model's nanoseconds
+// (sim.Result.AvgNs).
 //
 // # Allocation
 //
