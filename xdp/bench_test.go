@@ -1,6 +1,7 @@
 package xdp
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -90,6 +91,45 @@ func BenchmarkBalancerProcess(b *testing.B) {
 	for b.Loop() {
 		if d := lb.Process(env, &pk); d.Action != balancer.Forward {
 			b.Fatal(d)
+		}
+	}
+}
+
+// BenchmarkFragTableSize measures the paths that insert into the fragment
+// table (a new datagram's first fragment, an orphan) and the one that
+// follows an entry, beside the established path (the baseline), with
+// fragment tables of several sizes: every new datagram lands in a random
+// set, so beyond the CPU caches the insert pays a cache miss that the
+// established path, which reads the same entry every time, does not.
+func BenchmarkFragTableSize(b *testing.B) {
+	paths := map[string]Path{}
+	for _, p := range Paths() {
+		paths[p.Name] = p
+	}
+	for _, size := range []int{64, DefaultFragTableSize, 1 << 18} {
+		p := mustLoad(b, Options{FragTableSize: size})
+		if err := p.SetBackends(testBackends(3)); err != nil {
+			b.Fatal(err)
+		}
+		for _, name := range []string{"established-tcp", "first-fragment", "non-first-fragment", "orphan-fragment"} {
+			path := paths[name]
+			b.Run(fmt.Sprintf("%s/entries=%d", name, size), func(b *testing.B) {
+				if _, err := p.BenchPath(path, 1); err != nil {
+					b.Fatal(err)
+				}
+				pkt := balancer.Encode(path.Packet, path.Payload)
+				var ds []time.Duration
+				b.ReportAllocs()
+				for b.Loop() {
+					d, err := p.BenchWith(pkt, BenchOptions{Repeat: benchRepeat, Vary: path.Vary})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ds = append(ds, d)
+				}
+				slices.Sort(ds)
+				b.ReportMetric(float64(ds[len(ds)/2]), "kernel_ns/pkt")
+			})
 		}
 	}
 }

@@ -6,8 +6,9 @@
 // the cost model against the kernel ([Calibrate], [FitModel]; the fitted
 // prices are cost.Calibrated()).
 //
-// It imports balancer, maglev (through internal/ring) and cost; its tests
-// also import balancer/titan and sim, for parity.
+// It imports balancer, maglev (through internal/ring), frag (the fragment
+// table's set count) and cost; its tests also import balancer/titan and
+// sim, for parity.
 //
 // # The program
 //
@@ -32,7 +33,13 @@
 //     under [OrphanHostHint] or [AdmitEarned]; under [AdmitEarned] the new
 //     flow also earns one orphan credit, up to [Options.OrphanCredits]).
 //   - A fragment: the fragment table keyed by (source, destination,
-//     protocol, IP ID); entries older than [Options.FragTimeout] miss. A
+//     protocol, IP ID), set-associative as [frag.SetTable]: murmur3 of the
+//     12-byte key (seed [Options.Seed] ^ [frag.SetSeedTweak]) modulo the
+//     number of sets picks the set, one ARRAY lookup returns a pointer to
+//     it, and the program compares its 4 keys; an insert or update is a
+//     store through that pointer (into the key's own way, else the lowest
+//     empty or expired way, else the least recently written one, evicted);
+//     entries older than [Options.FragTimeout] miss. A
 //     hit with a usable backend is followed (a first fragment records its
 //     ports in an entry an orphan created, and is dropped when the entry
 //     holds other ports); otherwise a first fragment picks as a whole
@@ -53,7 +60,8 @@
 // # Maps
 //
 //	conns     LRU_HASH  5-tuple key → backend ID       Options.ConnTableSize (65536), global
-//	frags     LRU_HASH  (src, dst, proto, IP ID) → {backend, ports, created}  FragTableSize (16384), global
+//	frags     ARRAY     set → its write count and 4 × {key (src, dst, proto, IP ID),
+//	                    backend, ports, created, write stamp}  ceil(FragTableSize/4) sets (4096), global
 //	hints     LRU_HASH  (src, dst, proto) → backend ID  HintTableSize (65536), global
 //	credit    ARRAY     one s64: the orphan credit (AdmitEarned), atomic adds, global
 //	ring      ARRAY     M u32 backend IDs (0xffffffff: none)  RingSize (65537)
@@ -68,8 +76,25 @@
 // the map sizes are set on the MapSpecs before loading. Per packet the
 // program makes one per-CPU stats lookup, plus the table lookups of its
 // path: an established flow makes 3 lookups in all (stats, connection,
-// backend), a fragment that follows its entry 3 (stats, fragment,
-// backend).
+// backend), a fragment that follows its entry 3 (stats, fragment set,
+// backend), and a fragment that inserts an entry makes no update helper
+// call for it.
+//
+// Two CPUs may write the same fragment set at once (the stores are plain,
+// there is no lock). The race costs at most the datagrams being written in
+// the same instant into the same set (about 1 in 4,096 pairs of concurrent
+// inserts with the default size): an entry may be lost, which makes the
+// datagram's later fragments orphans placed by the orphan policy, as an
+// eviction does; or a way may be torn between the two writes, holding a key
+// no datagram has (fragments compare the whole key: they miss, as if
+// lost) or one datagram's key with the other's backend or ports, which
+// sends that datagram's later fragments elsewhere than its first: a split
+// datagram, the same loss as an evicted entry whose orphan guessed wrong.
+// No state outside the set is affected and nothing crashes. bpf_spin_lock
+// in the set value (allowed in XDP) would exclude it, at the price of a
+// lock and unlock per fragment; the program takes the race. The parity
+// tests run one packet at a time (BPF_PROG_TEST_RUN), where it cannot
+// happen.
 //
 // The stateless variant ([Options.Stateless]; the same C source, a second
 // entry point) keeps no state: every fragment is dropped, every other
@@ -82,10 +107,14 @@
 // field names and defaults; their zero values are in parity) and the same
 // sequence of packets and backend sets, [Program] and balancer/titan make
 // the same decision for every packet — the same action, the same backend,
-// the same drop reason — as long as the tables have room (the kernel's LRU
-// eviction is approximate, titan's is exact) and the run is shorter than
-// the fragment timeout (the kernel ages entries by its own clock,
-// bpf_ktime_get_coarse_ns; the model by [balancer.Env.Now]).
+// the same drop reason — as long as the connection and hint tables have
+// room (the kernel's LRU eviction is approximate, titan's is exact) and the
+// run is shorter than the fragment timeout (the kernel ages entries by its
+// own clock, bpf_ktime_get_coarse_ns; the model by [balancer.Env.Now]).
+// The fragment table is not in that proviso: its eviction is deterministic
+// (the least recently written way of the key's set, by a write count, not
+// a clock), so the kernel evicts exactly the entries titan evicts, however
+// full the table is.
 //
 // How it is tested: TestParity drives titan and [NewBalancer] in lockstep
 // with deterministic traces of 100,000 packets each (TCP and UDP, new and
@@ -94,14 +123,16 @@
 // conflicting first fragments, VIPs and non-VIP traffic, a backend going
 // down, another drained, the first coming back, one added and one
 // removed), and compares every decision and, at the end, the path
-// counters (connection hits, re-picks, orphans, hint hits, conflicts). A
-// third trace goes beyond the claim: zero configuration, 33,000 datagrams
-// through the 16,384-entry fragment table, so both sides evict; they
-// still agree, because both evict only entries far older than any
-// datagram in flight. TestParitySim records what sim.Run feeds titan in a
+// counters (connection hits, re-picks, orphans, hint hits, conflicts,
+// fragment evictions). Two more traces fill the fragment table: zero
+// configuration, 33,000 datagrams through the 16,384-entry table (16,737
+// evictions), and an 8-entry table (2 sets) that evicts datagrams in
+// flight (39,515 evictions; 12,667 orphans where 6,555 datagrams were
+// reordered); both sides evict the same entries and agree on every
+// packet. TestParitySim records what sim.Run feeds titan in a
 // scenario (100% and 30% fragmentation, 20% reordering, a backend down,
 // drained and back) and replays it through a fresh titan and the kernel.
-// Result on kernel 6.18: 0 mismatches in 3 × 100,000 + 109,038 + 119,502
+// Result on kernel 6.18: 0 mismatches in 4 × 100,000 + 109,038 + 119,502
 // packets. Cost is compared too: the program counts the operations it
 // performs (op_* counters: hashes, map lookups, map updates,
 // encapsulations), [NewBalancer] charges them to [balancer.Env.Meter], and

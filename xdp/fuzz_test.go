@@ -42,6 +42,15 @@ func fuzzSeed(frames ...[]byte) []byte {
 // clearMap deletes every key of an LRU hash map.
 func clearMap(tb testing.TB, m *ebpf.Map) {
 	tb.Helper()
+	if m.Type() == ebpf.Array { // the fragment table's sets: zero them
+		zero := make([]byte, m.ValueSize())
+		for i := range m.MaxEntries() {
+			if err := m.Put(i, zero); err != nil {
+				tb.Fatalf("%v: put: %v", m, err)
+			}
+		}
+		return
+	}
 	k := make([]byte, m.KeySize())
 	for {
 		if err := m.NextKey(nil, k); errors.Is(err, ebpf.ErrKeyNotExist) {

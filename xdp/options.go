@@ -116,11 +116,15 @@ type Options struct {
 	// ConnTableSize bounds the connection table (a global LRU); 0 means
 	// 65536.
 	ConnTableSize int
-	// FragTableSize bounds the fragment table (a global LRU); 0 means
-	// 16384.
+	// FragTableSize is the number of fragment table entries; 0 means
+	// 16384. The table is global and set-associative, as titan's
+	// ([github.com/titanlb/titanlb/frag.SetTable]): an ARRAY of
+	// ceil(FragTableSize/4) sets of 4 entries, so the size is rounded up
+	// to a multiple of 4.
 	FragTableSize int
 	// FragTimeout is the age after which a fragment table entry is a
-	// miss; 0 means 30s. The kernel measures it with bpf_ktime_get_ns.
+	// miss; 0 means 30s. The kernel measures it with
+	// bpf_ktime_get_coarse_ns.
 	FragTimeout time.Duration
 	// HintTableSize bounds the host-pair hint table (a global LRU); 0
 	// means 65536. Used by OrphanHostHint only.

@@ -283,12 +283,12 @@ func TestParity(t *testing.T) {
 		cfg   titan.Config
 		opts  Options
 		trace traceConfig
+		// evictInFlight: the fragment table must evict live entries.
+		evictInFlight bool
 	}{
 		{
 			name: "room in every table, 100% fragmentation, 20% reordering",
-			// The fragment table holds every datagram of the run: kernel LRU
-			// eviction is approximate (per-CPU free lists), so parity is
-			// claimed while tables have room.
+			// The fragment table holds every datagram of the run.
 			cfg:   titan.Config{FragTableSize: 1 << 16},
 			opts:  Options{FragTableSize: 1 << 16},
 			trace: traceConfig{seed: 1, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
@@ -300,13 +300,22 @@ func TestParity(t *testing.T) {
 			trace: traceConfig{seed: 2, packets: 100_000, fragShare: 0.6, reorder: 0.2, notVIP: 0.02, conflict: 0.002},
 		},
 		{
-			// Beyond the claim: 33,000 datagrams through the default
-			// 16,384-entry fragment table, so both evict. A datagram's
-			// fragments arrive within a few hundred packets, and both
-			// LRUs evict only entries far older than that, so they still
-			// agree.
+			// 33,000 datagrams through the default 16,384-entry
+			// fragment table, so both evict.
 			name:  "zero config, fragment table evicting",
 			trace: traceConfig{seed: 4, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
+		},
+		{
+			// A fragment table far too small (2 sets of 4): entries of
+			// datagrams in flight are evicted, so their later fragments
+			// become orphans (about twice as many orphans as reordered
+			// datagrams). The set-associative table's eviction is
+			// deterministic, so the two still agree packet by packet.
+			name:          "fragment table of 8 entries, evicting datagrams in flight",
+			cfg:           titan.Config{FragTableSize: 8},
+			opts:          Options{FragTableSize: 8},
+			trace:         traceConfig{seed: 5, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
+			evictInFlight: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -357,6 +366,7 @@ func TestParity(t *testing.T) {
 				{"hint hits", s.HintHits, ms.HintHits},
 				{"conflicts", s.DropFragConflict, ms.ConflictingFirstFragments},
 				{"forwarded", s.Forwarded, ms.Forwarded},
+				{"fragment evictions", s.FragEvictions, ms.Frag.Evictions},
 			} {
 				if c.kernel != c.model {
 					t.Errorf("%s: kernel %d, model %d", c.name, c.kernel, c.model)
@@ -365,6 +375,10 @@ func TestParity(t *testing.T) {
 			// The paths the claim covers were all taken.
 			if s.ConnHits == 0 || s.ConnMisses == 0 || s.Repicks == 0 || s.FragHits == 0 || s.Orphans == 0 || s.DropFragConflict == 0 {
 				t.Errorf("a path was not exercised: %+v", s)
+			}
+			if tc.evictInFlight && (s.FragEvictions < 10_000 || 2*ms.Orphans < 3*uint64(r.byKind[kindReordered])) {
+				t.Errorf("%d fragment evictions, %d orphans (%d reordered): the table did not evict datagrams in flight",
+					s.FragEvictions, ms.Orphans, r.byKind[kindReordered])
 			}
 			if tc.opts.OrphanPolicy != OrphanHash3 && s.HintHits == 0 {
 				t.Errorf("no orphan followed a host hint: %+v", s)

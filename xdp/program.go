@@ -12,10 +12,11 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/frag"
 	"github.com/titanlb/titanlb/internal/ring"
 )
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_key -type frag_entry -type flow5 -type flow3 -type bench_state titan titan.c
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_key -type frag_way -type frag_set -type flow5 -type flow3 -type bench_state titan titan.c
 
 // ErrNotPermitted is wrapped by [Load] when the kernel refuses for lack of
 // privileges (loading needs root, or CAP_BPF with CAP_NET_ADMIN). The same
@@ -97,6 +98,7 @@ func Load(opts Options) (*Program, error) {
 		titanVarCfgSrcAddr:         uint32(0),
 		titanVarCfgOrphanAdmission: uint32(o.OrphanAdmission),
 		titanVarCfgOrphanCredits:   int64(o.OrphanCredits),
+		titanVarCfgFragSets:        uint32(frag.SetCount(o.FragTableSize)),
 	}
 	if o.SourceAddr.IsValid() {
 		vars[titanVarCfgSrcAddr] = be32(o.SourceAddr)
@@ -112,7 +114,7 @@ func Load(opts Options) (*Program, error) {
 	}
 	sizes := map[string]uint32{
 		titanMapConns:    uint32(o.ConnTableSize),
-		titanMapFrags:    uint32(o.FragTableSize),
+		titanMapFrags:    uint32(frag.SetCount(o.FragTableSize)),
 		titanMapHints:    uint32(o.HintTableSize),
 		titanMapRing:     uint32(o.RingSize),
 		titanMapBackends: uint32(o.MaxBackends),

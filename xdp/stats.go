@@ -38,14 +38,17 @@ type Stats struct {
 	FragHits    uint64 // fragment table hits with a usable backend
 	FragMisses  uint64 // fragment table misses (expired entries count in FragExpired)
 	FragExpired uint64 // fragment table entries older than FragTimeout
-	Orphans     uint64 // non-first fragments without a usable entry
-	HintHits    uint64 // orphans sent by the host-pair hint
+	// FragEvictions counts live fragment table entries of other keys
+	// overwritten by an insert into a full set (frag.TableStats.Evictions).
+	FragEvictions uint64
+	Orphans       uint64 // non-first fragments without a usable entry
+	HintHits      uint64 // orphans sent by the host-pair hint
 
 	// The operations performed, as the cost model names them: what
 	// [NewBalancer] charges to [balancer.Env.Meter].
-	OpHash     uint64 // murmur3 flow hashes
+	OpHash     uint64 // murmur3 hashes: flow hashes and the fragment set index
 	OpMapRead  uint64 // map lookups, the per-packet stats lookup included
-	OpMapWrite uint64 // map updates, in-place entry updates included
+	OpMapWrite uint64 // map update helper calls (stores through a looked-up value are not counted)
 	OpEncap    uint64 // IPIP encapsulations
 }
 

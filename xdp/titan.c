@@ -20,6 +20,7 @@ volatile const __u32 cfg_vip_count = 0;         /* 0: balance every IPv4 dst */
 volatile const __u32 cfg_src_addr = 0;          /* outer source, network order; 0: packet's dst */
 volatile const __u32 cfg_orphan_admission = 2;  /* 1 all, 2 earned */
 volatile const __s64 cfg_orphan_credits = 1024;  /* bound of the orphan credit */
+volatile const __u32 cfg_frag_sets = 4096;      /* sets of the fragment table */
 
 #define ORPHAN_HASH3 1
 #define ORPHAN_HOST_HINT 2
@@ -63,13 +64,31 @@ struct frag_key {
 	__u16 ipid;
 };
 
-struct frag_entry {
-	__u64 created;   /* bpf_ktime_get_coarse_ns when written */
+/* The fragment table is set-associative, as frag.SetTable: an ARRAY of
+ * cfg_frag_sets sets of FRAG_WAYS ways; a key lives in the set its murmur3
+ * hash (seed cfg_seed ^ FRAG_SEED_TWEAK, the 12 key bytes) picks. A packet
+ * reads its set once; an insert or update is a store into the set through
+ * the pointer that read returned. seq orders the writes within a set:
+ * every write stamps its way with ++set.seq, and a full set evicts the way
+ * with the lowest stamp. */
+#define FRAG_WAYS 4
+#define FRAG_SEED_TWEAK 0x46524147 /* frag.SetSeedTweak */
+
+struct frag_way {
+	struct frag_key key;
 	__u32 backend;
+	__u64 created;   /* bpf_ktime_get_coarse_ns when written */
+	__u64 seq;       /* the set's write count when last written */
 	__u16 sport;     /* network order, valid when has_ports */
 	__u16 dport;
+	__u8 used;
 	__u8 has_ports;
-	__u8 pad[7];
+	__u8 pad[2];
+};
+
+struct frag_set {
+	__u64 seq;
+	struct frag_way way[FRAG_WAYS];
 };
 
 struct backend {
@@ -102,11 +121,13 @@ struct counters {
 	__u64 frag_hits;
 	__u64 frag_misses;
 	__u64 frag_expired;
+	__u64 frag_evictions;    /* live entries of other keys overwritten by an insert */
 	__u64 orphans;
 	__u64 hint_hits;
 	/* Operations performed, as the cost model names them (cost.Op): a
-	 * murmur3 flow hash, a map lookup (stats and VIP lookups included), a
-	 * map update (an in-place entry update included), an encapsulation. */
+	 * murmur3 hash (flow hashes and the fragment set index), a map lookup
+	 * (stats and VIP lookups included), a map update helper call (stores
+	 * through a looked-up pointer are not counted), an encapsulation. */
 	__u64 op_hash;
 	__u64 op_map_read;
 	__u64 op_map_write;
@@ -125,10 +146,10 @@ struct {
 } conns SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, struct frag_key);
-	__type(value, struct frag_entry);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct frag_set);
+	__uint(max_entries, 4096);
 } frags SEC(".maps");
 
 struct {
@@ -244,6 +265,25 @@ static __always_inline __u32 hash3(const struct flow3 *k)
 	h = mix_k(h, w[2]);
 	h ^= 12;
 	return fmix(h);
+}
+
+/* frag_hash is the fragment table's set hash (frag.SetHash): murmur3 of
+ * the 12-byte key's little-endian words. */
+static __always_inline __u32 frag_hash(const struct frag_key *k)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u32 h = cfg_seed ^ FRAG_SEED_TWEAK;
+	h = mix_k(h, w[0]);
+	h = mix_k(h, w[1]);
+	h = mix_k(h, w[2]);
+	h ^= 12;
+	return fmix(h);
+}
+
+static __always_inline int frag_key_eq(const struct frag_key *a, const struct frag_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
 }
 
 /* usable returns the backend entry for id when it is present and up. */
@@ -506,10 +546,22 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 	} else {
 		struct frag_key fk = {.src = k5.src, .dst = k5.dst, .proto = k5.proto,
 				      .ipid = *(__u16 *)(ip + 4)};
-		struct frag_entry *fe = lookup(st, &frags, &fk);
+		__u32 si = frag_hash(&fk) % cfg_frag_sets;
+		struct frag_set *fs;
+		struct frag_way *kw = 0, *fe = 0, *v = 0;
 		__u64 now = bpf_ktime_get_coarse_ns();
 
+		st->op_hash++;
+		fs = lookup(st, &frags, &si);
+		if (!fs) /* unreachable: si < cfg_frag_sets, the map's size */
+			return XDP_ABORTED;
+#pragma unroll
+		for (int i = 0; i < FRAG_WAYS; i++) {
+			if (!kw && fs->way[i].used && frag_key_eq(&fs->way[i].key, &fk))
+				kw = &fs->way[i];
+		}
 		b = 0;
+		fe = kw;
 		if (fe && now - fe->created > cfg_frag_timeout_ns) {
 			st->frag_expired++;
 			fe = 0;
@@ -521,10 +573,11 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 				id = fe->backend;
 				if (off == 0) {
 					if (!fe->has_ports) {
+						/* An update in place: a store, no map update. */
 						fe->sport = k5.sport;
 						fe->dport = k5.dport;
 						fe->has_ports = 1;
-						st->op_map_write++;
+						fe->seq = ++fs->seq;
 					} else if (fe->sport != k5.sport || fe->dport != k5.dport) {
 						st->drop_frag_conflict++;
 						return XDP_DROP;
@@ -537,13 +590,14 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			st->frag_misses++;
 		}
 		if (!b) {
-			struct frag_entry ne = {.created = now};
+			__u16 sport = 0, dport = 0;
+			__u8 has_ports = 0;
 
 			if (off == 0) {
 				b = pick_flow(st, &k5, &id);
-				ne.sport = k5.sport;
-				ne.dport = k5.dport;
-				ne.has_ports = 1;
+				sport = k5.sport;
+				dport = k5.dport;
+				has_ports = 1;
 			} else {
 				struct flow3 k3 = {.src = k5.src, .dst = k5.dst, .proto = k5.proto};
 				int refused = 0;
@@ -555,8 +609,32 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 				}
 			}
 			if (b) {
-				ne.backend = id;
-				update(st, &frags, &fk, &ne);
+				/* The way: the key's own, else the lowest empty or
+				 * expired, else the least recently written. */
+				v = kw;
+#pragma unroll
+				for (int i = 0; i < FRAG_WAYS; i++) {
+					if (!v && (!fs->way[i].used ||
+						   now - fs->way[i].created > cfg_frag_timeout_ns))
+						v = &fs->way[i];
+				}
+				if (!v) {
+					v = &fs->way[0];
+#pragma unroll
+					for (int i = 1; i < FRAG_WAYS; i++) {
+						if (fs->way[i].seq < v->seq)
+							v = &fs->way[i];
+					}
+					st->frag_evictions++;
+				}
+				v->key = fk;
+				v->backend = id;
+				v->created = now;
+				v->sport = sport;
+				v->dport = dport;
+				v->has_ports = has_ports;
+				v->used = 1;
+				v->seq = ++fs->seq;
 			}
 		}
 	}

@@ -50,6 +50,7 @@ type titanCounters struct {
 	FragHits          uint64
 	FragMisses        uint64
 	FragExpired       uint64
+	FragEvictions     uint64
 	Orphans           uint64
 	HintHits          uint64
 	OpHash            uint64
@@ -76,16 +77,6 @@ type titanFlow5 struct {
 	Pad   [3]uint8
 }
 
-type titanFragEntry struct {
-	_        structs.HostLayout
-	Created  uint64
-	Backend  uint32
-	Sport    uint16
-	Dport    uint16
-	HasPorts uint8
-	Pad      [7]uint8
-}
-
 type titanFragKey struct {
 	_     structs.HostLayout
 	Src   uint32
@@ -93,6 +84,25 @@ type titanFragKey struct {
 	Proto uint8
 	Pad   uint8
 	Ipid  uint16
+}
+
+type titanFragSet struct {
+	_   structs.HostLayout
+	Seq uint64
+	Way [4]titanFragWay
+}
+
+type titanFragWay struct {
+	_        structs.HostLayout
+	Key      titanFragKey
+	Backend  uint32
+	Created  uint64
+	Seq      uint64
+	Sport    uint16
+	Dport    uint16
+	Used     uint8
+	HasPorts uint8
+	Pad      [2]uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -113,6 +123,7 @@ const (
 	titanProgXdpBenchTitan     = "xdp_bench_titan"
 	titanProgXdpTitan          = "xdp_titan"
 	titanProgXdpTitanStateless = "xdp_titan_stateless"
+	titanVarCfgFragSets        = "cfg_frag_sets"
 	titanVarCfgFragTimeoutNs   = "cfg_frag_timeout_ns"
 	titanVarCfgOrphanAdmission = "cfg_orphan_admission"
 	titanVarCfgOrphanCredits   = "cfg_orphan_credits"
@@ -191,6 +202,7 @@ type titanMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type titanVariableSpecs struct {
+	CfgFragSets        *ebpf.VariableSpec `ebpf:"cfg_frag_sets"`
 	CfgFragTimeoutNs   *ebpf.VariableSpec `ebpf:"cfg_frag_timeout_ns"`
 	CfgOrphanAdmission *ebpf.VariableSpec `ebpf:"cfg_orphan_admission"`
 	CfgOrphanCredits   *ebpf.VariableSpec `ebpf:"cfg_orphan_credits"`
@@ -250,6 +262,7 @@ func (m *titanMaps) Close() error {
 //
 // It can be passed to loadTitanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type titanVariables struct {
+	CfgFragSets        *ebpf.Variable `ebpf:"cfg_frag_sets"`
 	CfgFragTimeoutNs   *ebpf.Variable `ebpf:"cfg_frag_timeout_ns"`
 	CfgOrphanAdmission *ebpf.Variable `ebpf:"cfg_orphan_admission"`
 	CfgOrphanCredits   *ebpf.Variable `ebpf:"cfg_orphan_credits"`

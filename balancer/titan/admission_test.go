@@ -31,9 +31,10 @@ func TestAdmitEarned(t *testing.T) {
 	if d.Action != balancer.Drop || d.Reason != titan.ReasonUnknownOrphan {
 		t.Fatalf("orphan with the credit spent: %+v, want a drop %q", d, titan.ReasonUnknownOrphan)
 	}
-	// stats, fragment table, hint table, credit: 4 reads, 80 STU.
-	if m.Total() != 80 || m.Count(cost.OpMapWrite) != 0 {
-		t.Errorf("refused orphan costs %d STU with %d writes, want 80 and none", m.Total(), m.Count(cost.OpMapWrite))
+	// stats, fragment set (and its index hash), hint table, credit: 4
+	// reads and a hash, 90 STU.
+	if m.Total() != 90 || m.Count(cost.OpMapWrite) != 0 {
+		t.Errorf("refused orphan costs %d STU with %d writes, want 90 and none", m.Total(), m.Count(cost.OpMapWrite))
 	}
 	s := b.Stats()
 	if s.UnknownOrphans != 1 || s.Dropped[titan.ReasonUnknownOrphan] != 1 || s.Len.Frag != 2 {

@@ -106,8 +106,11 @@ type Config struct {
 	// ConnTableSize bounds the connection table, one global LRU shared by
 	// every CPU (0: [DefaultConnTableSize]).
 	ConnTableSize int
-	// FragTableSize bounds the fragment table, one global LRU
-	// (0: [DefaultFragTableSize]).
+	// FragTableSize is the number of fragment table entries (0:
+	// [DefaultFragTableSize]): one global set-associative table
+	// ([frag.SetTable]) of ceil(FragTableSize/[frag.Ways]) sets of
+	// [frag.Ways] entries, so the size is rounded up to a multiple of
+	// frag.Ways.
 	FragTableSize int
 	// FragTimeout is how long a fragment table entry lives after it was
 	// written (0: [DefaultFragTimeout]).

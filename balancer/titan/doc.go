@@ -41,8 +41,8 @@
 //     a miss.
 //   - On a hit whose backend is usable, a non-first fragment follows the
 //     entry. So does a first fragment (offset 0, MF=1), after recording its
-//     ports when an orphan created the entry (an update: one map write;
-//     created is kept, as the kernel program updates the entry in place); a
+//     ports when an orphan created the entry (an update in place; created
+//     is kept); a
 //     first fragment whose ports differ from those recorded is dropped,
 //     reason [ReasonConflictingFirstFragment].
 //   - Otherwise (a miss, or the entry's backend is down or gone) a first
@@ -68,27 +68,34 @@
 //
 // Every operation the kernel program performs is charged to
 // [balancer.Env.Meter]: a per-CPU stats read on every packet, a VIP map
-// read when VIPs are configured, each flow hash ([cost.OpHash]), each
-// connection, fragment, hint, ring or backend-array lookup
-// ([cost.OpMapRead]; the backend array is read once for every backend a
-// packet considers: to check a table entry's backend is usable, and for the
-// address of a ring pick), each table write ([cost.OpMapWrite]) and the
-// encapsulation ([cost.OpEncap]). With [cost.Default] prices (hash 10, read
-// 20, write 60, encap 40) and no VIPs (add one read, 20 STU, with VIPs):
+// read when VIPs are configured, each hash ([cost.OpHash]: the 5-tuple or
+// 3-tuple flow hash, and a fragment's set index), each connection,
+// fragment-set, hint, ring or backend-array lookup ([cost.OpMapRead]; the
+// backend array is read once for every backend a packet considers: to check
+// a table entry's backend is usable, and for the address of a ring pick),
+// each connection or hint table write ([cost.OpMapWrite]) and the
+// encapsulation ([cost.OpEncap]). The fragment table costs a hash and a
+// read per fragment and nothing more: it is a set-associative table
+// ([frag.SetTable]; in the kernel an ARRAY whose value is a set of
+// [frag.Ways] entries), so a fragment reads its key's set once, and a new
+// or updated entry is a store into that set through the pointer the read
+// returned, not a map update; like the stats counters' increments, such
+// stores are not charged. With [cost.Default] prices (hash 10, read 20,
+// write 60, encap 40) and no VIPs (add one read, 20 STU, with VIPs):
 //
 //	packet                                    hash read write encap   STU
 //	new TCP or UDP flow (OrphanHash3)           1    4     1     1    190
 //	new TCP or UDP flow (OrphanHostHint)        1    4     2     1    250
 //	established TCP or UDP flow                 1    3     -     1    110
-//	first fragment, known flow                  1    4     1     1    190
-//	first fragment, new flow (OrphanHash3)      1    5     2     1    270
-//	first fragment, new flow (OrphanHostHint)   1    5     3     1    330
-//	first fragment after its orphan             -    3     1     1    160
-//	non-first fragment with its entry           -    3     -     1    100
-//	orphan, OrphanHash3                         1    4     1     1    190
-//	orphan, OrphanHostHint, hint hit            -    4     1     1    180
-//	orphan, OrphanHostHint, no usable hint      1    5     1     1    210
-//	conflicting first fragment (dropped)        -    3     -     -     60
+//	first fragment, known flow                  2    4     -     1    140
+//	first fragment, new flow (OrphanHash3)      2    5     1     1    220
+//	first fragment, new flow (OrphanHostHint)   2    5     2     1    280
+//	first fragment after its orphan             1    3     -     1    110
+//	non-first fragment with its entry           1    3     -     1    110
+//	orphan, OrphanHash3                         2    4     -     1    140
+//	orphan, OrphanHostHint, hint hit            1    4     -     1    130
+//	orphan, OrphanHostHint, no usable hint      2    5     -     1    160
+//	conflicting first fragment (dropped)        1    3     -     -     70
 //	packet to another destination (VIPs set)    -    2     -     -     40
 //
 // The table is for [AdmitAll]. Under [AdmitEarned] (the default) the hint
@@ -96,9 +103,9 @@
 // on every orphan, as under OrphanHostHint), and the orphan credit is read
 // (an ARRAY lookup and an atomic add) once per new flow and once per orphan
 // of an unknown host pair: with the defaults (OrphanHostHint, AdmitEarned)
-// a new flow costs 270 STU, a first fragment of a new flow 350, an orphan
-// with no hint 230, and an orphan refused (stats, fragment, hint and
-// credit reads, dropped) 80. A table hit whose backend is unusable adds its
+// a new flow costs 270 STU, a first fragment of a new flow 300, an orphan
+// with no hint 180, and an orphan refused (stats, fragment-set, hint and
+// credit reads and the set-index hash, dropped) 90. A table hit whose backend is unusable adds its
 // backend read (20) to the re-pick. TestCostTable checks these counts.
 //
 // # Orphan policies
@@ -194,10 +201,16 @@
 // The connection table ([Config.ConnTableSize], default 65536), the fragment
 // table ([Config.FragTableSize], default 16384, entries live
 // [Config.FragTimeout], default 30 s like Linux net.ipv4.ipfrag_time) and
-// the hint table ([Config.HintTableSize], default 65536) are bounded LRUs
-// ([frag.LRU], [frag.Table]) allocated by [New]; Process does not allocate.
-// When a table is full, a new entry evicts the least recently used one, and
-// the balancer degrades gracefully instead of failing:
+// the hint table ([Config.HintTableSize], default 65536) are bounded and
+// allocated by [New]; Process does not allocate. The connection and hint
+// tables are LRUs ([frag.LRU]): when full, a new entry evicts the least
+// recently used one. The fragment table is a [frag.SetTable] of
+// ceil(FragTableSize/4) sets of 4 entries, as the kernel program keeps it:
+// a new entry takes an empty or expired way of its key's set, else evicts
+// the set's least recently written entry, even while other sets have
+// room. That eviction is deterministic, so the kernel evicts exactly the
+// entries the model evicts. Either way the balancer degrades gracefully
+// instead of failing:
 //
 //   - connection table full: an evicted flow's next packet re-picks from the
 //     ring, which gives the same backend as long as the backend set has not

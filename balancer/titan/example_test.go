@@ -40,7 +40,7 @@ func Example() {
 	s := lb.Stats()
 	fmt.Println("orphans:", s.Orphans, "followed:", s.FragFollowed)
 	// Output:
-	// offset 185: forward to 103, 230 STU
-	// offset   0: forward to 103, 160 STU
+	// offset 185: forward to 103, 180 STU
+	// offset   0: forward to 103, 110 STU
 	// orphans: 1 followed: 1
 }

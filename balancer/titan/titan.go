@@ -71,7 +71,7 @@ type Balancer struct {
 	ring     *ring.Ring           // nil until SetBackends
 	usable   map[balancer.BackendID]bool
 	conns    *frag.LRU[connKey, balancer.BackendID]
-	frags    *frag.Table
+	frags    *frag.SetTable
 	hints    *frag.LRU[hintKey, balancer.BackendID] // nil unless OrphanHostHint or AdmitEarned
 	credit   int64                                  // orphan credit (AdmitEarned)
 	counters counters
@@ -148,7 +148,7 @@ func New(cfg Config) (*Balancer, error) {
 	if b.conns, err = frag.NewLRUFunc[connKey, balancer.BackendID](c.ConnTableSize, connKey.hash); err != nil {
 		return nil, fmt.Errorf("titan: config.ConnTableSize: %w", err)
 	}
-	if b.frags, err = frag.NewTable(frag.Options{Capacity: c.FragTableSize, Timeout: c.FragTimeout}); err != nil {
+	if b.frags, err = frag.NewSetTable(frag.SetOptions{Capacity: c.FragTableSize, Timeout: c.FragTimeout, Seed: c.Seed}); err != nil {
 		return nil, fmt.Errorf("titan: config.FragTableSize: %w", err)
 	}
 	if c.OrphanPolicy == OrphanHostHint || c.OrphanAdmission == AdmitEarned {
@@ -267,7 +267,8 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		b.counters.firstFragments++
 	}
 	fk := frag.KeyFrom4(src, dst, p.Proto, p.IPID)
-	m.Charge(cost.OpMapRead) // fragment table
+	m.Charge(cost.OpHash)    // the set index
+	m.Charge(cost.OpMapRead) // fragment table: the key's set
 	e, hit := b.frags.Lookup(fk, now)
 	if hit {
 		m.Charge(cost.OpMapRead) // backend array: usable?
@@ -276,10 +277,10 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 				sp, dp := ports(p)
 				switch {
 				case !e.HasPorts:
-					// An orphan created the entry: record the ports.
+					// An orphan created the entry: record the ports,
+					// a store into the set already read (uncharged).
 					e.SrcPort, e.DstPort, e.HasPorts = sp, dp, true
-					m.Charge(cost.OpMapWrite)
-					b.frags.Insert(fk, e)
+					b.frags.Insert(fk, e, now)
 				case e.SrcPort != sp || e.DstPort != dp:
 					b.counters.dropConflict++
 					return balancer.Decision{Action: balancer.Drop, Reason: ReasonConflictingFirstFragment}
@@ -309,8 +310,8 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	}
 	if ok {
 		ne.Backend = uint32(id)
-		m.Charge(cost.OpMapWrite) // fragment table
-		b.frags.Insert(fk, ne)
+		// A store into the set already read: no map update (uncharged).
+		b.frags.Insert(fk, ne, now)
 	}
 	return b.forward(m, id, ok)
 }

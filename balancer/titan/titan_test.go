@@ -179,11 +179,14 @@ func TestCostTable(t *testing.T) {
 			{"established TCP flow", []balancer.Packet{tcp}, tcp, ops{r: 3, h: 1, e: 1}},
 			{"new UDP flow", nil, udp, ops{r: 4 + credit, h: 1, w: 1 + hint, e: 1}},
 			{"established UDP flow", []balancer.Packet{udp}, udp, ops{r: 3, h: 1, e: 1}},
-			{"first fragment, new flow", nil, first, ops{r: 5 + credit, h: 1, w: 2 + hint, e: 1}},
-			{"first fragment, known flow", []balancer.Packet{udp}, first, ops{r: 4, h: 1, w: 1, e: 1}},
-			{"non-first fragment, entry", []balancer.Packet{first}, mid, ops{r: 3, e: 1}},
-			{"first fragment after its orphan", []balancer.Packet{mid}, first, ops{r: 3, w: 1, e: 1}},
-			{"orphan, no hint", nil, mid, ops{r: 4 + hint + credit, h: 1, w: 1, e: 1}},
+			// A fragment hashes its key to its set and reads the set
+			// (h: 1, r: 1); the entry is stored into that set in place,
+			// no map write.
+			{"first fragment, new flow", nil, first, ops{r: 5 + credit, h: 2, w: 1 + hint, e: 1}},
+			{"first fragment, known flow", []balancer.Packet{udp}, first, ops{r: 4, h: 2, e: 1}},
+			{"non-first fragment, entry", []balancer.Packet{first}, mid, ops{r: 3, h: 1, e: 1}},
+			{"first fragment after its orphan", []balancer.Packet{mid}, first, ops{r: 3, h: 1, e: 1}},
+			{"orphan, no hint", nil, mid, ops{r: 4 + hint + credit, h: 2, e: 1}},
 		} {
 			t.Run(policy.String()+"/"+pa.admission.String()+"/"+tc.name, func(t *testing.T) {
 				b := newLB(t, titan.Config{OrphanPolicy: policy, OrphanAdmission: pa.admission})
@@ -215,8 +218,8 @@ func TestCostTable(t *testing.T) {
 	m := cost.NewMeter(cost.Default())
 	_, mid2, _ := fragments(src, balancer.ProtoUDP, 6000, 77)
 	b.Process(&balancer.Env{Meter: m}, &mid2)
-	if m.Count(r) != 4 || m.Count(h) != 0 || m.Count(w) != 1 || m.Count(e) != 1 {
-		t.Errorf("orphan with a hint hit: reads %d hashes %d writes %d encaps %d; want 4 0 1 1",
+	if m.Count(r) != 4 || m.Count(h) != 1 || m.Count(w) != 0 || m.Count(e) != 1 {
+		t.Errorf("orphan with a hint hit: reads %d hashes %d writes %d encaps %d; want 4 1 0 1",
 			m.Count(r), m.Count(h), m.Count(w), m.Count(e))
 	}
 	// The spec's worked example: established TCP, no VIPs, 110 STU.
@@ -276,8 +279,9 @@ func TestConflictingFirstFragment(t *testing.T) {
 	if d.Action != balancer.Drop || d.Reason != titan.ReasonConflictingFirstFragment {
 		t.Fatalf("conflicting first fragment: %+v", d)
 	}
-	if m.Count(cost.OpMapRead) != 3 || m.Total() != 60 {
-		t.Errorf("conflict costs %d reads, %d STU; want 3 (stats, frag, backend), 60", m.Count(cost.OpMapRead), m.Total())
+	if m.Count(cost.OpMapRead) != 3 || m.Count(cost.OpHash) != 1 || m.Total() != 70 {
+		t.Errorf("conflict costs %d reads, %d hashes, %d STU; want 3 (stats, frag set, backend), 1 (set index), 70",
+			m.Count(cost.OpMapRead), m.Count(cost.OpHash), m.Total())
 	}
 	// A duplicate of the first fragment (same ports) follows; so does the
 	// rest of the datagram.
