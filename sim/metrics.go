@@ -58,7 +58,8 @@ type Result struct {
 	LatencyP50, LatencyP99 Time
 	// Throughput is Delivered per second of Duration.
 	Throughput float64
-	// CPUUtil is each CPU's busy time / End.
+	// CPUUtil is each CPU's busy time / End (in a Fleet, node by node:
+	// node n's CPUs are n·Node.CPUs onwards).
 	CPUUtil []float64
 
 	// PerBackend counts delivered packets by backend name (RingName).
