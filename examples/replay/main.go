@@ -1,0 +1,130 @@
+// Command replay runs a packet capture through a balancer model and writes
+// the balancer's decisions back as captures for Wireshark: the forwarded
+// packets IPIP-encapsulated as the XDP program emits them, and the dropped
+// or passed ones in a pcapng file whose interface names are the drop
+// reasons.
+//
+//	go run ./examples/replay                                   # the committed sample trace
+//	go run ./examples/replay -in capture.pcapng -balancer cilium -out fwd.pcap -dropped drops.pcapng
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"os"
+	"slices"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/cilium"
+	"github.com/titanlb/titanlb/balancer/katran"
+	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/sim"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+var models = map[string]func() (balancer.Balancer, error){
+	"titan":  func() (balancer.Balancer, error) { return titan.New(titan.Config{}) },
+	"katran": func() (balancer.Balancer, error) { return katran.New(katran.Config{}) },
+	"cilium": func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) },
+}
+
+// run returns 0 on success, 1 when reading, simulating or writing fails,
+// 2 for bad flags.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	in := fs.String("in", "sim/testdata/trace.pcap", "capture to replay (pcap or pcapng; Ethernet or raw IPv4)")
+	model := fs.String("balancer", "titan", "balancer model: titan, katran or cilium")
+	backends := fs.Int("backends", 3, "number of backends (IDs 101..., addresses 10.0.0.101...)")
+	out := fs.String("out", "", "write forwarded packets (IPIP-encapsulated) to this pcap file")
+	dropped := fs.String("dropped", "", "write dropped and passed packets to this pcapng file")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: replay [-in FILE] [-balancer NAME] [-backends N] [-out FILE] [-dropped FILE]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	newLB, ok := models[*model]
+	var bad string
+	switch {
+	case fs.NArg() > 0:
+		bad = fmt.Sprintf("unexpected argument %q", fs.Arg(0))
+	case !ok:
+		bad = fmt.Sprintf("-balancer %q: must be one of %v", *model, slices.Sorted(maps.Keys(models)))
+	case *backends < 1 || *backends > 150:
+		bad = fmt.Sprintf("-backends %d: must be between 1 and 150", *backends)
+	}
+	if bad != "" {
+		fmt.Fprintf(stderr, "replay: %s\n", bad)
+		fs.Usage()
+		return 2
+	}
+
+	f, err := os.Open(*in)
+	if err != nil {
+		fmt.Fprintf(stderr, "replay: %v\n", err)
+		return 1
+	}
+	trace, err := sim.ReadTrace(f)
+	f.Close()
+	if err != nil {
+		fmt.Fprintf(stderr, "replay: %s: %v\n", *in, err)
+		return 1
+	}
+	sc := sim.Scenario{Backends: make([]balancer.Backend, *backends)}
+	for i := range sc.Backends {
+		id := balancer.BackendID(101 + i)
+		sc.Backends[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(101 + i)}), Weight: 1, Up: true}
+	}
+	sc.Traffic.Trace = trace
+	res, rec, err := sim.RunRecorded(sc, newLB)
+	if err != nil {
+		fmt.Fprintf(stderr, "replay: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: %d frames through %s\n", *in, len(trace.Packets), res.Balancer)
+	fmt.Fprintf(stdout, "  datagrams %d, fragments %d, reliability %.4f, fragment accuracy %.4f, affinity %.4f\n",
+		res.Datagrams, res.Fragments, res.Reliability, res.FragmentAccuracy, res.Affinity)
+	fmt.Fprintf(stdout, "  avg cost %.1f STU, p99 latency %v\n", res.AvgCost, res.LatencyP99)
+	for _, name := range slices.Sorted(maps.Keys(res.PerBackend)) {
+		fmt.Fprintf(stdout, "  backend %s: %d packets\n", name, res.PerBackend[name])
+	}
+	for _, reason := range slices.Sorted(maps.Keys(res.Drops)) {
+		fmt.Fprintf(stdout, "  drop %q: %d\n", reason, res.Drops[reason])
+	}
+	for _, w := range []struct {
+		path  string
+		write func(io.Writer, sim.Recording) error
+	}{{*out, sim.WriteDecisions}, {*dropped, sim.WriteDropped}} {
+		if w.path == "" {
+			continue
+		}
+		if err := writeFile(w.path, rec, w.write); err != nil {
+			fmt.Fprintf(stderr, "replay: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", w.path)
+	}
+	return 0
+}
+
+func writeFile(path string, rec sim.Recording, write func(io.Writer, sim.Recording) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f, rec); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
