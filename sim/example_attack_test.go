@@ -32,6 +32,6 @@ func ExampleAttack() {
 		fmt.Printf("%-6s reliability %.3f; attack: %d sent, %d reached a backend\n", adm, r.Reliability, r.Attack.Packets, r.Attack.Delivered)
 	}
 	// Output:
-	// all    reliability 0.688; attack: 20012 sent, 20012 reached a backend
+	// all    reliability 0.687; attack: 20012 sent, 20012 reached a backend
 	// earned reliability 1.000; attack: 20012 sent, 1460 reached a backend
 }

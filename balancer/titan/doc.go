@@ -125,14 +125,14 @@
 // sharing fewer hosts:
 //
 //	fragmentation  hosts   policy     Reliability  Affinity  AvgCost (STU)
-//	100%           10000   hash3      1.00000      0.94925   135.60
-//	100%           10000   hosthint   1.00000      1.00000   137.25
-//	100%            2000   hash3      1.00000      0.95154   135.61
-//	100%            2000   hosthint   1.00000      0.97157   137.20
-//	100%             100   hash3      1.00000      0.95150   135.59
-//	100%             100   hosthint   1.00000      0.95289   137.14
-//	 50%           10000   hash3      1.00000      0.92893   131.09
-//	 50%           10000   hosthint   1.00000      1.00000   133.84
+//	100%           10000   hash3      1.00000      0.94925   122.60
+//	100%           10000   hosthint   1.00000      1.00000   124.25
+//	100%            2000   hash3      1.00000      0.95154   122.60
+//	100%            2000   hosthint   1.00000      0.97157   124.20
+//	100%             100   hash3      1.00000      0.95150   122.60
+//	100%             100   hosthint   1.00000      0.95289   124.15
+//	 50%           10000   hash3      1.00000      0.92893   121.41
+//	 50%           10000   hosthint   1.00000      1.00000   124.16
 //
 // (At 100% fragmentation a UDP flow sends no whole packet, so the simulator
 // names no backend for it and only TCP flows score affinity; the 50% rows
@@ -145,7 +145,7 @@
 // clients), so it recovers all the affinity the hash loses; with 5 flows
 // per host pair it recovers 40% of it, with 100 almost nothing (the latest
 // flow is then some other flow, right 1/N of the time like the hash), and
-// it is never worse. It costs 1.2-2% more per packet (a hint write per new
+// it is never worse. It costs 1.3-2.3% more per packet (a hint write per new
 // flow). OrphanHostHint is therefore [DefaultOrphanPolicy]; OrphanHash3
 // saves the hint table's memory where host pairs carry many flows each.
 //
@@ -165,7 +165,7 @@
 // [Config.OrphanCredits] (1024) and which every new flow earns back, up to
 // that bound. In peace the credit stays full (new flows outnumber orphans of
 // new hosts); under a flood it drains at once and the spoofed orphans are
-// dropped at 80 STU each, without writing, while orphans of known hosts
+// dropped at 90 STU each, without writing, while orphans of known hosts
 // still pass. What it gives up: under a flood, an orphan of a host pair
 // with no flow yet (the first datagram a new UDP client sends, fragmented
 // and reordered) is lost; and an attacker who also opens flows (a SYN
@@ -180,10 +180,10 @@
 //	                  no attack                orphan flood
 //	admission         Reliability  Affinity    Reliability  Affinity  table entries  orphans to backends
 //	AdmitAll          1.0000       0.9994      0.8252       0.9994    20338          220133
-//	AdmitEarned       1.0000       0.9994      0.9965       0.9998     8764            2995
+//	AdmitEarned       1.0000       0.9994      0.9965       0.9998     8722            2995
 //
 // Under AdmitAll the fragment table stays full of orphans (16,384 entries,
-// 205,562 evictions; the legitimate datagrams still stay whole at the
+// 205,689 evictions; the legitimate datagrams still stay whole at the
 // balancer, their later fragments finding the hint) and the backends'
 // reassemblers fill with them: 17% of the legitimate datagrams are refused
 // there ("reassembly: table full"). Under AdmitEarned the balancer holds
@@ -227,7 +227,7 @@
 // one-host-per-flow scenario above) with every table cut to 10 entries:
 // Reliability stays 1.00000 and nothing is disrupted (a datagram's
 // fragments arrive close together, and Maglev re-picks the same backend),
-// AvgCost rises from 137.25 to 174.71 STU (re-picks and rewrites), and
+// AvgCost rises from 125.01 to 168.60 STU (re-picks and rewrites), and
 // Affinity falls from 1.00000 to 0.94929, the hash3 figure (the hint table
 // forgets). [Balancer.Stats] reports evictions and occupancy of each table.
 package titan
