@@ -7,22 +7,26 @@ import (
 
 // calibrationPaths are the measurements Calibrated was fitted to, as the
 // package doc lists them: each path's operations and the kernel's net ns
-// per packet, the median of three calibrations' medians.
+// per packet (the median of 63 rounds). The uncharged paths do work no
+// operation charges, were left out of the fit, and must cost more than
+// predicted.
 var calibrationPaths = []struct {
 	name                     string
 	hash, reads, writes, enc uint64
 	ns                       float64
+	uncharged                bool
 }{
-	{"established-tcp", 1, 3, 0, 1, 34},
-	{"established-udp", 1, 3, 0, 1, 34},
-	{"new-flow-tcp", 1, 5, 2, 1, 664},
-	{"first-fragment", 1, 4, 1, 1, 286},
-	{"non-first-fragment", 0, 3, 0, 1, 37},
-	{"orphan-fragment", 0, 4, 1, 1, 311},
-	{"stateless-tcp", 1, 3, 0, 1, 41},
-	{"stateless-fragment", 0, 1, 0, 0, 6},
-	{"established-tcp-vip", 1, 4, 0, 1, 37},
-	{"not-vip", 0, 2, 0, 0, 12},
+	{"established-tcp", 1, 3, 0, 1, 39, false},
+	{"established-udp", 1, 3, 0, 1, 51, false},
+	{"new-flow-tcp", 1, 5, 2, 1, 757, false},
+	{"first-fragment", 2, 4, 0, 1, 127, true},
+	{"non-first-fragment", 1, 3, 0, 1, 41, false},
+	{"orphan-fragment", 1, 4, 0, 1, 117, true},
+	{"stateless-tcp", 1, 3, 0, 1, 50, false},
+	{"stateless-fragment", 0, 1, 0, 0, 11, false},
+	{"established-tcp-vip", 1, 4, 0, 1, 55, false},
+	{"not-vip", 0, 2, 0, 0, 22, false},
+	{"no-backend-tcp", 1, 3, 0, 0, 41, false},
 }
 
 // predictNs meters the operations of a path under m and converts the
@@ -47,7 +51,7 @@ func predictNs(m Model, hash, reads, writes, enc uint64) float64 {
 // TestCalibratedPredictsItsMeasurements checks the committed prices
 // against the committed measurements: every path of 20 ns or more within
 // 25%, the smaller ones (below the wrapper subtraction's resolution)
-// within 10 ns. The live check against this machine's kernel is in the
+// within 10 ns, the uncharged ones above the prediction. The live check against this machine's kernel is in the
 // xdp package (TestCalibratedPredictsKernel).
 func TestCalibratedPredictsItsMeasurements(t *testing.T) {
 	m := Calibrated()
@@ -56,8 +60,8 @@ func TestCalibratedPredictsItsMeasurements(t *testing.T) {
 	}
 	for _, p := range calibrationPaths {
 		got := predictNs(m, p.hash, p.reads, p.writes, p.enc)
-		if miss(got, p.ns) {
-			t.Errorf("%s: predicted %.0f ns, measured %.0f ns", p.name, got, p.ns)
+		if p.uncharged && got >= p.ns || !p.uncharged && miss(got, p.ns) {
+			t.Errorf("%s: predicted %.0f ns, measured %.0f ns (uncharged work: %v)", p.name, got, p.ns, p.uncharged)
 		}
 	}
 }
@@ -71,7 +75,7 @@ func TestDefaultMissesTheMeasurements(t *testing.T) {
 		m.NsPerSTU = scale
 		misses := 0
 		for _, p := range calibrationPaths {
-			if miss(predictNs(m, p.hash, p.reads, p.writes, p.enc), p.ns) {
+			if !p.uncharged && miss(predictNs(m, p.hash, p.reads, p.writes, p.enc), p.ns) {
 				misses++
 			}
 		}
@@ -101,7 +105,7 @@ func TestCalibratedPrices(t *testing.T) {
 		t.Errorf("tail call %d, rewrite %d: want Default's ratios to a read (%d)", m.TailCall, m.Rewrite, m.MapRead)
 	}
 	for op := Op(0); op < NumOps; op++ {
-		if op != OpHash && m.Cost(op) == 0 { // a hash is below the resolution
+		if m.Cost(op) == 0 {
 			t.Errorf("%v is free", op)
 		}
 	}

@@ -51,9 +51,9 @@ func BenchmarkKernel(b *testing.B) {
 	for _, path := range Paths() {
 		b.Run(path.Name, func(b *testing.B) {
 			p := progs[path.Stateless]
-			if len(path.VIPs) > 0 {
+			if len(path.VIPs) > 0 || path.Down {
 				p = mustLoad(b, path.Options())
-				if err := p.SetBackends(testBackends(3)); err != nil {
+				if err := p.SetBackends(path.Backends(testBackends(3))); err != nil {
 					b.Fatal(err)
 				}
 			}
