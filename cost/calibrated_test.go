@@ -16,17 +16,17 @@ var calibrationPaths = []struct {
 	ns                       float64
 	uncharged                bool
 }{
-	{"established-tcp", 1, 3, 0, 1, 39, false},
-	{"established-udp", 1, 3, 0, 1, 51, false},
-	{"new-flow-tcp", 1, 5, 2, 1, 757, false},
-	{"first-fragment", 2, 4, 0, 1, 127, true},
-	{"non-first-fragment", 1, 3, 0, 1, 41, false},
-	{"orphan-fragment", 1, 4, 0, 1, 117, true},
-	{"stateless-tcp", 1, 3, 0, 1, 50, false},
-	{"stateless-fragment", 0, 1, 0, 0, 11, false},
-	{"established-tcp-vip", 1, 4, 0, 1, 55, false},
-	{"not-vip", 0, 2, 0, 0, 22, false},
-	{"no-backend-tcp", 1, 3, 0, 0, 41, false},
+	{"established-tcp", 1, 3, 0, 1, 36, false},
+	{"established-udp", 1, 3, 0, 1, 39, false},
+	{"new-flow-tcp", 1, 5, 2, 1, 686, false},
+	{"first-fragment", 2, 4, 0, 1, 105, true},
+	{"non-first-fragment", 1, 3, 0, 1, 38, false},
+	{"orphan-fragment", 1, 4, 0, 1, 93, true},
+	{"stateless-tcp", 1, 3, 0, 1, 47, false},
+	{"stateless-fragment", 0, 1, 0, 0, 8, false},
+	{"established-tcp-vip", 1, 4, 0, 1, 50, false},
+	{"not-vip", 0, 2, 0, 0, 14, false},
+	{"no-backend-tcp", 1, 3, 0, 0, 38, false},
 }
 
 // predictNs meters the operations of a path under m and converts the

