@@ -42,9 +42,9 @@ func fuzzOp(d []byte) (p balancer.Packet, toggle int, step time.Duration) {
 // names a backend that is in the set and up, the three tables stay within
 // their bounds, the counters add up, the two balancers decide identically
 // (no hidden state, no randomness), and while no backend changes and no
-// entry expires every forwarded fragment of a datagram goes to the backend
-// of the datagram's first forwarded fragment (the fragment table holds
-// every key: its capacity exceeds the operations), and the orphan credit
+// entry expires or is evicted every forwarded fragment of a datagram goes
+// to the backend of the datagram's first forwarded fragment, and the
+// orphan credit
 // stays within its bound. The first argument picks the orphan policy and
 // the admission policy.
 func FuzzTables(f *testing.F) {
@@ -67,6 +67,11 @@ func FuzzTables(f *testing.F) {
 		}
 		first := map[frag.Key]seen{}
 		var now time.Duration
+		var evictions uint64
+		// forgot is when first was last cleared: an entry written before
+		// then may be older than its first sighting since, so it may
+		// expire within FragTimeout of a sighting up to FragTimeout later.
+		forgot := time.Duration(-1 << 62)
 		for len(ops) >= 6 {
 			p, toggle, step := fuzzOp(ops[:6])
 			ops = ops[6:]
@@ -79,6 +84,7 @@ func FuzzTables(f *testing.F) {
 					}
 				}
 				clear(first)
+				forgot = now
 				continue
 			}
 			now += step
@@ -101,12 +107,22 @@ func FuzzTables(f *testing.F) {
 			default:
 				t.Fatalf("action %v for %+v", d.Action, p)
 			}
+			// A set of the fragment table may evict while the table as a
+			// whole has room (four ways a set): an evicted datagram's
+			// later fragments are orphans and may rightly go elsewhere.
+			if ev := a.Stats().Frag.Evictions; ev != evictions {
+				evictions = ev
+				clear(first)
+				forgot = now
+			}
 			if p.IsFragment() && d.Action == balancer.Forward {
 				k := frag.MakeKey(p.Src, p.Dst, p.Proto, p.IPID)
 				s, ok := first[k]
 				switch {
 				case !ok || now-s.at > cfg.FragTimeout:
 					first[k] = seen{d.Backend, now}
+				case s.backend != d.Backend && s.at-forgot <= cfg.FragTimeout:
+					first[k] = seen{d.Backend, now} // an entry from before forgot expired
 				case s.backend != d.Backend:
 					t.Fatalf("fragment %+v of a datagram placed on %d went to %d", p, s.backend, d.Backend)
 				}
