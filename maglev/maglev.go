@@ -74,7 +74,7 @@ func New(entries []Entry, size uint64) (*Table, error) {
 		return nil, fmt.Errorf("maglev: size %d: %w", size, ErrSizeTooLarge)
 	case size < uint64(len(entries)):
 		return nil, fmt.Errorf("maglev: size %d: %w (%d)", size, ErrSizeTooSmall, len(entries))
-	case !isPrime(size):
+	case !IsPrime(size):
 		return nil, fmt.Errorf("maglev: size %d: %w", size, ErrSizeNotPrime)
 	}
 	t := &Table{
@@ -307,8 +307,11 @@ func Disruption(before, after *Table) float64 {
 	return float64(moved) / float64(before.m)
 }
 
-// isPrime reports whether n is prime (trial division; n <= MaxSize).
-func isPrime(n uint64) bool {
+// IsPrime reports whether n is prime, as a table size must be. It uses
+// trial division, so it is meant for sizes up to [MaxSize]; configurations
+// that carry a Maglev size (titan.Config.RingSize, xdp.Options.RingSize)
+// check it with this function.
+func IsPrime(n uint64) bool {
 	if n < 2 {
 		return false
 	}

@@ -176,7 +176,7 @@ func (o Options) resolved() (Options, error) {
 	if o.RingSize > maglev.MaxSize {
 		return o, fmt.Errorf("xdp: options.RingSize %d: %w (max %d)", o.RingSize, ErrTooLarge, maglev.MaxSize)
 	}
-	if !isPrime(o.RingSize) {
+	if !maglev.IsPrime(o.RingSize) {
 		return o, fmt.Errorf("xdp: options.RingSize %d: %w", o.RingSize, maglev.ErrSizeNotPrime)
 	}
 	for _, f := range []struct {
@@ -232,23 +232,6 @@ func (o Options) resolved() (Options, error) {
 	}
 	o.VIPs = append([]netip.Addr(nil), o.VIPs...)
 	return o, nil
-}
-
-// isPrime reports whether n is prime (n < 2^32: trial division by odd
-// numbers up to its square root).
-func isPrime(n uint64) bool {
-	if n < 2 {
-		return false
-	}
-	if n%2 == 0 {
-		return n == 2
-	}
-	for d := uint64(3); d*d <= n; d += 2 {
-		if n%d == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // be32 returns the network-order bytes of a as the native little-endian

@@ -156,7 +156,7 @@ func (c Config) resolved() (Config, error) {
 		c.RingSize = DefaultRingSize
 	case c.RingSize > maglev.MaxSize:
 		return c, fmt.Errorf("titan: config.RingSize %d: %w (max %d)", c.RingSize, ErrTooLarge, maglev.MaxSize)
-	case !isPrime(c.RingSize):
+	case !maglev.IsPrime(c.RingSize):
 		return c, fmt.Errorf("titan: config.RingSize %d: %w", c.RingSize, ErrNotPrime)
 	}
 	for _, f := range []struct {
@@ -203,20 +203,4 @@ func (c Config) resolved() (Config, error) {
 	}
 	c.VIPs = append([]netip.Addr(nil), c.VIPs...)
 	return c, nil
-}
-
-// isPrime reports whether n (at most maglev.MaxSize) is prime.
-func isPrime(n uint64) bool {
-	if n < 2 {
-		return false
-	}
-	if n%2 == 0 {
-		return n == 2
-	}
-	for d := uint64(3); d*d <= n; d += 2 {
-		if n%d == 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -351,7 +351,7 @@ func (p ProgramConfig) validate() error {
 		if p.RingSize > maglev.MaxSize {
 			return fmt.Errorf("config: program.ring_size %d: %w (at most %d)", p.RingSize, ErrRange, maglev.MaxSize)
 		}
-		if !isPrime(p.RingSize) {
+		if !maglev.IsPrime(p.RingSize) {
 			return fmt.Errorf("config: program.ring_size %d: %w", p.RingSize, maglev.ErrSizeNotPrime)
 		}
 	}
@@ -364,19 +364,6 @@ func (p ProgramConfig) validate() error {
 		}
 	}
 	return nil
-}
-
-// isPrime reports whether n is prime, by trial division (n <= 2^24).
-func isPrime(n uint64) bool {
-	if n < 2 {
-		return false
-	}
-	for d := uint64(2); d*d <= n; d++ {
-		if n%d == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // duration parses s ("1s", "250ms"); empty means def.
