@@ -58,8 +58,10 @@ type set struct {
 // function of the sequence of operations: the Go model and the kernel
 // program evict the same entries, even when full. The price is that a set
 // may evict while other sets have room: with as many live keys as half the
-// capacity, a set is asked to hold 5 or more of them with probability
-// about 5% (Poisson with mean 2), so a SetTable starts evicting live
+// capacity at random sets (many host pairs, each pair's run of IP IDs at
+// its own offset; one pair's consecutive IDs fill the sets evenly), a set
+// is asked to hold 5 or more of them with probability about 5% (Poisson
+// with mean 2), so a SetTable starts evicting live
 // entries at a lower occupancy than an LRU of the same capacity.
 //
 // A lookup does not remove an expired entry (it counts an expiry and
@@ -98,31 +100,37 @@ func NewSetTable(opts SetOptions) (*SetTable, error) {
 // ceil(capacity / [Ways]), at least 1.
 func SetCount(capacity int) int { return max(1, (capacity+Ways-1)/Ways) }
 
-// SetOf returns the index of k's set: MurmurHash3 (x86, 32-bit) of the
-// key's 12 bytes as the kernel's struct frag_key lays them out (source,
-// destination, protocol, a zero byte, the IP ID in network order), read as
-// three little-endian words, seeded with Seed^[SetSeedTweak], modulo the
-// number of sets.
+// SetOf returns the index of k's set: [SetHash] modulo the number of sets.
 func (t *SetTable) SetOf(k Key) int {
 	return int(SetHash(k, t.seed) % uint32(len(t.sets)))
 }
 
-// SetHash is the hash of [SetTable.SetOf]: seed is [SetOptions.Seed], to
-// which SetHash applies [SetSeedTweak].
+// SetHash is the hash of [SetTable.SetOf]: MurmurHash3 (x86, 32-bit) of the
+// host pair and protocol, the 12 bytes of balancer.Key3 (source,
+// destination, protocol, three zero bytes, read as little-endian words),
+// seeded with seed^[SetSeedTweak], plus the IP ID. seed is
+// [SetOptions.Seed].
+//
+// The IP ID is added, not hashed: a sender numbers its datagrams to a
+// destination consecutively, so its consecutive datagrams fall into
+// consecutive sets, spread evenly over the table, and the kernel
+// program's read of a new datagram's set walks memory forward (which the
+// CPU prefetches) instead of missing the cache at a random set. The host
+// pair's hash still places each pair's run at a seeded, unpredictable
+// offset.
 func SetHash(k Key, seed uint32) uint32 {
 	w0 := uint32(k.src[0]) | uint32(k.src[1])<<8 | uint32(k.src[2])<<16 | uint32(k.src[3])<<24
 	w1 := uint32(k.dst[0]) | uint32(k.dst[1])<<8 | uint32(k.dst[2])<<16 | uint32(k.dst[3])<<24
-	w2 := uint32(k.proto) | uint32(k.id>>8)<<16 | uint32(k.id&0xff)<<24
 	h := murmurK(seed^SetSeedTweak, w0)
 	h = murmurK(h, w1)
-	h = murmurK(h, w2)
+	h = murmurK(h, uint32(k.proto))
 	h ^= 12
 	h ^= h >> 16
 	h *= 0x85ebca6b
 	h ^= h >> 13
 	h *= 0xc2b2ae35
 	h ^= h >> 16
-	return h
+	return h + uint32(k.id)
 }
 
 // murmurK mixes one word into a MurmurHash3 state.

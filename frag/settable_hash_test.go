@@ -10,9 +10,8 @@ import (
 )
 
 // TestSetHashIsMurmur3 checks SetHash against balancer.Hash3, the
-// project's murmur3 over the same first two words: for IP ID 0 the third
-// word is the protocol alone, as in Hash3's key, so the two agree when
-// Hash3 gets the tweaked seed.
+// project's murmur3 over the host pair and protocol: SetHash is Hash3 with
+// the tweaked seed plus the IP ID.
 func TestSetHashIsMurmur3(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 1000 {
@@ -20,13 +19,37 @@ func TestSetHashIsMurmur3(t *testing.T) {
 		for i := range 4 {
 			s[i], d[i] = byte(r.Uint32()), byte(r.Uint32())
 		}
-		proto, seed := uint8(r.Uint32()), r.Uint32()
+		proto, seed, id := uint8(r.Uint32()), r.Uint32(), uint16(r.Uint32())
 		p := balancer.Packet{Src: netip.AddrFrom4(s), Dst: netip.AddrFrom4(d), Proto: proto}
-		if got, want := frag.SetHash(frag.KeyFrom4(s, d, proto, 0), seed), balancer.Hash3(&p, seed^frag.SetSeedTweak); got != want {
-			t.Fatalf("%v: SetHash %#x, Hash3 %#x", p, got, want)
+		if got, want := frag.SetHash(frag.KeyFrom4(s, d, proto, id), seed), balancer.Hash3(&p, seed^frag.SetSeedTweak)+uint32(id); got != want {
+			t.Fatalf("%v id %d: SetHash %#x, Hash3+id %#x", p, id, got, want)
 		}
 		if frag.SetHash(frag.KeyFrom4(s, d, proto, 1), seed) == frag.SetHash(frag.KeyFrom4(s, d, proto, 0x100), seed) {
 			t.Errorf("%v: IP IDs 1 and 256 hash alike", p)
 		}
+	}
+}
+
+// TestSetHashConsecutiveIDs checks that a host pair's consecutive IP IDs
+// take consecutive sets, and that the pair's offset depends on the seed.
+func TestSetHashConsecutiveIDs(t *testing.T) {
+	st, err := frag.NewSetTable(frag.SetOptions{Capacity: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, d := [4]byte{10, 0, 0, 1}, [4]byte{192, 0, 2, 10}
+	first := st.SetOf(frag.KeyFrom4(s, d, 17, 1000))
+	for id := 1001; id < 1100; id++ {
+		want := (first + id - 1000) % st.Sets()
+		if got := st.SetOf(frag.KeyFrom4(s, d, 17, uint16(id))); got != want {
+			t.Fatalf("IP ID %d: set %d, want %d (the set after ID %d's)", id, got, want, id-1)
+		}
+	}
+	other, err := frag.NewSetTable(frag.SetOptions{Capacity: 4096, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.SetOf(frag.KeyFrom4(s, d, 17, 1000)) == first {
+		t.Errorf("seeds 0 and 1 put the host pair's ID 1000 in set %d both", first)
 	}
 }

@@ -59,8 +59,9 @@ func (p Path) STU(m cost.Model) cost.STU {
 // storeUncharged is what the fragment-table miss paths do uncharged:
 // titan charges a store into the set the lookup returned as nothing, and
 // the kernel's op counters do not count it, but writing a new entry into
-// a set that a new datagram's key picks (a cold cache line, the clock
-// read for its creation time) costs some 50-70 ns here.
+// a set that a new datagram's key picks (the clock read for its creation
+// time; a cache miss when the set is not the one after the sender's
+// previous datagram's) costs time no operation prices.
 const storeUncharged = "a new entry stored into the fragment set (uncharged by titan)"
 
 func ops(hash, reads, writes, encap uint64) [cost.NumOps]uint64 {

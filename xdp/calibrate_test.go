@@ -264,7 +264,10 @@ func pool(cs []Calibration) Calibration {
 // 25% or 12 ns, whichever is larger (the resolution of subtracting the
 // wrapper's time), but the paths with work the cost model does
 // not charge (Path.Uncharged: the fragment-table inserts), which must
-// cost more than predicted.
+// cost at least what their operations predict, within the same 25%: the
+// uncharged work (a store into a set that is usually in the cache, the
+// sets of consecutive datagrams being consecutive) comes on top of
+// them.
 //
 // The machine is shared, and other work slows the kernel's paths by up to
 // 1.7x (the write paths most), so an attempt that misses is measured
@@ -315,12 +318,12 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 		if len(misses) > 0 {
 			continue
 		}
-		// The paths with uncharged work cost more than their operations.
+		// The paths with uncharged work cost at least their operations.
 		for _, ms := range c.Measurements {
-			if p := m.Duration(ms.Path.STU(m)); ms.Path.Uncharged != "" {
+			if p := scaled(m, k).Duration(ms.Path.STU(m)); ms.Path.Uncharged != "" {
 				t.Logf("%s: %v more than predicted: %s", ms.Path.Name, ms.Net-p, ms.Path.Uncharged)
-				if ms.Net <= p {
-					t.Errorf("%s: measured %v, predicted %v: the uncharged work (%s) does not show", ms.Path.Name, ms.Net, p, ms.Path.Uncharged)
+				if ms.Net < p-max(resolution, time.Duration(0.25*float64(p))) {
+					t.Errorf("%s: measured %v, predicted %v for its operations alone, besides %s", ms.Path.Name, ms.Net, p, ms.Path.Uncharged)
 				}
 			}
 		}

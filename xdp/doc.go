@@ -34,8 +34,11 @@
 //     flow also earns one orphan credit, up to [Options.OrphanCredits]).
 //   - A fragment: the fragment table keyed by (source, destination,
 //     protocol, IP ID), set-associative as [frag.SetTable]: murmur3 of the
-//     12-byte key (seed [Options.Seed] ^ [frag.SetSeedTweak]) modulo the
-//     number of sets picks the set, one ARRAY lookup returns a pointer to
+//     host pair and protocol (the [balancer.Key3] bytes, seed
+//     [Options.Seed] ^ [frag.SetSeedTweak]) plus the IP ID, modulo the
+//     number of sets ([frag.SetHash]; a mask for a power-of-two count),
+//     picks the set, so a sender's consecutive datagrams take consecutive
+//     sets; one ARRAY lookup returns a pointer to
 //     it, and the program compares its 4 keys; an insert or update is a
 //     store through that pointer (into the key's own way, else the lowest
 //     empty or expired way, else the least recently written one, evicted);
@@ -168,19 +171,19 @@
 // Figures (BenchmarkKernel, 20,000 iterations per call, kernel 6.18, 2
 // vCPUs shared with other work; three runs of 60 calls, medians of each
 // run's per-call medians, with the range over the runs; gross includes the
-// wrapper, 21-24 ns in these runs, and net is gross - 22; STU under
-// cost.Default() with the default options, OrphanHostHint and
-// AdmitEarned):
+// wrapper, 14-23 ns in these runs, and net is gross minus the same run's
+// wrapper; STU under cost.Default() with the default options,
+// OrphanHostHint and AdmitEarned):
 //
 //	path                 gross ns          net ns            STU
-//	established TCP       56  (53-79)       34  (31-57)       110
-//	established UDP       58  (57-68)       36  (35-46)       110
-//	new flow TCP        1027 (946-1060)   1005 (924-1038)     270
-//	first fragment       112 (101-124)      90  (79-102)      140
-//	non-first fragment    83  (53-85)       61  (31-63)       110
-//	orphan fragment       94  (84-108)      72  (62-86)       130
-//	stateless TCP         77  (58-78)       55  (36-56)       110
-//	stateless fragment    28  (27-35)        6   (5-13)        20
+//	established TCP       58  (54-67)       40  (35-51)       110
+//	established UDP       56  (54-65)       40  (31-51)       110
+//	new flow TCP        1053 (902-1095)   1037 (879-1081)     270
+//	first fragment        95  (67-120)      81  (51-97)       140
+//	non-first fragment    72  (51-84)       58  (35-61)       110
+//	orphan fragment       55  (48-73)       39  (25-59)       130
+//	stateless TCP         58  (57-82)       42  (34-68)       110
+//	stateless fragment    30  (25-39)       16   (2-23)        20
 //
 // (The wall-clock ns/op of BenchmarkKernel is far above the kernel's
 // figure: the kernel pauses its timer while the test run yields the CPU
@@ -199,11 +202,13 @@
 // gross with the same wrapper method, the reference figure, not
 // measured here: Katran makes 10 lookups on that path). Non-first
 // fragments that follow their entry cost what an established packet costs
-// (within 1.2x in most runs; 1.0x, 1.5x and 1.1x in the three above). A
-// first fragment of a new datagram costs 1.4-2.2x an established packet
-// in the same run (1.9, 2.2, 1.4; about 2x), an orphan 1.2-1.9x: the
+// (within 1.2x in most runs; 1.1x, 0.9x and 2.0x of established UDP in
+// the three above, whose paths ran one after the other on a loaded
+// machine). A first fragment of a new datagram costs about 1.5x an
+// established packet net (1.3-1.4x gross) in interleaved runs (1.6x,
+// 1.3x and 3.1x in the three above), an orphan about the same: the
 // 1.2x target is met by non-first fragments, not yet by the fragments that
-// insert an entry.
+// insert an entry (what they still cost is below).
 //
 // They used to cost about 4x: the fragment table was a global
 // BPF_MAP_TYPE_LRU_HASH, and an LRU insert (bpf_map_update_elem) cost
@@ -218,20 +223,39 @@
 //	non-first fragment    52-91              46-63
 //	orphan fragment      138-152             80-95
 //
-// What the insert still costs over an established packet is the set's
-// memory, the fragment hash and the clock read. BenchmarkFragTableSize
-// measures it with tables of 64, 16,384 and 262,144 entries (3 runs of 60
-// calls, interleaved with the same runs of a build without the stores):
-// a first fragment took 107-127 ns gross with 64 entries (the whole table
-// in L1), 101-148 with 16,384 (688 KB of sets) and 190-242 with 262,144
-// (11 MB: a cache miss per new datagram, which the benchmark's established
-// packet, reading the same entry every time, never pays; real established
-// traffic over many flows pays it in the connection LRU too), against
-// 55-79 for the established packet. The stores themselves were 20-35 ns of
-// it (the build without them: 83-121 ns on the same paths). Sets of 128
-// bytes (two cache lines; 32-byte ways with 32-bit write stamps) instead
-// of 168 measured no faster in an interleaved A/B run, so the program
-// keeps the simpler layout.
+// What the insert cost over an established packet was mostly memory: the
+// set index was murmur3 of the whole key, IP ID included, so every new
+// datagram read a random set, a cache miss that the benchmark's
+// established packet, reading the same entry every time, never pays. The
+// set index is now murmur3 of the host pair and protocol plus the IP ID
+// ([frag.SetHash]): a sender numbers its datagrams to a destination
+// consecutively (so does the benchmark's wrapper), its next datagram
+// takes the next set, and the read walks memory forward, which the CPU
+// prefetches. Interleaved A/B runs of the two programs (41 calls each,
+// alternating per call, medians; gross ns, the wrapper 14-22 ns):
+//
+//	path, fragment table entries   murmur3(key)   murmur3(pair) + IP ID
+//	established UDP, 16,384         51-58          51-57
+//	first fragment, 16,384         111-124         70-76
+//	orphan fragment, 16,384        112-118         73-88
+//	first fragment, 64             101              85
+//	first fragment, 262,144        234              79
+//	orphan fragment, 262,144       229              61
+//
+// So a new datagram's first fragment now costs about 1.5x an established
+// packet net (1.3-1.4x gross) at every table size, against 2.5x (4-5x
+// with 262,144 entries) before. Senders whose IP IDs are not consecutive
+// (random IDs, or many host pairs interleaved beyond what the prefetcher
+// follows) still pay the miss. What remains over the established path is
+// the set's fragment hash, the 4-way compare and the clock read beside the
+// flow's own hash and connection lookup: builds without the clock read,
+// without the stores, with a branch-free choice of the way to evict (BPF
+// has no conditional move; the choice compiles to jumps) or with a
+// round-robin victim measured within the noise of this one in interleaved
+// runs. BenchmarkFragTableSize measures the insert with tables of 64,
+// 16,384 and 262,144 entries. Sets of 128 bytes (two cache lines; 32-byte
+// ways with 32-bit write stamps) instead of 168 measured no faster in an
+// earlier interleaved A/B run, so the program keeps the simpler layout.
 //
 // The connection and hint tables are still LRUs, and a new flow writes
 // both: about 1 µs per new TCP flow here. Per-CPU LRU lists
@@ -274,10 +298,12 @@
 // does work there that no operation charges. Since the fragment table
 // became set-associative, a fragment that misses it stores its new entry
 // into the set through the pointer the lookup returned, which titan
-// charges as nothing; the store (a cold 128-byte set, the clock read)
-// costs some 60 ns, so the first fragment of a new datagram and an
-// orphan take twice what Calibrated predicts (127 and 117 ns against 63
-// and 55). Charging that store (an operation of its own) would let the
+// charges as nothing. While the set index hashed the IP ID, the store
+// (a cold set, the clock read) cost some 60 ns, and the first fragment of
+// a new datagram and an orphan took twice what Calibrated predicts (127
+// and 117 ns against 63 and 55); with consecutive IDs in consecutive sets
+// a calibration run measured 54 and 59 ns net against 61 and 44
+// predicted. Charging that store (an operation of its own) would let the
 // model price them.
 //
 // The committed prices, with the measurements and the date, are in the
@@ -291,7 +317,8 @@
 // TestCalibratedPredictsKernel measures every path on the machine it
 // runs on and checks cost.Calibrated()'s prediction of each within 25%
 // (paths under 20 ns within 10 ns: the wrapper subtraction resolves no
-// better; the uncharged paths must cost more than predicted). The
+// better; the uncharged paths must cost at least what their operations
+// predict, within the same 25%). The
 // kernel's times vary with the machine's load: at load averages of 4-7
 // on this 2-vCPU machine every path ran 1.3-1.7x its median of quieter
 // moments, the write paths most. So a missing attempt is measured again,

@@ -318,6 +318,14 @@ func TestParity(t *testing.T) {
 			trace:         traceConfig{seed: 5, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
 			evictInFlight: true,
 		},
+		{
+			// 250 sets: not a power of two, so the kernel takes the set
+			// index by modulo rather than by mask.
+			name:  "fragment table of 1,000 entries, a set count not a power of two",
+			cfg:   titan.Config{FragTableSize: 1000},
+			opts:  Options{FragTableSize: 1000},
+			trace: traceConfig{seed: 6, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			model, err := titan.New(tc.cfg)
