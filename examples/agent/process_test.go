@@ -164,7 +164,11 @@ func TestE2EProcess(t *testing.T) {
 	m = wait("failed reload", func(m map[string]float64) bool { return m[`titanlb_agent_reloads_total{result="failure"}`] == 1 })
 	require.Equal(t, 1.0, m[`titanlb_agent_backend_draining{id="103",name="103",address="10.78.12.2"}`])
 	require.Equal(t, 1.0, m[upSeries(1)])
-	require.Contains(t, stderr.String(), `config: backends[1].address \"10.78.11\": not an IPv4 address`)
+	// The failure counter and the log line are written one after the
+	// other: wait for the line rather than race it.
+	const reloadErr = `config: backends[1].address \"10.78.11\": not an IPv4 address`
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), reloadErr) }, e2eWait, 20*time.Millisecond,
+		"the failed reload is logged with the field:\n%s", stderr.String())
 
 	// SIGTERM: a clean exit that detaches the program.
 	must(t, cmd.Process.Signal(syscall.SIGTERM))
