@@ -23,13 +23,15 @@
 // adding skip and subtracting M on overflow, instead of a division per probe;
 // [BenchmarkNew] compares it with the plain loop (BenchmarkNewPaperLoop).
 //
-// Measured on the project's 2-core machine (go test -bench New, M = 65537):
-// N = 100 builds in about 2.1 ms against 3.2 ms for the plain loop in the
-// same run (1 division per probe) and about 4.4 ms for the common Go
-// implementation (dgryski/go-maglev, which composes three permutations, so
-// three divisions, per probe); N = 3 about 1.2 ms, N = 1000 about 2.3 ms.
-// The build is bound by the 65537 claims' scattered writes and branch
-// mispredictions, not by the probes.
+// Measured on the project's 2-core machine when idle (go test -bench New,
+// M = 65537, medians of 3): N = 100 builds in about 2.1 ms against 3.3 ms
+// for the plain loop in the same run (one division per probe) and about
+// 4.4 ms for the common Go implementation (dgryski/go-maglev, which
+// composes three permutations, so three divisions, per probe); N = 1000 in
+// about 2.5 ms. With N = 3 the plain loop is as fast or faster (1.2 ms
+// against 1.5 ms): few entries make few failed probes, and the build is
+// then bound by the 65537 claims' scattered writes and branch
+// mispredictions, which no probing trick removes.
 //
 // # Lookup
 //

@@ -141,6 +141,10 @@ func fill[T uint8 | uint16 | int32](entries []Entry, slots []int32, owner []T) {
 	if live == 0 {
 		return
 	}
+	equal := true
+	for _, e := range entries {
+		equal = equal && (e.Weight == 0 || e.Weight == maxW)
+	}
 	cur := make([]cursor, len(entries))
 	for i, e := range entries {
 		off, skip := permutation(e.Name, m)
@@ -164,9 +168,13 @@ func fill[T uint8 | uint16 | int32](entries []Entry, slots []int32, owner []T) {
 			if c.weight == 0 {
 				continue
 			}
-			c.credit += uint64(c.weight)
-			for c.credit >= uint64(maxW) {
-				c.credit -= uint64(maxW)
+			turns := uint64(1) // equal weights: one slot a round, the paper's loop
+			if !equal {
+				c.credit += uint64(c.weight)
+				turns = c.credit / uint64(maxW)
+				c.credit -= turns * uint64(maxW)
+			}
+			for ; turns > 0; turns-- {
 				var pos uint32
 				if empty == nil {
 					pos = probe(taken, c.pos, c.skip, m)
