@@ -289,7 +289,7 @@ func (s *spacing) Process(env *balancer.Env, p *balancer.Packet) balancer.Decisi
 func TestFragmentGap(t *testing.T) {
 	const gap = 300 * time.Microsecond
 	sc := sim.Scenario{
-		Seed: 3, Duration: 50 * time.Millisecond, Backends: backends(3),
+		Seed: 3, Duration: 50 * time.Millisecond, Backends: sim.Backends(3),
 		Traffic: sim.Traffic{Flows: 1, Rate: 200, FragmentRate: 1, LargeSize: 6000, FragmentGap: gap, UDPShare: 1},
 	}
 	rec := &spacing{seen: map[uint16][]time.Duration{}}

@@ -18,7 +18,7 @@ func benchScenario(d time.Duration) sim.Scenario {
 	return sim.Scenario{
 		Seed:     1,
 		Duration: d,
-		Backends: backends(8),
+		Backends: sim.Backends(8),
 		Traffic: sim.Traffic{Flows: 10000, Clients: 1000, Rate: 1e6, Zipf: 1,
 			UDPShare: 0.5, FragmentRate: 0.3, Reorder: 0.1},
 		Node: sim.Node{CPUs: 1, QueueLen: 4096},

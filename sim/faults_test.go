@@ -2,7 +2,6 @@ package sim_test
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -35,13 +34,8 @@ func designs() []design {
 // datagrams/s of which 10% fragmented (a quarter of those reordered), over
 // 4 CPUs, for d.
 func faultScenario(d time.Duration) sim.Scenario {
-	bs := make([]balancer.Backend, 3)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
-	}
 	return sim.Scenario{
-		Seed: 7, Duration: d, Backends: bs,
+		Seed: 7, Duration: d, Backends: sim.Backends(3),
 		Traffic: sim.Traffic{Flows: 2000, UDPShare: 0.5, FragmentRate: 0.1, Reorder: 0.25, LargeSize: 4000},
 	}
 }

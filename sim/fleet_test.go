@@ -27,7 +27,7 @@ func fleetScenario(n int, mode sim.ECMPMode, fragRate float64) sim.Scenario {
 	return sim.Scenario{
 		Seed:     7,
 		Duration: 100 * time.Millisecond,
-		Backends: backends(8),
+		Backends: sim.Backends(8),
 		Traffic: sim.Traffic{Flows: 4000, Clients: 400, Rate: 100_000,
 			UDPShare: 0.5, FragmentRate: fragRate, Reorder: 0.5},
 		Node:  sim.Node{CPUs: 2},
@@ -341,7 +341,7 @@ func TestFleetValidate(t *testing.T) {
 		{sim.Fleet{Events: []sim.NodeEvent{sim.NodeDown(0, 0), sim.NodeDown(-1, 0)}}, 0, "sim: scenario.fleet.events[1].at -1ns: "},
 		{sim.Fleet{Events: []sim.NodeEvent{sim.NodeDown(2*time.Second, 0)}}, 0, "sim: scenario.fleet.events[0].at 2s: "},
 	} {
-		sc := sim.Scenario{Backends: backends(2), Node: sim.Node{CPUs: tc.cpus}, Fleet: tc.fleet}
+		sc := sim.Scenario{Backends: sim.Backends(2), Node: sim.Node{CPUs: tc.cpus}, Fleet: tc.fleet}
 		err := sc.Validate()
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || !errors.Is(err, sim.ErrInvalid) {
 			t.Errorf("%+v: %v, want %q...", tc.fleet, err, tc.want)
@@ -409,7 +409,7 @@ func ExampleFleet() {
 	sc := sim.Scenario{
 		Seed:     1,
 		Duration: 80 * time.Millisecond,
-		Backends: backends(4),
+		Backends: sim.Backends(4),
 		Traffic:  sim.Traffic{Flows: 2000, Rate: 50_000},
 		Events:   []sim.Event{sim.SetWeight(20*time.Millisecond, 101, 0)},
 		Fleet: sim.Fleet{Nodes: 4, Resilient: true,

@@ -1,7 +1,6 @@
 package sim_test
 
 import (
-	"net/netip"
 	"runtime"
 	"testing"
 
@@ -68,16 +67,6 @@ func (l *pinLB) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision
 
 func newMaglev() (balancer.Balancer, error) { return &maglevLB{}, nil }
 func newPin() (balancer.Balancer, error)    { return &pinLB{}, nil }
-
-// backends returns n up backends with IDs 101.., names "101".., weight 1.
-func backends(n int) []balancer.Backend {
-	bs := make([]balancer.Backend, n)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 1, byte(1 + i)}), Weight: 1, Up: true}
-	}
-	return bs
-}
 
 func mustRun(t testing.TB, sc sim.Scenario, newLB func() (balancer.Balancer, error)) sim.Result {
 	t.Helper()

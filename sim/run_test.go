@@ -20,7 +20,7 @@ func mixed(seed int64) sim.Scenario {
 	return sim.Scenario{
 		Seed:     seed,
 		Duration: 100 * time.Millisecond,
-		Backends: backends(4),
+		Backends: sim.Backends(4),
 		Traffic: sim.Traffic{Flows: 2000, Clients: 200, Rate: 50000, Zipf: 1,
 			UDPShare: 0.5, FragmentRate: 0.3, Reorder: 0.5},
 		Events: []sim.Event{
@@ -32,7 +32,7 @@ func mixed(seed int64) sim.Scenario {
 }
 
 func TestRunDefaults(t *testing.T) {
-	r := mustRun(t, sim.Scenario{Backends: backends(3), Duration: 100 * time.Millisecond}, newMaglev)
+	r := mustRun(t, sim.Scenario{Backends: sim.Backends(3), Duration: 100 * time.Millisecond}, newMaglev)
 	// 100,000 datagrams/s for 0.1 s, Poisson: 10,000 +- a few %.
 	if r.Datagrams < 9500 || r.Datagrams > 10500 {
 		t.Errorf("sent %d datagrams, want about 10000", r.Datagrams)
@@ -104,7 +104,7 @@ func TestRunNaiveFragmentsBreak(t *testing.T) {
 }
 
 func TestRunBackendDown(t *testing.T) {
-	sc := sim.Scenario{Backends: backends(4), Duration: 200 * time.Millisecond,
+	sc := sim.Scenario{Backends: sim.Backends(4), Duration: 200 * time.Millisecond,
 		Traffic: sim.Traffic{Flows: 1000, Rate: 50000},
 		Events:  []sim.Event{sim.BackendDown(100*time.Millisecond, 104)}}
 	var lb *maglevLB
@@ -133,7 +133,7 @@ func TestRunBackendDown(t *testing.T) {
 func TestRunDisruptionOnBackendUp(t *testing.T) {
 	// A stateless balancer moves flows back to a backend that comes up:
 	// their current backend is still usable, so that is disruption.
-	sc := sim.Scenario{Backends: backends(4), Duration: 200 * time.Millisecond,
+	sc := sim.Scenario{Backends: sim.Backends(4), Duration: 200 * time.Millisecond,
 		Traffic: sim.Traffic{Flows: 1000, Rate: 50000}}
 	sc.Backends[3].Up = false
 	sc.Events = []sim.Event{sim.BackendUp(100*time.Millisecond, 104)}
@@ -147,7 +147,7 @@ func TestRunDisruptionOnBackendUp(t *testing.T) {
 }
 
 func TestRunQueueFull(t *testing.T) {
-	sc := sim.Scenario{Backends: backends(2), Duration: 20 * time.Millisecond,
+	sc := sim.Scenario{Backends: sim.Backends(2), Duration: 20 * time.Millisecond,
 		Traffic: sim.Traffic{Rate: 1e6},
 		Node:    sim.Node{CPUs: 1, QueueLen: 8},
 		Cost:    cost.Model{Hash: 10, MapRead: 20, Encap: 40, NsPerSTU: 20}, // 1.4 µs per packet
@@ -172,7 +172,7 @@ func TestRunQueueFull(t *testing.T) {
 }
 
 func TestRunNoBackendDrops(t *testing.T) {
-	sc := sim.Scenario{Backends: backends(2), Duration: 10 * time.Millisecond}
+	sc := sim.Scenario{Backends: sim.Backends(2), Duration: 10 * time.Millisecond}
 	sc.Events = []sim.Event{sim.BackendDown(0, 101), sim.BackendDown(0, 102)}
 	r := mustRun(t, sc, newMaglev)
 	if r.Delivered != 0 || r.Drops[balancer.ReasonNoBackend] != r.Packets || r.Reliability != 0 {
@@ -207,7 +207,7 @@ func TestRunDeterministic(t *testing.T) {
 }
 
 func TestRunBalancerErrors(t *testing.T) {
-	sc := sim.Scenario{Backends: backends(2), Duration: time.Millisecond}
+	sc := sim.Scenario{Backends: sim.Backends(2), Duration: time.Millisecond}
 	boom := errors.New("boom")
 	if _, err := sim.Run(sc, func() (balancer.Balancer, error) { return nil, boom }); !errors.Is(err, boom) {
 		t.Errorf("constructor error not returned: %v", err)
@@ -271,7 +271,7 @@ func (l *failLB) SetBackends(bs []balancer.Backend) error {
 }
 
 func TestRunSetBackendsErrorAtEvent(t *testing.T) {
-	sc := sim.Scenario{Backends: backends(2), Duration: 10 * time.Millisecond,
+	sc := sim.Scenario{Backends: sim.Backends(2), Duration: 10 * time.Millisecond,
 		Events: []sim.Event{sim.SetWeight(5*time.Millisecond, 102, 3)}}
 	_, err := sim.Run(sc, func() (balancer.Balancer, error) { return &failLB{}, nil })
 	if err == nil || !strings.Contains(err.Error(), "scenario.events 5ms weight 102") || !strings.Contains(err.Error(), "refused") {
@@ -280,7 +280,7 @@ func TestRunSetBackendsErrorAtEvent(t *testing.T) {
 }
 
 func TestRunFlowChurn(t *testing.T) {
-	sc := sim.Scenario{Backends: backends(4), Duration: 100 * time.Millisecond,
+	sc := sim.Scenario{Backends: sim.Backends(4), Duration: 100 * time.Millisecond,
 		Traffic: sim.Traffic{Flows: 200, Rate: 50000, FlowChurn: 20000}}
 	var lb *countingLB
 	r := mustRun(t, sc, func() (balancer.Balancer, error) { lb = &countingLB{}; return lb, nil })
@@ -326,7 +326,7 @@ func (l *countingLB) Process(env *balancer.Env, p *balancer.Packet) balancer.Dec
 func TestRunSmallMTUManyFragments(t *testing.T) {
 	// 4000 bytes over a 68-byte MTU: 83 fragments of 48 bytes, more than
 	// frag.DefaultMaxFragments; the backends' default must still take them.
-	sc := sim.Scenario{Backends: backends(2), Duration: 10 * time.Millisecond,
+	sc := sim.Scenario{Backends: sim.Backends(2), Duration: 10 * time.Millisecond,
 		Traffic: sim.Traffic{Rate: 20000, UDPShare: 1, FragmentRate: 1, MTU: 68, LargeSize: 4000}}
 	r := mustRun(t, sc, newPin)
 	if r.Fragments != 83*r.Datagrams || r.Reliability != 1 {

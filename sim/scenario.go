@@ -247,6 +247,26 @@ func badShare(field string, v float64) error {
 	return nil
 }
 
+// Backends returns n equal backends, all up with weight 1: IDs 101, 102,
+// ..., each named by its ID, each at the address 10.x.y.z whose last three
+// bytes are its ID (10.0.0.101, 10.0.0.102, ...; ID 256 is 10.0.1.0). It is
+// the backend set the examples use and a ready start for
+// [Scenario.Backends]; n < 1 gives none.
+func Backends(n int) []balancer.Backend {
+	if n < 1 {
+		return nil
+	}
+	bs := make([]balancer.Backend, n)
+	for i := range bs {
+		id := balancer.BackendID(101 + i)
+		bs[i] = balancer.Backend{
+			ID: id, Name: id.String(), Weight: 1, Up: true,
+			Addr: netip.AddrFrom4([4]byte{10, byte(id >> 16), byte(id >> 8), byte(id)}),
+		}
+	}
+	return bs
+}
+
 // Validate checks sc and returns a [*ScenarioError] naming the first bad
 // field, or nil. [Run] calls it.
 func (sc Scenario) Validate() error {

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/frag"
 	"github.com/titanlb/titanlb/sim"
 )
 
 func TestValidate(t *testing.T) {
-	ok := func() sim.Scenario { return sim.Scenario{Backends: backends(3), Duration: time.Second} }
+	ok := func() sim.Scenario { return sim.Scenario{Backends: sim.Backends(3), Duration: time.Second} }
 	for _, tc := range []struct {
 		name  string
 		edit  func(*sim.Scenario)
@@ -81,7 +82,7 @@ func TestScenarioJSONRoundTrip(t *testing.T) {
 	sc := sim.Scenario{
 		Seed:     9,
 		Duration: 50 * time.Millisecond,
-		Backends: backends(3),
+		Backends: sim.Backends(3),
 		Traffic:  sim.Traffic{Flows: 100, Rate: 20000, FragmentRate: 0.3, UDPShare: 0.5, Zipf: 1},
 		Events:   []sim.Event{sim.BackendDown(10*time.Millisecond, 102), sim.SetWeight(20*time.Millisecond, 101, 3), sim.BackendUp(30*time.Millisecond, 102)},
 	}
@@ -105,5 +106,31 @@ func TestScenarioJSONRoundTrip(t *testing.T) {
 	var k sim.EventKind
 	if err := k.UnmarshalText([]byte("sideways")); err == nil {
 		t.Error("unknown event kind decoded")
+	}
+}
+
+func TestBackends(t *testing.T) {
+	bs := sim.Backends(300)
+	if err := balancer.ValidateBackends(bs); err != nil {
+		t.Fatal(err)
+	}
+	addrs := map[netip.Addr]bool{}
+	for i, b := range bs {
+		if want := balancer.BackendID(101 + i); b.ID != want || b.Name != want.String() || b.Weight != 1 || !b.Up {
+			t.Fatalf("backends[%d] = %+v, want ID and name %d, weight 1, up", i, b, want)
+		}
+		addrs[b.Addr] = true
+	}
+	if len(addrs) != len(bs) {
+		t.Errorf("%d backends share %d addresses", len(bs), len(addrs))
+	}
+	if a := bs[0].Addr.String(); a != "10.0.0.101" {
+		t.Errorf("backend 101 at %s, want 10.0.0.101", a)
+	}
+	if a := bs[155].Addr.String(); a != "10.0.1.0" {
+		t.Errorf("backend 256 at %s, want 10.0.1.0", a)
+	}
+	if sim.Backends(0) != nil || sim.Backends(-1) != nil {
+		t.Error("no backends asked, some given")
 	}
 }

@@ -40,7 +40,7 @@ func TestTitanKeepsReorderedDatagramsWhole(t *testing.T) {
 
 func TestTitanDrainKeepsFlows(t *testing.T) {
 	// Draining a backend (weight 0) keeps its flows on a stateful balancer.
-	sc := sim.Scenario{Backends: backends(4), Duration: 100 * time.Millisecond,
+	sc := sim.Scenario{Backends: sim.Backends(4), Duration: 100 * time.Millisecond,
 		Traffic: sim.Traffic{Flows: 500, Rate: 50000},
 		Events:  []sim.Event{sim.SetWeight(50*time.Millisecond, 101, 0)}}
 	r := mustRun(t, sc, newTitan)

@@ -44,7 +44,7 @@ func goldenScenario() sim.Scenario {
 	return sim.Scenario{
 		Seed:     8,
 		Duration: 5 * time.Millisecond,
-		Backends: backends(3),
+		Backends: sim.Backends(3),
 		Traffic: sim.Traffic{Flows: 24, Clients: 6, Rate: 20000, UDPShare: 0.5,
 			FragmentRate: 0.25, Reorder: 0.5, Size: 200, LargeSize: 2000},
 	}
@@ -444,7 +444,7 @@ func TestTraceDatagramGrouping(t *testing.T) {
 	w.IPID = 11
 	add(w)               // unfragmented
 	add(frags(12, 1)...) // last fragment missing
-	sc := sim.Scenario{Backends: backends(2), Traffic: sim.Traffic{Trace: tr}}
+	sc := sim.Scenario{Backends: sim.Backends(2), Traffic: sim.Traffic{Trace: tr}}
 	r := mustRun(t, sc, newPin)
 	if r.Datagrams != 5 || r.Packets != 7 || r.Fragments != 6 {
 		t.Errorf("datagrams %d packets %d fragments %d, want 5, 7, 6", r.Datagrams, r.Packets, r.Fragments)
@@ -486,7 +486,7 @@ func TestTraceDuration(t *testing.T) {
 
 func TestTraceValidate(t *testing.T) {
 	f := []byte{0}
-	sc := sim.Scenario{Backends: backends(1), Traffic: sim.Traffic{Trace: sim.Trace{Packets: []sim.TracePacket{
+	sc := sim.Scenario{Backends: sim.Backends(1), Traffic: sim.Traffic{Trace: sim.Trace{Packets: []sim.TracePacket{
 		{At: 5, Frame: f}, {At: 7, Frame: f}, {At: 6, Frame: f},
 	}}}}
 	err := sc.Validate()
@@ -726,7 +726,7 @@ func FuzzReadTrace(f *testing.F) {
 		if len(tr.Packets) == 0 {
 			return
 		}
-		r, err := sim.Run(sim.Scenario{Backends: backends(2), Traffic: sim.Traffic{Trace: tr}}, newTitan)
+		r, err := sim.Run(sim.Scenario{Backends: sim.Backends(2), Traffic: sim.Traffic{Trace: tr}}, newTitan)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package katran_test
 
 import (
-	"net/netip"
 	"testing"
 	"time"
 
@@ -13,14 +12,9 @@ import (
 // scenario is the setup: 3 backends, 10,000 UDP flows, datagrams of
 // two fragments (MTU 1500, 2000 bytes) when fragmented.
 func scenario(fragRate, reorder float64) sim.Scenario {
-	bs := make([]balancer.Backend, 3)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
-	}
 	return sim.Scenario{
 		Seed:     1,
-		Backends: bs,
+		Backends: sim.Backends(3),
 		Traffic: sim.Traffic{
 			Flows: 10000, UDPShare: 1, FragmentRate: fragRate, Reorder: reorder,
 			MTU: 1500, Size: 1000, LargeSize: 2000,

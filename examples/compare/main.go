@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -172,22 +171,12 @@ func parseRates(s string) ([]float64, error) {
 	return out, nil
 }
 
-// backends returns n backends 101, 102, ... at 10.0.x.y, all up, weight 1.
-func backends(n int) []balancer.Backend {
-	bs := make([]balancer.Backend, n)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, byte((101 + i) >> 8), byte(101 + i)}), Weight: 1, Up: true}
-	}
-	return bs
-}
-
 // scenario is the one scenario every balancer runs, at fragmentation rate f.
 func scenario(o options, f float64) sim.Scenario {
 	sc := sim.Scenario{
 		Seed:     o.seed,
 		Duration: o.duration,
-		Backends: backends(o.backends),
+		Backends: sim.Backends(o.backends),
 	}
 	sc.Traffic.Flows = o.flows
 	sc.Traffic.FragmentRate = f

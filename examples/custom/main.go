@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -65,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return bad("-duration %v: must be positive", *dur)
 	}
 
-	sc := sim.Scenario{Seed: *seed, Duration: *dur, Backends: backends()}
+	sc := sim.Scenario{Seed: *seed, Duration: *dur, Backends: sim.Backends(3)}
 	sc.Traffic.Flows, sc.Traffic.Clients = *flows, *clients
 	sc.Traffic.FragmentRate, sc.Traffic.Reorder = *frag/100, *reorder/100
 	if err := sc.Validate(); err != nil {
@@ -124,13 +123,4 @@ func load(r sim.Result, bs []balancer.Backend) string {
 		parts[i] = fmt.Sprintf("%.0f", 100*float64(r.PerBackend[b.RingName()])/float64(total))
 	}
 	return strings.Join(parts, "/")
-}
-
-func backends() []balancer.Backend {
-	bs := make([]balancer.Backend, 3)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(101 + i)}), Weight: 1, Up: true}
-	}
-	return bs
 }

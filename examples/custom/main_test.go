@@ -72,7 +72,7 @@ func TestAffinity(t *testing.T) {
 	if err := a.SetBackends(nil); err == nil {
 		t.Error("SetBackends(nil) accepted")
 	}
-	bs := backends()
+	bs := sim.Backends(3)
 	if err := a.SetBackends(bs); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/titanlb/titanlb/internal/browsertest"
+	"github.com/titanlb/titanlb/sim"
 )
 
 // TestBrowser drives the page in headless Chromium as a user would: drag the
@@ -25,7 +26,7 @@ func TestBrowser(t *testing.T) {
 	ctx := browsertest.New(t, 3*time.Minute)
 
 	srv, err := NewServer(Config{Flows: 200, Duration: 100 * time.Millisecond, Interval: 100 * time.Millisecond},
-		lanes(), defaultBackends(), simulate)
+		lanes(), sim.Backends(3), simulate)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/titanlb/titanlb/sim"
 )
 
 func main() {
@@ -79,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case cfg.History < 1:
 		return bad("-history %d: must be at least 1", cfg.History)
 	}
-	srv, err := NewServer(cfg, lanes(), defaultBackends(), simulate)
+	srv, err := NewServer(cfg, lanes(), sim.Backends(3), simulate)
 	if err != nil {
 		return bad("%v", err)
 	}

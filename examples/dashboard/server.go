@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -529,14 +528,4 @@ func (s *Server) handleBackend(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, s.State())
-}
-
-// defaultBackends are the examples' three backends, 101-103, all up.
-func defaultBackends() []balancer.Backend {
-	bs := make([]balancer.Backend, 3)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(101 + i)}), Weight: 1, Up: true}
-	}
-	return bs
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/sim"
 )
 
 // testConfig keeps each tick small: the API tests are about the server.
@@ -20,7 +21,7 @@ var testConfig = Config{Flows: 100, Duration: 50 * time.Millisecond, Interval: 5
 
 func newTestServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
-	srv, err := NewServer(cfg, lanes(), defaultBackends(), simulate)
+	srv, err := NewServer(cfg, lanes(), sim.Backends(3), simulate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,12 +273,12 @@ func TestNewServerErrors(t *testing.T) {
 		bs   []balancer.Backend
 		msg  string
 	}{
-		{"negative flows", Config{Flows: -1}, defaultBackends(), "flows -1"},
-		{"negative duration", Config{Duration: -time.Second}, defaultBackends(), "duration -1s"},
-		{"too many ring samples", Config{RingSamples: 70000}, defaultBackends(), "ring samples 70000"},
-		{"negative idle", Config{Idle: -time.Second}, defaultBackends(), "idle -1s"},
+		{"negative flows", Config{Flows: -1}, sim.Backends(3), "flows -1"},
+		{"negative duration", Config{Duration: -time.Second}, sim.Backends(3), "duration -1s"},
+		{"too many ring samples", Config{RingSamples: 70000}, sim.Backends(3), "ring samples 70000"},
+		{"negative idle", Config{Idle: -time.Second}, sim.Backends(3), "idle -1s"},
 		{"no backends", Config{}, nil, "backends"},
-		{"duplicate backend", Config{}, append(defaultBackends(), defaultBackends()[0]), "backends[3].ID 101"},
+		{"duplicate backend", Config{}, append(sim.Backends(3), sim.Backends(3)[0]), "backends[3].ID 101"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewServer(tc.cfg, lanes(), tc.bs, simulate)

@@ -24,7 +24,7 @@ func TestStepFigures(t *testing.T) {
 	if len(cur.BackendsUp) != 2 || cur.BackendsUp[0] != 101 || cur.BackendsUp[1] != 102 {
 		t.Errorf("backends up %v, want [101 102]", cur.BackendsUp)
 	}
-	bs := defaultBackends()
+	bs := sim.Backends(3)
 	bs[2].Up = false
 	cfg := testConfig.withDefaults()
 	for _, lane := range lanes() {
@@ -75,7 +75,7 @@ func TestStepDiscardsStale(t *testing.T) {
 		return simulate(cfg, s, bs, seed, lane)
 	}
 	var err error
-	srv, err = NewServer(testConfig, lanes(), defaultBackends(), simulate2)
+	srv, err = NewServer(testConfig, lanes(), sim.Backends(3), simulate2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -33,15 +32,6 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // victim is the backend that fails.
 const victim balancer.BackendID = 103
-
-func backends() []balancer.Backend {
-	bs := make([]balancer.Backend, 3)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(101 + i)}), Weight: 1, Up: true}
-	}
-	return bs
-}
 
 type lane struct {
 	name string
@@ -117,7 +107,7 @@ type options struct {
 
 // scenario is the steady scenario; the failover adds the two events.
 func (o options) scenario() sim.Scenario {
-	sc := sim.Scenario{Seed: o.seed, Duration: o.dur, Backends: backends()}
+	sc := sim.Scenario{Seed: o.seed, Duration: o.dur, Backends: sim.Backends(3)}
 	sc.Traffic.Flows, sc.Traffic.FragmentRate = o.flows, o.frag
 	return sc
 }
@@ -134,7 +124,7 @@ type report struct {
 // failure.
 func failover(o options) (report, error) {
 	var rep report
-	bs := backends()
+	bs := sim.Backends(3)
 	for i, up := range []bool{true, false, true} {
 		bs[2].Up = up
 		r, err := ring.Build(bs, 0)
@@ -163,7 +153,7 @@ func failover(o options) (report, error) {
 }
 
 func (rep report) print(w io.Writer, o options) {
-	bs := backends()
+	bs := sim.Backends(3)
 	before, during, after := rep.rings[0], rep.rings[1], rep.rings[2]
 	fmt.Fprintf(w, "Maglev ring, %d slots: share of slots per backend\n\n", len(before.Slots))
 	t := newTable(w)

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/netip"
 	"os"
 	"slices"
 
@@ -80,11 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "replay: %s: %v\n", *in, err)
 		return 1
 	}
-	sc := sim.Scenario{Backends: make([]balancer.Backend, *backends)}
-	for i := range sc.Backends {
-		id := balancer.BackendID(101 + i)
-		sc.Backends[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(101 + i)}), Weight: 1, Up: true}
-	}
+	sc := sim.Scenario{Backends: sim.Backends(*backends)}
 	sc.Traffic.Trace = trace
 	res, rec, err := sim.RunRecorded(sc, newLB)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/sim"
 	"github.com/titanlb/titanlb/xdp"
 )
 
@@ -43,15 +44,6 @@ func main() {
 var vip = netip.MustParseAddr("192.0.2.10")
 
 func client(n byte) netip.Addr { return netip.AddrFrom4([4]byte{198, 51, 100, n}) }
-
-func backends() []balancer.Backend {
-	bs := make([]balancer.Backend, 3)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(101 + i)}), Weight: 1, Up: true}
-	}
-	return bs
-}
 
 // step is one crafted frame and what it shows.
 type step struct {
@@ -156,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "xdp: %v\n", err)
 		return 1
 	}
-	bs := backends()
+	bs := sim.Backends(3)
 	if err := prog.SetBackends(bs); err != nil {
 		fmt.Fprintf(stderr, "xdp: %v\n", err)
 		return 1
