@@ -22,8 +22,8 @@
 //   - [SetTable] is the layout of the Titan XDP program's fragment map and
 //     the one balancer/titan uses: an array of sets of four ways, a key
 //     living in the set its hash picks, an insert written in place into the
-//     key's way, an empty or expired way, or the least recently written
-//     way. Eviction is a pure function of the operations, so the Go model
+//     key's own way, else into the set's ways in turn (first in, first
+//     out). Eviction is a pure function of the operations, so the Go model
 //     and the kernel evict the same entries even when the table is full,
 //     and an insert costs the kernel a store instead of an LRU map update
 //     (some 100 ns against 150-250 ns at the default size; see the xdp

@@ -9,10 +9,14 @@ import (
 // Ways is the number of entries in each set of a [SetTable].
 const Ways = 4
 
-// SetSeedTweak is XORed into [SetOptions.Seed] before a [SetTable] hashes a
-// key to its set, so that the set index is not the balancer's 3-tuple flow
-// hash of the same seed (the two would coincide for IP ID 0). The kernel
-// program uses the same constant.
+// SetSeedTweak was XORed into the seed of the set hash while that hash
+// covered the host pair and protocol, the bytes of the balancer's 3-tuple
+// flow hash, so that the two would not coincide.
+//
+// Deprecated: [SetHash] now hashes the host pair alone (8 bytes, a
+// different length from every flow hash) with the seed itself, so that
+// the kernel program shares the hash's first rounds with the flow hash.
+// The constant is unused and kept for code that names it.
 const SetSeedTweak = 0x46524147 // "FRAG"
 
 // SetOptions configure a [SetTable]. The zero SetOptions are valid.
@@ -24,8 +28,8 @@ type SetOptions struct {
 	// Timeout is how long an entry lives after Created (0:
 	// [DefaultTimeout]); an entry with now - Created > Timeout is expired.
 	Timeout time.Duration
-	// Seed seeds the hash that maps a key to its set (XORed with
-	// [SetSeedTweak]).
+	// Seed seeds the hash that maps a key to its set ([SetHash]): the
+	// balancer's seed, as the kernel program uses it.
 	Seed uint32
 }
 
@@ -33,13 +37,13 @@ type SetOptions struct {
 type setWay struct {
 	key  Key
 	e    Entry
-	seq  uint64 // the set's write count when this way was last written
 	used bool
 }
 
-// set is Ways entries and the count of writes into them.
+// set is Ways entries and the cursor: the way next%Ways takes the next new
+// key.
 type set struct {
-	seq  uint64
+	next uint32
 	ways [Ways]setWay
 }
 
@@ -48,26 +52,32 @@ type set struct {
 // its hash picks ([SetTable.SetOf]). A lookup reads one set and compares
 // its keys; an insert writes into the same set:
 //
-//  1. into the way holding the key, if any (an update);
-//  2. else into the lowest empty or expired way (now - Created > Timeout);
-//  3. else into the least recently written way, evicting its entry.
+//  1. into the way holding the key, if any, live or expired (an update);
+//  2. else into the way at the set's cursor, which then advances, evicting
+//     that way's entry if it is live.
 //
-// Every write (an insert or an update) stamps the way with the set's write
-// count, so "least recently written" is exact and does not depend on the
-// clock's resolution. Unlike the LRU of [Table], eviction is a pure
-// function of the sequence of operations: the Go model and the kernel
-// program evict the same entries, even when full. The price is that a set
-// may evict while other sets have room: with as many live keys as half the
-// capacity at random sets (many host pairs, each pair's run of IP IDs at
-// its own offset; one pair's consecutive IDs fill the sets evenly), a set
-// is asked to hold 5 or more of them with probability about 5% (Poisson
-// with mean 2), so a SetTable starts evicting live
-// entries at a lower occupancy than an LRU of the same capacity.
+// A set's ways thus take new keys in turn, first in, first out: the way
+// reused is the one whose key was inserted longest ago. Since an entry's
+// Created is its insert time, that is also the oldest entry, so a set that
+// holds an expired entry evicts no live one, except after a key was
+// rewritten in place with a new Created (rule 1), which keeps its turn.
+// Eviction is a pure function of the sequence of operations and needs no
+// clock resolution: the Go model and the kernel program evict the same
+// entries, even when full. The kernel's choice costs a load and a store of
+// the cursor, where a least-recently-written choice compared four stamps.
+//
+// The price of sets is that one may evict while other sets have room: with
+// as many live keys as half the capacity at random sets (many host pairs,
+// each pair's run of IP IDs at its own offset; one pair's consecutive IDs
+// fill the sets evenly), a set is asked to hold 5 or more of them with
+// probability about 5% (Poisson with mean 2), so a SetTable starts evicting
+// live entries at a lower occupancy than an LRU of the same capacity.
 //
 // A lookup does not remove an expired entry (it counts an expiry and
-// misses); the entry's way is reused by a later insert. Lookup, Insert and
-// SetOf are O(Ways) and do not allocate: [NewSetTable] allocates every set.
-// A SetTable is not safe for concurrent use.
+// misses); the entry's way is reused by a later insert of its key or at
+// its turn. Lookup, Insert and SetOf are O(Ways) and do not allocate:
+// [NewSetTable] allocates every set. A SetTable is not safe for concurrent
+// use.
 type SetTable struct {
 	sets    []set
 	timeout time.Duration
@@ -106,10 +116,14 @@ func (t *SetTable) SetOf(k Key) int {
 }
 
 // SetHash is the hash of [SetTable.SetOf]: MurmurHash3 (x86, 32-bit) of the
-// host pair and protocol, the 12 bytes of balancer.Key3 (source,
-// destination, protocol, three zero bytes, read as little-endian words),
-// seeded with seed^[SetSeedTweak], plus the IP ID. seed is
-// [SetOptions.Seed].
+// host pair, the 8 bytes source then destination (read as little-endian
+// words), seeded with seed, plus the IP ID. seed is [SetOptions.Seed], the
+// balancer's seed: the hash's two rounds over the host pair are the first
+// two rounds of the balancer's flow hashes (balancer.Hash5 and Hash3 of
+// the same seed), which the kernel program computes once for a fragment
+// and finishes three ways. The length (8) differs from the flow hashes'
+// (16 and 12), so the set hash is none of them. The protocol is in the key,
+// not in the hash.
 //
 // The IP ID is added, not hashed: a sender numbers its datagrams to a
 // destination consecutively, so its consecutive datagrams fall into
@@ -121,10 +135,9 @@ func (t *SetTable) SetOf(k Key) int {
 func SetHash(k Key, seed uint32) uint32 {
 	w0 := uint32(k.src[0]) | uint32(k.src[1])<<8 | uint32(k.src[2])<<16 | uint32(k.src[3])<<24
 	w1 := uint32(k.dst[0]) | uint32(k.dst[1])<<8 | uint32(k.dst[2])<<16 | uint32(k.dst[3])<<24
-	h := murmurK(seed^SetSeedTweak, w0)
+	h := murmurK(seed, w0)
 	h = murmurK(h, w1)
-	h = murmurK(h, uint32(k.proto))
-	h ^= 12
+	h ^= 8
 	h ^= h >> 16
 	h *= 0x85ebca6b
 	h ^= h >> 13
@@ -169,38 +182,24 @@ func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
 // evicted.
 func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
 	s := &t.sets[t.SetOf(k)]
-	v := -1
 	for i := range s.ways {
-		if s.ways[i].used && s.ways[i].key == k {
-			v = i
+		if w := &s.ways[i]; w.used && w.key == k {
+			w.e = e
 			t.stats.Updates++
-			break
+			return false
 		}
 	}
-	if v < 0 {
-		for i := range s.ways {
-			if w := &s.ways[i]; !w.used || now-w.e.Created > t.timeout {
-				v = i
-				break
-			}
-		}
-		if v < 0 {
-			v = 0
-			for i := 1; i < Ways; i++ {
-				if s.ways[i].seq < s.ways[v].seq {
-					v = i
-				}
-			}
-			evicted = true
-			t.stats.Evictions++
-		}
-		t.stats.Inserts++
-		if !s.ways[v].used {
-			t.n++
-		}
+	w := &s.ways[s.next%Ways]
+	s.next++
+	t.stats.Inserts++
+	switch {
+	case !w.used:
+		t.n++
+	case now-w.e.Created <= t.timeout:
+		evicted = true
+		t.stats.Evictions++
 	}
-	s.seq++
-	s.ways[v] = setWay{key: k, e: e, seq: s.seq, used: true}
+	*w = setWay{key: k, e: e, used: true}
 	return evicted
 }
 

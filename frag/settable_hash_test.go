@@ -2,16 +2,15 @@ package frag_test
 
 import (
 	"math/rand/v2"
-	"net/netip"
 	"testing"
 
-	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/frag"
+	"github.com/twmb/murmur3"
 )
 
-// TestSetHashIsMurmur3 checks SetHash against balancer.Hash3, the
-// project's murmur3 over the host pair and protocol: SetHash is Hash3 with
-// the tweaked seed plus the IP ID.
+// TestSetHashIsMurmur3 checks SetHash against an independent murmur3
+// (github.com/twmb/murmur3) over the host pair's 8 bytes, plus the IP ID,
+// and that its seed is the balancer's: the protocol does not move the set.
 func TestSetHashIsMurmur3(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 1000 {
@@ -20,12 +19,15 @@ func TestSetHashIsMurmur3(t *testing.T) {
 			s[i], d[i] = byte(r.Uint32()), byte(r.Uint32())
 		}
 		proto, seed, id := uint8(r.Uint32()), r.Uint32(), uint16(r.Uint32())
-		p := balancer.Packet{Src: netip.AddrFrom4(s), Dst: netip.AddrFrom4(d), Proto: proto}
-		if got, want := frag.SetHash(frag.KeyFrom4(s, d, proto, id), seed), balancer.Hash3(&p, seed^frag.SetSeedTweak)+uint32(id); got != want {
-			t.Fatalf("%v id %d: SetHash %#x, Hash3+id %#x", p, id, got, want)
+		want := murmur3.SeedSum32(seed, append(s[:], d[:]...)) + uint32(id)
+		if got := frag.SetHash(frag.KeyFrom4(s, d, proto, id), seed); got != want {
+			t.Fatalf("%v > %v id %d seed %#x: SetHash %#x, murmur3+id %#x", s, d, id, seed, got, want)
+		}
+		if frag.SetHash(frag.KeyFrom4(s, d, proto+1, id), seed) != want {
+			t.Fatalf("%v > %v: the protocol moved the set", s, d)
 		}
 		if frag.SetHash(frag.KeyFrom4(s, d, proto, 1), seed) == frag.SetHash(frag.KeyFrom4(s, d, proto, 0x100), seed) {
-			t.Errorf("%v: IP IDs 1 and 256 hash alike", p)
+			t.Errorf("%v > %v: IP IDs 1 and 256 hash alike", s, d)
 		}
 	}
 }

@@ -110,8 +110,8 @@ func TestSetTableLookupInsert(t *testing.T) {
 }
 
 // TestSetTableEviction fills one set and checks which way each insert
-// takes: empty ways in order, then expired ones, then the least recently
-// written.
+// takes: a key's own way, else the ways in turn (first in, first out),
+// counting an eviction only when the way's entry is live.
 func TestSetTableEviction(t *testing.T) {
 	st := newTestSetTable(t, SetOptions{Capacity: 4 * Ways, Timeout: 100})
 	ks := sameSet(st, Ways+3)
@@ -123,31 +123,43 @@ func TestSetTableEviction(t *testing.T) {
 			t.Fatalf("insert %d evicted with room in the set", i)
 		}
 	}
-	// Rewrite ks[0]: ks[1] becomes the least recently written.
-	st.Insert(ks[0], Entry{Backend: 10, Created: 4}, 4)
+	// Rewrite ks[0] in its way: an update, which keeps its turn.
+	if st.Insert(ks[0], Entry{Backend: 10, Created: 0}, 4) {
+		t.Fatal("an update evicted")
+	}
+	if e, ok := st.Lookup(ks[0], 4); !ok || e.Backend != 10 {
+		t.Fatalf("ks[0] after its update: %+v %v", e, ok)
+	}
+	// The set is full: the next new key takes ks[0]'s way, the first in.
 	if !st.Insert(ks[Ways], Entry{Backend: 20, Created: 5}, 5) {
 		t.Fatal("insert into a full set did not evict")
 	}
-	if _, ok := st.Lookup(ks[1], 5); ok {
-		t.Error("ks[1], least recently written, survived")
+	if _, ok := st.Lookup(ks[0], 5); ok {
+		t.Error("ks[0], first in, survived")
 	}
-	for _, i := range []int{0, 2, 3, Ways} {
+	for _, i := range []int{1, 2, 3, Ways} {
 		if _, ok := st.Lookup(ks[i], 5); !ok {
 			t.Errorf("ks[%d] evicted", i)
 		}
 	}
-	// At time 104, ks[2] (created 2) and ks[3] (created 3) are expired:
-	// the next insert reuses the lower expired way without evicting.
-	if st.Insert(ks[Ways+1], Entry{Backend: 30, Created: 104}, 104) {
-		t.Error("insert evicted a live entry while an expired way was free")
+	// At time 102, ks[1] (created 1) is expired and next in turn: the
+	// insert reuses its way without counting an eviction.
+	if st.Insert(ks[Ways+1], Entry{Backend: 30, Created: 102}, 102) {
+		t.Error("insert counted an eviction of an expired entry")
 	}
-	if _, ok := st.Lookup(ks[2], 104); ok {
-		t.Error("ks[2]'s expired way not reused")
+	if _, ok := st.Lookup(ks[1], 102); ok {
+		t.Error("ks[1]'s expired way not reused")
 	}
-	if _, ok := st.Lookup(ks[3], 104); ok {
-		t.Error("ks[3] live at 104")
+	// ks[2] (created 2) is live at 102 and next in turn: evicted.
+	if !st.Insert(ks[Ways+2], Entry{Backend: 40, Created: 102}, 102) {
+		t.Error("insert over live ks[2] did not count an eviction")
 	}
-	if s := st.Stats(); s.Evictions != 1 || s.Inserts != Ways+2 || s.Updates != 1 || st.Len() != Ways {
+	for _, i := range []int{3, Ways, Ways + 1, Ways + 2} {
+		if _, ok := st.Lookup(ks[i], 102); !ok {
+			t.Errorf("ks[%d] missing at 102", i)
+		}
+	}
+	if s := st.Stats(); s.Evictions != 2 || s.Inserts != Ways+3 || s.Updates != 1 || st.Len() != Ways {
 		t.Errorf("Stats %+v, Len %d", s, st.Len())
 	}
 	// The bound: many keys never hold more than Cap entries.
@@ -202,7 +214,10 @@ func TestSetTableNoAllocs(t *testing.T) {
 }
 
 // refSetTable is the reference model of a SetTable for the fuzz target:
-// per set a slice of Ways records, stamped with a global write count.
+// per set a slice of Ways records, stamped with a global insert count; a
+// new key replaces the set's oldest stamp (an empty way's is 0, the lowest
+// way first among equals), so first in, first out is checked against a
+// rule that keeps no cursor.
 type refSetTable struct {
 	sets    [][]refWay
 	timeout time.Duration
@@ -229,28 +244,19 @@ func (r *refSetTable) lookup(k Key, now time.Duration) (Entry, bool) {
 
 func (r *refSetTable) insert(k Key, e Entry, now time.Duration) bool {
 	s := r.set(k)
-	pick, evict := -1, false
 	for i, w := range s {
 		if w.stamp != 0 && w.key == k {
+			s[i].e = e
+			return false
+		}
+	}
+	pick := 0
+	for i, w := range s {
+		if w.stamp < s[pick].stamp {
 			pick = i
 		}
 	}
-	if pick < 0 {
-		for i, w := range s {
-			if w.stamp == 0 || now-w.e.Created > r.timeout {
-				pick = i
-				break
-			}
-		}
-	}
-	if pick < 0 {
-		pick, evict = 0, true
-		for i, w := range s {
-			if w.stamp < s[pick].stamp {
-				pick = i
-			}
-		}
-	}
+	evict := s[pick].stamp != 0 && now-s[pick].e.Created <= r.timeout
 	r.clock++
 	s[pick] = refWay{key: k, e: e, stamp: r.clock}
 	return evict

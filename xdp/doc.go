@@ -34,14 +34,15 @@
 //     flow also earns one orphan credit, up to [Options.OrphanCredits]).
 //   - A fragment: the fragment table keyed by (source, destination,
 //     protocol, IP ID), set-associative as [frag.SetTable]: murmur3 of the
-//     host pair and protocol (the [balancer.Key3] bytes, seed
-//     [Options.Seed] ^ [frag.SetSeedTweak]) plus the IP ID, modulo the
-//     number of sets ([frag.SetHash]; a mask for a power-of-two count),
-//     picks the set, so a sender's consecutive datagrams take consecutive
-//     sets; one ARRAY lookup returns a pointer to
-//     it, and the program compares its 4 keys; an insert or update is a
-//     store through that pointer (into the key's own way, else the lowest
-//     empty or expired way, else the least recently written one, evicted);
+//     host pair (8 bytes, seed [Options.Seed]; its two rounds are the
+//     first two of the flow hashes, computed once and finished three
+//     ways) plus the IP ID, modulo the number of sets ([frag.SetHash]; a
+//     mask for a power-of-two count), picks the set, so a sender's
+//     consecutive datagrams take consecutive sets; one ARRAY lookup
+//     returns a pointer to it, and the program compares its 4 keys, two
+//     words each; an insert or update is a store through that pointer
+//     (into the key's own way, else the way at the set's cursor, which
+//     advances: first in, first out);
 //     entries older than [Options.FragTimeout] miss. A
 //     hit with a usable backend is followed (a first fragment records its
 //     ports in an entry an orphan created, and is dropped when the entry
@@ -63,8 +64,8 @@
 // # Maps
 //
 //	conns     LRU_HASH  5-tuple key → backend ID       Options.ConnTableSize (65536), global
-//	frags     ARRAY     set → its write count and 4 × {key (src, dst, proto, IP ID),
-//	                    backend, ports, created, write stamp}  ceil(FragTableSize/4) sets (4096), global
+//	frags     ARRAY     set → its cursor and 4 × {key (src, dst, proto, IP ID),
+//	                    backend, ports, created}: 136 bytes  ceil(FragTableSize/4) sets (4096), global
 //	hints     LRU_HASH  (src, dst, proto) → backend ID  HintTableSize (65536), global
 //	credit    ARRAY     one s64: the orphan credit (AdmitEarned), atomic adds, global
 //	ring      ARRAY     M u32 backend IDs (0xffffffff: none)  RingSize (65537)
@@ -119,9 +120,9 @@
 // run is shorter than the fragment timeout (the kernel ages entries by its
 // own clock, bpf_ktime_get_coarse_ns; the model by [balancer.Env.Now]).
 // The fragment table is not in that proviso: its eviction is deterministic
-// (the least recently written way of the key's set, by a write count, not
-// a clock), so the kernel evicts exactly the entries titan evicts, however
-// full the table is.
+// (the ways of the key's set in turn, by a cursor, not a clock), so the
+// kernel evicts exactly the entries titan evicts, however full the table
+// is.
 //
 // How it is tested: TestParity drives titan and [NewBalancer] in lockstep
 // with deterministic traces of 100,000 packets each (TCP and UDP, new and

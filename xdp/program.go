@@ -16,7 +16,7 @@ import (
 	"github.com/titanlb/titanlb/internal/ring"
 )
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_key -type frag_way -type frag_set -type flow5 -type flow3 -type bench_state titan titan.c
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_way -type frag_set -type flow5 -type flow3 -type bench_state titan titan.c
 
 // ErrNotPermitted is wrapped by [Load] when the kernel refuses for lack of
 // privileges (loading needs root, or CAP_BPF with CAP_NET_ADMIN). The same

@@ -56,38 +56,34 @@ struct flow3 {
 	__u8 pad[3];
 };
 
-struct frag_key {
-	__u32 src;
-	__u32 dst;
-	__u8 proto;
-	__u8 pad;
-	__u16 ipid;
-};
-
 /* The fragment table is set-associative, as frag.SetTable: an ARRAY of
- * cfg_frag_sets sets of FRAG_WAYS ways; a key lives in the set frag_hash
- * picks (murmur3 of the host pair and protocol, plus the IP ID). A packet
- * reads its set once; an insert or update is a store into the set through
- * the pointer that read returned. seq orders the writes within a set:
- * every write stamps its way with ++set.seq, and a full set evicts the way
- * with the lowest stamp. */
+ * cfg_frag_sets sets of FRAG_WAYS ways; a key lives in the set frag_set_of
+ * picks (murmur3 of the host pair, plus the IP ID). A packet reads its set
+ * once; an insert or update is a store into the set through the pointer
+ * that read returned. A key already in the set is rewritten in its way;
+ * a new key takes the way at the set's cursor, which then advances: the
+ * ways are reused in insertion order (first in, first out).
+ *
+ * A way is 32 bytes and compares as two words: hosts (source and
+ * destination, the packet's eight bytes) and tag (protocol, FRAG_USED, IP
+ * ID), so that an empty way (tag 0) never matches. */
 #define FRAG_WAYS 4
-#define FRAG_SEED_TWEAK 0x46524147 /* frag.SetSeedTweak */
+#define FRAG_USED 1
+#define FRAG_HAS_PORTS 0x80000000u /* in frag_way.backend: sport, dport valid */
 
 struct frag_way {
-	struct frag_key key;
-	__u32 backend;
-	__u64 created;   /* bpf_ktime_get_coarse_ns when written */
-	__u64 seq;       /* the set's write count when last written */
-	__u16 sport;     /* network order, valid when has_ports */
+	__u64 hosts;     /* src | dst << 32 on a little-endian machine */
+	__u32 tag;       /* proto | FRAG_USED << 8 | IP ID (network order) << 16 */
+	__u32 backend;   /* backend id, | FRAG_HAS_PORTS */
+	__u64 created;   /* bpf_ktime_get_coarse_ns when inserted */
+	__u16 sport;     /* network order */
 	__u16 dport;
-	__u8 used;
-	__u8 has_ports;
-	__u8 pad[2];
+	__u32 pad;
 };
 
 struct frag_set {
-	__u64 seq;
+	__u32 next;      /* the cursor: way next % FRAG_WAYS takes the next new key */
+	__u32 pad;
 	struct frag_way way[FRAG_WAYS];
 };
 
@@ -242,63 +238,53 @@ static __always_inline __u32 fmix(__u32 h)
 	return h;
 }
 
-/* The words of struct flow5 as murmur3 reads them on a little-endian
- * machine: the struct's own memory. */
-static __always_inline __u32 hash5(const struct flow5 *k)
+/* host_hash is murmur3's state after the host pair, the first two words
+ * of struct flow5 (and of struct flow3): the prefix the flow hash and the
+ * fragment set hash share, computed once for a first fragment. */
+static __always_inline __u32 host_hash(const struct flow5 *k)
+{
+	return mix_k(mix_k(cfg_seed, k->src), k->dst);
+}
+
+/* hash5 finishes murmur3 over the words of struct flow5 as murmur3 reads
+ * them on a little-endian machine (the struct's own memory) from the
+ * host-pair state hh: balancer.Hash5. */
+static __always_inline __u32 hash5(__u32 hh, const struct flow5 *k)
 {
 	const __u32 *w = (const __u32 *)k;
-	__u32 h = cfg_seed;
-	h = mix_k(h, w[0]);
-	h = mix_k(h, w[1]);
-	h = mix_k(h, w[2]);
+	__u32 h = mix_k(hh, w[2]);
+
 	h = mix_k(h, w[3]);
 	h ^= 16;
 	return fmix(h);
 }
 
-static __always_inline __u32 hash3(const struct flow3 *k)
+/* hash3 finishes murmur3 over the words of struct flow3 from the
+ * host-pair state hh: balancer.Hash3. */
+static __always_inline __u32 hash3(__u32 hh, const struct flow3 *k)
 {
 	const __u32 *w = (const __u32 *)k;
-	__u32 h = cfg_seed;
-	h = mix_k(h, w[0]);
-	h = mix_k(h, w[1]);
-	h = mix_k(h, w[2]);
+	__u32 h = mix_k(hh, w[2]);
+
 	h ^= 12;
 	return fmix(h);
 }
 
-/* frag_hash is the fragment table's set hash (frag.SetHash): murmur3 of
- * the host pair and protocol (the bytes of balancer.Key3, seed cfg_seed ^
- * FRAG_SEED_TWEAK) plus the IP ID. A sender numbers its datagrams to a
+/* frag_set_of is the fragment table's set index (frag.SetHash): murmur3
+ * of the host pair (eight bytes, seed cfg_seed, finished from the shared
+ * state hh) plus the IP ID, modulo the set count: a mask when the count
+ * is a power of two (the default); the verifier knows the rodata count
+ * and drops the other arm. A sender numbers its datagrams to a
  * destination consecutively, so its next datagram's set is the one after
  * its last: a new datagram's set read walks memory forward, which the CPU
  * prefetches, instead of a random set's cache miss. */
-static __always_inline __u32 frag_hash(const struct frag_key *k)
+static __always_inline __u32 frag_set_of(__u32 hh, __u16 ipid)
 {
-	__u32 h = cfg_seed ^ FRAG_SEED_TWEAK;
-	h = mix_k(h, k->src);
-	h = mix_k(h, k->dst);
-	h = mix_k(h, k->proto);
-	h ^= 12;
-	return fmix(h) + bpf_ntohs(k->ipid);
-}
-
-/* frag_set_of is the set index: the hash modulo the set count, a mask when
- * the count is a power of two (the default); the verifier knows the rodata
- * count and drops the other arm. */
-static __always_inline __u32 frag_set_of(const struct frag_key *k)
-{
-	__u32 h = frag_hash(k);
+	__u32 h = fmix(hh ^ 8) + bpf_ntohs(ipid);
 
 	if ((cfg_frag_sets & (cfg_frag_sets - 1)) == 0)
 		return h & (cfg_frag_sets - 1);
 	return h % cfg_frag_sets;
-}
-
-static __always_inline int frag_key_eq(const struct frag_key *a, const struct frag_key *b)
-{
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
 }
 
 /* usable returns the backend entry for id when it is present and up. */
@@ -322,10 +308,11 @@ static __always_inline struct backend *ring_pick(struct counters *st, __u32 h, _
 }
 
 /* pick_flow is step 2 of the algorithm: connection table, ring on a miss
- * or an unusable backend, and a write of the choice. */
-static __always_inline struct backend *pick_flow(struct counters *st, struct flow5 *k, __u32 *id)
+ * or an unusable backend, and a write of the choice. hh is host_hash(k). */
+static __always_inline struct backend *pick_flow(struct counters *st, struct flow5 *k, __u32 hh,
+						 __u32 *id)
 {
-	__u32 h = hash5(k);
+	__u32 h = hash5(hh, k);
 	__u32 *cid;
 
 	st->op_hash++;
@@ -365,9 +352,9 @@ static __always_inline struct backend *pick_flow(struct counters *st, struct flo
 
 /* pick_orphan chooses for a non-first fragment without a usable entry.
  * *refused is set when ADMIT_EARNED does not admit it: unknown host pair,
- * credit spent. */
-static __always_inline struct backend *pick_orphan(struct counters *st, struct flow3 *k, __u32 *id,
-						   int *refused)
+ * credit spent. hh is host_hash of the packet. */
+static __always_inline struct backend *pick_orphan(struct counters *st, struct flow3 *k, __u32 hh,
+						   __u32 *id, int *refused)
 {
 	struct backend *b;
 
@@ -395,7 +382,7 @@ static __always_inline struct backend *pick_orphan(struct counters *st, struct f
 		}
 	}
 	st->op_hash++;
-	return ring_pick(st, hash3(k), id);
+	return ring_pick(st, hash3(hh, k), id);
 }
 
 struct outer_ip {
@@ -548,7 +535,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			return XDP_DROP;
 		}
 		st->op_hash++;
-		b = ring_pick(st, hash5(&k5), &id);
+		b = ring_pick(st, hash5(host_hash(&k5), &k5), &id);
 		if (!b) {
 			st->drop_no_backend++;
 			return XDP_DROP;
@@ -557,14 +544,15 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 	}
 
 	if (!(frag & (IP_MF | IP_OFFSET))) {
-		b = pick_flow(st, &k5, &id);
+		b = pick_flow(st, &k5, host_hash(&k5), &id);
 	} else {
-		struct frag_key fk = {.src = k5.src, .dst = k5.dst, .proto = k5.proto,
-				      .ipid = *(__u16 *)(ip + 4)};
-		__u32 si = frag_set_of(&fk);
-		struct frag_set *fs;
-		struct frag_way *kw = 0, *fe = 0, *v = 0;
+		__u64 hosts = *(__u64 *)(ip + 12);
+		__u32 tag = k5.proto | FRAG_USED << 8 | (__u32)*(__u16 *)(ip + 4) << 16;
+		__u32 hh = host_hash(&k5);
+		__u32 si = frag_set_of(hh, *(__u16 *)(ip + 4));
 		__u64 now = bpf_ktime_get_coarse_ns();
+		struct frag_set *fs;
+		struct frag_way *kw = 0, *v;
 
 		st->op_hash++;
 		fs = lookup(st, &frags, &si);
@@ -572,28 +560,24 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			return XDP_ABORTED;
 #pragma unroll
 		for (int i = 0; i < FRAG_WAYS; i++) {
-			if (!kw && fs->way[i].used && frag_key_eq(&fs->way[i].key, &fk))
-				kw = &fs->way[i];
+			if (fs->way[i].hosts == hosts && fs->way[i].tag == tag)
+				kw = &fs->way[i]; /* a key is in one way at most */
 		}
 		b = 0;
-		fe = kw;
-		if (fe && now - fe->created > cfg_frag_timeout_ns) {
-			st->frag_expired++;
-			fe = 0;
-		}
-		if (fe) {
-			b = usable(st, fe->backend);
+		if (kw && now - kw->created <= cfg_frag_timeout_ns) {
+			__u32 bid = kw->backend & ~FRAG_HAS_PORTS;
+
+			b = usable(st, bid);
 			if (b) {
 				st->frag_hits++;
-				id = fe->backend;
+				id = bid;
 				if (off == 0) {
-					if (!fe->has_ports) {
+					if (!(kw->backend & FRAG_HAS_PORTS)) {
 						/* An update in place: a store, no map update. */
-						fe->sport = k5.sport;
-						fe->dport = k5.dport;
-						fe->has_ports = 1;
-						fe->seq = ++fs->seq;
-					} else if (fe->sport != k5.sport || fe->dport != k5.dport) {
+						kw->sport = k5.sport;
+						kw->dport = k5.dport;
+						kw->backend = bid | FRAG_HAS_PORTS;
+					} else if (kw->sport != k5.sport || kw->dport != k5.dport) {
 						st->drop_frag_conflict++;
 						return XDP_DROP;
 					}
@@ -601,55 +585,42 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			} else {
 				st->repicks++;
 			}
+		} else if (kw) {
+			st->frag_expired++;
 		} else {
 			st->frag_misses++;
 		}
 		if (!b) {
-			__u16 sport = 0, dport = 0;
-			__u8 has_ports = 0;
+			__u32 has_ports = 0;
 
 			if (off == 0) {
-				b = pick_flow(st, &k5, &id);
-				sport = k5.sport;
-				dport = k5.dport;
-				has_ports = 1;
+				b = pick_flow(st, &k5, hh, &id);
+				has_ports = FRAG_HAS_PORTS;
 			} else {
 				struct flow3 k3 = {.src = k5.src, .dst = k5.dst, .proto = k5.proto};
 				int refused = 0;
 
-				b = pick_orphan(st, &k3, &id, &refused);
+				b = pick_orphan(st, &k3, hh, &id, &refused);
 				if (refused) {
 					st->drop_unknown_orphan++;
 					return XDP_DROP;
 				}
 			}
 			if (b) {
-				/* The way: the key's own, else the lowest empty or
-				 * expired, else the least recently written. */
+				/* The way: the key's own, else the cursor's. */
 				v = kw;
-#pragma unroll
-				for (int i = 0; i < FRAG_WAYS; i++) {
-					if (!v && (!fs->way[i].used ||
-						   now - fs->way[i].created > cfg_frag_timeout_ns))
-						v = &fs->way[i];
-				}
 				if (!v) {
-					v = &fs->way[0];
-#pragma unroll
-					for (int i = 1; i < FRAG_WAYS; i++) {
-						if (fs->way[i].seq < v->seq)
-							v = &fs->way[i];
-					}
-					st->frag_evictions++;
+					v = &fs->way[fs->next & (FRAG_WAYS - 1)];
+					fs->next++;
+					if (v->tag && now - v->created <= cfg_frag_timeout_ns)
+						st->frag_evictions++;
 				}
-				v->key = fk;
-				v->backend = id;
+				v->hosts = hosts;
+				v->tag = tag;
+				v->backend = id | has_ports;
 				v->created = now;
-				v->sport = sport;
-				v->dport = dport;
-				v->has_ports = has_ports;
-				v->used = 1;
-				v->seq = ++fs->seq;
+				v->sport = k5.sport;
+				v->dport = k5.dport;
 			}
 		}
 	}

@@ -77,32 +77,22 @@ type titanFlow5 struct {
 	Pad   [3]uint8
 }
 
-type titanFragKey struct {
-	_     structs.HostLayout
-	Src   uint32
-	Dst   uint32
-	Proto uint8
-	Pad   uint8
-	Ipid  uint16
-}
-
 type titanFragSet struct {
-	_   structs.HostLayout
-	Seq uint64
-	Way [4]titanFragWay
+	_    structs.HostLayout
+	Next uint32
+	Pad  uint32
+	Way  [4]titanFragWay
 }
 
 type titanFragWay struct {
-	_        structs.HostLayout
-	Key      titanFragKey
-	Backend  uint32
-	Created  uint64
-	Seq      uint64
-	Sport    uint16
-	Dport    uint16
-	Used     uint8
-	HasPorts uint8
-	Pad      [2]uint8
+	_       structs.HostLayout
+	Hosts   uint64
+	Tag     uint32
+	Backend uint32
+	Created uint64
+	Sport   uint16
+	Dport   uint16
+	Pad     uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -206,10 +206,10 @@
 // tables are LRUs ([frag.LRU]): when full, a new entry evicts the least
 // recently used one. The fragment table is a [frag.SetTable] of
 // ceil(FragTableSize/4) sets of 4 entries, as the kernel program keeps it:
-// a new entry takes an empty or expired way of its key's set, else evicts
-// the set's least recently written entry, even while other sets have
-// room. That eviction is deterministic, so the kernel evicts exactly the
-// entries the model evicts. Either way the balancer degrades gracefully
+// a new entry takes the ways of its key's set in turn (first in, first
+// out), evicting the set's oldest entry when it is still live, even while
+// other sets have room. That eviction is deterministic, so the kernel
+// evicts exactly the entries the model evicts. Either way the balancer degrades gracefully
 // instead of failing:
 //
 //   - connection table full: an evicted flow's next packet re-picks from the
