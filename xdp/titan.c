@@ -560,7 +560,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			return XDP_ABORTED;
 #pragma unroll
 		for (int i = 0; i < FRAG_WAYS; i++) {
-			if (fs->way[i].hosts == hosts && fs->way[i].tag == tag)
+			if (fs->way[i].tag == tag && fs->way[i].hosts == hosts)
 				kw = &fs->way[i]; /* a key is in one way at most */
 		}
 		b = 0;
