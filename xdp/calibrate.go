@@ -118,9 +118,14 @@ func Paths() []Path {
 // Measurement is one path's kernel time: medians over the rounds of
 // [CalibrateWith].
 type Measurement struct {
-	Path     Path
-	Gross    time.Duration // per packet, benchmark wrapper included
-	Net      time.Duration // Gross minus the wrapper's own time (median of the rounds' differences)
+	Path  Path
+	Gross time.Duration // per packet, benchmark wrapper included
+	Net   time.Duration // Gross minus the wrapper's own time (median of the rounds' differences)
+	// Wrappers are the wrapper's own times subtracted in each round: the
+	// wrapper measured with the path's [Path].Vary, since varying the
+	// frame (a map counter, a header field written and restored) is the
+	// wrapper's work, not the program's.
+	Wrappers []time.Duration
 	Low      time.Duration // the lowest net time of a round
 	High     time.Duration // the highest net time of a round
 	STU      cost.STU      // the path's price under cost.Default()
@@ -135,8 +140,8 @@ type Measurement struct {
 type Calibration struct {
 	Repeat, Rounds int             // iterations per kernel call, rounds measured
 	TableSize      int             // entries of each state table
-	Wrapper        time.Duration   // the benchmark wrapper's own time per packet (median)
-	WrapperRounds  []time.Duration // the wrapper's time in each round, in order
+	Wrapper        time.Duration   // the benchmark wrapper's own time per packet, frame unvaried (median)
+	WrapperRounds  []time.Duration // that time in each round, in order ([Measurement].Wrappers: per path)
 	Measurements   []Measurement
 	// Model prices each operation from the measurements: the
 	// non-negative least-squares fit (relative errors; see the package
@@ -231,10 +236,15 @@ func CalibrateWith(o CalibrateOptions) (Calibration, error) {
 	wrapper := make([]time.Duration, 0, o.Rounds)
 	gross := make([][]time.Duration, len(paths))
 	net := make([][]time.Duration, len(paths))
+	wrappers := make([][]time.Duration, len(paths))
 	for r := -1; r < o.Rounds; r++ {
-		w, err := progs[0].BenchWith(base, BenchOptions{Repeat: o.Repeat, Baseline: true})
-		if err != nil {
-			return c, fmt.Errorf("xdp: calibrate: wrapper: %w", err)
+		var w [VaryDatagram + 1]time.Duration
+		for v := range w {
+			d, err := progs[0].BenchWith(base, BenchOptions{Repeat: o.Repeat, Baseline: true, Vary: Vary(v)})
+			if err != nil {
+				return c, fmt.Errorf("xdp: calibrate: wrapper: %w", err)
+			}
+			w[v] = d
 		}
 		for k := range paths {
 			i := (k + max(r, 0)) % len(paths)
@@ -244,11 +254,12 @@ func CalibrateWith(o CalibrateOptions) (Calibration, error) {
 			}
 			if r >= 0 {
 				gross[i] = append(gross[i], d)
-				net[i] = append(net[i], d-w)
+				net[i] = append(net[i], d-w[paths[i].Vary])
+				wrappers[i] = append(wrappers[i], w[paths[i].Vary])
 			}
 		}
 		if r >= 0 {
-			wrapper = append(wrapper, w)
+			wrapper = append(wrapper, w[VaryNone])
 		}
 	}
 	c.Wrapper, c.WrapperRounds = median(wrapper), wrapper
@@ -256,7 +267,7 @@ func CalibrateWith(o CalibrateOptions) (Calibration, error) {
 	var totalNet time.Duration
 	var totalSTU cost.STU
 	for i, path := range paths {
-		m := Measurement{Path: path, Gross: median(gross[i]), Net: median(net[i]),
+		m := Measurement{Path: path, Gross: median(gross[i]), Net: median(net[i]), Wrappers: wrappers[i],
 			Low: slices.Min(net[i]), High: slices.Max(net[i]), STU: path.STU(def), Rounds: gross[i]}
 		if m.STU > 0 {
 			m.NsPerSTU = float64(m.Net) / float64(m.STU)

@@ -155,7 +155,7 @@ func checkCalibration(t *testing.T, c Calibration) {
 	t.Helper()
 	var net, stu float64
 	for _, m := range c.Measurements {
-		if m.Gross <= 0 || m.Net < m.Low || m.Net > m.High || m.STU != m.Path.STU(cost.Default()) || len(m.Rounds) != c.Rounds {
+		if m.Gross <= 0 || m.Net < m.Low || m.Net > m.High || m.STU != m.Path.STU(cost.Default()) || len(m.Rounds) != c.Rounds || len(m.Wrappers) != c.Rounds {
 			t.Errorf("%s: %+v (wrapper %v)", m.Path.Name, m, c.Wrapper)
 		}
 		if m.Predicted != c.Model.Duration(m.Path.STU(c.Model)) {
@@ -242,14 +242,16 @@ func pool(cs []Calibration) Calibration {
 	}
 	out.Wrapper = median(out.WrapperRounds)
 	for i, m := range cs[0].Measurements {
-		var gross, net []time.Duration
+		var gross, net, wrappers []time.Duration
 		for _, c := range cs {
-			for r, g := range c.Measurements[i].Rounds {
+			cm := c.Measurements[i]
+			for r, g := range cm.Rounds {
 				gross = append(gross, g)
-				net = append(net, g-c.WrapperRounds[r])
+				net = append(net, g-cm.Wrappers[r])
+				wrappers = append(wrappers, cm.Wrappers[r])
 			}
 		}
-		m.Rounds, m.Gross, m.Net = gross, median(gross), median(net)
+		m.Rounds, m.Gross, m.Net, m.Wrappers = gross, median(gross), median(net), wrappers
 		m.Low, m.High = slices.Min(net), slices.Max(net)
 		out.Measurements = append(out.Measurements, m)
 	}
