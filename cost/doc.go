@@ -29,53 +29,58 @@
 // [Calibrated] prices the operations in tenths of a nanosecond of the
 // Titan XDP program (package xdp) in the kernel:
 //
-//	OpHash        159  16 ns
-//	OpMapRead      74  7 ns
-//	OpMapWrite   3158  316 ns (an LRU insert that evicts)
-//	OpEncap        17  2 ns
-//	OpTailCall     74  not measured: a read, as Default prices it
-//	OpRewrite      37  not measured: half a read, as Default prices it
+//	OpHash        103  10 ns
+//	OpMapRead      96  10 ns
+//	OpMapWrite   3405  341 ns (an LRU insert that evicts)
+//	OpEncap        98  10 ns
+//	OpTailCall     96  not measured: a read, as Default prices it
+//	OpRewrite      48  not measured: half a read, as Default prices it
 //	NsPerSTU      0.1
 //
-// Measured 2026-11-25, 19:16 UTC, on the development machine: Linux
-// 6.18.44, 2 vCPUs (Intel Xeon), load average 1.4, the Titan program
-// with the set-associative fragment table (wrapper alone: 19 ns).
-// Method: xdp.CalibrateWith loads one program per path (tables of 16,384
-// entries), runs each path's packet 20,000 times per BPF_PROG_TEST_RUN
-// call in a wrapper that restores the frame, measures the wrapper alone
-// in the same rounds and subtracts it, interleaves 21 rounds of all paths
-// after a warm-up round, three times a few seconds apart, and takes each
-// path's median over the 63 rounds; the op counters of the program
-// confirm every packet took its path. xdp.FitModel then fits the prices:
-// non-negative least squares of the relative error of ns = Σ ops × price
-// over the paths. Medians of 21 or more rounds agree across runs to
-// within about 10%; a single round, or the medians of a few, vary far
-// more with the machine's load (up to 1.7x on the write paths at load
-// averages above 5).
+// Measured 2026-11-25, 20:42 UTC, on the development machine: Linux
+// 6.18.44, 2 vCPUs (Intel Xeon), load average 0.5, the Titan program
+// with fragment sets of 32-byte ways reused in turn and the set hash
+// sharing the flow hash's host-pair rounds, built for BPF v3 (wrapper
+// alone: 21 ns). Method: xdp.CalibrateWith loads one program per path
+// (tables of 16,384 entries), runs each path's packet 20,000 times per
+// BPF_PROG_TEST_RUN call in a wrapper that restores the frame, measures
+// the wrapper alone (with the path's variation of the frame) in the same
+// rounds and subtracts it, interleaves 21 rounds of all paths after a
+// warm-up round, three times a few seconds apart, and takes each path's
+// median over the 63 rounds; the op counters of the program confirm every
+// packet took its path. xdp.FitModel then fits the prices: non-negative
+// least squares of the relative error of ns = Σ ops × price over the
+// paths. Medians of 21 or more rounds agree across runs to within about
+// 10%; a single round, or the medians of a few, vary far more with the
+// machine's load (up to 1.7x on the write paths at load averages above
+// 5).
 //
 //	path                  hash reads writes encap   net ns  Calibrated
-//	established TCP         1    3     0     1        36       40
-//	established UDP         1    3     0     1        39       40
-//	new flow TCP            1    5     2     1       686      686
-//	non-first fragment      1    3     0     1        38       40
-//	stateless TCP           1    3     0     1        47       40
-//	stateless fragment      0    1     0     0         8        7
-//	established TCP, VIPs   1    4     0     1        50       47
-//	not a VIP (pass)        0    2     0     0        14       15
-//	no backend (drop)       1    3     0     0        38       38
-//	first fragment *        2    4     0     1       105       63
-//	orphan fragment *       1    4     0     1        93       47
+//	established TCP         1    3     0     1        47       49
+//	established UDP         1    3     0     1        48       49
+//	new flow TCP            1    5     2     1       749      749
+//	non-first fragment      1    3     0     1        49       49
+//	stateless TCP           1    3     0     1        48       49
+//	stateless fragment      0    1     0     0         9       10
+//	established TCP, VIPs   1    4     0     1        64       59
+//	not a VIP (pass)        0    2     0     0        20       19
+//	no backend (drop)       1    3     0     0        39       39
+//	first fragment *        2    4     0     1        72       69
+//	orphan fragment *       1    4     0     1        65       59
 //
 // *: left out of the fit. A fragment that misses the fragment table
-// stores a new entry into its set (a cold 128-byte set, the clock read):
-// some 45 ns that no operation charges, since titan charges a store
-// through a looked-up pointer as nothing. Calibrated underprices these
-// two paths by half until titan charges that store.
+// stores a new entry into its set and reads the clock, work that no
+// operation charges, since titan charges a store through a looked-up
+// pointer as nothing. While that store cost some 45 ns (a cold set of
+// 168 bytes), Calibrated underpriced these two paths by half; with the
+// set's cursor and 32-byte ways it costs a few ns, and Calibrated
+// predicts them within 10%, a little under.
 //
 // The split between a hash and an encapsulation is weakly determined
 // (only the no-backend path, an established packet without its
-// encapsulation, separates them; an earlier calibration gave hash 0,
-// encap 17 ns); their sum, 11-20 ns, is not.
+// encapsulation, separates them; a run minutes earlier fitted hash 6 ns,
+// encap 10 ns, and an earlier program hash 16 ns, encap 2 ns); their
+// sum, 16-20 ns, is not.
 //
 // A single scale cannot do this: under [Default]'s prices the paths cost
 // 0.3-2.9 ns per STU, because the kernel's map write costs some 30 reads,
