@@ -14,17 +14,15 @@ import (
 const benchRepeat = 20_000
 
 // BenchmarkKernel measures every path of Paths with the wrapper method,
-// beside the wrapper's own time (the baselines, one per Vary: varying
+// each on a program of its own, beside the wrapper's own time (the baselines, one per Vary: varying
 // the frame is the wrapper's work). kernel_ns/pkt includes the wrapper;
 // net_ns/pkt subtracts the baseline of the path's Vary measured in the
 // same run; ns/STU divides that by the path's price under
 // cost.Default().
 func BenchmarkKernel(b *testing.B) {
-	progs := map[bool]*Program{false: mustLoad(b, Options{}), true: mustLoad(b, Options{Stateless: true})}
-	for _, p := range progs {
-		if err := p.SetBackends(testBackends(3)); err != nil {
-			b.Fatal(err)
-		}
+	base := mustLoad(b, Options{})
+	if err := base.SetBackends(testBackends(3)); err != nil {
+		b.Fatal(err)
 	}
 	frame := balancer.Encode(Paths()[0].Packet, Paths()[0].Payload)
 	// measure returns the median of the per-call kernel figures: the
@@ -47,19 +45,19 @@ func BenchmarkKernel(b *testing.B) {
 	for v, name := range []string{"wrapper-baseline", "wrapper-baseline-vary-flow", "wrapper-baseline-vary-datagram"} {
 		b.Run(name, func(b *testing.B) {
 			wrapper[v] = measure(b, func() (time.Duration, error) {
-				return progs[false].BenchWith(frame, BenchOptions{Repeat: benchRepeat, Baseline: true, Vary: Vary(v)})
+				return base.BenchWith(frame, BenchOptions{Repeat: benchRepeat, Baseline: true, Vary: Vary(v)})
 			})
 			b.ReportMetric(float64(wrapper[v]), "kernel_ns/pkt")
 		})
 	}
 	for _, path := range Paths() {
 		b.Run(path.Name, func(b *testing.B) {
-			p := progs[path.Stateless]
-			if len(path.VIPs) > 0 || path.Down {
-				p = mustLoad(b, path.Options())
-				if err := p.SetBackends(path.Backends(testBackends(3))); err != nil {
-					b.Fatal(err)
-				}
+			// A program of its own, as in Calibrate: one path's
+			// inserts (new flows evicting hints) must not change
+			// another's.
+			p := mustLoad(b, path.Options())
+			if err := p.SetBackends(path.Backends(testBackends(3))); err != nil {
+				b.Fatal(err)
 			}
 			// measurePath primes the path's state and checks from the
 			// op counters that every iteration took the path.
@@ -132,6 +130,65 @@ func BenchmarkFragTableSize(b *testing.B) {
 				slices.Sort(ds)
 				b.ReportMetric(float64(ds[len(ds)/2]), "kernel_ns/pkt")
 			})
+		}
+	}
+}
+
+// BenchmarkFragmentRatio measures the fragment target in one run:
+// established TCP (the baseline), a new datagram's first fragment, a
+// non-first fragment that follows its entry and an orphan, each on a
+// program of its own, interleaved call by call with the wrapper (plain and
+// with the datagram variation), and reports each fragment path's net time
+// as a multiple of the established path's: x_min from the quietest call of
+// each (other work only ever adds time), x_med from the medians.
+func BenchmarkFragmentRatio(b *testing.B) {
+	names := []string{"established-tcp", "first-fragment", "non-first-fragment", "orphan-fragment"}
+	byName := map[string]Path{}
+	for _, p := range Paths() {
+		byName[p.Name] = p
+	}
+	progs := make([]*Program, len(names))
+	for i, n := range names {
+		progs[i] = mustLoad(b, byName[n].Options())
+		if err := progs[i].SetBackends(byName[n].Backends(testBackends(3))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	frame := balancer.Encode(byName[names[0]].Packet, byName[names[0]].Payload)
+	var wrapper [VaryDatagram + 1][]time.Duration
+	gross := make([][]time.Duration, len(names))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, v := range []Vary{VaryNone, VaryDatagram} {
+			d, err := progs[0].BenchWith(frame, BenchOptions{Repeat: benchRepeat, Baseline: true, Vary: v})
+			if err != nil {
+				b.Fatal(err)
+			}
+			wrapper[v] = append(wrapper[v], d)
+		}
+		for i, n := range names {
+			d, err := progs[i].measurePath(byName[n], benchRepeat)
+			if err != nil {
+				b.Fatal(err)
+			}
+			gross[i] = append(gross[i], d)
+		}
+	}
+	quantile := func(ds []time.Duration, q int) float64 {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return float64(s[(len(s)-1)*q/2])
+	}
+	for q, tag := range []string{"min", "med"} {
+		net := make([]float64, len(names))
+		for i, n := range names {
+			net[i] = quantile(gross[i], q) - quantile(wrapper[byName[n].Vary], q)
+		}
+		b.ReportMetric(net[0], "established_net_ns_"+tag)
+		for i, n := range names[1:] {
+			if net[0] > 0 {
+				b.ReportMetric(net[i+1]/net[0], n+"_x_"+tag)
+			}
 		}
 	}
 }
