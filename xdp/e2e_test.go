@@ -337,16 +337,24 @@ func (r *e2eReceiver) wait(timeout time.Duration) []e2eReceived {
 }
 
 // e2eKernelClients opens one UDP socket per flow in the client namespace,
-// from port e2eFirstPort+f to VIP:port, with path MTU discovery off: the
-// client's kernel clears DF and fragments what exceeds its MTU.
+// bound to port e2eFirstPort+f, with path MTU discovery off: the client's
+// kernel clears DF and fragments what exceeds its MTU. e2eSend sends to
+// VIP:port. The sockets are not connected: Linux gives a connected
+// socket's datagrams IP IDs from a counter of its own that starts at
+// random (ip_select_ident_segs in include/net/ip.h), so two flows' IDs may coincide (about 1 run in 70 with 25 flows
+// of 2 datagrams), and two datagrams of one host pair with one IP ID are
+// one key to the fragment table, as to any reassembler (RFC 4963): the
+// second's first fragment is dropped as a conflict. An unconnected
+// socket's IDs come from the host's counter for the address pair and
+// protocol (__ip_select_ident in net/ipv4/route.c), which all flows
+// share, so they differ.
 func (tp *e2eTopology) e2eKernelClients(t *testing.T, flows int) []*net.UDPConn {
 	t.Helper()
 	var clients []*net.UDPConn
 	err := tp.client.ns.Do(func() error {
 		for f := range flows {
-			c, err := net.DialUDP("udp4",
-				net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eClientAddr, uint16(e2eFirstPort+f))),
-				net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eVIP, e2ePort)))
+			c, err := net.ListenUDP("udp4",
+				net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eClientAddr, uint16(e2eFirstPort+f))))
 			if err != nil {
 				return err
 			}
@@ -374,6 +382,12 @@ func (tp *e2eTopology) e2eKernelClients(t *testing.T, flows int) []*net.UDPConn 
 		t.Fatal(err)
 	}
 	return clients
+}
+
+// e2eSend sends b from a socket of e2eKernelClients to VIP:port.
+func e2eSend(c *net.UDPConn, b []byte) error {
+	_, err := c.WriteToUDPAddrPort(b, netip.AddrPortFrom(e2eVIP, e2ePort))
+	return err
 }
 
 // e2eRawSocket opens a raw IPv4 socket (IPPROTO_RAW: the caller writes
@@ -611,7 +625,7 @@ func TestEndToEndFragmentedUDP(t *testing.T) {
 	for seq := range e2ePerFlow {
 		for f, c := range clients {
 			size := e2eSize(f, seq)
-			if _, err := c.Write(e2eDatagram(f, seq, size)); err != nil {
+			if err := e2eSend(c, e2eDatagram(f, seq, size)); err != nil {
 				t.Fatalf("flow %d datagram %d: %v", f, seq, err)
 			}
 			n := e2eFragments(size, e2eClientMTU)
@@ -752,7 +766,7 @@ func TestEndToEndNoHeadroom(t *testing.T) {
 	full := 0 // fragments of a full 1500 bytes: they no longer fit once encapsulated
 	for f, c := range clients {
 		size := e2eSize(f, 0)
-		if _, err := c.Write(e2eDatagram(f, 0, size)); err != nil {
+		if err := e2eSend(c, e2eDatagram(f, 0, size)); err != nil {
 			t.Fatal(err)
 		}
 		full += e2eFragments(size, e2eClientMTU) - 1
