@@ -26,7 +26,7 @@
 //     out). Eviction is a pure function of the operations, so the Go model
 //     and the kernel evict the same entries even when the table is full,
 //     and an insert costs the kernel a store instead of an LRU map update
-//     (some 100 ns against 150-250 ns at the default size; see the xdp
+//     (a few ns against 150-250 ns at the default size; see the xdp
 //     package's benchmarks).
 //   - [Table] is a least-recently-used table, the semantics of a
 //     BPF_MAP_TYPE_LRU_HASH: at [Options.Capacity] entries (default

@@ -74,7 +74,7 @@ struct flow3 {
 struct frag_way {
 	__u64 hosts;     /* src | dst << 32 on a little-endian machine */
 	__u32 tag;       /* proto | FRAG_USED << 8 | IP ID (network order) << 16 */
-	__u32 backend;   /* backend id, | FRAG_HAS_PORTS */
+	__u32 backend;   /* backend id (below MaxBackends, at most 2^24) | FRAG_HAS_PORTS */
 	__u64 created;   /* bpf_ktime_get_coarse_ns when inserted */
 	__u16 sport;     /* network order */
 	__u16 dport;
