@@ -215,19 +215,19 @@
 // run, interleaving the paths call by call, and reports each fragment
 // path's net time as a multiple of the established path's, from the
 // quietest calls (x_min: other work only ever adds time) and from the
-// medians (x_med). Two runs of 40 rounds:
+// medians (x_med). Five runs of 40 rounds:
 //
 //	path                  x_min        x_med
-//	non-first fragment    0.79-0.81    0.91-0.97
-//	first fragment        1.21-1.25    1.45-1.54
-//	orphan fragment       1.25-1.29    1.36-1.80
+//	non-first fragment    0.79-0.83    0.88-1.02
+//	first fragment        1.21-1.27    1.18-1.54
+//	orphan fragment       1.25-1.29    1.00-1.80
 //
 // Non-first fragments that follow their entry cost less than an
 // established packet: they read the fragment set instead of the
 // connection table. A new datagram's first fragment and an orphan cost
-// about 1.2-1.3x on a quiet machine, and more in the medians of this
-// shared one, which inflate most the paths that touch new memory (a new
-// datagram's set). So the 1.2x target is met by non-first fragments, and
+// about 1.2-1.3x on a quiet machine, and anything from 1.0x to 1.8x in
+// the medians of this shared one, which inflate most the paths that touch
+// new memory (a new datagram's set). So the 1.2x target is met by non-first fragments, and
 // by a datagram's fragments on average (a first and a non-first fragment
 // cost about 1.02x two established packets in the quietest calls), not by
 // a new datagram's first fragment or an orphan alone.
