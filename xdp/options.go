@@ -123,8 +123,9 @@ type Options struct {
 	// to a multiple of 4.
 	FragTableSize int
 	// FragTimeout is the age after which a fragment table entry is a
-	// miss; 0 means 30s. The kernel measures it with
-	// bpf_ktime_get_coarse_ns.
+	// miss; 0 means 30s. The kernel measures it in ticks (jiffies): [Load]
+	// measures the tick rate and rounds FragTimeout up to whole ticks (4
+	// ms at HZ 250).
 	FragTimeout time.Duration
 	// HintTableSize bounds the host-pair hint table (a global LRU); 0
 	// means 65536. Used by OrphanHostHint only.

@@ -59,6 +59,10 @@ type Program struct {
 	out    []byte          // Run's reused output buffer
 	per    []titanCounters // per-CPU stats, reused
 	closed bool
+	// hz is the kernel's tick rate as Load measured it (0 for the
+	// stateless variant), timeoutTicks FragTimeout in its ticks.
+	hz           float64
+	timeoutTicks uint64
 }
 
 // RunResult is the outcome of one [Program.Run].
@@ -79,7 +83,9 @@ type RunResult struct {
 // until [Program.SetBackends]: every ring slot is empty. Loading needs
 // root or CAP_BPF+CAP_NET_ADMIN; without them the error wraps
 // [ErrNotPermitted]. A verifier rejection wraps the *ebpf.VerifierError,
-// whose %+v prints the whole log.
+// whose %+v prints the whole log. Load first measures the kernel's tick
+// rate, in which the fragment table ages its entries (see
+// [Options.FragTimeout]): five ticks, 20 ms at HZ 250.
 func Load(opts Options) (*Program, error) {
 	o, err := opts.resolved()
 	if err != nil {
@@ -89,10 +95,20 @@ func Load(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xdp: %w", err)
 	}
+	// The fragment table ages entries in ticks: measure how long one is
+	// (see clock.go). The stateless variant keeps no fragment table.
+	var hz float64
+	timeout := uint64(1)
+	if !o.Stateless {
+		if hz, err = tickRate(spec); err != nil {
+			return nil, fmt.Errorf("xdp: tick rate: %w", err)
+		}
+		timeout = ticks(o.FragTimeout, hz)
+	}
 	vars := map[string]any{
 		titanVarCfgSeed:            o.Seed,
 		titanVarCfgRingSize:        uint32(o.RingSize),
-		titanVarCfgFragTimeoutNs:   uint64(o.FragTimeout),
+		titanVarCfgFragTimeout:     timeout,
 		titanVarCfgOrphanPolicy:    uint32(o.OrphanPolicy),
 		titanVarCfgVipCount:        uint32(len(o.VIPs)),
 		titanVarCfgSrcAddr:         uint32(0),
@@ -123,7 +139,7 @@ func Load(opts Options) (*Program, error) {
 	for name, n := range sizes {
 		spec.Maps[name].MaxEntries = n
 	}
-	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}}
+	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}, hz: hz, timeoutTicks: timeout}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("xdp: load titan: %w: %w", ErrNotPermitted, err)

@@ -111,10 +111,11 @@ const (
 	titanProgXdpBenchBase      = "xdp_bench_base"
 	titanProgXdpBenchStateless = "xdp_bench_stateless"
 	titanProgXdpBenchTitan     = "xdp_bench_titan"
+	titanProgXdpJiffies        = "xdp_jiffies"
 	titanProgXdpTitan          = "xdp_titan"
 	titanProgXdpTitanStateless = "xdp_titan_stateless"
 	titanVarCfgFragSets        = "cfg_frag_sets"
-	titanVarCfgFragTimeoutNs   = "cfg_frag_timeout_ns"
+	titanVarCfgFragTimeout     = "cfg_frag_timeout"
 	titanVarCfgOrphanAdmission = "cfg_orphan_admission"
 	titanVarCfgOrphanCredits   = "cfg_orphan_credits"
 	titanVarCfgOrphanPolicy    = "cfg_orphan_policy"
@@ -169,6 +170,7 @@ type titanProgramSpecs struct {
 	XdpBenchBase      *ebpf.ProgramSpec `ebpf:"xdp_bench_base"`
 	XdpBenchStateless *ebpf.ProgramSpec `ebpf:"xdp_bench_stateless"`
 	XdpBenchTitan     *ebpf.ProgramSpec `ebpf:"xdp_bench_titan"`
+	XdpJiffies        *ebpf.ProgramSpec `ebpf:"xdp_jiffies"`
 	XdpTitan          *ebpf.ProgramSpec `ebpf:"xdp_titan"`
 	XdpTitanStateless *ebpf.ProgramSpec `ebpf:"xdp_titan_stateless"`
 }
@@ -193,7 +195,7 @@ type titanMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type titanVariableSpecs struct {
 	CfgFragSets        *ebpf.VariableSpec `ebpf:"cfg_frag_sets"`
-	CfgFragTimeoutNs   *ebpf.VariableSpec `ebpf:"cfg_frag_timeout_ns"`
+	CfgFragTimeout     *ebpf.VariableSpec `ebpf:"cfg_frag_timeout"`
 	CfgOrphanAdmission *ebpf.VariableSpec `ebpf:"cfg_orphan_admission"`
 	CfgOrphanCredits   *ebpf.VariableSpec `ebpf:"cfg_orphan_credits"`
 	CfgOrphanPolicy    *ebpf.VariableSpec `ebpf:"cfg_orphan_policy"`
@@ -253,7 +255,7 @@ func (m *titanMaps) Close() error {
 // It can be passed to loadTitanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type titanVariables struct {
 	CfgFragSets        *ebpf.Variable `ebpf:"cfg_frag_sets"`
-	CfgFragTimeoutNs   *ebpf.Variable `ebpf:"cfg_frag_timeout_ns"`
+	CfgFragTimeout     *ebpf.Variable `ebpf:"cfg_frag_timeout"`
 	CfgOrphanAdmission *ebpf.Variable `ebpf:"cfg_orphan_admission"`
 	CfgOrphanCredits   *ebpf.Variable `ebpf:"cfg_orphan_credits"`
 	CfgOrphanPolicy    *ebpf.Variable `ebpf:"cfg_orphan_policy"`
@@ -270,6 +272,7 @@ type titanPrograms struct {
 	XdpBenchBase      *ebpf.Program `ebpf:"xdp_bench_base"`
 	XdpBenchStateless *ebpf.Program `ebpf:"xdp_bench_stateless"`
 	XdpBenchTitan     *ebpf.Program `ebpf:"xdp_bench_titan"`
+	XdpJiffies        *ebpf.Program `ebpf:"xdp_jiffies"`
 	XdpTitan          *ebpf.Program `ebpf:"xdp_titan"`
 	XdpTitanStateless *ebpf.Program `ebpf:"xdp_titan_stateless"`
 }
@@ -279,6 +282,7 @@ func (p *titanPrograms) Close() error {
 		p.XdpBenchBase,
 		p.XdpBenchStateless,
 		p.XdpBenchTitan,
+		p.XdpJiffies,
 		p.XdpTitan,
 		p.XdpTitanStateless,
 	)
