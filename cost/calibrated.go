@@ -7,7 +7,7 @@ package cost
 // packet's STU times NsPerSTU predicts its nanoseconds in that kernel.
 //
 // Unlike [Default], which prices a map write at 3 reads, it prices one at
-// about 35: an LRU insert (with eviction, in a table of 16,384 entries)
+// about 40: an LRU insert (with eviction, in a table of 16,384 entries)
 // dominates every path that makes one. TailCall and Rewrite, which the
 // measured program never performs, keep Default's ratios to MapRead
 // (1 and 1/2).
@@ -26,10 +26,10 @@ func Calibrated() Model {
 // The fitted prices in tenths of a nanosecond: xdp.FitModel of the
 // medians the package doc lists.
 const (
-	calibratedHash     STU = 103
-	calibratedMapRead  STU = 96
-	calibratedMapWrite STU = 3405
-	calibratedEncap    STU = 98
+	calibratedHash     STU = 108
+	calibratedMapRead  STU = 94
+	calibratedMapWrite STU = 3757
+	calibratedEncap    STU = 87
 )
 
 // Nanoseconds converts a (fractional) number of STU to nanoseconds with

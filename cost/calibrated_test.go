@@ -17,15 +17,15 @@ var calibrationPaths = []struct {
 	uncharged                bool
 }{
 	{"established-tcp", 1, 3, 0, 1, 47, false},
-	{"established-udp", 1, 3, 0, 1, 48, false},
-	{"new-flow-tcp", 1, 5, 2, 1, 749, false},
-	{"first-fragment", 2, 4, 0, 1, 72, true},
-	{"non-first-fragment", 1, 3, 0, 1, 49, false},
-	{"orphan-fragment", 1, 4, 0, 1, 65, true},
-	{"stateless-tcp", 1, 3, 0, 1, 48, false},
-	{"stateless-fragment", 0, 1, 0, 0, 9, false},
-	{"established-tcp-vip", 1, 4, 0, 1, 64, false},
-	{"not-vip", 0, 2, 0, 0, 20, false},
+	{"established-udp", 1, 3, 0, 1, 55, false},
+	{"new-flow-tcp", 1, 5, 2, 1, 818, false},
+	{"first-fragment", 2, 4, 0, 1, 69, true},
+	{"non-first-fragment", 1, 3, 0, 1, 41, false},
+	{"orphan-fragment", 1, 4, 0, 1, 66, true},
+	{"stateless-tcp", 1, 3, 0, 1, 50, false},
+	{"stateless-fragment", 0, 1, 0, 0, 8, false},
+	{"established-tcp-vip", 1, 4, 0, 1, 61, false},
+	{"not-vip", 0, 2, 0, 0, 22, false},
 	{"no-backend-tcp", 1, 3, 0, 0, 39, false},
 }
 
@@ -119,7 +119,7 @@ func TestNanoseconds(t *testing.T) {
 	}{
 		{Model{}, 110.5, 110.5},
 		{Default(), 110, 110},
-		{Calibrated(), 489, 48.9},
+		{Calibrated(), 477, 47.7},
 		{Model{NsPerSTU: 2.5}, 4, 10},
 	} {
 		if got := tc.m.Nanoseconds(tc.stu); math.Abs(got-tc.want) > 1e-9 {

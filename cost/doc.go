@@ -29,44 +29,49 @@
 // [Calibrated] prices the operations in tenths of a nanosecond of the
 // Titan XDP program (package xdp) in the kernel:
 //
-//	OpHash        103  10 ns
-//	OpMapRead      96  10 ns
-//	OpMapWrite   3405  341 ns (an LRU insert that evicts)
-//	OpEncap        98  10 ns
-//	OpTailCall     96  not measured: a read, as Default prices it
-//	OpRewrite      48  not measured: half a read, as Default prices it
+//	OpHash        108  11 ns
+//	OpMapRead      94  9 ns
+//	OpMapWrite   3757  376 ns (an LRU insert that evicts)
+//	OpEncap        87  9 ns
+//	OpTailCall     94  not measured: a read, as Default prices it
+//	OpRewrite      47  not measured: half a read, as Default prices it
 //	NsPerSTU      0.1
 //
-// Measured 2026-11-25, 20:42 UTC, on the development machine: Linux
-// 6.18.44, 2 vCPUs (Intel Xeon), load average 0.5, the Titan program
-// with fragment sets of 32-byte ways reused in turn and the set hash
-// sharing the flow hash's host-pair rounds, built for BPF v3 (wrapper
-// alone: 21 ns). Method: xdp.CalibrateWith loads one program per path
-// (tables of 16,384 entries), runs each path's packet 20,000 times per
-// BPF_PROG_TEST_RUN call in a wrapper that restores the frame, measures
-// the wrapper alone (with the path's variation of the frame) in the same
-// rounds and subtracts it, interleaves 21 rounds of all paths after a
-// warm-up round, three times a few seconds apart, and takes each path's
-// median over the 63 rounds; the op counters of the program confirm every
-// packet took its path. xdp.FitModel then fits the prices: non-negative
-// least squares of the relative error of ns = Σ ops × price over the
-// paths. Medians of 21 or more rounds agree across runs to within about
-// 10%; a single round, or the medians of a few, vary far more with the
-// machine's load (up to 1.7x on the write paths at load averages above
-// 5).
+// Measured 2026-11-25, 21:15 UTC, on the development machine: Linux
+// 6.18.44, 2 vCPUs (Intel Xeon), load average 0.7, the Titan program
+// with fragment sets of 32-byte ways reused in turn, the set hash sharing
+// the flow hash's host-pair rounds, jiffies as the fragment table's
+// clock, built for BPF v3 (wrapper alone: 20 ns). Method: xdp.CalibrateWith
+// loads one program per path (tables of 16,384 entries), runs each path's
+// packet 20,000 times per BPF_PROG_TEST_RUN call in a wrapper that
+// restores the frame, measures the wrapper alone (with the path's
+// variation of the frame) in the same rounds and subtracts it, interleaves
+// 21 rounds of all paths after a warm-up round, three times a few seconds
+// apart, and takes each path's median over the 63 rounds; the op counters
+// of the program confirm every packet took its path. xdp.FitModel then
+// fits the prices: non-negative least squares of the relative error of ns
+// = Σ ops × price over the paths. Medians of 21 or more rounds agree
+// across runs to within about 10%; a single round, or the medians of a
+// few, vary far more with the machine's load (up to 1.7x on the write
+// paths at load averages above 5).
 //
 //	path                  hash reads writes encap   net ns  Calibrated
-//	established TCP         1    3     0     1        47       49
-//	established UDP         1    3     0     1        48       49
-//	new flow TCP            1    5     2     1       749      749
-//	non-first fragment      1    3     0     1        49       49
-//	stateless TCP           1    3     0     1        48       49
-//	stateless fragment      0    1     0     0         9       10
-//	established TCP, VIPs   1    4     0     1        64       59
-//	not a VIP (pass)        0    2     0     0        20       19
+//	established TCP         1    3     0     1        47       48
+//	established UDP         1    3     0     1        55       48
+//	new flow TCP            1    5     2     1       818      818
+//	non-first fragment      1    3     0     1        41       48
+//	stateless TCP           1    3     0     1        50       48
+//	stateless fragment      0    1     0     0         8        9
+//	established TCP, VIPs   1    4     0     1        61       57
+//	not a VIP (pass)        0    2     0     0        22       19
 //	no backend (drop)       1    3     0     0        39       39
-//	first fragment *        2    4     0     1        72       69
-//	orphan fragment *       1    4     0     1        65       59
+//	first fragment *        2    4     0     1        69       68
+//	orphan fragment *       1    4     0     1        66       57
+//
+// One read price covers an LRU hash lookup (the connection table) and an
+// ARRAY lookup (a fragment set), which the kernel does not price alike: a
+// non-first fragment makes an established packet's operations and costs
+// some 10 ns less.
 //
 // *: left out of the fit. A fragment that misses the fragment table
 // stores a new entry into its set and reads the clock, work that no
@@ -74,7 +79,7 @@
 // pointer as nothing. While that store cost some 45 ns (a cold set of
 // 168 bytes), Calibrated underpriced these two paths by half; with the
 // set's cursor and 32-byte ways it costs a few ns, and Calibrated
-// predicts them within 10%, a little under.
+// predicts them within 15%, a little under.
 //
 // The split between a hash and an encapsulation is weakly determined
 // (only the no-backend path, an established packet without its

@@ -373,15 +373,15 @@
 // a new datagram and an orphan took twice what Calibrated predicted (127
 // and 117 ns against 63 and 55). With consecutive IDs in consecutive sets,
 // 32-byte ways and the set's cursor, the store costs a few ns, and the
-// committed model predicts them within 10%, a little under (72 and 65 ns
-// net against 69 and 59): they could join the fit, but a first fragment's
+// committed model predicts them within 15%, a little under (69 and 66 ns
+// net against 68 and 57): they could join the fit, but a first fragment's
 // new set is also the path the machine's other work slows most, so they
 // stay out of it, checked only to cost at least what their operations
 // predict.
 //
 // The committed prices, with the measurements and the date, are in the
-// cost package's doc (about 10 ns a read, 341 ns a write, 10 ns a hash,
-// 10 ns an encapsulation). To re-derive them (as root):
+// cost package's doc (about 9 ns a read, 376 ns a write, 11 ns a hash,
+// 9 ns an encapsulation). To re-derive them (as root):
 //
 //	TITANLB_CALIBRATE_ROUNDS=21 TITANLB_CALIBRATE_RUNS=3 go test ./xdp -run 'TestCalibrate$' -v
 //
