@@ -26,10 +26,10 @@ func Calibrated() Model {
 // The fitted prices in tenths of a nanosecond: xdp.FitModel of the
 // medians the package doc lists.
 const (
-	calibratedHash     STU = 108
-	calibratedMapRead  STU = 94
-	calibratedMapWrite STU = 3757
-	calibratedEncap    STU = 87
+	calibratedHash     STU = 141
+	calibratedMapRead  STU = 80
+	calibratedMapWrite STU = 3309
+	calibratedEncap    STU = 62
 )
 
 // Nanoseconds converts a (fractional) number of STU to nanoseconds with

@@ -7,26 +7,26 @@ import (
 
 // calibrationPaths are the measurements Calibrated was fitted to, as the
 // package doc lists them: each path's operations and the kernel's net ns
-// per packet (the median of 63 rounds). The uncharged paths do work no
-// operation charges, were left out of the fit, and must cost more than
-// predicted.
+// per packet (the median of 63 rounds). The off-model paths (the fragment
+// paths: inlined ARRAY reads, which one read price overcharges, and an
+// uncharged store into the fragment set) were left out of the fit.
 var calibrationPaths = []struct {
 	name                     string
 	hash, reads, writes, enc uint64
 	ns                       float64
-	uncharged                bool
+	offModel                 bool
 }{
-	{"established-tcp", 1, 3, 0, 1, 47, false},
-	{"established-udp", 1, 3, 0, 1, 55, false},
-	{"new-flow-tcp", 1, 5, 2, 1, 818, false},
-	{"first-fragment", 2, 4, 0, 1, 69, true},
-	{"non-first-fragment", 1, 3, 0, 1, 41, false},
-	{"orphan-fragment", 1, 4, 0, 1, 66, true},
-	{"stateless-tcp", 1, 3, 0, 1, 50, false},
-	{"stateless-fragment", 0, 1, 0, 0, 8, false},
-	{"established-tcp-vip", 1, 4, 0, 1, 61, false},
-	{"not-vip", 0, 2, 0, 0, 22, false},
-	{"no-backend-tcp", 1, 3, 0, 0, 39, false},
+	{"established-tcp", 1, 3, 0, 1, 49, false},
+	{"established-udp", 1, 3, 0, 1, 43, false},
+	{"new-flow-tcp", 1, 5, 2, 1, 722, false},
+	{"first-fragment", 2, 4, 0, 1, 65, true},
+	{"non-first-fragment", 1, 3, 0, 1, 31, true},
+	{"orphan-fragment", 1, 4, 0, 1, 52, true},
+	{"stateless-tcp", 1, 3, 0, 1, 45, false},
+	{"stateless-fragment", 0, 1, 0, 0, 9, false},
+	{"established-tcp-vip", 1, 4, 0, 1, 48, false},
+	{"not-vip", 0, 2, 0, 0, 15, false},
+	{"no-backend-tcp", 1, 3, 0, 0, 38, false},
 }
 
 // predictNs meters the operations of a path under m and converts the
@@ -49,9 +49,10 @@ func predictNs(m Model, hash, reads, writes, enc uint64) float64 {
 }
 
 // TestCalibratedPredictsItsMeasurements checks the committed prices
-// against the committed measurements: every path of 20 ns or more within
-// 25%, the smaller ones (below the wrapper subtraction's resolution)
-// within 10 ns, the uncharged ones above the prediction. The live check against this machine's kernel is in the
+// against the committed measurements: every fitted path of 20 ns or more
+// within 25%, the smaller ones (below the wrapper subtraction's
+// resolution) within 10 ns, the off-model ones between half and twice the
+// prediction. The live check against this machine's kernel is in the
 // xdp package (TestCalibratedPredictsKernel).
 func TestCalibratedPredictsItsMeasurements(t *testing.T) {
 	m := Calibrated()
@@ -60,8 +61,8 @@ func TestCalibratedPredictsItsMeasurements(t *testing.T) {
 	}
 	for _, p := range calibrationPaths {
 		got := predictNs(m, p.hash, p.reads, p.writes, p.enc)
-		if p.uncharged && got >= p.ns || !p.uncharged && miss(got, p.ns) {
-			t.Errorf("%s: predicted %.0f ns, measured %.0f ns (uncharged work: %v)", p.name, got, p.ns, p.uncharged)
+		if p.offModel && (p.ns < got/2 || p.ns > 2*got) || !p.offModel && miss(got, p.ns) {
+			t.Errorf("%s: predicted %.0f ns, measured %.0f ns (off the model: %v)", p.name, got, p.ns, p.offModel)
 		}
 	}
 }
@@ -75,7 +76,7 @@ func TestDefaultMissesTheMeasurements(t *testing.T) {
 		m.NsPerSTU = scale
 		misses := 0
 		for _, p := range calibrationPaths {
-			if !p.uncharged && miss(predictNs(m, p.hash, p.reads, p.writes, p.enc), p.ns) {
+			if !p.offModel && miss(predictNs(m, p.hash, p.reads, p.writes, p.enc), p.ns) {
 				misses++
 			}
 		}
@@ -119,7 +120,7 @@ func TestNanoseconds(t *testing.T) {
 	}{
 		{Model{}, 110.5, 110.5},
 		{Default(), 110, 110},
-		{Calibrated(), 477, 47.7},
+		{Calibrated(), 443, 44.3},
 		{Model{NsPerSTU: 2.5}, 4, 10},
 	} {
 		if got := tc.m.Nanoseconds(tc.stu); math.Abs(got-tc.want) > 1e-9 {

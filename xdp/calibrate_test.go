@@ -198,7 +198,7 @@ const resolution = 12 * time.Nanosecond
 func predictionMisses(c Calibration, m cost.Model) []string {
 	var misses []string
 	for _, ms := range c.Measurements {
-		if ms.Path.Uncharged != "" {
+		if !ms.Path.Fitted() {
 			continue
 		}
 		got, want := m.Duration(ms.Path.STU(m)), ms.Net
@@ -210,12 +210,30 @@ func predictionMisses(c Calibration, m cost.Model) []string {
 	return misses
 }
 
+// offModelMisses lists the paths the model does not price exactly
+// (uncharged work, overcharged operations; see [Path.Fitted]) that cost
+// less than half or more than twice what m predicts for their
+// operations: the model's error there is known, but not that large.
+func offModelMisses(c Calibration, m cost.Model) []string {
+	var misses []string
+	for _, ms := range c.Measurements {
+		if ms.Path.Fitted() {
+			continue
+		}
+		if p := m.Duration(ms.Path.STU(m)); ms.Net < p/2-resolution || ms.Net > 2*p+resolution {
+			misses = append(misses, fmt.Sprintf("%s: measured %v, predicted %v for its operations (uncharged: %q; overcharged: %q)",
+				ms.Path.Name, ms.Net, p, ms.Path.Uncharged, ms.Path.Overcharged))
+		}
+	}
+	return misses
+}
+
 // speed returns how much slower than m predicts the kernel ran the paths
 // of c that take 20 ns or more: the median of measured / predicted.
 func speed(c Calibration, m cost.Model) float64 {
 	var r []float64
 	for _, ms := range c.Measurements {
-		if p := m.Duration(ms.Path.STU(m)); ms.Net >= 20*time.Nanosecond && p > 0 && ms.Path.Uncharged == "" {
+		if p := m.Duration(ms.Path.STU(m)); ms.Net >= 20*time.Nanosecond && p > 0 && ms.Path.Fitted() {
 			r = append(r, float64(ms.Net)/float64(p))
 		}
 	}
@@ -265,11 +283,11 @@ func pool(cs []Calibration) Calibration {
 // TITANLB_CALIBRATION_ABSOLUTE=1), predicts each one's net time within
 // 25% or 12 ns, whichever is larger (the resolution of subtracting the
 // wrapper's time), but the paths with work the cost model does
-// not charge (Path.Uncharged: the fragment-table inserts), which must
-// cost at least what their operations predict, within the same 25%: the
-// uncharged work (a store into a set that is usually in the cache, the
-// sets of consecutive datagrams being consecutive) comes on top of
-// them.
+// not price exactly (Path.Fitted: the fragment paths, whose reads are
+// inlined ARRAY lookups that one read price overcharges, and whose inserts
+// store into the set uncharged), which must cost between half and twice
+// what their operations predict. Either kind of miss is measured again,
+// as below.
 //
 // The machine is shared, and other work slows the kernel's paths by up to
 // 1.7x (the write paths most), so an attempt that misses is measured
@@ -311,22 +329,18 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 		// project's rule keeps wall-clock targets out of unit tests (the
 		// machine is shared); TITANLB_CALIBRATION_ABSOLUTE=1 checks the
 		// committed nanoseconds themselves, for a quiet machine.
+		mk := scaled(m, k)
 		if os.Getenv("TITANLB_CALIBRATION_ABSOLUTE") == "1" {
-			misses = predictionMisses(c, m)
-		} else {
-			misses = predictionMisses(c, scaled(m, k))
+			mk = m
 		}
+		misses = append(predictionMisses(c, mk), offModelMisses(c, mk)...)
 		t.Logf("attempt %d (medians of %d rounds): speed factor %.2f, %d misses: %v", attempt+1, len(c.WrapperRounds), k, len(misses), misses)
 		if len(misses) > 0 {
 			continue
 		}
-		// The paths with uncharged work cost at least their operations.
 		for _, ms := range c.Measurements {
-			if p := scaled(m, k).Duration(ms.Path.STU(m)); ms.Path.Uncharged != "" {
-				t.Logf("%s: %v more than predicted: %s", ms.Path.Name, ms.Net-p, ms.Path.Uncharged)
-				if ms.Net < p-max(resolution, time.Duration(0.25*float64(p))) {
-					t.Errorf("%s: measured %v, predicted %v for its operations alone, besides %s", ms.Path.Name, ms.Net, p, ms.Path.Uncharged)
-				}
+			if !ms.Path.Fitted() {
+				t.Logf("%s: %v more than predicted (uncharged: %q; overcharged: %q)", ms.Path.Name, ms.Net-mk.Duration(ms.Path.STU(m)), ms.Path.Uncharged, ms.Path.Overcharged)
 			}
 		}
 		// Controls on the same measurements.
@@ -366,7 +380,7 @@ func TestFitModel(t *testing.T) {
 				d += time.Duration(n) * ns[op]
 			}
 			d += time.Duration(p.Ops[cost.OpHash]) * hashDelta
-			p.Uncharged = "" // every path, to separate hash from encap
+			p.Uncharged, p.Overcharged = "", "" // every path, to separate hash from encap
 			ms = append(ms, Measurement{Path: p, Net: d})
 		}
 		return ms
@@ -386,12 +400,17 @@ func TestFitModel(t *testing.T) {
 	if m := FitModel(measure(-5)); m.Hash != 0 || m.MapRead == 0 || m.MapWrite == 0 {
 		t.Errorf("fit with a negative hash: %+v", m)
 	}
-	// A path with uncharged work is left out: making it dearer changes
-	// nothing.
+	// A path with uncharged work or overcharged operations is left out:
+	// making it dearer or cheaper changes nothing.
 	ms := measure(0)
 	ms[3].Path.Uncharged, ms[3].Net = "extra work", ms[3].Net+500
 	if got := FitModel(ms); got != FitModel(slices.Delete(slices.Clone(ms), 3, 4)) {
 		t.Errorf("an uncharged path moved the fit to %+v", got)
+	}
+	ms = measure(0)
+	ms[3].Path.Overcharged, ms[3].Net = "cheap reads", ms[3].Net/3
+	if got := FitModel(ms); got != FitModel(slices.Delete(slices.Clone(ms), 3, 4)) {
+		t.Errorf("an overcharged path moved the fit to %+v", got)
 	}
 	if m := FitModel(nil); m.MapRead != 0 || m.NsPerSTU != CalibratedNsPerSTU {
 		t.Errorf("fit of nothing: %+v", m)
