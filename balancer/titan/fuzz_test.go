@@ -41,12 +41,11 @@ func fuzzOp(d []byte) (p balancer.Packet, toggle int, step time.Duration) {
 // decisions are one of the three actions (a drop with a reason), a Forward
 // names a backend that is in the set and up, the three tables stay within
 // their bounds, the counters add up, the two balancers decide identically
-// (no hidden state, no randomness), and while no backend changes and no
-// entry expires or is evicted every forwarded fragment of a datagram goes
-// to the backend of the datagram's first forwarded fragment, and the
-// orphan credit
-// stays within its bound. The first argument picks the orphan policy and
-// the admission policy.
+// (no hidden state, no randomness), while no backend changes and no
+// entry is evicted every forwarded fragment that finds its datagram's
+// entry goes to the backend the entry's writer chose, and the orphan
+// credit stays within its bound. The first argument picks the orphan
+// policy and the admission policy.
 func FuzzTables(f *testing.F) {
 	f.Add(uint8(0), []byte{0, 1, 0x10, 40, 0, 1, 0, 1, 0x08, 40, 0, 1, 0, 1, 0x0c, 10, 0, 1})
 	f.Add(uint8(1), []byte{2, 1, 0x08, 40, 0, 1, 2, 3, 0x10, 40, 2, 1, 0xff, 1, 0, 0, 0, 0, 2, 1, 0x0c, 9, 0, 1})
@@ -61,17 +60,15 @@ func FuzzTables(f *testing.F) {
 		a, b := newLB(t, cfg), newLB(t, cfg)
 		bs := backends()
 		up := map[balancer.BackendID]bool{101: true, 102: true, 103: true}
-		type seen struct {
-			backend balancer.BackendID
-			at      time.Duration
-		}
-		first := map[frag.Key]seen{}
+		// placed is the backend of each datagram's entry, as the forwarded
+		// fragment that wrote it (a fragment-table miss or expiry) chose:
+		// a fragment that hits the entry must go there. Time plays no
+		// part: whether an entry is live is the table's to say, and an
+		// entry may be rewritten (an orphan of a reused IP ID after
+		// expiry) at a moment no outside clock marks.
+		placed := map[frag.Key]balancer.BackendID{}
 		var now time.Duration
 		var evictions uint64
-		// forgot is when first was last cleared: an entry written before
-		// then may be older than its first sighting since, so it may
-		// expire within FragTimeout of a sighting up to FragTimeout later.
-		forgot := time.Duration(-1 << 62)
 		for len(ops) >= 6 {
 			p, toggle, step := fuzzOp(ops[:6])
 			ops = ops[6:]
@@ -83,12 +80,12 @@ func FuzzTables(f *testing.F) {
 						t.Fatal(err)
 					}
 				}
-				clear(first)
-				forgot = now
+				clear(placed) // a re-pick may move a datagram whose backend went down
 				continue
 			}
 			now += step
 			env := balancer.Env{Now: now, CPU: int(p.IPID)}
+			hits := a.Stats().Frag.Hits
 			d := a.Process(&env, &p)
 			env.CPU = 3 - env.CPU // another CPU: the tables are global
 			if d2 := b.Process(&env, &p); d2 != d {
@@ -112,19 +109,16 @@ func FuzzTables(f *testing.F) {
 			// later fragments are orphans and may rightly go elsewhere.
 			if ev := a.Stats().Frag.Evictions; ev != evictions {
 				evictions = ev
-				clear(first)
-				forgot = now
+				clear(placed)
 			}
 			if p.IsFragment() && d.Action == balancer.Forward {
 				k := frag.MakeKey(p.Src, p.Dst, p.Proto, p.IPID)
-				s, ok := first[k]
+				b, ok := placed[k]
 				switch {
-				case !ok || now-s.at > cfg.FragTimeout:
-					first[k] = seen{d.Backend, now}
-				case s.backend != d.Backend && s.at-forgot <= cfg.FragTimeout:
-					first[k] = seen{d.Backend, now} // an entry from before forgot expired
-				case s.backend != d.Backend:
-					t.Fatalf("fragment %+v of a datagram placed on %d went to %d", p, s.backend, d.Backend)
+				case a.Stats().Frag.Hits == hits || !ok: // a new entry, or the first sighting since placed was cleared
+					placed[k] = d.Backend
+				case b != d.Backend:
+					t.Fatalf("fragment %+v of a datagram placed on %d went to %d", p, b, d.Backend)
 				}
 			}
 			st := a.Stats()
