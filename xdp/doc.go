@@ -176,21 +176,21 @@
 // evicts.
 //
 // Figures (BenchmarkKernel, 20,000 iterations per call, kernel 6.18, 2
-// vCPUs shared with other work; three runs, medians of each run's
-// per-call medians, with the range over the runs; gross includes the
-// wrapper, 15-22 ns in these runs, and net is gross minus the same run's
-// wrapper with the path's variation; STU under cost.Default() with the
-// default options, OrphanHostHint and AdmitEarned):
+// vCPUs shared with other work, load average 2.4-2.7; three runs, medians
+// of each run's per-call medians, with the range over the runs; gross
+// includes the wrapper, 14-22 ns in these runs, and net is gross minus the
+// same run's wrapper with the path's variation; STU under cost.Default()
+// with the default options, OrphanHostHint and AdmitEarned):
 //
 //	path                 gross ns          net ns            STU
-//	established TCP       69   (67-72)      50   (48-53)      110
-//	established UDP       64   (53-70)      45   (34-51)      110
-//	new flow TCP        1176 (1012-1327)  1155  (991-1306)    270
-//	first fragment        87   (83-93)      72   (68-78)      140
-//	non-first fragment    67   (67-70)      48   (48-51)      110
-//	orphan fragment       92   (86-95)      77   (71-80)      130
-//	stateless TCP         69   (66-71)      50   (47-52)      110
-//	stateless fragment    29   (28-31)      10    (9-12)       20
+//	established TCP       75   (73-78)      61   (59-64)      110
+//	established UDP       72   (68-75)      58   (54-61)      110
+//	new flow TCP        1187 (1155-1257)  1172 (1140-1242)    270
+//	first fragment        90   (75-91)      74   (59-75)      140
+//	non-first fragment    67   (60-67)      53   (46-53)      110
+//	orphan fragment       93   (88-95)      77   (72-79)      130
+//	stateless TCP         75   (74-76)      61   (60-62)      110
+//	stateless fragment    33   (33-34)      19   (19-20)       20
 //
 // (Until this run each path shared its program with the paths before it;
 // the op counters, now checked, showed that the orphans of the earlier
@@ -322,9 +322,10 @@
 // the fragment table a second source of a flow's backend beside the
 // connection table; the program does not do it. Neither did these pay
 // off, each measured within the noise in interleaved runs: no fmix on
-// the set hash, the connection lookup issued before the set's compare,
-// and, with the earlier layout, a branch-free choice of the way (BPF has
-// no conditional move). BenchmarkFragTableSize measures the inserting
+// the set hash, the set mask as a constant of its own, one store for
+// both ports, the clock read after the compare, the connection lookup
+// issued before it, and, with the earlier layout, a branch-free choice of
+// the way (BPF has no conditional move). BenchmarkFragTableSize measures the inserting
 // paths with tables of 64, 16,384 and 32,768 entries.
 //
 // The connection and hint tables are still LRUs, and a new flow writes
