@@ -145,24 +145,24 @@
 // backends' reassembly drops. Seed 7:
 //
 //	attack          design    reliability affinity disrupted  entries evictions  atk-deliv reasm-bad
-//	none            titan          1.0000   0.9994         0     5765         2          0         0
-//	none            titan-all      1.0000   0.9994         0     5765         2          0         0
+//	none            titan          1.0000   0.9994         0     5767         0          0         0
+//	none            titan-all      1.0000   0.9994         0     5767         0          0         0
 //	none            katran         0.8191   1.0000         0     1968         0          0         0
 //	none            cilium         0.9633   1.0000         0     5769         0          0       368
-//	orphan-flood    titan          0.9965   0.9998         0     8722        42       2995      3030
-//	orphan-flood    titan-all      0.8252   0.9994         0    20338    205689     220133    232397
+//	orphan-flood    titan          0.9965   0.9998         0     8730        34       2995      3030
+//	orphan-flood    titan-all      0.8252   0.9994         0    20338    205696     220133    232397
 //	orphan-flood    katran         0.8191   1.0000         0     1968         0          0         0
 //	orphan-flood    cilium         0.9633   1.0000         0     5769         0          0       368
-//	tiny-fragments  titan          1.0000   0.9916        33   137073    140728     218702         0
+//	tiny-fragments  titan          1.0000   0.9916        33   137073    140720     218702         0
 //	tiny-fragments  katran         0.8191   1.0000         0     1968         0          0         0
 //	tiny-fragments  cilium         0.9605   1.0000         0   230846    102972     191424      7996
-//	overlap         titan          1.0000   0.9916        33   137073    140728     218702    109351
+//	overlap         titan          1.0000   0.9916        33   137073    140720     218702    109351
 //	overlap         katran         0.8191   1.0000         0     1968         0          0         0
 //	overlap         cilium         0.9605   1.0000         0   230846    102972     191424     99894
-//	teardrop        titan          0.8328   0.9916        33   137073    140724     218702    230434
+//	teardrop        titan          0.8328   0.9916        33   137073    140720     218702    230434
 //	teardrop        katran         0.8191   1.0000         0     1968         0          0         0
 //	teardrop        cilium         0.8275   1.0000         0   230846    102972     191120    201740
-//	syn-flood       titan          1.0000   0.9465       229   132535    156897     219257         0
+//	syn-flood       titan          1.0000   0.9465       229   132537    156895     219257         0
 //	syn-flood       katran         0.8191   1.0000         0   221218         0     219257         0
 //	syn-flood       cilium         0.9351   1.0000         0   444269         0     120626       384
 //
@@ -171,7 +171,7 @@
 //
 //   - Orphan flood: Titan under AdmitAll keeps every legitimate datagram
 //     whole at the balancer but fills its fragment table (16,384 entries,
-//     205,689 evictions) and, worse, forwards the orphans, which fill the
+//     205,696 evictions) and, worse, forwards the orphans, which fill the
 //     backends' reassembly queues for their 30 s timeout: 17% of the
 //     legitimate datagrams are refused there. AdmitEarned (the default, see
 //     balancer/titan # Orphan admission) drops orphans of unknown host pairs

@@ -180,10 +180,10 @@
 //	                  no attack                orphan flood
 //	admission         Reliability  Affinity    Reliability  Affinity  table entries  orphans to backends
 //	AdmitAll          1.0000       0.9994      0.8252       0.9994    20338          220133
-//	AdmitEarned       1.0000       0.9994      0.9965       0.9998     8722            2995
+//	AdmitEarned       1.0000       0.9994      0.9965       0.9998     8730            2995
 //
 // Under AdmitAll the fragment table stays full of orphans (16,384 entries,
-// 205,689 evictions; the legitimate datagrams still stay whole at the
+// 205,696 evictions; the legitimate datagrams still stay whole at the
 // balancer, their later fragments finding the hint) and the backends'
 // reassemblers fill with them: 17% of the legitimate datagrams are refused
 // there ("reassembly: table full"). Under AdmitEarned the balancer holds
