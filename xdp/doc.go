@@ -134,15 +134,16 @@
 // down, another drained, the first coming back, one added and one
 // removed), and compares every decision and, at the end, the path
 // counters (connection hits, re-picks, orphans, hint hits, conflicts,
-// fragment evictions). Two more traces fill the fragment table: zero
-// configuration, 33,000 datagrams through the 16,384-entry table (16,737
+// fragment evictions). Three more traces fill the fragment table: zero
+// configuration, 33,000 datagrams through the 16,384-entry table (16,750
 // evictions), and an 8-entry table (2 sets) that evicts datagrams in
-// flight (39,515 evictions; 12,667 orphans where 6,555 datagrams were
-// reordered); both sides evict the same entries and agree on every
-// packet. TestParitySim records what sim.Run feeds titan in a
+// flight (39,331 evictions; 12,528 orphans where 6,555 datagrams were
+// reordered); a fifth has 1,000 entries, a set count (250) that is not a
+// power of two (31,798 evictions); both sides evict the same entries and
+// agree on every packet. TestParitySim records what sim.Run feeds titan in a
 // scenario (100% and 30% fragmentation, 20% reordering, a backend down,
 // drained and back) and replays it through a fresh titan and the kernel.
-// Result on kernel 6.18: 0 mismatches in 4 × 100,000 + 109,038 + 119,502
+// Result on kernel 6.18: 0 mismatches in 5 × 100,000 + 109,038 + 119,502
 // packets. Cost is compared too: the program counts the operations it
 // performs (op_* counters: hashes, map lookups, map updates,
 // encapsulations), [NewBalancer] charges them to [balancer.Env.Meter], and
