@@ -55,10 +55,7 @@ func BenchmarkKernel(b *testing.B) {
 			// A program of its own, as in Calibrate: one path's
 			// inserts (new flows evicting hints) must not change
 			// another's.
-			p := mustLoad(b, path.Options())
-			if err := p.SetBackends(path.Backends(testBackends(3))); err != nil {
-				b.Fatal(err)
-			}
+			p := mustLoadPath(b, path)
 			// measurePath primes the path's state and checks from the
 			// op counters that every iteration took the path.
 			d := measure(b, func() (time.Duration, error) {
@@ -106,10 +103,7 @@ func BenchmarkBalancerProcess(b *testing.B) {
 // of 16,384 sets or more keeps the last 4 of each set, which are then the
 // datagrams of those IDs: inserts would turn into hits.
 func BenchmarkFragTableSize(b *testing.B) {
-	paths := map[string]Path{}
-	for _, p := range Paths() {
-		paths[p.Name] = p
-	}
+	paths := pathsByName()
 	for _, size := range []int{64, DefaultFragTableSize, 2 * DefaultFragTableSize} {
 		p := mustLoad(b, Options{FragTableSize: size})
 		if err := p.SetBackends(testBackends(3)); err != nil {
@@ -143,16 +137,10 @@ func BenchmarkFragTableSize(b *testing.B) {
 // each (other work only ever adds time), x_med from the medians.
 func BenchmarkFragmentRatio(b *testing.B) {
 	names := []string{"established-tcp", "first-fragment", "non-first-fragment", "orphan-fragment"}
-	byName := map[string]Path{}
-	for _, p := range Paths() {
-		byName[p.Name] = p
-	}
+	byName := pathsByName()
 	progs := make([]*Program, len(names))
 	for i, n := range names {
-		progs[i] = mustLoad(b, byName[n].Options())
-		if err := progs[i].SetBackends(byName[n].Backends(testBackends(3))); err != nil {
-			b.Fatal(err)
-		}
+		progs[i] = mustLoadPath(b, byName[n])
 	}
 	frame := balancer.Encode(byName[names[0]].Packet, byName[names[0]].Payload)
 	var wrapper [VaryDatagram + 1][]time.Duration
@@ -174,15 +162,10 @@ func BenchmarkFragmentRatio(b *testing.B) {
 			gross[i] = append(gross[i], d)
 		}
 	}
-	quantile := func(ds []time.Duration, q int) float64 {
-		s := slices.Clone(ds)
-		slices.Sort(s)
-		return float64(s[(len(s)-1)*q/2])
-	}
-	for q, tag := range []string{"min", "med"} {
+	for tag, stat := range map[string]func([]time.Duration) time.Duration{"min": slices.Min[[]time.Duration], "med": median} {
 		net := make([]float64, len(names))
 		for i, n := range names {
-			net[i] = quantile(gross[i], q) - quantile(wrapper[byName[n].Vary], q)
+			net[i] = float64(stat(gross[i]) - stat(wrapper[byName[n].Vary]))
 		}
 		b.ReportMetric(net[0], "established_net_ns_"+tag)
 		for i, n := range names[1:] {

@@ -82,10 +82,7 @@ func TestPathsTakeTheirPath(t *testing.T) {
 	}
 	for _, path := range Paths() {
 		t.Run(path.Name, func(t *testing.T) {
-			p := mustLoad(t, path.Options())
-			if err := p.SetBackends(path.Backends(testBackends(3))); err != nil {
-				t.Fatal(err)
-			}
+			p := mustLoadPath(t, path)
 			if _, err := p.BenchPath(path, 1); err != nil {
 				t.Fatal(err)
 			}

@@ -47,8 +47,13 @@ func TestTickRate(t *testing.T) {
 	} else if p.hz < 10 || p.hz > 10_000 {
 		t.Errorf("measured %v Hz: no kernel ticks at that rate", p.hz)
 	}
-	if want := uint64(math.Ceil(30 * p.hz)); p.timeoutTicks != want {
-		t.Errorf("30 s at %v Hz: %d ticks, want %d", p.hz, p.timeoutTicks, want)
+	// What the loaded program got, read back from the kernel.
+	var got uint64
+	if err := p.objs.CfgFragTimeout.Get(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(math.Ceil(30 * p.hz)); got != want {
+		t.Errorf("30 s at %v Hz: cfg_frag_timeout %d ticks, want %d", p.hz, got, want)
 	}
 	if s := mustLoad(t, Options{Stateless: true}); s.hz != 0 {
 		t.Errorf("the stateless variant measured %v Hz: it keeps no fragment table", s.hz)
@@ -84,10 +89,7 @@ func TestFragTimeoutExpires(t *testing.T) {
 	if err := p.SetBackends(testBackends(3)); err != nil {
 		t.Fatal(err)
 	}
-	paths := map[string]Path{}
-	for _, path := range Paths() {
-		paths[path.Name] = path
-	}
+	paths := pathsByName()
 	first, nonFirst := paths["first-fragment"], paths["non-first-fragment"]
 	run := func(pk balancer.Packet, payload int) RunResult {
 		t.Helper()

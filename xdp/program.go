@@ -60,9 +60,8 @@ type Program struct {
 	per    []titanCounters // per-CPU stats, reused
 	closed bool
 	// hz is the kernel's tick rate as Load measured it (0 for the
-	// stateless variant), timeoutTicks FragTimeout in its ticks.
-	hz           float64
-	timeoutTicks uint64
+	// stateless variant).
+	hz float64
 }
 
 // RunResult is the outcome of one [Program.Run].
@@ -139,7 +138,7 @@ func Load(opts Options) (*Program, error) {
 	for name, n := range sizes {
 		spec.Maps[name].MaxEntries = n
 	}
-	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}, hz: hz, timeoutTicks: timeout}
+	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}, hz: hz}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		if errors.Is(err, os.ErrPermission) {
 			return nil, fmt.Errorf("xdp: load titan: %w: %w", ErrNotPermitted, err)
