@@ -131,8 +131,8 @@ func BenchmarkFragTableSize(b *testing.B) {
 // BenchmarkFragmentRatio measures the fragment target in one run:
 // established TCP (the baseline), a new datagram's first fragment, a
 // non-first fragment that follows its entry and an orphan, each on a
-// program of its own, interleaved call by call with the wrapper (plain and
-// with the datagram variation), and reports each fragment path's net time
+// program of its own, interleaved call by call with the wrapper (with
+// each variation of the frame), and reports each fragment path's net time
 // as a multiple of the established path's: x_min from the quietest call of
 // each (other work only ever adds time), x_med from the medians.
 func BenchmarkFragmentRatio(b *testing.B) {
@@ -147,11 +147,11 @@ func BenchmarkFragmentRatio(b *testing.B) {
 	gross := make([][]time.Duration, len(names))
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, v := range []Vary{VaryNone, VaryDatagram} {
-			d, err := progs[0].BenchWith(frame, BenchOptions{Repeat: benchRepeat, Baseline: true, Vary: v})
-			if err != nil {
-				b.Fatal(err)
-			}
+		w, err := progs[0].wrapperTimes(frame, benchRepeat)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for v, d := range w {
 			wrapper[v] = append(wrapper[v], d)
 		}
 		for i, n := range names {

@@ -255,13 +255,9 @@ func CalibrateWith(o CalibrateOptions) (Calibration, error) {
 	net := make([][]time.Duration, len(paths))
 	wrappers := make([][]time.Duration, len(paths))
 	for r := -1; r < o.Rounds; r++ {
-		var w [VaryDatagram + 1]time.Duration
-		for v := range w {
-			d, err := progs[0].BenchWith(base, BenchOptions{Repeat: o.Repeat, Baseline: true, Vary: Vary(v)})
-			if err != nil {
-				return c, fmt.Errorf("xdp: calibrate: wrapper: %w", err)
-			}
-			w[v] = d
+		w, err := progs[0].wrapperTimes(base, o.Repeat)
+		if err != nil {
+			return c, fmt.Errorf("xdp: calibrate: %w", err)
 		}
 		for k := range paths {
 			i := (k + max(r, 0)) % len(paths)
@@ -303,6 +299,20 @@ func CalibrateWith(o CalibrateOptions) (Calibration, error) {
 		m.Predicted = c.Model.Duration(m.Path.STU(c.Model))
 	}
 	return c, nil
+}
+
+// wrapperTimes measures the benchmark wrapper alone on frame, once with
+// each [Vary]: what a path's time includes besides the program's work.
+func (p *Program) wrapperTimes(frame []byte, repeat int) ([VaryDatagram + 1]time.Duration, error) {
+	var w [VaryDatagram + 1]time.Duration
+	for v := range w {
+		d, err := p.BenchWith(frame, BenchOptions{Repeat: repeat, Baseline: true, Vary: Vary(v)})
+		if err != nil {
+			return w, fmt.Errorf("wrapper: %w", err)
+		}
+		w[v] = d
+	}
+	return w, nil
 }
 
 // measurePath is [Program.BenchPath] that also checks, from the op
