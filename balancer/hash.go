@@ -1,42 +1,14 @@
 package balancer
 
 import (
-	"math/bits"
 	"net/netip"
+
+	"github.com/titanlb/titanlb/internal/murmur"
 )
 
 // DefaultSeed is the flow hash seed used when a configuration leaves it 0.
 // It is the same in the Go models and in the eBPF program's defaults.
 const DefaultSeed uint32 = 0x54495441 // "TITA"
-
-const (
-	c1 = 0xcc9e2d51
-	c2 = 0x1b873593
-)
-
-func mixK(h, k uint32) uint32 {
-	k *= c1
-	k = bits.RotateLeft32(k, 15)
-	k *= c2
-	h ^= k
-	h = bits.RotateLeft32(h, 13)
-	return h*5 + 0xe6546b64
-}
-
-func fmix(h uint32) uint32 {
-	h ^= h >> 16
-	h *= 0x85ebca6b
-	h ^= h >> 13
-	h *= 0xc2b2ae35
-	h ^= h >> 16
-	return h
-}
-
-// addrWord returns the first 4 bytes of an IPv4 address as murmur3 reads
-// them: a little-endian word of the network-order bytes.
-func addrWord(a [4]byte) uint32 {
-	return uint32(a[0]) | uint32(a[1])<<8 | uint32(a[2])<<16 | uint32(a[3])<<24
-}
 
 // be16 returns the little-endian word value of a 16-bit field stored in
 // network byte order.
@@ -47,23 +19,23 @@ func be16(v uint16) uint32 { return uint32(v>>8) | uint32(v&0xff)<<8 }
 // It does not allocate.
 func Hash5(p *Packet, seed uint32) uint32 {
 	h := seed
-	h = mixK(h, addrWord(v4(p.Src)))
-	h = mixK(h, addrWord(v4(p.Dst)))
-	h = mixK(h, be16(p.SrcPort)|be16(p.DstPort)<<16)
-	h = mixK(h, uint32(p.Proto))
+	h = murmur.Mix(h, murmur.Word(v4(p.Src)))
+	h = murmur.Mix(h, murmur.Word(v4(p.Dst)))
+	h = murmur.Mix(h, be16(p.SrcPort)|be16(p.DstPort)<<16)
+	h = murmur.Mix(h, uint32(p.Proto))
 	h ^= 16
-	return fmix(h)
+	return murmur.Fmix(h)
 }
 
 // Hash3 returns the murmur3 hash of the 12-byte 3-tuple key of p (source,
 // destination, protocol). It does not allocate.
 func Hash3(p *Packet, seed uint32) uint32 {
 	h := seed
-	h = mixK(h, addrWord(v4(p.Src)))
-	h = mixK(h, addrWord(v4(p.Dst)))
-	h = mixK(h, uint32(p.Proto))
+	h = murmur.Mix(h, murmur.Word(v4(p.Src)))
+	h = murmur.Mix(h, murmur.Word(v4(p.Dst)))
+	h = murmur.Mix(h, uint32(p.Proto))
 	h ^= 12
-	return fmix(h)
+	return murmur.Fmix(h)
 }
 
 // Key5 returns the 16-byte 5-tuple key that [Hash5] hashes.

@@ -2,7 +2,8 @@
 // balancer side remembers which backend each fragmented datagram goes to, and
 // the backend side reassembles the datagrams it receives.
 //
-// It imports nothing of TitanLB's and keeps no global state: the Titan
+// It imports nothing of TitanLB's but internal/murmur (the hash steps it
+// shares with balancer) and keeps no global state: the Titan
 // balancer (balancer/titan) and the simulator's backends (sim) import it.
 //
 // # Balancer side: the fragment table

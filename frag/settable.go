@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"iter"
 	"time"
+
+	"github.com/titanlb/titanlb/internal/murmur"
 )
 
 // Ways is the number of entries in each set of a [SetTable].
@@ -133,27 +135,8 @@ func (t *SetTable) SetOf(k Key) int {
 // pair's hash still places each pair's run at a seeded, unpredictable
 // offset.
 func SetHash(k Key, seed uint32) uint32 {
-	w0 := uint32(k.src[0]) | uint32(k.src[1])<<8 | uint32(k.src[2])<<16 | uint32(k.src[3])<<24
-	w1 := uint32(k.dst[0]) | uint32(k.dst[1])<<8 | uint32(k.dst[2])<<16 | uint32(k.dst[3])<<24
-	h := murmurK(seed, w0)
-	h = murmurK(h, w1)
-	h ^= 8
-	h ^= h >> 16
-	h *= 0x85ebca6b
-	h ^= h >> 13
-	h *= 0xc2b2ae35
-	h ^= h >> 16
-	return h + uint32(k.id)
-}
-
-// murmurK mixes one word into a MurmurHash3 state.
-func murmurK(h, k uint32) uint32 {
-	k *= 0xcc9e2d51
-	k = k<<15 | k>>17
-	k *= 0x1b873593
-	h ^= k
-	h = h<<13 | h>>19
-	return h*5 + 0xe6546b64
+	h := murmur.Mix(murmur.Mix(seed, murmur.Word(k.src)), murmur.Word(k.dst))
+	return murmur.Fmix(h^8) + uint32(k.id)
 }
 
 // Lookup returns the live entry of k at time now. An entry older than the
