@@ -6,6 +6,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // TestAdmissionParity runs the orphan-credit walk of balancer/titan's
@@ -23,7 +24,7 @@ func TestAdmissionParity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			bs := testBackends(3)
+			bs := testutil.Backends(3)
 			for _, lb := range []balancer.Balancer{k, g} {
 				if err := lb.SetBackends(bs); err != nil {
 					t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -23,7 +24,7 @@ func TestAttackParity(t *testing.T) {
 	}
 	const credits = 16
 	p := mustLoad(t, Options{OrphanCredits: credits})
-	bs := testBackends(3)
+	bs := testutil.Backends(3)
 	sc := sim.Scenario{
 		Seed: 11, Duration: 20 * time.Millisecond, Backends: bs,
 		Traffic: sim.Traffic{

@@ -8,6 +8,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 func TestBalancerDecisions(t *testing.T) {
@@ -22,7 +23,7 @@ func TestBalancerDecisions(t *testing.T) {
 	if d := lb.Process(env, &pk); d.Action != balancer.Drop || d.Reason != balancer.ReasonNoBackend {
 		t.Errorf("no backends: %+v", d)
 	}
-	if err := lb.SetBackends(testBackends(2)); err != nil {
+	if err := lb.SetBackends(testutil.Backends(2)); err != nil {
 		t.Fatal(err)
 	}
 	d := lb.Process(env, &pk)
@@ -56,7 +57,7 @@ func TestBalancerDecisions(t *testing.T) {
 func TestBalancerProcessDoesNotAllocate(t *testing.T) {
 	p := mustLoad(t, Options{})
 	lb := NewBalancer(p)
-	if err := lb.SetBackends(testBackends(3)); err != nil {
+	if err := lb.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}
 	env := &balancer.Env{}
@@ -112,7 +113,7 @@ func TestStatsMirrorsCounters(t *testing.T) {
 // Program.Stats (ebpf.Map.Lookup) after traffic of every kind.
 func TestPercpuReaderMatchesStats(t *testing.T) {
 	p := mustLoad(t, Options{})
-	if err := p.SetBackends(testBackends(3)); err != nil {
+	if err := p.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range genTrace(traceConfig{seed: 9, packets: 500, fragShare: 0.5, reorder: 0.3, conflict: 0.05}) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // benchRepeat is the kernel iterations per BPF_PROG_TEST_RUN call.
@@ -21,7 +22,7 @@ const benchRepeat = 20_000
 // cost.Default().
 func BenchmarkKernel(b *testing.B) {
 	base := mustLoad(b, Options{})
-	if err := base.SetBackends(testBackends(3)); err != nil {
+	if err := base.SetBackends(testutil.Backends(3)); err != nil {
 		b.Fatal(err)
 	}
 	frame := balancer.Encode(Paths()[0].Packet, Paths()[0].Payload)
@@ -78,7 +79,7 @@ func BenchmarkKernel(b *testing.B) {
 func BenchmarkBalancerProcess(b *testing.B) {
 	p := mustLoad(b, Options{})
 	lb := NewBalancer(p)
-	if err := lb.SetBackends(testBackends(3)); err != nil {
+	if err := lb.SetBackends(testutil.Backends(3)); err != nil {
 		b.Fatal(err)
 	}
 	pk := tcpPacket(1000)
@@ -106,7 +107,7 @@ func BenchmarkFragTableSize(b *testing.B) {
 	paths := pathsByName()
 	for _, size := range []int{64, DefaultFragTableSize, 2 * DefaultFragTableSize} {
 		p := mustLoad(b, Options{FragTableSize: size})
-		if err := p.SetBackends(testBackends(3)); err != nil {
+		if err := p.SetBackends(testutil.Backends(3)); err != nil {
 			b.Fatal(err)
 		}
 		for _, name := range []string{"established-tcp", "first-fragment", "non-first-fragment", "orphan-fragment"} {

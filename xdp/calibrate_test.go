@@ -13,6 +13,7 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // TestPathOpsMatchModel checks each path's operation counts against what
@@ -28,7 +29,7 @@ func TestPathOpsMatchModel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := m.SetBackends(path.Backends(testBackends(3))); err != nil {
+			if err := m.SetBackends(path.Backends(testutil.Backends(3))); err != nil {
 				t.Fatal(err)
 			}
 			env := &balancer.Env{}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // configHZ returns CONFIG_HZ from /proc/config.gz, or 0 when the kernel
@@ -86,7 +87,7 @@ func TestTickRate(t *testing.T) {
 func TestFragTimeoutExpires(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	p := mustLoad(t, Options{FragTimeout: timeout})
-	if err := p.SetBackends(testBackends(3)); err != nil {
+	if err := p.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}
 	paths := pathsByName()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // fuzzFrames splits a fuzz input into Ethernet frames: each is a length
@@ -76,7 +77,7 @@ func clearMap(tb testing.TB, m *ebpf.Map) {
 func FuzzDifferential(f *testing.F) {
 	opts := Options{RingSize: 13, ConnTableSize: 4096, FragTableSize: 4096, HintTableSize: 4096, OrphanCredits: 3}
 	p := mustLoad(f, opts)
-	bs := testBackends(3)
+	bs := testutil.Backends(3)
 	if err := p.SetBackends(bs); err != nil {
 		f.Fatal(err)
 	}

@@ -26,16 +26,6 @@ func mustLoad(tb testing.TB, opts Options) *Program {
 	return p
 }
 
-// testBackends returns n backends 101.. at 10.1.0.1.. all up, weight 1.
-func testBackends(n int) []balancer.Backend {
-	bs := make([]balancer.Backend, n)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
-	}
-	return bs
-}
-
 var (
 	testVIP    = netip.MustParseAddr("192.0.2.10")
 	testClient = netip.MustParseAddr("198.51.100.7")
@@ -46,11 +36,11 @@ func tcpPacket(sport uint16) balancer.Packet {
 }
 
 // mustLoadPath loads the program path is measured on ([Path.Options])
-// with path's backend set of testBackends(3).
+// with path's backend set of testutil.Backends(3).
 func mustLoadPath(tb testing.TB, path Path) *Program {
 	tb.Helper()
 	p := mustLoad(tb, path.Options())
-	if err := p.SetBackends(path.Backends(testBackends(3))); err != nil {
+	if err := p.SetBackends(path.Backends(testutil.Backends(3))); err != nil {
 		tb.Fatal(err)
 	}
 	return p

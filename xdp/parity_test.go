@@ -10,6 +10,7 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // Packet kinds the parity trace counts.
@@ -58,7 +59,7 @@ type traceFlow struct {
 // (103 drained), 70% (102 up), 85% (105 added, 101 removed) of the run.
 func genTrace(tc traceConfig) []step {
 	rng := rand.New(rand.NewPCG(tc.seed, 0x7469746e))
-	bs := testBackends(4) // 101..104
+	bs := testutil.Backends(4) // 101..104
 	steps := make([]step, 0, tc.packets+8)
 	steps = append(steps, step{backends: append([]balancer.Backend(nil), bs...)})
 	packets := 0

@@ -12,6 +12,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/internal/ring"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 func TestOptionsErrorsNameField(t *testing.T) {
@@ -57,18 +58,18 @@ func TestOptionsDefaults(t *testing.T) {
 
 func TestSetBackendsErrors(t *testing.T) {
 	p := mustLoad(t, Options{MaxBackends: 200})
-	bs := testBackends(3)
+	bs := testutil.Backends(3)
 	bs[2].ID = 200
 	if err := p.SetBackends(bs); err == nil || !errors.Is(err, ErrBadBackend) ||
 		err.Error() != "xdp: backends[2].ID 200: backend id not below Options.MaxBackends (200)" {
 		t.Errorf("ID 200 of MaxBackends 200: %v", err)
 	}
-	bs = testBackends(3)
+	bs = testutil.Backends(3)
 	bs[1].Addr = bs[0].Addr
 	if err := p.SetBackends(bs); !errors.Is(err, ErrDuplicateAddr) {
 		t.Errorf("duplicate address: %v", err)
 	}
-	bs = testBackends(3)
+	bs = testutil.Backends(3)
 	bs[1].ID = bs[0].ID
 	if err := p.SetBackends(bs); !errors.Is(err, balancer.ErrDuplicateBackend) {
 		t.Errorf("duplicate id: %v", err)
@@ -81,7 +82,7 @@ func TestSetBackendsErrors(t *testing.T) {
 func TestHashParity(t *testing.T) {
 	for _, o := range []Options{{}, {Seed: 0xdeadbeef, RingSize: 251}} {
 		p := mustLoad(t, o)
-		bs := testBackends(7)
+		bs := testutil.Backends(7)
 		if err := p.SetBackends(bs); err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +124,7 @@ func TestHashParity(t *testing.T) {
 // same frame (the Go model and the kernel agree on what is malformed).
 func TestBadInput(t *testing.T) {
 	p := mustLoad(t, Options{})
-	if err := p.SetBackends(testBackends(3)); err != nil {
+	if err := p.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}
 	good := func() []byte { return balancer.Encode(tcpPacket(1234), 100) }
@@ -265,7 +266,7 @@ func TestEncapsulation(t *testing.T) {
 	src := netip.MustParseAddr("10.0.0.254")
 	for _, o := range []Options{{}, {SourceAddr: src}} {
 		p := mustLoad(t, o)
-		bs := testBackends(3)
+		bs := testutil.Backends(3)
 		if err := p.SetBackends(bs); err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +333,7 @@ func TestEncapsulation(t *testing.T) {
 // per-CPU counters sum.
 func TestStatsPerCPU(t *testing.T) {
 	p := mustLoad(t, Options{})
-	if err := p.SetBackends(testBackends(2)); err != nil {
+	if err := p.SetBackends(testutil.Backends(2)); err != nil {
 		t.Fatal(err)
 	}
 	runtime.LockOSThread()

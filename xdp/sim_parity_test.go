@@ -10,6 +10,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -82,7 +83,7 @@ func simParity(t *testing.T, fragRate float64) {
 	sc := sim.Scenario{
 		Seed:     7,
 		Duration: 1500 * time.Millisecond,
-		Backends: testBackends(3),
+		Backends: testutil.Backends(3),
 		Traffic:  sim.Traffic{Flows: 3000, Clients: 200, Rate: rate, UDPShare: 0.5, FragmentRate: fragRate, Reorder: 0.2},
 		Node:     sim.Node{CPUs: 4, QueueLen: 1 << 16},
 		Events: []sim.Event{
@@ -144,7 +145,7 @@ func TestSimResultParity(t *testing.T) {
 	sc := sim.Scenario{
 		Seed:     11,
 		Duration: 400 * time.Millisecond,
-		Backends: testBackends(3),
+		Backends: testutil.Backends(3),
 		Traffic:  sim.Traffic{Flows: 1000, Clients: 100, Rate: 40_000, UDPShare: 0.5, FragmentRate: 0.5, Reorder: 0.2},
 		Node:     sim.Node{CPUs: 2, QueueLen: 256},
 		Events:   []sim.Event{sim.BackendDown(200*time.Millisecond, 101)},

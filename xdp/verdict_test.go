@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // malformedDelta is how many malformed-input counters moved from a to b.
@@ -89,7 +90,7 @@ func corrupt(rng *rand.Rand, frame []byte) []byte {
 // UDP and ICMP) with balancer.Decode's.
 func TestVerdictMatchesDecode(t *testing.T) {
 	p := mustLoad(t, Options{})
-	if err := p.SetBackends(testBackends(3)); err != nil {
+	if err := p.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(5, 6))

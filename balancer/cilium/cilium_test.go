@@ -10,16 +10,8 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
-
-func backends(n int) []balancer.Backend {
-	bs := make([]balancer.Backend, n)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
-	}
-	return bs
-}
 
 func newTest(t testing.TB, cfg Config) *Balancer {
 	t.Helper()
@@ -27,7 +19,7 @@ func newTest(t testing.TB, cfg Config) *Balancer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetBackends(backends(3)); err != nil {
+	if err := b.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -210,7 +202,7 @@ func TestBackendChanges(t *testing.T) {
 	ack := tcp(1000, balancer.TCPAck)
 
 	// Weight 0 (maintenance): the established flow stays, a SYN moves.
-	bs := backends(3)
+	bs := testutil.Backends(3)
 	for i := range bs {
 		if bs[i].ID == first.Backend {
 			bs[i].Weight = 0
@@ -247,7 +239,7 @@ func TestSNATPortExhaustion(t *testing.T) {
 	// Many clients using the same source port towards one backend: each
 	// needs its own NAT port; the model must stay bounded and keep going.
 	b, _ := New(Config{NATMapSize: 64})
-	_ = b.SetBackends(backends(1))
+	_ = b.SetBackends(testutil.Backends(1))
 	for i := range 200 {
 		p := udp(40000)
 		p.Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // FuzzFragMap drives the model in both modes with random packets over a
@@ -29,7 +30,7 @@ func FuzzFragMap(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := backends(3)
+		bs := testutil.Backends(3)
 		if err := b.SetBackends(bs); err != nil {
 			t.Fatal(err)
 		}

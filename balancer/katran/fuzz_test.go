@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // FuzzBounds drives the model with random packets from a few clients, on
@@ -28,7 +29,7 @@ func FuzzBounds(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := backends(3)
+		bs := testutil.Backends(3)
 		if err := b.SetBackends(bs); err != nil {
 			t.Fatal(err)
 		}

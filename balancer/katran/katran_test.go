@@ -11,16 +11,8 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
-
-func backends(n int) []balancer.Backend {
-	bs := make([]balancer.Backend, n)
-	for i := range bs {
-		id := balancer.BackendID(101 + i)
-		bs[i] = balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + i)}), Weight: 1, Up: true}
-	}
-	return bs
-}
 
 func newTest(t testing.TB, cfg Config) *Balancer {
 	t.Helper()
@@ -28,7 +20,7 @@ func newTest(t testing.TB, cfg Config) *Balancer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetBackends(backends(3)); err != nil {
+	if err := b.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -215,7 +207,7 @@ func TestLRUKeepsFlowAcrossRingChange(t *testing.T) {
 	b := newTest(t, Config{})
 	syn := tcp(1000, balancer.TCPSyn)
 	first := b.Process(&balancer.Env{}, &syn)
-	bs := backends(3)
+	bs := testutil.Backends(3)
 	for i := range bs {
 		if bs[i].ID == first.Backend {
 			bs[i].Up = false
@@ -298,7 +290,7 @@ func TestNoBackendsAndBadInput(t *testing.T) {
 	if d := b.Process(nil, &balancer.Packet{}); d.Action != balancer.Drop {
 		t.Errorf("zero packet, nil env: %+v, want drop", d)
 	}
-	bs := backends(3)
+	bs := testutil.Backends(3)
 	for i := range bs {
 		bs[i].Up = false
 	}

@@ -1,6 +1,8 @@
-// Package testutil holds helpers shared by the tests of this module that need
-// kernel privileges (loading eBPF programs, creating network namespaces). It
-// is internal: nothing here is a stable API.
+// Package testutil holds helpers shared by the tests of this module: the
+// skip-or-fail rule of tests that need kernel privileges (loading eBPF
+// programs, creating network namespaces), and [Backends], the backend set
+// the balancers' and the kernel program's tests use. It is internal:
+// nothing here is a stable API.
 //
 // # Skip or fail
 //
