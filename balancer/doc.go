@@ -3,8 +3,12 @@
 // interface, plus the flow hash that the Go models and the eBPF program share
 // byte for byte ([Hash5], [Hash3]) and a frame codec ([Decode], [Encode]).
 //
-// It imports only [github.com/titanlb/titanlb/cost] (and internal/murmur,
-// the hash steps it shares with frag); the implementations
+// [NewRing] builds the Maglev ring of backend IDs that every balancer and
+// the eBPF program share: a custom balancer picks its backends with it.
+//
+// It imports only [github.com/titanlb/titanlb/cost] and
+// [github.com/titanlb/titanlb/maglev] (and internal/murmur, the hash steps
+// it shares with frag); the implementations
 // live in balancer/titan, balancer/katran and balancer/cilium, and the kernel
 // program's adapter in xdp.
 //

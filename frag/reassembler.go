@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/titanlb/titanlb/lru"
 )
 
 // Defaults and limits of [ReassemblerOptions].
@@ -178,7 +180,7 @@ type progress struct {
 type Reassembler struct {
 	timeout  time.Duration
 	maxFrags int
-	index    *LRU[Key, int32] // datagram -> slot; recency = arrival of first fragment
+	index    *lru.Map[Key, int32] // datagram -> slot; recency = arrival of first fragment
 	slots    []progress
 	free     []int32
 	stats    ReassemblerStats
@@ -207,7 +209,7 @@ func NewReassembler(opts ReassemblerOptions) (*Reassembler, error) {
 	if n == 0 {
 		n = DefaultMaxDatagrams
 	}
-	idx, err := NewLRUFunc[Key, int32](n, Key.hash)
+	idx, err := lru.NewFunc[Key, int32](n, Key.hash)
 	if err != nil {
 		return nil, fmt.Errorf("frag: reassembler.MaxDatagrams %d: %w", n, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/murmur"
 )
 
 // Fleet limits; [Scenario.Validate] names the field that exceeds one.
@@ -308,15 +309,15 @@ const ecmpSeed = 0x45434d50 // "ECMP"
 // ecmpHash is the router's hash of p under mode m.
 func ecmpHash(p *balancer.Packet, m ECMPMode) uint64 {
 	s, d := p.Src.As4(), p.Dst.As4()
-	h := mix64(ecmpSeed ^ (uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])))
-	h = mix64(h ^ (uint64(d[0])<<24 | uint64(d[1])<<16 | uint64(d[2])<<8 | uint64(d[3])))
+	h := murmur.Fmix64(ecmpSeed ^ (uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])))
+	h = murmur.Fmix64(h ^ (uint64(d[0])<<24 | uint64(d[1])<<16 | uint64(d[2])<<8 | uint64(d[3])))
 	switch {
 	case !p.IsFragment() || m == ECMP5Tuple:
 		h ^= uint64(p.Proto)<<32 | uint64(p.SrcPort)<<16 | uint64(p.DstPort)
 	case m == ECMP3Tuple:
 		h ^= uint64(p.Proto) << 32
 	}
-	return mix64(h)
+	return murmur.Fmix64(h)
 }
 
 // route returns the CPU, across the fleet, that p arrives on: the router

@@ -11,19 +11,18 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
-	"github.com/titanlb/titanlb/internal/ring"
 	"github.com/titanlb/titanlb/sim"
 )
 
 // fuzzLB is FuzzScenario's balancer: Maglev over the 5-tuple, so that
 // fragments split, plus a drop of every packet whose IP ID is a multiple of
 // 7, so that balancer drops are exercised too.
-type fuzzLB struct{ r *ring.Ring }
+type fuzzLB struct{ r *balancer.Ring }
 
 func (l *fuzzLB) Name() string { return "fuzz" }
 
 func (l *fuzzLB) SetBackends(bs []balancer.Backend) error {
-	r, err := ring.Build(bs, 13)
+	r, err := balancer.NewRing(bs, 13)
 	l.r = r
 	return err
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
-	"github.com/titanlb/titanlb/internal/ring"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -15,7 +14,7 @@ import (
 // elsewhere than its first fragment. With pin set it forwards everything
 // to the lowest usable backend instead.
 type maglevLB struct {
-	r   *ring.Ring
+	r   *balancer.Ring
 	pin balancer.BackendID
 	ok  bool
 	set int // SetBackends calls
@@ -24,7 +23,7 @@ type maglevLB struct {
 func (l *maglevLB) Name() string { return "testmaglev" }
 
 func (l *maglevLB) SetBackends(bs []balancer.Backend) error {
-	r, err := ring.Build(bs, 0)
+	r, err := balancer.NewRing(bs, 0)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/murmur"
 )
 
 // packet is a packet in flight through the simulated node: the header the
@@ -88,22 +89,12 @@ func rss(p *balancer.Packet, n int) int {
 	s, d := p.Src.As4(), p.Dst.As4()
 	h := uint64(rssSeed)
 	h ^= uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])
-	h = mix64(h)
+	h = murmur.Fmix64(h)
 	h ^= uint64(d[0])<<24 | uint64(d[1])<<16 | uint64(d[2])<<8 | uint64(d[3])
 	if !p.IsFragment() {
 		h ^= uint64(p.SrcPort)<<48 | uint64(p.DstPort)<<32
 	}
-	h = mix64(h)
+	h = murmur.Fmix64(h)
 	hi, _ := bits.Mul64(h, uint64(n))
 	return int(hi)
-}
-
-// mix64 is the 64-bit murmur3 finaliser.
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
 }

@@ -6,7 +6,7 @@
 // the cost model against the kernel ([Calibrate], [FitModel]; the fitted
 // prices are cost.Calibrated()).
 //
-// It imports balancer, maglev (through internal/ring), frag (the fragment
+// It imports balancer, maglev (through balancer.NewRing), frag (the fragment
 // table's set count) and cost; its tests also import balancer/titan and
 // sim, for parity.
 //

@@ -18,7 +18,6 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/internal/netns"
-	"github.com/titanlb/titanlb/internal/ring"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
@@ -592,7 +591,7 @@ func TestEndToEndFragmentedUDP(t *testing.T) {
 
 	// Fixed client ports, so the expected backends are fixed too: the
 	// ring SetBackends wrote (the Go ring) predicts each flow's.
-	r, err := ring.Build(tp.bset, 0)
+	r, err := balancer.NewRing(tp.bset, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/frag"
-	"github.com/titanlb/titanlb/internal/ring"
 )
 
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_way -type frag_set -type flow5 -type flow3 -type bench_state titan titan.c
@@ -163,7 +162,7 @@ func (p *Program) init() error {
 	}
 	slots := make([]uint32, p.opts.RingSize)
 	for i := range slots {
-		slots[i] = ring.None
+		slots[i] = balancer.RingNone
 	}
 	if err := writeArray(p.objs.Ring, slots); err != nil {
 		return fmt.Errorf("xdp: write ring: %w", err)
@@ -207,7 +206,7 @@ func (p *Program) Options() Options {
 }
 
 // SetBackends replaces the backend set with bs, the full desired set: it
-// builds the Maglev ring with internal/ring (the ring every Go balancer
+// builds the Maglev ring with [balancer.NewRing] (the ring every Go balancer
 // builds), then writes the backends array (address, and whether the
 // backend is usable: present and Up) and the ring. IDs must be below
 // [Options.MaxBackends] and addresses distinct, since a backend is known
@@ -216,7 +215,7 @@ func (p *Program) SetBackends(bs []balancer.Backend) error {
 	if p.closed {
 		return fmt.Errorf("xdp: set backends: %w", ErrClosed)
 	}
-	r, err := ring.Build(bs, p.opts.RingSize)
+	r, err := balancer.NewRing(bs, p.opts.RingSize)
 	if err != nil {
 		return fmt.Errorf("xdp: %w", err)
 	}

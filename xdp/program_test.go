@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/titanlb/titanlb/balancer"
-	"github.com/titanlb/titanlb/internal/ring"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
@@ -86,7 +85,7 @@ func TestHashParity(t *testing.T) {
 		if err := p.SetBackends(bs); err != nil {
 			t.Fatal(err)
 		}
-		r, err := ring.Build(bs, p.Options().RingSize)
+		r, err := balancer.NewRing(bs, p.Options().RingSize)
 		if err != nil {
 			t.Fatal(err)
 		}

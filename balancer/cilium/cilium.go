@@ -9,7 +9,8 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/frag"
-	"github.com/titanlb/titanlb/internal/ring"
+	"github.com/titanlb/titanlb/internal/murmur"
+	"github.com/titanlb/titanlb/lru"
 	"github.com/titanlb/titanlb/maglev"
 )
 
@@ -147,25 +148,15 @@ type tupleKey struct {
 func hashTuple(k tupleKey) uint64 {
 	a := binary.LittleEndian.Uint64(k.t[:8])
 	b := binary.LittleEndian.Uint64(k.t[8:]) ^ uint64(k.flags)<<56
-	return mix64(a ^ mix64(b))
+	return murmur.Fmix64(a ^ murmur.Fmix64(b))
 }
 
 func hashFrag(k fragKey) uint64 {
 	a := uint64(binary.LittleEndian.Uint32(k.dst[:]))<<32 | uint64(binary.LittleEndian.Uint32(k.src[:]))
-	return mix64(a ^ mix64(uint64(k.id)<<8|uint64(k.proto)))
+	return murmur.Fmix64(a ^ murmur.Fmix64(uint64(k.id)<<8|uint64(k.proto)))
 }
 
-func hashAddr(k [4]byte) uint64 { return mix64(uint64(binary.LittleEndian.Uint32(k[:]))) }
-
-// mix64 is a 64-bit finaliser (SplitMix64's), used to hash map keys.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
+func hashAddr(k [4]byte) uint64 { return murmur.Fmix64(uint64(binary.LittleEndian.Uint32(k[:]))) }
 
 type ctEntry struct{ backend balancer.BackendID }
 
@@ -177,13 +168,13 @@ type Balancer struct {
 	seed    uint32
 	m       uint64
 	vips    map[netip.Addr]struct{}
-	ring    *ring.Ring
+	ring    *balancer.Ring
 	backend map[balancer.BackendID]balancer.Backend // cilium_lb4_backends_v3
-	frag    *frag.LRU[fragKey, ports]
-	ctTCP   *frag.LRU[tupleKey, ctEntry]
-	ctAny   *frag.LRU[tupleKey, ctEntry]
-	nat     *frag.LRU[tupleKey, natEntry]
-	neigh   *frag.LRU[[4]byte, struct{}]
+	frag    *lru.Map[fragKey, ports]
+	ctTCP   *lru.Map[tupleKey, ctEntry]
+	ctAny   *lru.Map[tupleKey, ctEntry]
+	nat     *lru.Map[tupleKey, natEntry]
+	neigh   *lru.Map[[4]byte, struct{}]
 	rnd     uint32 // get_prandom_u32, deterministic
 	stats   Stats
 }
@@ -246,19 +237,19 @@ func New(cfg Config) (*Balancer, error) {
 	}
 	// The fragment map is allocated whole; the others reserve a few
 	// thousand entries and double toward their bound on demand.
-	if b.frag, err = frag.NewLRUFunc[fragKey, ports](n[0], hashFrag); err != nil {
+	if b.frag, err = lru.NewFunc[fragKey, ports](n[0], hashFrag); err != nil {
 		return nil, fmt.Errorf("cilium: config.FragMapSize %d: %w", n[0], err)
 	}
-	if b.ctTCP, err = frag.NewLRUWith[tupleKey, ctEntry](n[1], frag.LRUOptions[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
+	if b.ctTCP, err = lru.NewWith[tupleKey, ctEntry](n[1], lru.Options[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
 		return nil, fmt.Errorf("cilium: config.CTMapSizeTCP %d: %w", n[1], err)
 	}
-	if b.ctAny, err = frag.NewLRUWith[tupleKey, ctEntry](n[2], frag.LRUOptions[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
+	if b.ctAny, err = lru.NewWith[tupleKey, ctEntry](n[2], lru.Options[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
 		return nil, fmt.Errorf("cilium: config.CTMapSizeAny %d: %w", n[2], err)
 	}
-	if b.nat, err = frag.NewLRUWith[tupleKey, natEntry](n[3], frag.LRUOptions[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
+	if b.nat, err = lru.NewWith[tupleKey, natEntry](n[3], lru.Options[tupleKey]{Hash: hashTuple, Reserve: 4096}); err != nil {
 		return nil, fmt.Errorf("cilium: config.NATMapSize %d: %w", n[3], err)
 	}
-	if b.neigh, err = frag.NewLRUWith[[4]byte, struct{}](n[4], frag.LRUOptions[[4]byte]{Hash: hashAddr, Reserve: 1024}); err != nil {
+	if b.neigh, err = lru.NewWith[[4]byte, struct{}](n[4], lru.Options[[4]byte]{Hash: hashAddr, Reserve: 1024}); err != nil {
 		return nil, fmt.Errorf("cilium: config.NeighMapSize %d: %w", n[4], err)
 	}
 	b.rnd = b.seed | 1
@@ -275,7 +266,7 @@ func (b *Balancer) Name() string { return "cilium" }
 // weight 0 stays in the map in maintenance state: it keeps its tracked flows
 // (except a TCP SYN, which is re-balanced) and gets no new ones.
 func (b *Balancer) SetBackends(bs []balancer.Backend) error {
-	r, err := ring.Build(bs, b.m)
+	r, err := balancer.NewRing(bs, b.m)
 	if err != nil {
 		return fmt.Errorf("cilium: %w", err)
 	}

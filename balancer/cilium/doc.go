@@ -4,7 +4,7 @@
 // SNAT (the default) or DSR with IPIP dispatch, and IPv4 fragment tracking
 // through an LRU fragment map. It implements [balancer.Balancer] and may
 // touch only its own state, the [cost.Meter] it is given and the shared ring
-// built by internal/ring.
+// built by [balancer.NewRing].
 //
 // # Sources
 //
@@ -110,7 +110,7 @@
 //
 //   - Hash: the model selects the Maglev slot with the shared murmur3
 //     [balancer.Hash5] instead of Cilium's jhash, so all TitanLB balancers
-//     use one hash; the slot table is the shared internal/ring build of size
+//     use one hash; the slot table is the shared balancer.NewRing build of size
 //     16381.
 //   - Not charged: bpf_fib_lookup in fib_redirect_v4 (a helper, not a map),
 //     the perf-event output of drop and trace notifications, the creation
@@ -141,10 +141,10 @@
 // # Allocation
 //
 // Process does not allocate once its tables have grown to their working
-// size. Each map is a [frag.LRU]: an open-addressing index (linear probing,
+// size. Each map is a [lru.Map]: an open-addressing index (linear probing,
 // backward-shift deletion, so eviction churn leaves no tombstones) over a
 // node arena in recency order. The fragment map is allocated whole; the
-// conntrack, NAT and neighbour maps are made with [frag.NewLRUWith] and
+// conntrack, NAT and neighbour maps are made with [lru.NewWith] and
 // reserve 4096 (neighbour: 1024) entries, then double toward their bound on
 // demand (the kernel preallocates instead). A full map recycles the evicted
 // node in place. TestProcessDoesNotAllocate checks established,

@@ -2,7 +2,7 @@
 // stateless Maglev over a per-CPU LRU connection table, IPIP encapsulation,
 // and every IPv4 fragment dropped. It implements [balancer.Balancer] and may
 // touch only its own state, the [cost.Meter] it is given and the shared ring
-// built by internal/ring.
+// built by [balancer.NewRing].
 //
 // # Sources
 //
@@ -123,10 +123,10 @@
 // # Allocation
 //
 // Process does not allocate once its tables have grown to their working
-// size. Every connection table is a [frag.LRU]: an open-addressing index
+// size. Every connection table is a [lru.Map]: an open-addressing index
 // (linear probing, backward-shift deletion, so eviction churn leaves no
 // tombstones) over a node arena in recency order. Each per-CPU LRU is made
-// with [frag.NewLRUWith] and reserves 256 entries up front, then doubles
+// with [lru.NewWith] and reserves 256 entries up front, then doubles
 // toward its bound on demand (the kernel preallocates instead: 8,000,000
 // entries over 128 tables would cost gigabytes up front here); the
 // fallback LRU's 1000 entries are allocated at once. A full table recycles

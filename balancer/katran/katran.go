@@ -10,7 +10,8 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/frag"
-	"github.com/titanlb/titanlb/internal/ring"
+	"github.com/titanlb/titanlb/internal/murmur"
+	"github.com/titanlb/titanlb/lru"
 	"github.com/titanlb/titanlb/maglev"
 )
 
@@ -108,17 +109,7 @@ type Stats struct {
 type flowKey [16]byte
 
 func hashFlowKey(k flowKey) uint64 {
-	return mix64(binary.LittleEndian.Uint64(k[:8]) ^ mix64(binary.LittleEndian.Uint64(k[8:])))
-}
-
-// mix64 is a 64-bit finaliser (SplitMix64's), used to hash table keys.
-func mix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+	return murmur.Fmix64(binary.LittleEndian.Uint64(k[:8]) ^ murmur.Fmix64(binary.LittleEndian.Uint64(k[8:])))
 }
 
 // lruReserve is the storage each per-CPU LRU reserves up front; it doubles
@@ -131,7 +122,7 @@ type lruValue struct {
 }
 
 type cpuState struct {
-	lru         *frag.LRU[flowKey, lruValue]
+	lru         *lru.Map[flowKey, lruValue]
 	rateStart   time.Duration // conn_rate_stats v2
 	rateCount   uint64        // conn_rate_stats v1
 	rateStarted bool
@@ -144,7 +135,7 @@ type Balancer struct {
 	ringSize uint64
 	perCPU   int
 	vips     map[netip.Addr]struct{}
-	ring     *ring.Ring
+	ring     *balancer.Ring
 	reals    map[balancer.BackendID]balancer.Backend
 	cpus     []cpuState // lazily given an LRU; index = CPU
 	fallback cpuState
@@ -197,15 +188,15 @@ func New(cfg Config) (*Balancer, error) {
 		}
 	}
 	b.cpus = make([]cpuState, cpus)
-	opts := frag.LRUOptions[flowKey]{Hash: hashFlowKey, Reserve: lruReserve}
+	opts := lru.Options[flowKey]{Hash: hashFlowKey, Reserve: lruReserve}
 	for i := range b.cpus {
-		l, err := frag.NewLRUWith[flowKey, lruValue](b.perCPU, opts)
+		l, err := lru.NewWith[flowKey, lruValue](b.perCPU, opts)
 		if err != nil { // not reached: perCPU is within 1..frag.MaxCapacity
 			return nil, fmt.Errorf("katran: config.LRUSize %d: %w", cfg.LRUSize, err)
 		}
 		b.cpus[i].lru = l
 	}
-	l, err := frag.NewLRUFunc[flowKey, lruValue](FallbackLRUSize, hashFlowKey)
+	l, err := lru.NewFunc[flowKey, lruValue](FallbackLRUSize, hashFlowKey)
 	if err != nil {
 		return nil, fmt.Errorf("katran: fallback LRU: %w", err)
 	}
@@ -236,7 +227,7 @@ func (b *Balancer) LRULen() int {
 // is older than [LRUUDPTimeout]); Katran's reals array is not cleared, and its
 // UDP flow-migration feature (F_UDP_FLOW_MIGRATION) is off by default.
 func (b *Balancer) SetBackends(bs []balancer.Backend) error {
-	r, err := ring.Build(bs, b.ringSize)
+	r, err := balancer.NewRing(bs, b.ringSize)
 	if err != nil {
 		return fmt.Errorf("katran: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
-	"github.com/titanlb/titanlb/internal/ring"
 )
 
 // benchPackets is how many distinct flows or datagrams a benchmark cycles
@@ -108,7 +107,7 @@ func BenchmarkBaseline(b *testing.B) {
 	for i := range pkts {
 		pkts[i] = whole(client(i), balancer.ProtoTCP, uint16(i))
 	}
-	r, err := ring.Build(backends(), 0)
+	r, err := balancer.NewRing(backends(), 0)
 	if err != nil {
 		b.Fatal(err)
 	}

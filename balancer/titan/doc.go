@@ -4,7 +4,7 @@
 // included.
 //
 // It imports [github.com/titanlb/titanlb/balancer], [github.com/titanlb/titanlb/cost],
-// [github.com/titanlb/titanlb/frag] and internal/ring, and touches nothing
+// [github.com/titanlb/titanlb/frag] and the ring of [balancer.NewRing], and touches nothing
 // else: no global state, no goroutines, no clock (time is [balancer.Env.Now]).
 // The eBPF program in xdp/ implements the same algorithm from the same
 // specification with the same defaults, and its tests compare the two packet
@@ -12,7 +12,7 @@
 //
 // # Algorithm
 //
-// [Balancer.SetBackends] builds the Maglev ring with internal/ring (the
+// [Balancer.SetBackends] builds the Maglev ring with [balancer.NewRing] (the
 // backends that are Up with Weight > 0, sorted by ID). A backend is usable
 // for an existing table entry when it is in the current set and Up: a
 // drained backend (Up, Weight 0) keeps the flows it has and gets no new
@@ -203,7 +203,7 @@
 // [Config.FragTimeout], default 30 s like Linux net.ipv4.ipfrag_time) and
 // the hint table ([Config.HintTableSize], default 65536) are bounded and
 // allocated by [New]; Process does not allocate. The connection and hint
-// tables are LRUs ([frag.LRU]): when full, a new entry evicts the least
+// tables are LRUs ([lru.Map]): when full, a new entry evicts the least
 // recently used one. The fragment table is a [frag.SetTable] of
 // ceil(FragTableSize/4) sets of 4 entries, as the kernel program keeps it:
 // a new entry takes the ways of its key's set in turn (first in, first

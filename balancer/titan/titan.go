@@ -8,7 +8,8 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/frag"
-	"github.com/titanlb/titanlb/internal/ring"
+	"github.com/titanlb/titanlb/internal/murmur"
+	"github.com/titanlb/titanlb/lru"
 )
 
 // ReasonConflictingFirstFragment is the drop reason of a first fragment
@@ -40,26 +41,16 @@ func addrs(src, dst [4]byte) uint64 {
 		uint64(dst[0])<<32 | uint64(dst[1])<<40 | uint64(dst[2])<<48 | uint64(dst[3])<<56
 }
 
-// mix64 is MurmurHash3's 64-bit finalizer.
-func mix64(x uint64) uint64 {
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	x ^= x >> 33
-	return x
-}
-
 // hash is the connection table's index hash (table placement only; the
 // flow hash that picks backends is balancer.Hash5).
 func (k connKey) hash() uint64 {
 	b := uint64(k.srcPort) | uint64(k.dstPort)<<16 | uint64(k.proto)<<32
-	return mix64(addrs(k.src, k.dst) ^ mix64(b+0x9e3779b97f4a7c15))
+	return murmur.Fmix64(addrs(k.src, k.dst) ^ murmur.Fmix64(b+0x9e3779b97f4a7c15))
 }
 
 // hash is the hint table's index hash.
 func (k hintKey) hash() uint64 {
-	return mix64(addrs(k.src, k.dst) ^ mix64(uint64(k.proto)+0x9e3779b97f4a7c15))
+	return murmur.Fmix64(addrs(k.src, k.dst) ^ murmur.Fmix64(uint64(k.proto)+0x9e3779b97f4a7c15))
 }
 
 // Balancer is the Titan datapath model. It is not safe for concurrent use;
@@ -68,12 +59,12 @@ func (k hintKey) hash() uint64 {
 type Balancer struct {
 	cfg      Config
 	vips     map[[4]byte]struct{} // nil: balance every IPv4 destination
-	ring     *ring.Ring           // nil until SetBackends
+	ring     *balancer.Ring       // nil until SetBackends
 	usable   map[balancer.BackendID]bool
-	conns    *frag.LRU[connKey, balancer.BackendID]
+	conns    *lru.Map[connKey, balancer.BackendID]
 	frags    *frag.SetTable
-	hints    *frag.LRU[hintKey, balancer.BackendID] // nil unless OrphanHostHint or AdmitEarned
-	credit   int64                                  // orphan credit (AdmitEarned)
+	hints    *lru.Map[hintKey, balancer.BackendID] // nil unless OrphanHostHint or AdmitEarned
+	credit   int64                                 // orphan credit (AdmitEarned)
 	counters counters
 }
 
@@ -124,9 +115,9 @@ type Stats struct {
 	// or gone, so that the packet re-picked from the ring.
 	ConnRepicks, FragRepicks uint64
 
-	Conn frag.LRUStats                  // connection table counters
+	Conn lru.Stats                      // connection table counters
 	Frag frag.TableStats                // fragment table counters
-	Hint frag.LRUStats                  // host-pair hint table counters (zero unless OrphanHostHint)
+	Hint lru.Stats                      // host-pair hint table counters (zero unless OrphanHostHint)
 	Len  struct{ Conn, Frag, Hint int } // current table occupancy
 }
 
@@ -145,14 +136,14 @@ func New(cfg Config) (*Balancer, error) {
 			b.vips[v.As4()] = struct{}{}
 		}
 	}
-	if b.conns, err = frag.NewLRUFunc[connKey, balancer.BackendID](c.ConnTableSize, connKey.hash); err != nil {
+	if b.conns, err = lru.NewFunc[connKey, balancer.BackendID](c.ConnTableSize, connKey.hash); err != nil {
 		return nil, fmt.Errorf("titan: config.ConnTableSize: %w", err)
 	}
 	if b.frags, err = frag.NewSetTable(frag.SetOptions{Capacity: c.FragTableSize, Timeout: c.FragTimeout, Seed: c.Seed}); err != nil {
 		return nil, fmt.Errorf("titan: config.FragTableSize: %w", err)
 	}
 	if c.OrphanPolicy == OrphanHostHint || c.OrphanAdmission == AdmitEarned {
-		if b.hints, err = frag.NewLRUFunc[hintKey, balancer.BackendID](c.HintTableSize, hintKey.hash); err != nil {
+		if b.hints, err = lru.NewFunc[hintKey, balancer.BackendID](c.HintTableSize, hintKey.hash); err != nil {
 			return nil, fmt.Errorf("titan: config.HintTableSize: %w", err)
 		}
 	}
@@ -171,12 +162,12 @@ func (b *Balancer) Config() Config {
 }
 
 // SetBackends replaces the backend set. It builds the Maglev ring with
-// internal/ring (eligible: Up with Weight > 0). Table entries are not
+// [balancer.NewRing] (eligible: Up with Weight > 0). Table entries are not
 // flushed: an entry whose backend is gone or down is re-picked when a
 // packet hits it, and a drained backend (Up, Weight 0) keeps its flows.
 // The error names the bad field; on error the previous set stays.
 func (b *Balancer) SetBackends(bs []balancer.Backend) error {
-	r, err := ring.Build(bs, b.cfg.RingSize)
+	r, err := balancer.NewRing(bs, b.cfg.RingSize)
 	if err != nil {
 		return fmt.Errorf("titan: %w", err)
 	}

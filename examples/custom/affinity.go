@@ -3,7 +3,6 @@ package main
 import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
-	"github.com/titanlb/titanlb/internal/ring"
 )
 
 // Affinity is a stateless balancer that sends every packet between two hosts
@@ -13,7 +12,7 @@ import (
 // order; the price is balance, which now depends on the number of clients
 // rather than the number of flows.
 type Affinity struct {
-	ring *ring.Ring // nil until SetBackends
+	ring *balancer.Ring // nil until SetBackends
 }
 
 var _ balancer.Balancer = (*Affinity)(nil)
@@ -24,7 +23,7 @@ func (a *Affinity) Name() string { return "affinity" }
 // SetBackends builds the ring of the backends that are up, with the same
 // builder the other balancers use.
 func (a *Affinity) SetBackends(bs []balancer.Backend) error {
-	r, err := ring.Build(bs, 0)
+	r, err := balancer.NewRing(bs, 0)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
-	"github.com/titanlb/titanlb/internal/ring"
 )
 
 // Config is the server's fixed configuration; the zero value is filled with
@@ -330,7 +329,7 @@ func (s *Server) State() State {
 // rebuildRingLocked builds the ring for s.backends and the view of it;
 // s.mu is held.
 func (s *Server) rebuildRingLocked() error {
-	r, err := ring.Build(s.backends, 0)
+	r, err := balancer.NewRing(s.backends, 0)
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
@@ -340,7 +339,7 @@ func (s *Server) rebuildRingLocked() error {
 	}
 	moved := 0
 	for i, id := range r.Slots {
-		if id != ring.None {
+		if id != balancer.RingNone {
 			v.Counts[strconv.FormatUint(uint64(id), 10)]++
 		}
 		if s.slots != nil && s.slots[i] != id {
@@ -354,7 +353,7 @@ func (s *Server) rebuildRingLocked() error {
 	v.Samples = make([]uint32, n)
 	for i := range v.Samples {
 		id := r.Slots[i*len(r.Slots)/n]
-		if id == ring.None {
+		if id == balancer.RingNone {
 			id = 0
 		}
 		v.Samples[i] = id

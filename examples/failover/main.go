@@ -24,7 +24,6 @@ import (
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
-	"github.com/titanlb/titanlb/internal/ring"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -114,7 +113,7 @@ func (o options) scenario() sim.Scenario {
 
 // report is what the command found.
 type report struct {
-	rings  [3]*ring.Ring // all up, 103 down, 103 back up
+	rings  [3]*balancer.Ring // all up, 103 down, 103 back up
 	lanes  []string
 	steady []sim.Result // per lane, 103 up throughout
 	failed []sim.Result // per lane, 103 down at o.down and up at o.up
@@ -127,7 +126,7 @@ func failover(o options) (report, error) {
 	bs := sim.Backends(3)
 	for i, up := range []bool{true, false, true} {
 		bs[2].Up = up
-		r, err := ring.Build(bs, 0)
+		r, err := balancer.NewRing(bs, 0)
 		if err != nil {
 			return rep, err
 		}
@@ -197,7 +196,7 @@ func (t *table) flush() {
 	}
 }
 
-func count(r *ring.Ring, id balancer.BackendID) int {
+func count(r *balancer.Ring, id balancer.BackendID) int {
 	n := 0
 	for _, s := range r.Slots {
 		if s == uint32(id) {
@@ -207,7 +206,7 @@ func count(r *ring.Ring, id balancer.BackendID) int {
 	return n
 }
 
-func shares(r *ring.Ring, bs []balancer.Backend) string {
+func shares(r *balancer.Ring, bs []balancer.Backend) string {
 	parts := make([]string, len(bs))
 	for i, b := range bs {
 		parts[i] = fmt.Sprintf("%.2f%%", 100*float64(count(r, b.ID))/float64(len(r.Slots)))
@@ -215,7 +214,7 @@ func shares(r *ring.Ring, bs []balancer.Backend) string {
 	return strings.Join(parts, "\t")
 }
 
-func moved(a, b *ring.Ring) string {
+func moved(a, b *balancer.Ring) string {
 	n := 0
 	for i := range a.Slots {
 		if a.Slots[i] != b.Slots[i] {

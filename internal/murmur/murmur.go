@@ -34,3 +34,15 @@ func Fmix(h uint32) uint32 {
 func Word(b [4]byte) uint32 {
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
+
+// Fmix64 is MurmurHash3's 64-bit finalizer: the index hash of the Go
+// models' tables (connection, hint, fragment reassembly), which only place
+// keys in memory and decide nothing a packet's backend depends on.
+func Fmix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}

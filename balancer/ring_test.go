@@ -1,28 +1,26 @@
-package ring
+package balancer
 
 import (
 	"net/netip"
 	"testing"
-
-	"github.com/titanlb/titanlb/balancer"
 )
 
-func backends() []balancer.Backend {
-	return []balancer.Backend{
+func ringBackends() []Backend {
+	return []Backend{
 		{ID: 103, Name: "103", Addr: netip.MustParseAddr("10.1.0.3"), Weight: 1, Up: true},
 		{ID: 101, Name: "101", Addr: netip.MustParseAddr("10.1.0.1"), Weight: 1, Up: true},
 		{ID: 102, Name: "102", Addr: netip.MustParseAddr("10.1.0.2"), Weight: 1, Up: true},
 	}
 }
 
-func TestOrderIndependent(t *testing.T) {
-	a, err := Build(backends(), 0)
+func TestRingOrderIndependent(t *testing.T) {
+	a, err := NewRing(ringBackends(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bs := backends()
+	bs := ringBackends()
 	bs[0], bs[2] = bs[2], bs[0]
-	b, err := Build(bs, 0)
+	b, err := NewRing(bs, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +37,11 @@ func TestOrderIndependent(t *testing.T) {
 	}
 }
 
-func TestDownAndDrainedTakeNoSlots(t *testing.T) {
-	bs := backends()
+func TestRingDownAndDrainedTakeNoSlots(t *testing.T) {
+	bs := ringBackends()
 	bs[0].Up = false // 103 down
 	bs[1].Weight = 0 // 101 drained
-	r, err := Build(bs, 0)
+	r, err := NewRing(bs, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,25 +51,25 @@ func TestDownAndDrainedTakeNoSlots(t *testing.T) {
 		}
 	}
 	bs[2].Up = false
-	r, err = Build(bs, 0)
+	r, err = NewRing(bs, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := r.Lookup(1); ok || r.Slots[0] != None {
+	if _, ok := r.Lookup(1); ok || r.Slots[0] != RingNone {
 		t.Error("a ring with no eligible backend returned one")
 	}
 }
 
-func TestBuildErrors(t *testing.T) {
-	bs := backends()
+func TestNewRingErrors(t *testing.T) {
+	bs := ringBackends()
 	bs[1].ID = 103
-	if _, err := Build(bs, 0); err == nil {
+	if _, err := NewRing(bs, 0); err == nil {
 		t.Error("duplicate ID accepted")
 	}
-	if _, err := Build(backends(), 100); err == nil {
+	if _, err := NewRing(ringBackends(), 100); err == nil {
 		t.Error("non-prime size accepted")
 	}
-	if _, err := Build(nil, 0); err == nil {
+	if _, err := NewRing(nil, 0); err == nil {
 		t.Error("empty set accepted")
 	}
 }

@@ -1,4 +1,4 @@
-package frag
+package lru
 
 import (
 	"cmp"
@@ -10,7 +10,7 @@ import (
 )
 
 // keysOf returns the LRU's keys from the most to the least recently used.
-func keysOf[K comparable, V any](l *LRU[K, V]) []K {
+func keysOf[K comparable, V any](l *Map[K, V]) []K {
 	var ks []K
 	for k := range l.All() {
 		ks = append(ks, k)
@@ -19,7 +19,7 @@ func keysOf[K comparable, V any](l *LRU[K, V]) []K {
 }
 
 func TestLRUOrderAndEviction(t *testing.T) {
-	l, err := NewLRU[string, int](3)
+	l, err := New[string, int](3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestLRUOrderAndEviction(t *testing.T) {
 	if l.Len() != 3 || l.Cap() != 3 {
 		t.Errorf("Len, Cap = %d, %d; want 3, 3", l.Len(), l.Cap())
 	}
-	want := LRUStats{Hits: 1, Inserts: 5, Updates: 1, Evictions: 2}
+	want := Stats{Hits: 1, Inserts: 5, Updates: 1, Evictions: 2}
 	if _, ok := l.Get("zz"); ok {
 		t.Error("Get of an absent key hit")
 	}
@@ -69,7 +69,7 @@ func TestLRUOrderAndEviction(t *testing.T) {
 		t.Errorf("Stats = %+v, want %+v", got, want)
 	}
 	l.Clear()
-	if l.Len() != 0 || l.Stats() != (LRUStats{}) || len(keysOf(l)) != 0 {
+	if l.Len() != 0 || l.Stats() != (Stats{}) || len(keysOf(l)) != 0 {
 		t.Error("Clear left entries or counters")
 	}
 	if _, _, ok := l.Oldest(); ok {
@@ -79,7 +79,7 @@ func TestLRUOrderAndEviction(t *testing.T) {
 
 // Ref updates a value in place, promotes it and counts like Get.
 func TestLRURef(t *testing.T) {
-	l, err := NewLRUWith[string, int](2, LRUOptions[string]{Reserve: 1})
+	l, err := NewWith[string, int](2, Options[string]{Reserve: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,11 +107,11 @@ func TestLRURef(t *testing.T) {
 
 func TestNewLRUCapacity(t *testing.T) {
 	for _, c := range []int{0, -1, MaxCapacity + 1} {
-		if _, err := NewLRU[int, int](c); !errors.Is(err, ErrCapacity) {
-			t.Errorf("NewLRU(%d) error %v, want ErrCapacity", c, err)
+		if _, err := New[int, int](c); !errors.Is(err, ErrCapacity) {
+			t.Errorf("New(%d) error %v, want ErrCapacity", c, err)
 		}
 	}
-	l, err := NewLRU[int, int](1)
+	l, err := New[int, int](1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestLRUChurnKeepsBound(t *testing.T) {
 
 func testLRUChurn(t *testing.T, hash func(uint32) uint64, reserve int) {
 	const capacity = 64
-	l, err := NewLRUWith[uint32, uint32](capacity, LRUOptions[uint32]{Hash: hash, Reserve: reserve})
+	l, err := NewWith[uint32, uint32](capacity, Options[uint32]{Hash: hash, Reserve: reserve})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func testLRUChurn(t *testing.T, hash func(uint32) uint64, reserve int) {
 }
 
 func TestLRUNoAlloc(t *testing.T) {
-	l, err := NewLRU[[16]byte, uint32](1024)
+	l, err := New[[16]byte, uint32](1024)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestLRUNoAlloc(t *testing.T) {
 // its evicted nodes do not allocate.
 func TestLRUGrowNoAllocAtWorkingSize(t *testing.T) {
 	const capacity = 1000
-	l, err := NewLRUWith[[16]byte, uint32](capacity, LRUOptions[[16]byte]{Reserve: 4})
+	l, err := NewWith[[16]byte, uint32](capacity, Options[[16]byte]{Reserve: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestLRUGrowNoAllocAtWorkingSize(t *testing.T) {
 	}
 
 	// Working size below the capacity: a churn of 100 live keys.
-	l, err = NewLRUWith[[16]byte, uint32](1<<20, LRUOptions[[16]byte]{Reserve: 16})
+	l, err = NewWith[[16]byte, uint32](1<<20, Options[[16]byte]{Reserve: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,15 +283,15 @@ func TestLRUGrowNoAllocAtWorkingSize(t *testing.T) {
 }
 
 func TestNewLRUWith(t *testing.T) {
-	if _, err := NewLRUWith[int, int](8, LRUOptions[int]{Reserve: -1}); !errors.Is(err, ErrReserve) ||
+	if _, err := NewWith[int, int](8, Options[int]{Reserve: -1}); !errors.Is(err, ErrReserve) ||
 		!strings.Contains(err.Error(), "reserve -1") {
 		t.Errorf("Reserve -1: error %v, want ErrReserve naming reserve -1", err)
 	}
-	if _, err := NewLRUWith[int, int](0, LRUOptions[int]{Reserve: 1}); !errors.Is(err, ErrCapacity) {
+	if _, err := NewWith[int, int](0, Options[int]{Reserve: 1}); !errors.Is(err, ErrCapacity) {
 		t.Errorf("capacity 0: error %v, want ErrCapacity", err)
 	}
 	for _, c := range []struct{ reserve, want int }{{0, 8}, {1, 1}, {5, 5}, {8, 8}, {100, 8}} {
-		l, err := NewLRUWith[int, int](8, LRUOptions[int]{Reserve: c.reserve})
+		l, err := NewWith[int, int](8, Options[int]{Reserve: c.reserve})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +300,7 @@ func TestNewLRUWith(t *testing.T) {
 		}
 	}
 	// Growth keeps the recency order, and Clear keeps the storage.
-	l, err := NewLRUWith[int, int](5, LRUOptions[int]{Reserve: 1})
+	l, err := NewWith[int, int](5, Options[int]{Reserve: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
