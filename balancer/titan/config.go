@@ -12,8 +12,8 @@ import (
 	"github.com/titanlb/titanlb/maglev"
 )
 
-// Defaults of [Config]: the values a zero field stands for. The eBPF
-// program's xdp.Options share them.
+// Defaults of [Config]: the values a zero field stands for. The kernel
+// program's xdp.Options embed Config, so they are its defaults too.
 const (
 	DefaultRingSize      = 65537            // Maglev ring M, a prime
 	DefaultConnTableSize = 65536            // connection table entries
@@ -28,6 +28,9 @@ const (
 	DefaultOrphanAdmission = AdmitEarned
 	// DefaultOrphanCredits bounds the orphan credit (AdmitEarned).
 	DefaultOrphanCredits = 1024
+	// MaxTableSize bounds ConnTableSize, FragTableSize, HintTableSize and
+	// OrphanCredits ([frag.MaxCapacity]).
+	MaxTableSize = frag.MaxCapacity
 )
 
 // OrphanPolicy is how a non-first fragment that finds no usable fragment
@@ -133,7 +136,8 @@ type Config struct {
 	VIPs []netip.Addr
 }
 
-// Errors from [New] and [Balancer.SetBackends], wrapped with the field.
+// Errors from [Config.Resolve] (and so [New] and xdp.Load), each wrapped
+// in a [*ConfigError] that names the field.
 var (
 	ErrNegative      = errors.New("must not be negative")
 	ErrTooLarge      = errors.New("too large")
@@ -145,9 +149,40 @@ var (
 	ErrNotIPv4          = errors.New("not an IPv4 address")
 )
 
-// resolved returns c with every zero field replaced by its default, or an
-// error naming the first bad field.
-func (c Config) resolved() (Config, error) {
+// A ConfigError is an invalid [Config] field. Its message reads
+// "titan: config.RingSize 65536: not prime"; xdp.Load reports the same
+// error as "xdp: options.RingSize 65536: not prime", and errors.As finds
+// the *ConfigError in either.
+type ConfigError struct {
+	Field string // the field's name, with an index for a list: "RingSize", "VIPs[1]"
+	Value string // the value given, formatted
+	Err   error  // what is wrong with it: wraps one of the errors above
+}
+
+// Error returns "titan: config." followed by [ConfigError.Detail].
+func (e *ConfigError) Error() string { return "titan: config." + e.Detail() }
+
+// Detail returns the field, its value and what is wrong with it, as in
+// "RingSize 65536: not prime".
+func (e *ConfigError) Detail() string { return e.Field + " " + e.Value + ": " + e.Err.Error() }
+
+// Unwrap returns e.Err.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// fieldError returns a *ConfigError for field with value v.
+func fieldError(field string, v any, err error) error {
+	return &ConfigError{Field: field, Value: fmt.Sprint(v), Err: err}
+}
+
+// tooLarge wraps ErrTooLarge with the bound.
+func tooLarge(max uint64) error { return fmt.Errorf("%w (max %d)", ErrTooLarge, max) }
+
+// Resolve returns c with every zero field replaced by its default, or a
+// [*ConfigError] naming the first bad field. [New] resolves its Config
+// with it, and so does xdp.Load the Config its Options embed: the Go
+// model and the kernel program take one definition of the fields, their
+// defaults and their errors.
+func (c Config) Resolve() (Config, error) {
 	if c.Seed == 0 {
 		c.Seed = balancer.DefaultSeed
 	}
@@ -155,9 +190,9 @@ func (c Config) resolved() (Config, error) {
 	case c.RingSize == 0:
 		c.RingSize = DefaultRingSize
 	case c.RingSize > maglev.MaxSize:
-		return c, fmt.Errorf("titan: config.RingSize %d: %w (max %d)", c.RingSize, ErrTooLarge, maglev.MaxSize)
+		return c, fieldError("RingSize", c.RingSize, tooLarge(maglev.MaxSize))
 	case !maglev.IsPrime(c.RingSize):
-		return c, fmt.Errorf("titan: config.RingSize %d: %w", c.RingSize, ErrNotPrime)
+		return c, fieldError("RingSize", c.RingSize, ErrNotPrime)
 	}
 	for _, f := range []struct {
 		name string
@@ -171,36 +206,39 @@ func (c Config) resolved() (Config, error) {
 	} {
 		switch {
 		case *f.v < 0:
-			return c, fmt.Errorf("titan: config.%s %d: %w", f.name, *f.v, ErrNegative)
-		case *f.v > frag.MaxCapacity:
-			return c, fmt.Errorf("titan: config.%s %d: %w (max %d)", f.name, *f.v, ErrTooLarge, frag.MaxCapacity)
+			return c, fieldError(f.name, *f.v, ErrNegative)
+		case *f.v > MaxTableSize:
+			return c, fieldError(f.name, *f.v, tooLarge(MaxTableSize))
 		case *f.v == 0:
 			*f.v = f.def
 		}
 	}
 	switch {
 	case c.FragTimeout < 0:
-		return c, fmt.Errorf("titan: config.FragTimeout %v: %w", c.FragTimeout, ErrNegative)
+		return c, fieldError("FragTimeout", c.FragTimeout, ErrNegative)
 	case c.FragTimeout == 0:
 		c.FragTimeout = DefaultFragTimeout
 	}
 	switch {
 	case c.OrphanPolicy >= numPolicies:
-		return c, fmt.Errorf("titan: config.OrphanPolicy %d: %w", c.OrphanPolicy, ErrUnknownPolicy)
+		return c, fieldError("OrphanPolicy", uint8(c.OrphanPolicy), ErrUnknownPolicy)
 	case c.OrphanPolicy == OrphanDefault:
 		c.OrphanPolicy = DefaultOrphanPolicy
 	}
 	switch {
 	case c.OrphanAdmission >= numAdmissions:
-		return c, fmt.Errorf("titan: config.OrphanAdmission %d: %w", c.OrphanAdmission, ErrUnknownAdmission)
+		return c, fieldError("OrphanAdmission", uint8(c.OrphanAdmission), ErrUnknownAdmission)
 	case c.OrphanAdmission == AdmitDefault:
 		c.OrphanAdmission = DefaultOrphanAdmission
 	}
 	for i, v := range c.VIPs {
 		if !v.Is4() {
-			return c, fmt.Errorf("titan: config.VIPs[%d] %v: %w", i, v, ErrNotIPv4)
+			return c, fieldError(fmt.Sprintf("VIPs[%d]", i), v, ErrNotIPv4)
 		}
 	}
 	c.VIPs = append([]netip.Addr(nil), c.VIPs...)
 	return c, nil
 }
+
+// resolved is [Config.Resolve], under the name titan.go calls.
+func (c Config) resolved() (Config, error) { return c.Resolve() }

@@ -44,3 +44,15 @@ func Example() {
 	// offset   0: forward to 103, 110 STU
 	// orphans: 1 followed: 1
 }
+
+// Resolve fills in the defaults of a Config, or names the bad field; New
+// and the kernel program's loader (xdp.Load) both resolve with it.
+func ExampleConfig_Resolve() {
+	c, err := titan.Config{OrphanPolicy: titan.OrphanHash3}.Resolve()
+	fmt.Println(c.RingSize, c.FragTableSize, c.FragTimeout, c.OrphanPolicy, c.OrphanAdmission, err)
+	_, err = titan.Config{RingSize: 65536}.Resolve()
+	fmt.Println(err)
+	// Output:
+	// 65537 16384 30s hash3 earned <nil>
+	// titan: config.RingSize 65536: not prime
+}
