@@ -16,11 +16,12 @@ import (
 // up to the bound. Every decision, drop reasons included, must agree, and
 // the kernel's counter must count the refusals.
 func TestAdmissionParity(t *testing.T) {
-	for _, adm := range []OrphanAdmission{AdmitEarned, AdmitAll} {
+	for _, adm := range []titan.OrphanAdmission{titan.AdmitEarned, titan.AdmitAll} {
 		t.Run(adm.String(), func(t *testing.T) {
-			p := mustLoad(t, Options{OrphanCredits: 2, OrphanAdmission: adm})
+			cfg := titan.Config{OrphanCredits: 2, OrphanAdmission: adm}
+			p := mustLoad(t, Options{Config: cfg})
 			k := NewBalancer(p)
-			g, err := titan.New(titan.Config{OrphanCredits: 2, OrphanAdmission: titan.OrphanAdmission(adm)})
+			g, err := titan.New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +62,7 @@ func TestAdmissionParity(t *testing.T) {
 			// used by 5), 10 (two credits after five flows, used by 8
 			// and 9) are refused.
 			want := 0
-			if adm == AdmitEarned {
+			if adm == titan.AdmitEarned {
 				want = 4
 			}
 			if refused != want || s.DropUnknownOrphan != uint64(want) || g.Stats().UnknownOrphans != uint64(want) {

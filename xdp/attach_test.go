@@ -1,6 +1,7 @@
 package xdp
 
 import (
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -40,14 +41,14 @@ func TestAttachModes(t *testing.T) {
 			if err := netns.Veth(a, "lb0", b, "peer0", 1500); err != nil {
 				t.Fatal(err)
 			}
-			p := mustLoad(t, Options{AttachMode: tc.mode})
+			p := mustLoad(t, Options{})
 			var l io.Closer
 			if err := a.Do(func() error {
 				ifc, err := net.InterfaceByName("lb0")
 				if err != nil {
 					return err
 				}
-				l, err = p.Attach(ifc.Index)
+				l, err = p.Attach(ifc.Index, tc.mode)
 				return err
 			}); err != nil {
 				t.Fatal(err)
@@ -70,5 +71,33 @@ func TestAttachModes(t *testing.T) {
 				t.Errorf("still attached after Close:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestAttachRejectsBadArguments checks the errors Program.Attach returns
+// before it asks the kernel.
+func TestAttachRejectsBadArguments(t *testing.T) {
+	p := mustLoad(t, Options{})
+	for _, tc := range []struct {
+		ifindex int
+		modes   []AttachMode
+		want    string
+	}{
+		{0, nil, "xdp: titan attach: ifindex 0: must be positive"},
+		{1, []AttachMode{AttachNative + 1}, "xdp: titan attach: mode 3: unknown attach mode"},
+		{1, []AttachMode{AttachDefault, AttachGeneric}, "xdp: titan attach: 2 modes [0 1]: unknown attach mode (want at most one)"},
+	} {
+		l, err := p.Attach(tc.ifindex, tc.modes...)
+		if err == nil {
+			l.Close()
+			t.Fatalf("Attach(%d, %v) attached", tc.ifindex, tc.modes)
+		}
+		if err.Error() != tc.want || tc.ifindex > 0 && !errors.Is(err, ErrUnknownAttachMode) {
+			t.Errorf("Attach(%d, %v): %q, want %q", tc.ifindex, tc.modes, err, tc.want)
+		}
+	}
+	p.Close()
+	if _, err := p.Attach(1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Attach after Close: %v, want ErrClosed", err)
 	}
 }

@@ -22,8 +22,8 @@ func TestAttackParity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: attack parity run")
 	}
-	const credits = 16
-	p := mustLoad(t, Options{OrphanCredits: credits})
+	cfg := titan.Config{OrphanCredits: 16}
+	p := mustLoad(t, Options{Config: cfg})
 	bs := testutil.Backends(3)
 	sc := sim.Scenario{
 		Seed: 11, Duration: 20 * time.Millisecond, Backends: bs,
@@ -39,7 +39,7 @@ func TestAttackParity(t *testing.T) {
 		sc.Attacks = append(sc.Attacks, sim.Attack{Kind: k, Rate: 10_000, Sources: 1000})
 	}
 	sc.Attacks[0].Rate = 200_000
-	gores, err := sim.Run(sc, func() (balancer.Balancer, error) { return titan.New(titan.Config{OrphanCredits: credits}) })
+	gores, err := sim.Run(sc, func() (balancer.Balancer, error) { return titan.New(cfg) })
 	if err != nil {
 		t.Fatal(err)
 	}

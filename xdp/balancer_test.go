@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 func TestBalancerDecisions(t *testing.T) {
-	p := mustLoad(t, Options{VIPs: []netip.Addr{testVIP}})
+	p := mustLoad(t, Options{Config: titan.Config{VIPs: []netip.Addr{testVIP}}})
 	lb := NewBalancer(p)
 	if lb.Name() != "titan-xdp" {
 		t.Errorf("name %q", lb.Name())
@@ -41,7 +42,7 @@ func TestBalancerDecisions(t *testing.T) {
 		t.Fatalf("first fragment: %+v", d)
 	}
 	first.SrcPort++
-	if d := lb.Process(env, &first); d.Action != balancer.Drop || d.Reason != ReasonFragConflict {
+	if d := lb.Process(env, &first); d.Action != balancer.Drop || d.Reason != titan.ReasonConflictingFirstFragment {
 		t.Errorf("conflicting first fragment: %+v", d)
 	}
 	empty := pk

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
@@ -105,8 +106,8 @@ func BenchmarkBalancerProcess(b *testing.B) {
 // datagrams of those IDs: inserts would turn into hits.
 func BenchmarkFragTableSize(b *testing.B) {
 	paths := pathsByName()
-	for _, size := range []int{64, DefaultFragTableSize, 2 * DefaultFragTableSize} {
-		p := mustLoad(b, Options{FragTableSize: size})
+	for _, size := range []int{64, titan.DefaultFragTableSize, 2 * titan.DefaultFragTableSize} {
+		p := mustLoad(b, Options{Config: titan.Config{FragTableSize: size}})
 		if err := p.SetBackends(testutil.Backends(3)); err != nil {
 			b.Fatal(err)
 		}

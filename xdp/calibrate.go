@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
 )
 
@@ -42,7 +43,7 @@ func (p Path) Fitted() bool { return p.Uncharged == "" && p.Overcharged == "" }
 
 // Options returns the options of the program that p is measured on.
 func (p Path) Options() Options {
-	return Options{Stateless: p.Stateless, VIPs: slices.Clone(p.VIPs)}
+	return Options{Stateless: p.Stateless, Config: titan.Config{VIPs: slices.Clone(p.VIPs)}}
 }
 
 // Backends returns the backend set p is measured with: bs, all down
@@ -208,10 +209,10 @@ func Calibrate(repeat int) (Calibration, error) {
 // operation. It needs the privileges [Load] needs.
 func CalibrateWith(o CalibrateOptions) (Calibration, error) {
 	if o.Repeat < 0 {
-		return Calibration{}, fmt.Errorf("xdp: calibrate: repeat %d: %w", o.Repeat, ErrNegative)
+		return Calibration{}, fmt.Errorf("xdp: calibrate: repeat %d: %w", o.Repeat, titan.ErrNegative)
 	}
 	if o.Rounds < 0 {
-		return Calibration{}, fmt.Errorf("xdp: calibrate: rounds %d: %w", o.Rounds, ErrNegative)
+		return Calibration{}, fmt.Errorf("xdp: calibrate: rounds %d: %w", o.Rounds, titan.ErrNegative)
 	}
 	if o.Repeat == 0 {
 		o.Repeat = 20_000
@@ -220,7 +221,7 @@ func CalibrateWith(o CalibrateOptions) (Calibration, error) {
 		o.Rounds = 7
 	}
 	if o.TableSize == 0 {
-		o.TableSize = DefaultFragTableSize
+		o.TableSize = titan.DefaultFragTableSize
 	}
 	c := Calibration{Repeat: o.Repeat, Rounds: o.Rounds, TableSize: o.TableSize}
 	bs := []balancer.Backend{

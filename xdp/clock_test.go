@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
@@ -40,7 +41,7 @@ func configHZ() int {
 // configuration, when the kernel publishes it (/proc/config.gz), and the
 // timeout's conversion to ticks.
 func TestTickRate(t *testing.T) {
-	p := mustLoad(t, Options{FragTimeout: 30 * time.Second})
+	p := mustLoad(t, Options{Config: titan.Config{FragTimeout: 30 * time.Second}})
 	if want := configHZ(); want != 0 {
 		if p.hz != float64(want) {
 			t.Errorf("measured %v Hz, CONFIG_HZ=%d", p.hz, want)
@@ -86,7 +87,7 @@ func TestTickRate(t *testing.T) {
 // sent after FragTimeout finds it expired and is placed as an orphan.
 func TestFragTimeoutExpires(t *testing.T) {
 	const timeout = 200 * time.Millisecond
-	p := mustLoad(t, Options{FragTimeout: timeout})
+	p := mustLoad(t, Options{Config: titan.Config{FragTimeout: timeout}})
 	if err := p.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}

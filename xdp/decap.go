@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 
 	"github.com/titanlb/titanlb/balancer"
 )
@@ -134,32 +133,12 @@ func LoadDecap() (*Decap, error) {
 }
 
 // Attach attaches the program to the interface with index ifindex, in the
-// calling thread's network namespace, in the given [AttachMode]
-// (AttachDefault lets the kernel choose: native where the driver supports
-// it, as veth does). Closing the returned link detaches the program.
-func (d *Decap) Attach(ifindex int, mode AttachMode) (io.Closer, error) {
-	if ifindex <= 0 {
-		return nil, fmt.Errorf("xdp: decap attach: ifindex %d: must be positive", ifindex)
-	}
-	var flags link.XDPAttachFlags
-	switch mode {
-	case AttachDefault:
-	case AttachGeneric:
-		flags = link.XDPGenericMode
-	case AttachNative:
-		flags = link.XDPDriverMode
-	default:
-		return nil, fmt.Errorf("xdp: decap attach: mode %d: unknown", mode)
-	}
-	l, err := link.AttachXDP(link.XDPOptions{
-		Program:   d.objs.TitanDecap,
-		Interface: ifindex,
-		Flags:     flags,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("xdp: decap attach to ifindex %d: %w", ifindex, err)
-	}
-	return l, nil
+// calling thread's network namespace, in the given [AttachMode]: at most
+// one; none means [AttachDefault], the kernel's choice (native where the
+// driver supports it, as veth does). Closing the returned link detaches
+// the program.
+func (d *Decap) Attach(ifindex int, mode ...AttachMode) (io.Closer, error) {
+	return attach("decap", d.objs.TitanDecap, ifindex, mode)
 }
 
 // Run runs the program once on frame with BPF_PROG_TEST_RUN and returns its

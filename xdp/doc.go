@@ -6,9 +6,13 @@
 // the cost model against the kernel ([Calibrate], [FitModel]; the fitted
 // prices are cost.Calibrated()).
 //
-// It imports balancer, maglev (through balancer.NewRing), frag (the fragment
-// table's set count) and cost; its tests also import balancer/titan and
-// sim, for parity.
+// It imports balancer, balancer/titan, frag (the fragment table's set
+// count) and cost; its tests also import sim, for parity. [Options] embeds
+// [titan.Config], so the program and the Go model share one definition of
+// the algorithm's fields, defaults, validation errors and drop reasons:
+// parity by construction rather than by a test that pins two copies.
+// That is an arrow from the datapath to one implementation, which the
+// design's import rules did not have; see docs/design.md.
 //
 // # The program
 //
@@ -113,8 +117,8 @@
 //
 // # Parity
 //
-// The claim: for the same configuration ([Options] and titan.Config share
-// field names and defaults; their zero values are in parity) and the same
+// The claim: for the same configuration ([Options] embeds titan.Config;
+// their zero values are in parity) and the same
 // sequence of packets and backend sets, [Program] and balancer/titan make
 // the same decision for every packet — the same action, the same backend,
 // the same drop reason — as long as the connection and hint tables have

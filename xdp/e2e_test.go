@@ -113,7 +113,7 @@ func e2eLink(t *testing.T, a *netns.NS, ifA string, addrA netip.Addr, gw *netns.
 type e2eConfig struct {
 	backends   int     // number of backends, IDs 101..
 	backendMTU int     // MTU behind the router (0: e2eBackendMTU)
-	opts       Options // the Titan program's (VIPs and AttachMode are set by e2eBuild)
+	opts       Options // the Titan program's (VIPs are set by e2eBuild; it attaches in generic mode)
 }
 
 // e2eBuild creates the namespaces and links, loads the Titan program on
@@ -171,7 +171,7 @@ func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 	}
 
 	opts := cfg.opts
-	opts.VIPs, opts.AttachMode = []netip.Addr{e2eVIP}, AttachGeneric
+	opts.VIPs = []netip.Addr{e2eVIP}
 	tp.prog = mustLoad(t, opts)
 	must(tp.prog.SetBackends(tp.bset))
 	must(tp.lb.ns.Do(func() error {
@@ -179,7 +179,7 @@ func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 		if err != nil {
 			return err
 		}
-		l, err := tp.prog.Attach(i.Index)
+		l, err := tp.prog.Attach(i.Index, AttachGeneric)
 		if err != nil {
 			return err
 		}
@@ -668,9 +668,9 @@ func TestEndToEndFragmentedUDP(t *testing.T) {
 // whole at one backend, the one the Go model (balancer/titan, fed the same
 // packets in the same order) decides.
 func TestEndToEndReorderedFragments(t *testing.T) {
-	for _, pol := range []OrphanPolicy{OrphanHostHint, OrphanHash3} {
+	for _, pol := range []titan.OrphanPolicy{titan.OrphanHostHint, titan.OrphanHash3} {
 		t.Run(pol.String(), func(t *testing.T) {
-			tp := e2eBuild(t, e2eConfig{backends: 3, opts: Options{OrphanPolicy: pol}})
+			tp := e2eBuild(t, e2eConfig{backends: 3, opts: Options{Config: titan.Config{OrphanPolicy: pol}}})
 			model, err := titan.New(titan.Config{OrphanPolicy: titan.OrphanPolicy(pol), VIPs: []netip.Addr{e2eVIP}})
 			if err != nil {
 				t.Fatal(err)

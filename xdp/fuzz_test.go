@@ -75,7 +75,7 @@ func clearMap(tb testing.TB, m *ebpf.Map) {
 // packets, first and non-first fragments, reordered datagrams) so that it
 // explores the stateful paths, not only the parser.
 func FuzzDifferential(f *testing.F) {
-	opts := Options{RingSize: 13, ConnTableSize: 4096, FragTableSize: 4096, HintTableSize: 4096, OrphanCredits: 3}
+	opts := Options{Config: titan.Config{RingSize: 13, ConnTableSize: 4096, FragTableSize: 4096, HintTableSize: 4096, OrphanCredits: 3}}
 	p := mustLoad(f, opts)
 	bs := testutil.Backends(3)
 	if err := p.SetBackends(bs); err != nil {

@@ -282,7 +282,6 @@ func TestParity(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		cfg   titan.Config
-		opts  Options
 		trace traceConfig
 		// evictInFlight: the fragment table must evict live entries.
 		evictInFlight bool
@@ -292,13 +291,11 @@ func TestParity(t *testing.T) {
 			// The fragment table (65,536 entries) ends half full; a few
 			// of its sets fill and evict (about 1,200 entries).
 			cfg:   titan.Config{FragTableSize: 1 << 16},
-			opts:  Options{FragTableSize: 1 << 16},
 			trace: traceConfig{seed: 1, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
 		},
 		{
 			name:  "VIPs, hash3 orphans, custom seed and ring, 60% fragmentation",
 			cfg:   titan.Config{Seed: 99, RingSize: 4099, OrphanPolicy: titan.OrphanHash3, VIPs: []netip.Addr{testVIP, netip.MustParseAddr("192.0.2.11")}, FragTableSize: 1 << 16},
-			opts:  Options{Seed: 99, RingSize: 4099, OrphanPolicy: OrphanHash3, VIPs: []netip.Addr{testVIP, netip.MustParseAddr("192.0.2.11")}, FragTableSize: 1 << 16},
 			trace: traceConfig{seed: 2, packets: 100_000, fragShare: 0.6, reorder: 0.2, notVIP: 0.02, conflict: 0.002},
 		},
 		{
@@ -315,7 +312,6 @@ func TestParity(t *testing.T) {
 			// deterministic, so the two still agree packet by packet.
 			name:          "fragment table of 8 entries, evicting datagrams in flight",
 			cfg:           titan.Config{FragTableSize: 8},
-			opts:          Options{FragTableSize: 8},
 			trace:         traceConfig{seed: 5, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
 			evictInFlight: true,
 		},
@@ -324,7 +320,6 @@ func TestParity(t *testing.T) {
 			// index by modulo rather than by mask.
 			name:  "fragment table of 1,000 entries, a set count not a power of two",
 			cfg:   titan.Config{FragTableSize: 1000},
-			opts:  Options{FragTableSize: 1000},
 			trace: traceConfig{seed: 6, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
 		},
 	} {
@@ -333,7 +328,7 @@ func TestParity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := mustLoad(t, tc.opts)
+			p := mustLoad(t, Options{Config: tc.cfg}) // the same Config: parity by construction
 			steps := genTrace(tc.trace)
 			start := time.Now()
 			r := runParity(t, steps, model, NewBalancer(p))
@@ -390,7 +385,7 @@ func TestParity(t *testing.T) {
 				t.Errorf("%d fragment evictions, %d orphans (%d reordered): the table did not evict datagrams in flight",
 					s.FragEvictions, ms.Orphans, r.byKind[kindReordered])
 			}
-			if tc.opts.OrphanPolicy != OrphanHash3 && s.HintHits == 0 {
+			if tc.cfg.OrphanPolicy != titan.OrphanHash3 && s.HintHits == 0 {
 				t.Errorf("no orphan followed a host hint: %+v", s)
 			}
 		})
@@ -405,7 +400,7 @@ func TestParityDetectsDifference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := mustLoad(t, Options{Seed: 2})
+	p := mustLoad(t, Options{Config: titan.Config{Seed: 2}})
 	r := runParity(t, genTrace(traceConfig{seed: 3, packets: 5000, fragShare: 0.5, reorder: 0.2}), model, NewBalancer(p))
 	if r.total() < r.packets/4 {
 		t.Errorf("seeds 1 and 2: only %d of %d packets differ", r.total(), r.packets)

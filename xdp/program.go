@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/frag"
 )
 
@@ -34,16 +34,6 @@ const outerLen = 20
 
 // backendUsable is the flags bit of a backend that is present and up.
 const backendUsable = 1
-
-// AttachMode is the XDP attach mode of [Program.Attach].
-type AttachMode uint8
-
-// The attach modes.
-const (
-	AttachDefault AttachMode = iota // the kernel's choice: native if the driver supports it
-	AttachGeneric                   // generic (SKB) mode, xdpgeneric: works on any device
-	AttachNative                    // driver mode; fails where the driver has no XDP support
-)
 
 // Program is the TitanLB XDP program loaded into the kernel with its maps.
 // It is not safe for concurrent use by several goroutines (the kernel
@@ -354,7 +344,7 @@ func (p *Program) BenchWith(pkt []byte, o BenchOptions) (time.Duration, error) {
 		return 0, fmt.Errorf("xdp: bench: %w", ErrClosed)
 	}
 	if o.Repeat < 0 {
-		return 0, fmt.Errorf("xdp: bench: repeat %d: %w", o.Repeat, ErrNegative)
+		return 0, fmt.Errorf("xdp: bench: repeat %d: %w", o.Repeat, titan.ErrNegative)
 	}
 	if o.Repeat == 0 {
 		o.Repeat = 1
@@ -384,24 +374,15 @@ func (p *Program) BenchWith(pkt []byte, o BenchOptions) (time.Duration, error) {
 	return d, nil
 }
 
-// Attach attaches the program to the network interface ifindex in the
-// mode [Options.AttachMode] asks; closing the returned link detaches it.
-func (p *Program) Attach(ifindex int) (io.Closer, error) {
+// Attach attaches the program to the network interface ifindex (in the
+// calling thread's network namespace) in the given [AttachMode]: at most
+// one; none means [AttachDefault], the kernel's choice. Closing the
+// returned link detaches the program.
+func (p *Program) Attach(ifindex int, mode ...AttachMode) (io.Closer, error) {
 	if p.closed {
 		return nil, fmt.Errorf("xdp: attach: %w", ErrClosed)
 	}
-	var flags link.XDPAttachFlags
-	switch p.opts.AttachMode {
-	case AttachGeneric:
-		flags = link.XDPGenericMode
-	case AttachNative:
-		flags = link.XDPDriverMode
-	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: p.prog, Interface: ifindex, Flags: flags})
-	if err != nil {
-		return nil, fmt.Errorf("xdp: attach to ifindex %d: %w", ifindex, err)
-	}
-	return l, nil
+	return attach("titan", p.prog, ifindex, mode)
 }
 
 // Close releases the program and its maps. A link from [Program.Attach]

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
@@ -21,36 +24,52 @@ func TestOptionsErrorsNameField(t *testing.T) {
 		want string
 		is   error
 	}{
-		{"ring not prime", Options{RingSize: 65536}, "xdp: options.RingSize 65536: not prime", nil},
-		{"ring too large", Options{RingSize: 1<<24 + 1}, "xdp: options.RingSize 16777217: too large (max 16777216)", ErrTooLarge},
-		{"negative conn", Options{ConnTableSize: -1}, "xdp: options.ConnTableSize -1: must not be negative", ErrNegative},
-		{"negative frag timeout", Options{FragTimeout: -1}, "xdp: options.FragTimeout -1ns: must not be negative", ErrNegative},
-		{"bad policy", Options{OrphanPolicy: 7}, "xdp: options.OrphanPolicy 7: unknown policy", ErrBadPolicy},
-		{"ipv6 vip", Options{VIPs: []netip.Addr{testVIP, netip.MustParseAddr("::1")}}, "xdp: options.VIPs[1] ::1: not an IPv4 address", ErrNotIPv4},
-		{"ipv6 source", Options{SourceAddr: netip.MustParseAddr("::1")}, "xdp: options.SourceAddr ::1: not an IPv4 address", ErrNotIPv4},
-		{"max backends", Options{MaxBackends: 1 << 25}, "xdp: options.MaxBackends 33554432: too large (max 16777216)", ErrTooLarge},
-		{"frag table", Options{FragTableSize: 1<<28 + 1}, "xdp: options.FragTableSize 268435457: too large (max 268435456)", ErrTooLarge},
+		{"ring not prime", Options{Config: titan.Config{RingSize: 65536}}, "xdp: options.RingSize 65536: not prime", titan.ErrNotPrime},
+		{"ring too large", Options{Config: titan.Config{RingSize: 1<<24 + 1}}, "xdp: options.RingSize 16777217: too large (max 16777216)", titan.ErrTooLarge},
+		{"negative conn", Options{Config: titan.Config{ConnTableSize: -1}}, "xdp: options.ConnTableSize -1: must not be negative", titan.ErrNegative},
+		{"negative frag timeout", Options{Config: titan.Config{FragTimeout: -1}}, "xdp: options.FragTimeout -1ns: must not be negative", titan.ErrNegative},
+		{"bad policy", Options{Config: titan.Config{OrphanPolicy: 7}}, "xdp: options.OrphanPolicy 7: unknown orphan policy", titan.ErrUnknownPolicy},
+		{"bad admission", Options{Config: titan.Config{OrphanAdmission: 7}}, "xdp: options.OrphanAdmission 7: unknown orphan admission", titan.ErrUnknownAdmission},
+		{"ipv6 vip", Options{Config: titan.Config{VIPs: []netip.Addr{testVIP, netip.MustParseAddr("::1")}}}, "xdp: options.VIPs[1] ::1: not an IPv4 address", titan.ErrNotIPv4},
+		{"ipv6 source", Options{SourceAddr: netip.MustParseAddr("::1")}, "xdp: options.SourceAddr ::1: not an IPv4 address", titan.ErrNotIPv4},
+		{"max backends", Options{MaxBackends: 1 << 25}, "xdp: options.MaxBackends 33554432: too large (max 16777216)", titan.ErrTooLarge},
+		{"negative max backends", Options{MaxBackends: -1}, "xdp: options.MaxBackends -1: must not be negative", titan.ErrNegative},
+		{"frag table", Options{Config: titan.Config{FragTableSize: 1<<28 + 1}}, "xdp: options.FragTableSize 268435457: too large (max 268435456)", titan.ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.in)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("Load: %v, want %q", err, tc.want)
 			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
+			if !errors.Is(err, tc.is) {
 				t.Errorf("error %v is not %v", err, tc.is)
+			}
+			// The field is named as titan names it: the one definition.
+			if ce, ok := errors.AsType[*titan.ConfigError](err); !ok || !strings.HasPrefix(tc.want, "xdp: options."+ce.Field+" ") {
+				t.Errorf("error %v: no *titan.ConfigError naming the field", err)
 			}
 		})
 	}
 }
 
+// TestOptionsDefaults checks the kernel-only defaults, and that Options
+// resolve their embedded Config exactly as titan does: the zero pair is
+// in parity (TestParity's zero-config trace runs it).
 func TestOptionsDefaults(t *testing.T) {
 	o, err := Options{}.resolved()
 	if err != nil {
 		t.Fatal(err)
 	}
+	c, err := titan.Config{}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(o.Config, c) {
+		t.Errorf("Options{} resolve to %+v, titan.Config{} to %+v", o.Config, c)
+	}
 	if o.Seed != balancer.DefaultSeed || o.RingSize != 65537 || o.ConnTableSize != 65536 ||
 		o.FragTableSize != 16384 || o.FragTimeout.Seconds() != 30 || o.HintTableSize != 65536 ||
-		o.OrphanPolicy != OrphanHostHint || o.MaxBackends != 4096 {
+		o.OrphanPolicy != titan.OrphanHostHint || o.MaxBackends != 4096 {
 		t.Errorf("defaults %+v", o)
 	}
 }
@@ -79,7 +98,7 @@ func TestSetBackendsErrors(t *testing.T) {
 // the Go ring's slot of balancer.Hash5, for random 5-tuples, two seeds and
 // two ring sizes.
 func TestHashParity(t *testing.T) {
-	for _, o := range []Options{{}, {Seed: 0xdeadbeef, RingSize: 251}} {
+	for _, o := range []Options{{}, {Config: titan.Config{Seed: 0xdeadbeef, RingSize: 251}}} {
 		p := mustLoad(t, o)
 		bs := testutil.Backends(7)
 		if err := p.SetBackends(bs); err != nil {
@@ -381,13 +400,5 @@ func TestStatsPerCPU(t *testing.T) {
 	}
 	if s.Packets != uint64(6*cpus) || s.Forwarded != uint64(5*cpus) || s.DropTruncated != uint64(cpus) || s.ConnMisses+s.ConnHits != uint64(5*cpus) {
 		t.Errorf("stats %+v after %d CPUs × (5 forwarded + 1 truncated)", s, cpus)
-	}
-}
-
-func TestOrphanPolicyString(t *testing.T) {
-	for p, want := range map[OrphanPolicy]string{OrphanDefault: "default", OrphanHash3: "hash3", OrphanHostHint: "hosthint", 9: "orphan-policy(9)"} {
-		if got := p.String(); got != want {
-			t.Errorf("%d: %q, want %q", p, got, want)
-		}
 	}
 }

@@ -75,7 +75,7 @@ func TestParitySim(t *testing.T) {
 
 func simParity(t *testing.T, fragRate float64) {
 	cfg := titan.Config{FragTableSize: 1 << 17}
-	opts := Options{FragTableSize: 1 << 17}
+	opts := Options{Config: titan.Config{FragTableSize: 1 << 17}}
 	rate := 25_000.0
 	if fragRate < 1 {
 		rate = 50_000

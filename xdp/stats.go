@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 )
 
 // Stats are the program's counters summed over CPUs. Each packet counts in
@@ -59,15 +60,14 @@ func (s Stats) Drops() uint64 {
 		s.DropFragConflict + s.DropFragment + s.DropEncap + s.DropUnknownOrphan
 }
 
-// Drop reasons reported by [NewBalancer]'s decisions, besides
-// [balancer.ReasonNoBackend] and [balancer.ReasonMalformed].
+// Drop reasons of [NewBalancer]'s decisions that only the kernel program
+// has. The others are balancer's ([balancer.ReasonNoBackend],
+// [balancer.ReasonMalformed]) and titan's
+// ([titan.ReasonConflictingFirstFragment], [titan.ReasonUnknownOrphan]),
+// as the Go model reports them.
 const (
-	ReasonFragConflict = "frag: conflicting first fragment" // titan's reason for the same drop
-	ReasonFragment     = "fragment"                         // the stateless variant drops every fragment
-	ReasonEncap        = "encap"                            // no headroom, or the outer length would exceed 65535
-	// ReasonUnknownOrphan is titan's reason for an orphan AdmitEarned
-	// refuses.
-	ReasonUnknownOrphan = "frag: orphan from an unknown host"
+	ReasonFragment = "fragment" // the stateless variant drops every fragment
+	ReasonEncap    = "encap"    // no headroom, or the outer length would exceed 65535
 )
 
 // dropReason names the drop that happened between before and s, or "".
@@ -76,13 +76,13 @@ func (s Stats) dropReason(before Stats) string {
 	case s.DropNoBackend != before.DropNoBackend:
 		return balancer.ReasonNoBackend
 	case s.DropFragConflict != before.DropFragConflict:
-		return ReasonFragConflict
+		return titan.ReasonConflictingFirstFragment
 	case s.DropFragment != before.DropFragment:
 		return ReasonFragment
 	case s.DropEncap != before.DropEncap:
 		return ReasonEncap
 	case s.DropUnknownOrphan != before.DropUnknownOrphan:
-		return ReasonUnknownOrphan
+		return titan.ReasonUnknownOrphan
 	case s.Drops() != before.Drops():
 		return balancer.ReasonMalformed
 	}

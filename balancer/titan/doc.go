@@ -7,8 +7,8 @@
 // [github.com/titanlb/titanlb/frag] and the ring of [balancer.NewRing], and touches nothing
 // else: no global state, no goroutines, no clock (time is [balancer.Env.Now]).
 // The eBPF program in xdp/ implements the same algorithm from the same
-// specification with the same defaults, and its tests compare the two packet
-// by packet.
+// specification; its options embed [Config], resolved by [Config.Resolve],
+// and its tests compare the two packet by packet.
 //
 // # Algorithm
 //

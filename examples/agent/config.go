@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/maglev"
 	"github.com/titanlb/titanlb/xdp"
 )
@@ -53,9 +54,10 @@ type Config struct {
 	Backends []BackendConfig
 }
 
-// ProgramConfig is the part of [xdp.Options] the file may set; zero fields
-// take the xdp defaults. It is fixed for the agent's lifetime: a reload
-// that changes it is refused.
+// ProgramConfig is the part of [xdp.Options] the file may set, and the
+// mode [xdp.Program.Attach] attaches in; zero fields take the xdp
+// defaults. It is fixed for the agent's lifetime: a reload that changes
+// it is refused.
 type ProgramConfig struct {
 	RingSize      uint64
 	ConnTableSize int
@@ -94,12 +96,13 @@ func (b BackendConfig) HealthAddr() string {
 // Options returns the xdp options the program is loaded with.
 func (c *Config) Options() xdp.Options {
 	return xdp.Options{
-		VIPs:          slices.Clone(c.VIPs),
-		RingSize:      c.Program.RingSize,
-		ConnTableSize: c.Program.ConnTableSize,
-		FragTableSize: c.Program.FragTableSize,
-		MaxBackends:   c.Program.MaxBackends,
-		AttachMode:    c.Program.AttachMode,
+		Config: titan.Config{
+			VIPs:          slices.Clone(c.VIPs),
+			RingSize:      c.Program.RingSize,
+			ConnTableSize: c.Program.ConnTableSize,
+			FragTableSize: c.Program.FragTableSize,
+		},
+		MaxBackends: c.Program.MaxBackends,
 	}
 }
 

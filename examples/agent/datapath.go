@@ -36,14 +36,14 @@ type XDPDatapath struct {
 var _ Datapath = (*XDPDatapath)(nil)
 
 // OpenXDP loads the Titan program with the config's VIPs and program
-// options and attaches it to the interface ifindex (in the network
-// namespace of the calling thread).
+// options and attaches it to the interface ifindex in the configured
+// attach mode (in the network namespace of the calling thread).
 func OpenXDP(cfg *Config, ifindex int) (*XDPDatapath, error) {
 	p, err := xdp.Load(cfg.Options())
 	if err != nil {
 		return nil, err
 	}
-	l, err := p.Attach(ifindex)
+	l, err := p.Attach(ifindex, cfg.Program.AttachMode)
 	if err != nil {
 		return nil, errors.Join(err, p.Close())
 	}

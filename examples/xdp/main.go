@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ifindex = ifc.Index
 	}
 
-	prog, err := xdp.Load(xdp.Options{VIPs: []netip.Addr{vip}, AttachMode: am})
+	prog, err := xdp.Load(xdp.Options{Config: titan.Config{VIPs: []netip.Addr{vip}}})
 	if err != nil {
 		fmt.Fprintf(stderr, "xdp: %v\n", err)
 		if errors.Is(err, xdp.ErrNotPermitted) {
@@ -200,7 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if ifindex == 0 {
 		return 0
 	}
-	l, err := prog.Attach(ifindex)
+	l, err := prog.Attach(ifindex, am)
 	if err != nil {
 		fmt.Fprintf(stderr, "xdp: %v\n", err)
 		return 1
