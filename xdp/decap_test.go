@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"net"
 	"net/netip"
 	"testing"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/internal/testutil"
@@ -52,14 +48,41 @@ func decapRefix(f []byte) []byte {
 	return f
 }
 
+// mustStats returns d's counters or fails the test.
+func mustStats(t *testing.T, d *Decap) DecapStats {
+	t.Helper()
+	s, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// mustRun runs frame through d, fails the test on an error, and checks the
+// verdict.
+func mustRun(t *testing.T, d *Decap, frame []byte, want balancer.Action) DecapResult {
+	t.Helper()
+	r, err := d.Run(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Action != want {
+		t.Fatalf("verdict %v, want %v", r.Action, want)
+	}
+	return r
+}
+
 func loadDecapForTest(t *testing.T) *Decap {
 	t.Helper()
 	testutil.RequireBPF(t)
 	d, err := LoadDecap()
 	if errors.Is(err, ErrNotPermitted) {
 		testutil.SkipOrFail(t, "ebpf: loading XDP programs: "+err.Error())
+		return nil
 	}
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { d.Close() })
 	return d
 }
@@ -89,29 +112,30 @@ func TestDecapStripsOuterHeader(t *testing.T) {
 		{"ethernet padding kept", balancer.Encode(last, 1), true, 12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before, err := d.Stats()
-			require.NoError(t, err)
+			before := mustStats(t, d)
 			in := decapWrap(tc.inner, decapOuterSrc, decapOuterDst)
 			in = append(in, make([]byte, tc.padding)...)
 			orig := bytes.Clone(in)
-			r, err := d.Run(in)
-			require.NoError(t, err)
-			require.Equal(t, balancer.Pass, r.Action)
+			r := mustRun(t, d, in, balancer.Pass)
 			want := append(bytes.Clone(tc.inner), make([]byte, tc.padding)...)
-			require.Equal(t, want, r.Out, "output must be exactly the inner frame")
-			require.Equal(t, orig, in, "Run must not modify its input")
-			_, err = balancer.Decode(r.Out)
-			require.NoError(t, err)
+			if !bytes.Equal(r.Out, want) {
+				t.Errorf("output must be exactly the inner frame:\n got %x\nwant %x", r.Out, want)
+			}
+			if !bytes.Equal(in, orig) {
+				t.Error("Run modified its input")
+			}
+			if _, err := balancer.Decode(r.Out); err != nil {
+				t.Error(err)
+			}
 
-			after, err := d.Stats()
-			require.NoError(t, err)
-			require.Equal(t, before.Decapsulated+1, after.Decapsulated)
+			after := mustStats(t, d)
 			wantFrags := before.InnerFragments
 			if tc.isFrag {
 				wantFrags++
 			}
-			require.Equal(t, wantFrags, after.InnerFragments)
-			require.Equal(t, before.Total()+1, after.Total())
+			if after.Decapsulated != before.Decapsulated+1 || after.InnerFragments != wantFrags || after.Total() != before.Total()+1 {
+				t.Errorf("counters %+v after %+v, want one more decapsulated (inner fragment: %v)", after, before, tc.isFrag)
+			}
 		})
 	}
 }
@@ -141,16 +165,15 @@ func TestDecapPassesOtherTraffic(t *testing.T) {
 		{"ethernet header only", bytes.Clone(plain[:balancer.EthLen])},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before, err := d.Stats()
-			require.NoError(t, err)
-			r, err := d.Run(tc.frame)
-			require.NoError(t, err)
-			require.Equal(t, balancer.Pass, r.Action)
-			require.Equal(t, tc.frame, r.Out, "non-IPIP must pass unchanged")
-			after, err := d.Stats()
-			require.NoError(t, err)
-			require.Equal(t, before.Passed+1, after.Passed)
-			require.Equal(t, before.Decapsulated, after.Decapsulated)
+			before := mustStats(t, d)
+			r := mustRun(t, d, tc.frame, balancer.Pass)
+			if !bytes.Equal(r.Out, tc.frame) {
+				t.Errorf("non-IPIP must pass unchanged:\n got %x\nwant %x", r.Out, tc.frame)
+			}
+			after := mustStats(t, d)
+			if after.Passed != before.Passed+1 || after.Decapsulated != before.Decapsulated {
+				t.Errorf("counters %+v after %+v, want one more passed", after, before)
+			}
 		})
 	}
 }
@@ -189,66 +212,52 @@ func TestDecapDropsMalformedIPIP(t *testing.T) {
 		{"outer fragment offset", edit(func(b []byte) []byte { b[o+7] = 0x10; return decapRefix(b) }), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before, err := d.Stats()
-			require.NoError(t, err)
-			r, err := d.Run(tc.frame)
-			require.NoError(t, err)
-			require.Equal(t, balancer.Drop, r.Action)
-			after, err := d.Stats()
-			require.NoError(t, err)
+			before := mustStats(t, d)
+			mustRun(t, d, tc.frame, balancer.Drop)
+			after := mustStats(t, d)
+			want := before
 			if tc.outerFrag {
-				require.Equal(t, before.OuterFragment+1, after.OuterFragment)
-				require.Equal(t, before.Malformed, after.Malformed)
+				want.OuterFragment++
 			} else {
-				require.Equal(t, before.Malformed+1, after.Malformed)
-				require.Equal(t, before.OuterFragment, after.OuterFragment)
+				want.Malformed++
 			}
-			require.Equal(t, before.Decapsulated, after.Decapsulated)
+			if after != want {
+				t.Errorf("counters %+v, want %+v", after, want)
+			}
 		})
 	}
 	// The unmodified frame still decapsulates: the cases above fail for
 	// the one field they change.
-	r, err := d.Run(good)
-	require.NoError(t, err)
-	require.Equal(t, balancer.Pass, r.Action)
-	require.Equal(t, inner, r.Out)
+	if r := mustRun(t, d, good, balancer.Pass); !bytes.Equal(r.Out, inner) {
+		t.Errorf("unmodified frame: got %x, want %x", r.Out, inner)
+	}
 }
 
-func TestDecapAttachRejectsBadIfindex(t *testing.T) {
+// TestDecapAttachRejectsBadArguments checks the errors Attach returns
+// before it asks the kernel: a bad interface index, a mode that is no
+// AttachMode, more than one mode.
+func TestDecapAttachRejectsBadArguments(t *testing.T) {
 	d := loadDecapForTest(t)
-	_, err := d.Attach(0, AttachGeneric)
-	require.ErrorContains(t, err, "ifindex 0")
-	_, err = d.Attach(1, AttachMode(9))
-	require.ErrorContains(t, err, "mode 9")
-}
-
-// A backend without an ipip device unwraps what the load balancer sends it
-// by attaching Decap to the interface that traffic arrives on. It needs
-// root, so this example is compiled, not run.
-func ExampleLoadDecap() {
-	d, err := LoadDecap()
-	if err != nil {
-		fmt.Println(err)
-		return
+	for _, tc := range []struct {
+		name    string
+		ifindex int
+		modes   []AttachMode
+		want    string
+		is      error
+	}{
+		{"ifindex 0", 0, []AttachMode{AttachGeneric}, "xdp: decap attach: ifindex 0: must be positive", nil},
+		{"unknown mode", 1, []AttachMode{9}, "xdp: decap attach: mode 9: unknown attach mode", ErrUnknownAttachMode},
+		{"two modes", 1, []AttachMode{AttachGeneric, AttachNative}, "xdp: decap attach: 2 modes [1 2]: unknown attach mode (want at most one)", ErrUnknownAttachMode},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := d.Attach(tc.ifindex, tc.modes...)
+			if err == nil {
+				l.Close()
+				t.Fatal("attached")
+			}
+			if err.Error() != tc.want || tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("error %q, want %q (is %v)", err, tc.want, tc.is)
+			}
+		})
 	}
-	defer d.Close()
-	ifc, err := net.InterfaceByName("eth0")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	l, err := d.Attach(ifc.Index, AttachGeneric)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer l.Close()
-	// ... serve; then see what the program did:
-	st, err := d.Stats()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Printf("decapsulated %d (%d fragments), passed %d, dropped %d\n",
-		st.Decapsulated, st.InnerFragments, st.Passed, st.Malformed+st.OuterFragment)
 }
