@@ -9,13 +9,20 @@ import (
 var (
 	ErrNoBackends       = errors.New("no backends")
 	ErrDuplicateBackend = errors.New("duplicate")
-	ErrBadAddr          = errors.New("not an IPv4 address")
+	ErrBadAddr          = errors.New("not an IPv4 or IPv6 address")
 )
 
 // ValidateBackends checks a backend set as every implementation's
 // SetBackends does: at least one backend, IDs unique, names unique (an empty
-// name stands for the decimal ID), addresses IPv4. The error names the field,
-// e.g. "backends[2].ID 103: duplicate (backends[0])".
+// name stands for the decimal ID), addresses valid IPv4 or IPv6 ones
+// without a zone (an IPv4-mapped IPv6 address is refused: write the IPv4
+// form). The error names the field, e.g. "backends[2].ID 103: duplicate
+// (backends[0])".
+//
+// A set may mix families: [Balancer.SetBackends] then means one catch-all
+// service per family ([ServiceTable.SetBackends]). Whether an
+// implementation serves IPv6 backends is its own: the kernel program
+// refuses them until it does.
 func ValidateBackends(bs []Backend) error {
 	if len(bs) == 0 {
 		return fmt.Errorf("backends: %w", ErrNoBackends)
@@ -32,8 +39,11 @@ func ValidateBackends(bs []Backend) error {
 			return fmt.Errorf("backends[%d].Name %q: %w (backends[%d])", i, n, ErrDuplicateBackend, j)
 		}
 		names[n] = i
-		if !b.Addr.Is4() {
-			return fmt.Errorf("backends[%d].Addr %v: %w", i, b.Addr, ErrBadAddr)
+		switch a := b.Addr; {
+		case !a.IsValid() || a.Zone() != "":
+			return fmt.Errorf("backends[%d].Addr %v: %w", i, a, ErrBadAddr)
+		case a.Is4In6():
+			return fmt.Errorf("backends[%d].Addr %v: %w (IPv4-mapped: use the IPv4 form)", i, a, ErrBadAddr)
 		}
 	}
 	return nil

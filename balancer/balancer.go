@@ -19,7 +19,7 @@ func (id BackendID) String() string { return strconv.FormatUint(uint64(id), 10) 
 type Backend struct {
 	ID     BackendID
 	Name   string     // e.g. "101"; unique, used to seed its Maglev permutation
-	Addr   netip.Addr // IPv4 address the balancer encapsulates toward
+	Addr   netip.Addr // IPv4 or IPv6 address the balancer encapsulates toward
 	Weight uint32     // share of new flows; 0 drains: keeps its flows, gets no new ones
 	Up     bool       // false: health-down, gets no traffic
 }
@@ -39,24 +39,39 @@ const (
 	TCPAck uint8 = 0x10
 )
 
-// Packet is the header view of an IPv4 packet: what a datapath can read.
-// It is a small comparable value; it carries no simulator bookkeeping.
-// The zero Packet is an invalid packet with unset addresses.
+// Packet is the header view of an IPv4 or IPv6 packet: what a datapath can
+// read. It is a small comparable value; it carries no simulator
+// bookkeeping. The zero Packet is an invalid packet with unset addresses.
+//
+// Its family is its addresses': an IPv6 packet has IPv6 Src and Dst, IHL
+// and IPID 0, and its Fragment header (if any) in FragID, FragOffset and
+// MoreFragments. An IPv6 atomic fragment (a Fragment header with offset 0
+// and M clear, RFC 6946) is not a fragment: IsFragment is false, FragID
+// holds its Identification, ExtHeaders counts its header.
 type Packet struct {
 	Src, Dst         netip.Addr
-	Proto            uint8  // 6 TCP, 17 UDP, ...
+	Proto            uint8  // 6 TCP, 17 UDP, ...; IPv6: the Next Header ending the extension chain
 	SrcPort, DstPort uint16 // zero when the packet carries no L4 header (non-first fragment)
-	IPID             uint16
-	FragOffset       uint16 // in 8-byte units, as on the wire
+	IPID             uint16 // IPv4 identification; 0 for IPv6
+	FragOffset       uint16 // in 8-byte units, as on the wire (IPv6: from the Fragment header)
 	MoreFragments    bool
-	Len              uint16 // IPv4 total length
+	Len              uint16 // IPv4 total length; IPv6: 40 + payload length
 	TCPFlags         uint8
 	// IHL is the IPv4 header length in 32-bit words; 0 is read as 5 (no
-	// options). Katran drops packets with options (IHL > 5).
+	// options). Katran drops packets with options (IHL > 5). 0 for IPv6.
 	IHL uint8
+	// FragID is the IPv6 Fragment header's 32-bit Identification; 0 for
+	// IPv4 (whose identification is IPID) and for IPv6 packets without a
+	// Fragment header.
+	FragID uint32
+	// ExtHeaders is the number of IPv6 extension headers before the
+	// upper-layer header, the Fragment header included (at most
+	// [MaxExtHeaders] in a packet [Decode] accepts); 0 for IPv4.
+	ExtHeaders uint8
 }
 
-// IsFragment reports whether p is part of a fragmented datagram.
+// IsFragment reports whether p is part of a fragmented datagram (MF set
+// or a non-zero offset). An IPv6 atomic fragment is not.
 func (p *Packet) IsFragment() bool { return p.MoreFragments || p.FragOffset != 0 }
 
 // IsFirstFragment reports whether p is the first fragment of a fragmented

@@ -5,6 +5,9 @@
 //
 // [NewRing] builds the Maglev ring of backend IDs that every balancer and
 // the eBPF program share: a custom balancer picks its backends with it.
+// Services ([ServiceKey], [Service], [ServiceSetter]) are held and resolved
+// by a [ServiceTable], one ring per service; docs/services-and-ipv6.md
+// gives the design.
 //
 // It imports only [github.com/titanlb/titanlb/cost] and
 // [github.com/titanlb/titanlb/maglev] (and internal/murmur, the hash steps

@@ -30,3 +30,47 @@ func ExampleDecode() {
 	// 0x089149f2
 	// decode 20-byte frame: ipv4: truncated
 }
+
+// A balancer resolves each packet to its service through a ServiceTable:
+// the exact (VIP, port, protocol), each service with its own pool and
+// ring; what is no service is passed. SetBackends instead makes one
+// catch-all service per address family.
+func ExampleServiceTable() {
+	vip := netip.MustParseAddr("192.0.2.10")
+	backend := func(id balancer.BackendID, addr string) balancer.Backend {
+		return balancer.Backend{ID: id, Name: id.String(), Addr: netip.MustParseAddr(addr), Weight: 1, Up: true}
+	}
+	st := balancer.NewServiceTable(13)
+	err := st.SetServices([]balancer.Service{
+		{Key: balancer.ServiceKey{VIP: vip, Port: 443, Proto: balancer.ProtoTCP},
+			Backends: []balancer.Backend{backend(101, "10.1.0.1"), backend(102, "10.1.0.2")}},
+		{Key: balancer.ServiceKey{VIP: vip, Port: 53, Proto: balancer.ProtoUDP},
+			Backends: []balancer.Backend{backend(102, "10.1.0.2"), backend(103, "10.1.0.3")}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, p := range []balancer.Packet{
+		{Src: netip.MustParseAddr("10.0.0.1"), Dst: vip, Proto: balancer.ProtoUDP, SrcPort: 5000, DstPort: 53},
+		{Src: netip.MustParseAddr("10.0.0.1"), Dst: vip, Proto: balancer.ProtoTCP, SrcPort: 5000, DstPort: 22},
+	} {
+		e, ok := st.Lookup(&p)
+		if !ok {
+			fmt.Printf("%d/%d: no service: pass\n", p.DstPort, p.Proto)
+			continue
+		}
+		id, _ := e.Pick(balancer.Hash5(&p, balancer.DefaultSeed))
+		fmt.Printf("%d/%d: service %v, backend %v\n", p.DstPort, p.Proto, e.Key, id)
+	}
+
+	err = st.SetServices([]balancer.Service{
+		{Key: balancer.ServiceKey{VIP: vip, Port: 80, Proto: balancer.ProtoTCP},
+			Backends: []balancer.Backend{backend(101, "2001:db8::1")}},
+	})
+	fmt.Println(err)
+	// Output:
+	// 53/17: service 192.0.2.10:53/udp, backend 102
+	// 22/6: no service: pass
+	// services[0].backends[0].Addr 2001:db8::1: not the VIP's family
+}

@@ -26,10 +26,16 @@ type Ring struct {
 }
 
 // NewRing validates bs with [ValidateBackends] and builds its ring of size
-// slots, a prime (0: [maglev.DefaultSize], 65537).
+// slots, a prime (0: [maglev.DefaultSize], 65537). A ring is one service's:
+// its backends are of one family ([ErrFamily] names the first of another).
 func NewRing(bs []Backend, size uint64) (*Ring, error) {
 	if err := ValidateBackends(bs); err != nil {
 		return nil, err
+	}
+	for i, b := range bs {
+		if b.Addr.Is4() != bs[0].Addr.Is4() {
+			return nil, fmt.Errorf("backends[%d].Addr %v: %w (backends[0] is %v)", i, b.Addr, ErrFamily, bs[0].Addr)
+		}
 	}
 	if size == 0 {
 		size = maglev.DefaultSize

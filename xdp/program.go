@@ -199,11 +199,16 @@ func (p *Program) Options() Options {
 // builds the Maglev ring with [balancer.NewRing] (the ring every Go balancer
 // builds), then writes the backends array (address, and whether the
 // backend is usable: present and Up) and the ring. IDs must be below
-// [Options.MaxBackends] and addresses distinct, since a backend is known
-// on the wire by its address.
+// [Options.MaxBackends] and addresses distinct IPv4 ones ([ErrNotIPv4]
+// otherwise), since a backend is known on the wire by its address.
 func (p *Program) SetBackends(bs []balancer.Backend) error {
 	if p.closed {
 		return fmt.Errorf("xdp: set backends: %w", ErrClosed)
+	}
+	for i, b := range bs {
+		if b.Addr.IsValid() && !b.Addr.Is4() { // the program encapsulates IPv4 in IPv4 only
+			return fmt.Errorf("xdp: backends[%d].Addr %v: %w", i, b.Addr, ErrNotIPv4)
+		}
 	}
 	r, err := balancer.NewRing(bs, p.opts.RingSize)
 	if err != nil {

@@ -92,6 +92,17 @@ func TestSetBackendsErrors(t *testing.T) {
 	if err := p.SetBackends(bs); !errors.Is(err, balancer.ErrDuplicateBackend) {
 		t.Errorf("duplicate id: %v", err)
 	}
+	// balancer.ValidateBackends accepts IPv6; the program does not (yet).
+	bs = testutil.Backends(2)
+	bs[1].Addr = netip.MustParseAddr("2001:db8::2")
+	bs = append(bs, balancer.Backend{ID: 110, Addr: netip.MustParseAddr("2001:db8::3"), Weight: 1, Up: true})
+	if err := p.SetBackends(bs); !errors.Is(err, ErrNotIPv4) || err.Error() != "xdp: backends[1].Addr 2001:db8::2: not an IPv4 address" {
+		t.Errorf("IPv6 backend: %v", err)
+	}
+	bs[0].Addr = netip.MustParseAddr("2001:db8::1")
+	if err := p.SetBackends(bs); !errors.Is(err, ErrNotIPv4) || err.Error() != "xdp: backends[0].Addr 2001:db8::1: not an IPv4 address" {
+		t.Errorf("IPv6 backends only: %v", err)
+	}
 }
 
 // TestHashParity checks that the kernel's first choice for a new flow is

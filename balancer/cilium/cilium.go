@@ -266,6 +266,11 @@ func (b *Balancer) Name() string { return "cilium" }
 // weight 0 stays in the map in maintenance state: it keeps its tracked flows
 // (except a TCP SYN, which is re-balanced) and gets no new ones.
 func (b *Balancer) SetBackends(bs []balancer.Backend) error {
+	for i, be := range bs {
+		if be.Addr.IsValid() && !be.Addr.Is4() { // IPv6 backends: not modelled yet
+			return fmt.Errorf("cilium: backends[%d].Addr %v: %w", i, be.Addr, ErrNotIPv4)
+		}
+	}
 	r, err := balancer.NewRing(bs, b.m)
 	if err != nil {
 		return fmt.Errorf("cilium: %w", err)

@@ -227,6 +227,11 @@ func (b *Balancer) LRULen() int {
 // is older than [LRUUDPTimeout]); Katran's reals array is not cleared, and its
 // UDP flow-migration feature (F_UDP_FLOW_MIGRATION) is off by default.
 func (b *Balancer) SetBackends(bs []balancer.Backend) error {
+	for i, be := range bs {
+		if be.Addr.IsValid() && !be.Addr.Is4() { // IPv6 backends: not modelled yet
+			return fmt.Errorf("katran: backends[%d].Addr %v: %w", i, be.Addr, ErrNotIPv4)
+		}
+	}
 	r, err := balancer.NewRing(bs, b.ringSize)
 	if err != nil {
 		return fmt.Errorf("katran: %w", err)

@@ -167,6 +167,11 @@ func (b *Balancer) Config() Config {
 // packet hits it, and a drained backend (Up, Weight 0) keeps its flows.
 // The error names the bad field; on error the previous set stays.
 func (b *Balancer) SetBackends(bs []balancer.Backend) error {
+	for i, be := range bs {
+		if be.Addr.IsValid() && !be.Addr.Is4() { // IPv6 backends: not modelled yet
+			return fmt.Errorf("titan: backends[%d].Addr %v: %w", i, be.Addr, ErrNotIPv4)
+		}
+	}
 	r, err := balancer.NewRing(bs, b.cfg.RingSize)
 	if err != nil {
 		return fmt.Errorf("titan: %w", err)
