@@ -1,0 +1,265 @@
+package sim
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/frag"
+)
+
+// replay is a run's trace: the frames, and the ground truth the simulator
+// derives from their headers (flows, datagrams), since a trace carries no
+// simulator bookkeeping.
+type replay struct {
+	pkts   []TracePacket // the frames replayed: At < duration
+	meta   []traceMeta   // by packet
+	groups []traceGroup  // fragmented datagrams
+	next   int           // next packet to arrive
+}
+
+// traceMeta is what the simulator knows of a trace packet.
+type traceMeta struct {
+	hdr   balancer.Packet // decoded once, read in order at arrival
+	flow  uint32          // flow index
+	group uint32          // fragmented datagram index+1; 0: not a fragment
+	frag  uint16          // fragment index within the datagram
+	ok    bool            // the frame decodes
+}
+
+// traceGroup is a fragmented datagram of the trace.
+type traceGroup struct {
+	n     uint16 // its fragments in the trace
+	first bool   // one of them is at offset 0
+	open  bool   // tracked by the run's dgrams ring
+	id    uint64 // its number there
+}
+
+// flowKey is a flow's 5-tuple (ports 0 for protocols without them and for
+// fragments whose first fragment is not in the trace).
+type flowKey struct {
+	src, dst   [4]byte
+	proto      uint8
+	sport, dpt uint16
+}
+
+// fragKey identifies a datagram's fragments: (src, dst, proto, IP ID).
+type fragKey struct {
+	src, dst [4]byte
+	proto    uint8
+	id       uint16
+}
+
+// groupState is a group being built.
+type groupState struct {
+	key       fragKey
+	start     Time
+	bytes     int
+	total     int // datagram payload length, from the MF=0 fragment; -1: unknown
+	n         int // fragments
+	flow      uint32
+	haveFirst bool
+}
+
+// newReplay prepares the packets of tr that arrive before dur: it names
+// their flows (5-tuples; a fragment belongs to its datagram's flow, from
+// its first fragment, or its 3-tuple without one) and groups fragments
+// into datagrams by (src, dst, proto, IP ID). A group ends, and the next
+// fragment with its key starts a new datagram, when it is complete (a
+// first fragment, a last one, and as many payload bytes as the last one
+// ends at), when timeout has passed since its first fragment, or at
+// frag.MaxFragmentsLimit fragments. It returns the flow count and the
+// largest group. Its allocations do not grow with the packets but with
+// the flows and datagrams (maps and slices grown by doubling).
+func newReplay(tr *Trace, dur, timeout Time) (*replay, int, int) {
+	end, _ := slices.BinarySearchFunc(tr.Packets, dur, func(p TracePacket, t Time) int { return cmp.Compare(p.At, t) })
+	rp := &replay{pkts: tr.Packets[:end], meta: make([]traceMeta, end)}
+	flows := map[flowKey]uint32{}
+	flowOf := func(k flowKey) uint32 {
+		f, ok := flows[k]
+		if !ok {
+			f = uint32(len(flows))
+			flows[k] = f
+		}
+		return f
+	}
+	open := map[fragKey]int32{} // the key's current group
+	var groups []groupState
+	var order []uint32 // fragments, then sorted by (group, offset, position)
+	var offs []uint16  // by packet: fragment offset
+	for i := range rp.pkts {
+		p := &rp.pkts[i]
+		h, err := balancer.Decode(p.Frame)
+		if err != nil {
+			continue
+		}
+		rp.meta[i].hdr, rp.meta[i].ok = h, true
+		s, d := h.Src.As4(), h.Dst.As4()
+		if !h.IsFragment() {
+			rp.meta[i].flow = flowOf(flowKey{s, d, h.Proto, h.SrcPort, h.DstPort})
+			continue
+		}
+		if offs == nil {
+			offs = make([]uint16, end)
+		}
+		k := fragKey{s, d, h.Proto, h.IPID}
+		gi, ok := open[k]
+		if ok {
+			g := &groups[gi]
+			ok = !(g.complete() || p.At-g.start > timeout || g.n >= frag.MaxFragmentsLimit)
+		}
+		if !ok {
+			gi = int32(len(groups))
+			groups = append(groups, groupState{key: k, start: p.At, total: -1})
+			open[k] = gi
+		}
+		g := &groups[gi]
+		data := int(h.Len) - int(h.IHL)*4
+		g.bytes += data
+		g.n++
+		if !h.MoreFragments {
+			g.total = int(h.FragOffset)*8 + data
+		}
+		if h.FragOffset == 0 && !g.haveFirst {
+			g.haveFirst = true
+			g.flow = flowOf(flowKey{s, d, h.Proto, h.SrcPort, h.DstPort})
+		}
+		rp.meta[i].group = uint32(gi) + 1
+		offs[i] = h.FragOffset
+		order = append(order, uint32(i))
+	}
+	// Fragment indexes by offset (ties: trace order); without a first
+	// fragment index 0 stays empty, so that the datagram's
+	// FragmentAccuracy is 0 as for a lost first fragment.
+	slices.SortFunc(order, func(a, b uint32) int {
+		if c := cmp.Compare(rp.meta[a].group, rp.meta[b].group); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(offs[a], offs[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	rp.groups = make([]traceGroup, len(groups))
+	largest := 0
+	for gi := range groups {
+		g := &groups[gi]
+		largest = max(largest, g.n)
+		rp.groups[gi] = traceGroup{n: uint16(g.n), first: g.haveFirst}
+		if !g.haveFirst {
+			g.flow = flowOf(flowKey{g.key.src, g.key.dst, g.key.proto, 0, 0})
+		}
+	}
+	prev, j := uint32(0), 0
+	for _, i := range order {
+		m := &rp.meta[i]
+		if m.group != prev {
+			prev, j = m.group, 0
+			if !groups[m.group-1].haveFirst {
+				j = 1
+			}
+		}
+		m.flow, m.frag = groups[m.group-1].flow, uint16(j)
+		j++
+	}
+	return rp, len(flows), largest
+}
+
+func (g *groupState) complete() bool {
+	return g.haveFirst && g.total >= 0 && g.bytes >= g.total
+}
+
+// prepareTrace prepares the run's trace replay: flows from the trace, the
+// backends' reassembly bound, and the first arrival.
+func (r *runner) prepareTrace() {
+	tr := &r.sc.Traffic.Trace
+	timeout := r.reasmOpts.Timeout
+	if timeout == 0 {
+		timeout = frag.DefaultTimeout
+	}
+	rp, nflows, largest := newReplay(tr, r.dur, timeout)
+	r.trace = rp
+	r.traffic = &traffic{flows: make([]flow, nflows)}
+	if r.sc.Reassembly.MaxFragments == 0 {
+		r.reasmOpts.MaxFragments = min(max(frag.DefaultMaxFragments, largest), frag.MaxFragmentsLimit)
+	}
+	r.hTrace = r.sched.Handle(r.traceArrive)
+}
+
+// startTrace schedules the trace's first arrival.
+func (r *runner) startTrace() {
+	if len(r.trace.pkts) > 0 {
+		r.sched.Post(r.trace.pkts[0].At, r.hTrace, 0)
+	}
+}
+
+// traceArrive hands the NIC every trace packet arriving now, in trace
+// order (as a generated datagram's fragments arrive in one event), then
+// schedules the next arrival.
+func (r *runner) traceArrive(uint32) {
+	rp := r.trace
+	now := r.sched.Now()
+	for rp.next < len(rp.pkts) && rp.pkts[rp.next].At <= now {
+		r.tracePacket(rp.next, now)
+		rp.next++
+	}
+	if rp.next < len(rp.pkts) && r.err == nil {
+		r.sched.Post(rp.pkts[rp.next].At, r.hTrace, 0)
+	}
+}
+
+// tracePacket replays trace packet i: a frame that does not decode is a
+// drop with the decoder's reason; others go to the NIC with their flow
+// and datagram.
+func (r *runner) tracePacket(i int, now Time) {
+	rp := r.trace
+	tp := &rp.pkts[i]
+	r.packets++
+	m := &rp.meta[i]
+	if !m.ok {
+		_, err := balancer.Decode(tp.Frame)
+		reason := undecodable(err)
+		r.drops[reason]++
+		if r.rec != nil {
+			r.rec.vs = append(r.rec.vs, Verdict{Arrive: now, Leave: now, Frame: tp.Frame, Reason: reason})
+		}
+		return
+	}
+	p := packet{hdr: m.hdr, arrive: now, flow: m.flow}
+	if m.group == 0 {
+		r.datagrams++
+	} else {
+		r.fragments++
+		g := &rp.groups[m.group-1]
+		if !g.open {
+			g.open = true
+			g.id = r.dgrams.open(int(g.n))
+			if !g.first {
+				d := r.dgrams.slot(g.id)
+				d.dest = append(d.dest, -1)
+			}
+			r.datagrams++
+		}
+		// nfrag > 1 marks a fragment for the run; a datagram with one
+		// fragment in the trace is one too (its dgrams record counts 1).
+		p.dgram, p.frag, p.nfrag = g.id, m.frag, max(g.n, 2)
+	}
+	if r.rec != nil {
+		r.rec.pending = tp.Frame
+	}
+	r.inject(&p)
+}
+
+// DropUndecodable prefixes the drop reason of a trace frame that
+// [balancer.Decode] rejects: "undecodable: " + the malformed field + ": "
+// + why, e.g. "undecodable: ipv4.total_length: total length inconsistent".
+const DropUndecodable = "undecodable: "
+
+func undecodable(err error) string {
+	var de *balancer.DecodeError
+	if errors.As(err, &de) {
+		return DropUndecodable + de.Field + ": " + de.Err.Error()
+	}
+	return DropUndecodable + err.Error()
+}

@@ -1,0 +1,239 @@
+package sim_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/sim"
+)
+
+// Both committed files read back as the generated trace: times to the
+// nanosecond, frames byte for byte (the pcapng's raw IPv4 frames get the
+// Ethernet header back).
+func TestReadTracePcapAndPcapng(t *testing.T) {
+	want := goldenTrace(t)
+	for _, path := range []string{tracePcap, tracePcapng} {
+		t.Run(path, func(t *testing.T) {
+			got := readTraceFile(t, path)
+			if !got.Start.Equal(want.Start) {
+				t.Errorf("start %v, want %v", got.Start, want.Start)
+			}
+			if len(got.Packets) != len(want.Packets) {
+				t.Fatalf("%d packets, want %d", len(got.Packets), len(want.Packets))
+			}
+			for i := range want.Packets {
+				g, w := got.Packets[i], want.Packets[i]
+				if g.At != w.At || !bytes.Equal(g.Frame, w.Frame) {
+					t.Fatalf("packet %d: at %v, %d bytes; want at %v, %d bytes", i, g.At, len(g.Frame), w.At, len(w.Frame))
+				}
+			}
+		})
+	}
+}
+
+// ReadTrace names what is wrong in a malformed file and where.
+func TestReadTraceMalformed(t *testing.T) {
+	pcap, err := os.ReadFile(tracePcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ng, err := os.ReadFile(tracePcapng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := goldenTrace(t)
+	rec1 := int64(24 + 16 + len(tr.Packets[0].Frame)) // pcap: second record
+	rec2 := rec1 + 16 + int64(len(tr.Packets[1].Frame))
+
+	bigCap := bytes.Clone(pcap)
+	binary.LittleEndian.PutUint32(bigCap[rec1+8:], 70000) // caplen beyond the file
+	smallSnap := bytes.Clone(pcap)
+	binary.LittleEndian.PutUint32(smallSnap[16:], 100)
+	ngBadLen := bytes.Clone(ng)
+	shb := int(binary.LittleEndian.Uint32(ng[4:]))
+	binary.LittleEndian.PutUint32(ngBadLen[shb+4:], 13) // first interface block
+	ngTrail := bytes.Clone(ng)
+	binary.LittleEndian.PutUint32(ngTrail[shb-4:], uint32(shb+4))
+	lastBlock := int(binary.LittleEndian.Uint32(ng[len(ng)-4:]))
+	linkType := bytes.Clone(pcap)
+	binary.LittleEndian.PutUint32(linkType[20:], uint32(layers.LinkTypeLinuxSLL))
+
+	for _, c := range []struct {
+		name   string
+		data   []byte
+		packet int
+		offset int64
+		want   string
+	}{
+		{"empty", nil, -1, 0, "0-byte file: too short"},
+		{"not a capture", []byte("GET / HTTP/1.1\r\n"), -1, 0, "magic number 0x20544547: neither pcap"},
+		{"pcap header cut", pcap[:20], -1, 0, "pcap file header: unexpected EOF"},
+		{"pcap record header cut", pcap[:rec1+10], 1, rec1, "pcap record: unexpected EOF"},
+		{"pcap record data cut", pcap[:rec2-3], 1, rec1, fmt.Sprintf("pcap record: capture length %d beyond the %d bytes left", len(tr.Packets[1].Frame), len(tr.Packets[1].Frame)-3)},
+		{"pcap caplen beyond the file", bigCap, 1, rec1, "pcap record: capture length 70000 beyond the"},
+		{"pcap caplen beyond snaplen", smallSnap, 0, 24, fmt.Sprintf("capture length exceeds snap length: %d > 100", len(tr.Packets[0].Frame))},
+		{"gzip garbage", []byte{0x1f, 0x8b, 0, 0}, -1, 0, "gzip: unexpected EOF"},
+		{"pcap link type", linkType, -1, 20, "link type 113 (Linux SLL): want Ethernet"},
+		{"pcapng block length", ngBadLen, 0, int64(shb), "total length 13: must be a multiple of 4"},
+		{"pcapng trailing length", ngTrail, 0, 0, fmt.Sprintf("total length %d but trailing length %d", shb, shb+4)},
+		{"pcapng cut", ng[:len(ng)-6], len(tr.Packets) - 1, int64(len(ng) - lastBlock), fmt.Sprintf("total length %d: must be a multiple of 4 between 12 and the %d bytes left", lastBlock, lastBlock-6)},
+		{"pcapng cut in a block header", ng[:len(ng)-lastBlock+6], len(tr.Packets) - 1, int64(len(ng) - lastBlock), "pcapng block: 6 bytes left: too short"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := sim.ReadTrace(bytes.NewReader(c.data))
+			var te *sim.TraceError
+			if !errors.As(err, &te) {
+				t.Fatalf("error %v (%T), want a *sim.TraceError", err, err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not say %q", err, c.want)
+			}
+			if c.offset >= 0 && (te.Packet != c.packet || te.Offset != c.offset) {
+				t.Errorf("error %q at packet %d offset %d, want packet %d offset %d", err, te.Packet, te.Offset, c.packet, c.offset)
+			}
+			if !strings.HasPrefix(err.Error(), "sim: trace: ") {
+				t.Errorf("error %q: want the sim: trace: prefix", err)
+			}
+		})
+	}
+}
+
+// A gzip-compressed pcap reads as the pcap does.
+func TestReadTraceGzip(t *testing.T) {
+	raw, err := os.ReadFile(tracePcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(raw)
+	zw.Close()
+	got, err := sim.ReadTrace(&z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := readTraceFile(t, tracePcap); !reflect.DeepEqual(got, want) {
+		t.Errorf("gzip-compressed pcap read differently: %d packets, want %d", len(got.Packets), len(want.Packets))
+	}
+}
+
+// FuzzReadTrace feeds ReadTrace mutated captures: it returns a trace or a
+// *TraceError, never panics, and whatever it reads replays without error
+// (every frame a Packet).
+func FuzzReadTrace(f *testing.F) {
+	for _, path := range []string{tracePcap, tracePcapng} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data[:min(len(data), 2000)])
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr, err := sim.ReadTrace(bytes.NewReader(data))
+		if err != nil {
+			var te *sim.TraceError
+			if !errors.As(err, &te) {
+				t.Fatalf("error %v is not a *sim.TraceError", err)
+			}
+			return
+		}
+		if len(tr.Packets) == 0 {
+			return
+		}
+		r, err := sim.Run(sim.Scenario{Backends: sim.Backends(2), Traffic: sim.Traffic{Trace: tr}}, newTitan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Packets != uint64(len(tr.Packets)) {
+			t.Fatalf("%d packets replayed of %d", r.Packets, len(tr.Packets))
+		}
+	})
+}
+
+// ReadTrace reads microsecond pcap with raw IPv4 frames, big-endian pcap,
+// and raises a capture time that goes back to the previous frame's.
+func TestReadTraceFormats(t *testing.T) {
+	tr := goldenTrace(t)
+	frames := [][]byte{tr.Packets[0].Frame, tr.Packets[1].Frame, tr.Packets[2].Frame}
+	t0 := goldenStart.Add(250 * time.Millisecond)
+	times := []time.Time{t0, t0.Add(5 * time.Microsecond), t0.Add(3 * time.Microsecond)}
+	wantAt := []time.Duration{250 * time.Millisecond, 250*time.Millisecond + 5*time.Microsecond, 250*time.Millisecond + 5*time.Microsecond}
+	check := func(t *testing.T, data []byte) {
+		t.Helper()
+		got, err := sim.ReadTrace(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Start.Equal(goldenStart) || len(got.Packets) != len(frames) {
+			t.Fatalf("start %v, %d packets; want %v, %d", got.Start, len(got.Packets), goldenStart, len(frames))
+		}
+		for i, p := range got.Packets {
+			if p.At != wantAt[i] || !bytes.Equal(p.Frame, frames[i]) {
+				t.Errorf("packet %d at %v (%d bytes), want %v (%d bytes)", i, p.At, len(p.Frame), wantAt[i], len(frames[i]))
+			}
+		}
+	}
+
+	t.Run("microsecond raw IPv4", func(t *testing.T) {
+		var b bytes.Buffer
+		w := pcapgo.NewWriter(&b)
+		if err := w.WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range frames {
+			ip := f[balancer.EthLen:]
+			if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: times[i], CaptureLength: len(ip), Length: len(ip)}, ip); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(t, b.Bytes())
+	})
+
+	t.Run("big-endian nanosecond Ethernet", func(t *testing.T) {
+		be := binary.BigEndian
+		b := be.AppendUint32(nil, 0xa1b23c4d)
+		b = be.AppendUint16(b, 2)
+		b = be.AppendUint16(b, 4)
+		b = be.AppendUint64(b, 0)
+		b = be.AppendUint32(b, 65535)
+		b = be.AppendUint32(b, uint32(layers.LinkTypeEthernet))
+		for i, f := range frames {
+			b = be.AppendUint32(b, uint32(times[i].Unix()))
+			b = be.AppendUint32(b, uint32(times[i].Nanosecond()))
+			b = be.AppendUint32(b, uint32(len(f)))
+			b = be.AppendUint32(b, uint32(len(f)))
+			b = append(b, f...)
+		}
+		check(t, b)
+	})
+}
+
+// ReadTrace keeps a pcap file's bytes once: its frames are slices of
+// them, so reading allocates a few buffers, not one per packet.
+func TestReadTraceSharesFileBytes(t *testing.T) {
+	data, err := os.ReadFile(tracePcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := sim.ReadTrace(bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n := len(goldenTrace(t).Packets); allocs > 16 {
+		t.Errorf("reading %d packets: %v allocations, want at most 16", n, allocs)
+	}
+}
