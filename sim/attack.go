@@ -243,52 +243,50 @@ func (g *attacker) datagram(out []packet) []packet {
 	return out
 }
 
-// startAttacks schedules every attack's first datagram.
-func (r *runner) startAttacks() {
-	for i, g := range r.attackers {
+// attacks are a run's Scenario.Attacks: a source of packets beside the
+// traffic, counted apart (Result.Attack).
+type attacks struct {
+	r       *runner
+	gens    []*attacker
+	h       HandlerID
+	scratch []packet
+}
+
+// installAttacks adds the scenario's attacks to the run.
+func installAttacks(r *runner) {
+	sc := r.sc
+	a := &attacks{r: r}
+	for i := range sc.Attacks {
+		a.gens = append(a.gens, newAttacker(&sc.Attacks[i], i, sc.Seed, sc.Traffic.vip(), sc.Traffic.port(), r.end))
+	}
+	r.atk.Drops = map[string]uint64{}
+	a.h = r.sched.Handle(a.arrive)
+	r.on.start = append(r.on.start, a.start)
+}
+
+// start schedules every attack's first datagram.
+func (a *attacks) start() {
+	for i, g := range a.gens {
 		if t := g.start + g.gap(); t < g.stop {
-			r.sched.Post(t, r.hAttack, uint32(i))
+			a.r.sched.Post(t, a.h, uint32(i))
 		}
 	}
 }
 
-// attackArrive sends attack i's next datagram to the NIC and schedules
-// the one after, if it falls before the attack stops.
-func (r *runner) attackArrive(i uint32) {
-	g := r.attackers[i]
+// arrive sends attack i's next datagram to the NIC and schedules the one
+// after, if it falls before the attack stops.
+func (a *attacks) arrive(i uint32) {
+	r := a.r
+	g := a.gens[i]
 	now := r.sched.Now()
-	ps := g.datagram(r.atkScratch)
-	r.atkScratch = ps
+	ps := g.datagram(a.scratch)
+	a.scratch = ps
 	r.atk.Packets += uint64(len(ps))
 	for j := range ps {
 		ps[j].arrive = now
-		r.inject(&ps[j])
+		r.inject(&ps[j], nil)
 	}
 	if next := now + g.gap(); next < g.stop {
-		r.sched.Post(next, r.hAttack, i)
+		r.sched.Post(next, a.h, i)
 	}
-}
-
-// later holds a copy of fragment p until time t, when it arrives at the
-// NIC ([Traffic.FragmentGap]). Slots are reused: no allocation once the
-// working size is reached.
-func (r *runner) later(t Time, p *packet) {
-	var slot uint32
-	if n := len(r.lateFree); n > 0 {
-		slot = r.lateFree[n-1]
-		r.lateFree = r.lateFree[:n-1]
-		r.late[slot] = *p
-	} else {
-		slot = uint32(len(r.late))
-		r.late = append(r.late, *p)
-	}
-	r.sched.Post(t, r.hLate, slot)
-}
-
-// lateArrive delivers the fragment held in slot to the NIC.
-func (r *runner) lateArrive(slot uint32) {
-	p := r.late[slot]
-	r.lateFree = append(r.lateFree, slot)
-	p.arrive = r.sched.Now()
-	r.inject(&p)
 }

@@ -185,15 +185,18 @@ func (f *Fleet) validate(dur Time, cpus int) error {
 	return nil
 }
 
-// fleet is a run's fleet state: the nodes, the router and the fleet
-// metrics. A run without a Fleet has none (runner.fleet is nil).
+// fleet is a run's fleet state: the router, the node events and the fleet
+// metrics; the nodes' balancers are the runner's (runner.nodes). A run
+// without a Fleet has none: one node, RSS only.
 type fleet struct {
+	r      *runner
 	newLB  func() (balancer.Balancer, error)
 	mode   ECMPMode
 	cpn    int // CPUs per node
 	nodes  []fleetNode
 	up     []int32 // numbers of the nodes in the group, ascending
 	events []NodeEvent
+	hNode  HandlerID
 	cur    int // node of the packet being done
 
 	// resilient next-hop group: bucket -> node; nil for hash-threshold
@@ -201,7 +204,6 @@ type fleet struct {
 	counts  []int // buckets per node
 
 	flowNode []flowSeen // per flow: where its latest delivered whole packet went
-	epoch    uint16     // backend sets handed out so far (wraps)
 	split    []splitSlot
 	lost     []bool // per CPU: the packet in service belongs to a failed node
 
@@ -209,14 +211,14 @@ type fleet struct {
 }
 
 // flowSeen is the node (number+1; 0: none) of a flow's latest delivered
-// whole packet and the backend-set epoch it was delivered in.
+// whole packet and the backend-set epoch (runner.epoch) it was delivered
+// in.
 type flowSeen struct {
 	node, epoch uint16
 }
 
+// fleetNode is a node's load.
 type fleetNode struct {
-	lb                   balancer.Balancer
-	up                   bool
 	processed, delivered uint64
 }
 
@@ -227,25 +229,29 @@ type splitSlot struct {
 	node int32
 }
 
-// newFleet builds the fleet of sc around node 0's balancer lb: the other
-// nodes get their own balancers from newLB.
-func newFleet(sc *Scenario, lb balancer.Balancer, newLB func() (balancer.Balancer, error), ncpus int) (*fleet, error) {
-	fs := &sc.Fleet
+// installFleet makes r's node the first of the scenario's fleet: the
+// other nodes get their own balancers from newLB, and the router, the
+// node events and the fleet's bookkeeping join the run (hooks.go).
+func installFleet(r *runner, newLB func() (balancer.Balancer, error)) error {
+	fs := &r.sc.Fleet
 	k := fs.nodes()
 	f := &fleet{
+		r:     r,
 		newLB: newLB,
 		mode:  fs.ECMP,
-		cpn:   sc.Node.cpus(),
+		cpn:   r.sc.Node.cpus(),
 		nodes: make([]fleetNode, k),
-		lost:  make([]bool, ncpus),
+		lost:  make([]bool, len(r.cpus)),
 	}
-	for i := range f.nodes {
-		n := &f.nodes[i]
+	r.nodes = make([]lbNode, k)
+	for i := range r.nodes {
+		n := &r.nodes[i]
 		n.up = true
+		n.label = fmt.Sprintf("node %d: ", i)
 		if i == 0 {
-			n.lb = lb
+			n.lb = r.lb
 		} else if err := f.fresh(i); err != nil {
-			return nil, err
+			return err
 		}
 		f.up = append(f.up, int32(i))
 	}
@@ -264,7 +270,13 @@ func newFleet(sc *Scenario, lb balancer.Balancer, newLB func() (balancer.Balance
 	}
 	f.events = slices.Clone(fs.Events)
 	slices.SortStableFunc(f.events, func(a, b NodeEvent) int { return cmp.Compare(a.At, b.At) })
-	return f, nil
+	f.hNode = r.sched.Handle(f.nodeEvent)
+	r.route = f.route
+	r.on.start = append(r.on.start, f.start)
+	r.on.leave = append(r.on.leave, f.leave)
+	r.on.deliver = append(r.on.deliver, f.deliver)
+	r.on.finish = append(r.on.finish, f.finish)
+	return nil
 }
 
 // fresh gives node i a new balancer.
@@ -276,28 +288,9 @@ func (f *fleet) fresh(i int) error {
 	if lb == nil {
 		return fmt.Errorf("sim: newLB returned a nil balancer for node %d", i)
 	}
-	f.nodes[i].lb = lb
-	return nil
-}
-
-// lb returns the balancer that runs on CPU c.
-func (f *fleet) lb(c int) balancer.Balancer { return f.nodes[c/f.cpn].lb }
-
-// setBackends hands every node in the group a fresh copy of the backend
-// set.
-func (f *fleet) setBackends(r *runner) error {
-	f.epoch++
-	for i := range f.nodes {
-		if !f.nodes[i].up {
-			continue
-		}
-		bs := make([]balancer.Backend, len(r.backends))
-		for j := range r.backends {
-			bs[j] = r.backends[j].b
-		}
-		if err := f.nodes[i].lb.SetBackends(bs); err != nil {
-			return fmt.Errorf("node %d: %w", i, err)
-		}
+	f.r.nodes[i].lb = lb
+	for c := i * f.cpn; c < (i+1)*f.cpn; c++ {
+		f.r.cpus[c].lb = lb
 	}
 	return nil
 }
@@ -337,27 +330,27 @@ func (f *fleet) route(p *balancer.Packet) int {
 	return n*f.cpn + rss(p, f.cpn)
 }
 
-// post schedules the node events. The run's flows are known by now
+// start schedules the node events. The run's flows are known by now
 // (generated, or read from a trace).
-func (f *fleet) post(r *runner) {
-	f.flowNode = make([]flowSeen, len(r.traffic.flows))
+func (f *fleet) start() {
+	f.flowNode = make([]flowSeen, len(f.r.flows))
 	for i, ev := range f.events {
-		r.sched.Post(ev.At, r.hNode, uint32(i))
+		f.r.sched.Post(ev.At, f.hNode, uint32(i))
 	}
 }
 
 // nodeEvent applies node event i.
-func (r *runner) nodeEvent(i uint32) {
-	f := r.fleet
+func (f *fleet) nodeEvent(i uint32) {
+	r := f.r
 	ev := f.events[i]
-	n := &f.nodes[ev.Node]
+	n := &r.nodes[ev.Node]
 	if n.up == ev.Up {
 		return
 	}
 	n.up = ev.Up
 	if !ev.Up {
 		f.up = slices.DeleteFunc(f.up, func(x int32) bool { return int(x) == ev.Node })
-		f.fail(r, ev.Node)
+		f.fail(ev.Node)
 		f.regroupDown(ev.Node)
 		return
 	}
@@ -366,11 +359,7 @@ func (r *runner) nodeEvent(i uint32) {
 	f.regroupUp(ev.Node)
 	err := f.fresh(ev.Node)
 	if err == nil {
-		bs := make([]balancer.Backend, len(r.backends))
-		for j := range r.backends {
-			bs[j] = r.backends[j].b
-		}
-		err = n.lb.SetBackends(bs)
+		err = n.lb.SetBackends(r.backendSet())
 	}
 	if err != nil && r.err == nil {
 		r.err = fmt.Errorf("sim: %s: node up at scenario.fleet.events %v node %d: %w", r.lb.Name(), ev.At, ev.Node, err)
@@ -379,7 +368,8 @@ func (r *runner) nodeEvent(i uint32) {
 
 // fail drops what node k holds: its queued packets now, the ones in
 // service when their service ends (their end is scheduled already).
-func (f *fleet) fail(r *runner, k int) {
+func (f *fleet) fail(k int) {
+	r := f.r
 	for c := k * f.cpn; c < (k+1)*f.cpn; c++ {
 		cp := &r.cpus[c]
 		f.lost[c] = cp.busy
@@ -440,28 +430,29 @@ func (f *fleet) regroupUp(k int) {
 	}
 }
 
-// leave is called when CPU c ends a packet's service: it counts the
-// packet for its node and reports whether it was lost with a failed node.
-func (f *fleet) leave(r *runner, c int) bool {
+// leave is called when CPU c ends p's service: it counts the packet for
+// its node and turns its decision into a drop when it was lost with a
+// failed node.
+func (f *fleet) leave(c int, p *packet, dec *balancer.Decision) {
 	f.cur = c / f.cpn
 	f.nodes[f.cur].processed++
 	if f.lost[c] {
 		f.lost[c] = false
-		return true
+		*dec = balancer.Decision{Action: balancer.Drop, Reason: DropNodeDown}
+		return
 	}
-	if p := &r.cpus[c].cur; p.nfrag > 1 && !p.attack {
-		f.splitTrack(r, p.dgram, int32(f.cur))
+	if p.nfrag > 1 && !p.attack {
+		f.splitTrack(p.dgram, int32(f.cur))
 	}
-	return false
 }
 
 // splitTrack notes that a fragment of datagram id went through node n and
 // counts the datagram once when a second node sees it. The table is at
 // least as large as the run's ring of datagrams in flight, so two live
 // datagrams never share a slot.
-func (f *fleet) splitTrack(r *runner, id uint64, n int32) {
-	if len(f.split) < len(r.dgrams.ring) {
-		f.growSplit(len(r.dgrams.ring))
+func (f *fleet) splitTrack(id uint64, n int32) {
+	if ring := len(f.r.dgrams.ring); len(f.split) < ring {
+		f.growSplit(ring)
 	}
 	s := &f.split[id&uint64(len(f.split)-1)]
 	if s.node == 0 || s.id != id {
@@ -487,7 +478,7 @@ func (f *fleet) growSplit(size int) {
 	}
 }
 
-// track scores the node change of a legitimate packet p delivered to
+// deliver scores the node change of a legitimate packet p delivered to
 // backend index i, before [runner.score] updates the flow's backend: a
 // whole packet of a flow with a backend that comes through another node
 // than the flow's previous whole packet is a move. The move broke the flow
@@ -495,28 +486,30 @@ func (f *fleet) growSplit(size int) {
 // while the flow was intact (score then marks it disrupted, so it counts
 // once) and no backend set was handed out since the previous packet: the
 // backend change alone would not have moved it, the lost state did.
-func (f *fleet) track(r *runner, p *packet, i int32) {
+func (f *fleet) deliver(p *packet, i int32) {
+	r := f.r
 	f.nodes[f.cur].delivered++
 	if p.hdr.IsFragment() {
 		return
 	}
 	fs := &f.flowNode[p.flow]
 	prev, node := *fs, uint16(f.cur+1)
-	*fs = flowSeen{node: node, epoch: f.epoch}
-	fl := &r.traffic.flows[p.flow]
+	*fs = flowSeen{node: node, epoch: r.epoch}
+	fl := &r.flows[p.flow]
 	if fl.owner == 0 || prev.node == 0 || prev.node == node {
 		// A flow with no backend (new, renewed or moved off a failed
 		// backend) starts over wherever it is.
 		return
 	}
 	f.rehomed++
-	if fl.owner != i+1 && fl.flags&flowDisrupted == 0 && prev.epoch == f.epoch && r.backends[fl.owner-1].b.Up {
+	if fl.owner != i+1 && fl.flags&flowDisrupted == 0 && prev.epoch == r.epoch && r.backends[fl.owner-1].b.Up {
 		f.broken++
 	}
 }
 
-// result fills res.Fleet.
-func (f *fleet) result(r *runner, res *Result) {
+// finish fills res.Fleet.
+func (f *fleet) finish(res *Result) {
+	r := f.r
 	fr := FleetResult{
 		Nodes:   make([]NodeResult, len(f.nodes)),
 		Rehomed: f.rehomed,
@@ -534,7 +527,7 @@ func (f *fleet) result(r *runner, res *Result) {
 			Processed: nd.processed,
 			Delivered: nd.delivered,
 			CPUUtil:   ratio(float64(busy), float64(r.end)*float64(f.cpn)),
-			Up:        nd.up,
+			Up:        r.nodes[i].up,
 		}
 		if nd.processed > 0 {
 			maxLoad = math.Max(maxLoad, float64(nd.processed))

@@ -35,6 +35,7 @@ type cpu struct {
 	busyTime Time
 	env      balancer.Env
 	meter    *cost.Meter
+	lb       balancer.Balancer // its node's balancer
 }
 
 func (c *cpu) push(p *packet) bool {

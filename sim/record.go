@@ -54,24 +54,32 @@ func (rec *Recording) Trace() Trace {
 
 // recorder collects a run's verdicts.
 type recorder struct {
-	vs      []Verdict
-	pending []byte // the frame of the trace packet being injected
+	r  *runner
+	vs []Verdict
 }
 
-// arrive records p's arrival and numbers it.
-func (rc *recorder) arrive(p *packet) {
+// install makes the recorder watch r's packets (hooks.go).
+func (rc *recorder) install(r *runner) {
+	rc.r = r
+	r.on.arrive = append(r.on.arrive, rc.arrive)
+	r.on.leave = append(r.on.leave, rc.leave)
+	r.on.drop = append(r.on.drop, rc.drop)
+}
+
+// arrive records p's arrival and numbers it; frame is its captured frame,
+// or nil to encode its header.
+func (rc *recorder) arrive(p *packet, frame []byte) {
 	p.seq = uint32(len(rc.vs))
-	f := rc.pending
-	rc.pending = nil
-	if f == nil {
-		f = wireFrame(&p.hdr)
+	if frame == nil {
+		frame = wireFrame(&p.hdr)
 	}
-	rc.vs = append(rc.vs, Verdict{Arrive: p.arrive, Leave: p.arrive, Frame: f, Attack: p.attack})
+	rc.vs = append(rc.vs, Verdict{Arrive: p.arrive, Leave: p.arrive, Frame: frame, Attack: p.attack})
 }
 
-// recordDecision records the balancer's decision on p.
-func (r *runner) recordDecision(p *packet, dec balancer.Decision) {
-	v := &r.rec.vs[p.seq]
+// leave records the balancer's decision on p.
+func (rc *recorder) leave(_ int, p *packet, dec *balancer.Decision) {
+	r := rc.r
+	v := &rc.vs[p.seq]
 	v.Leave = r.sched.Now()
 	v.Action = dec.Action
 	if dec.Action == balancer.Forward {
@@ -80,6 +88,11 @@ func (r *runner) recordDecision(p *packet, dec balancer.Decision) {
 			v.Addr = r.backends[i].b.Addr
 		}
 	}
+}
+
+// drop records why p was lost.
+func (rc *recorder) drop(p *packet, reason string) {
+	rc.vs[p.seq].Reason = reason
 }
 
 // wireFrame encodes a generated header as its frame: Encode with the

@@ -13,6 +13,8 @@ import (
 // derives from their headers (flows, datagrams), since a trace carries no
 // simulator bookkeeping.
 type replay struct {
+	r      *runner
+	h      HandlerID
 	pkts   []TracePacket // the frames replayed: At < duration
 	meta   []traceMeta   // by packet
 	groups []traceGroup  // fragmented datagrams
@@ -170,60 +172,57 @@ func (g *groupState) complete() bool {
 	return g.haveFirst && g.total >= 0 && g.bytes >= g.total
 }
 
-// prepareTrace prepares the run's trace replay: flows from the trace, the
-// backends' reassembly bound, and the first arrival.
-func (r *runner) prepareTrace() {
+// installReplay makes the scenario's trace the run's source: its flows,
+// the backends' reassembly bound, and its arrivals.
+func installReplay(r *runner) {
 	tr := &r.sc.Traffic.Trace
 	timeout := r.reasmOpts.Timeout
 	if timeout == 0 {
 		timeout = frag.DefaultTimeout
 	}
 	rp, nflows, largest := newReplay(tr, r.dur, timeout)
-	r.trace = rp
-	r.traffic = &traffic{flows: make([]flow, nflows)}
+	rp.r = r
+	r.flows = make([]flow, nflows)
 	if r.sc.Reassembly.MaxFragments == 0 {
 		r.reasmOpts.MaxFragments = min(max(frag.DefaultMaxFragments, largest), frag.MaxFragmentsLimit)
 	}
-	r.hTrace = r.sched.Handle(r.traceArrive)
+	rp.h = r.sched.Handle(rp.arrive)
+	r.on.start = append(r.on.start, rp.start)
 }
 
-// startTrace schedules the trace's first arrival.
-func (r *runner) startTrace() {
-	if len(r.trace.pkts) > 0 {
-		r.sched.Post(r.trace.pkts[0].At, r.hTrace, 0)
+// start schedules the trace's first arrival.
+func (rp *replay) start() {
+	if len(rp.pkts) > 0 {
+		rp.r.sched.Post(rp.pkts[0].At, rp.h, 0)
 	}
 }
 
-// traceArrive hands the NIC every trace packet arriving now, in trace
-// order (as a generated datagram's fragments arrive in one event), then
+// arrive hands the NIC every trace packet arriving now, in trace order
+// (as a generated datagram's fragments arrive in one event), then
 // schedules the next arrival.
-func (r *runner) traceArrive(uint32) {
-	rp := r.trace
+func (rp *replay) arrive(uint32) {
+	r := rp.r
 	now := r.sched.Now()
 	for rp.next < len(rp.pkts) && rp.pkts[rp.next].At <= now {
-		r.tracePacket(rp.next, now)
+		rp.packet(rp.next, now)
 		rp.next++
 	}
 	if rp.next < len(rp.pkts) && r.err == nil {
-		r.sched.Post(rp.pkts[rp.next].At, r.hTrace, 0)
+		r.sched.Post(rp.pkts[rp.next].At, rp.h, 0)
 	}
 }
 
-// tracePacket replays trace packet i: a frame that does not decode is a
-// drop with the decoder's reason; others go to the NIC with their flow
-// and datagram.
-func (r *runner) tracePacket(i int, now Time) {
-	rp := r.trace
+// packet replays trace packet i: a frame that does not decode is a drop
+// with the decoder's reason; others go to the NIC with their flow and
+// datagram.
+func (rp *replay) packet(i int, now Time) {
+	r := rp.r
 	tp := &rp.pkts[i]
 	r.packets++
 	m := &rp.meta[i]
 	if !m.ok {
 		_, err := balancer.Decode(tp.Frame)
-		reason := undecodable(err)
-		r.drops[reason]++
-		if r.rec != nil {
-			r.rec.vs = append(r.rec.vs, Verdict{Arrive: now, Leave: now, Frame: tp.Frame, Reason: reason})
-		}
+		r.refuse(&packet{arrive: now}, tp.Frame, undecodable(err))
 		return
 	}
 	p := packet{hdr: m.hdr, arrive: now, flow: m.flow}
@@ -245,10 +244,7 @@ func (r *runner) tracePacket(i int, now Time) {
 		// fragment in the trace is one too (its dgrams record counts 1).
 		p.dgram, p.frag, p.nfrag = g.id, m.frag, max(g.n, 2)
 	}
-	if r.rec != nil {
-		r.rec.pending = tp.Frame
-	}
-	r.inject(&p)
+	r.inject(&p, tp.Frame)
 }
 
 // DropUndecodable prefixes the drop reason of a trace frame that

@@ -56,17 +56,10 @@ func run(sc Scenario, newLB func() (balancer.Balancer, error), rec *recorder) (R
 	if lb == nil {
 		return Result{}, errors.New("sim: newLB returned a nil balancer")
 	}
-	r, err := newRunner(&sc, lb)
+	r, err := newRunner(&sc, lb, newLB, rec)
 	if err != nil {
 		return Result{}, err
 	}
-	if sc.Fleet.active() {
-		if r.fleet, err = newFleet(&sc, lb, newLB, len(r.cpus)); err != nil {
-			return Result{}, err
-		}
-		r.hNode = r.sched.Handle(r.nodeEvent)
-	}
-	r.rec = rec
 	if err := r.run(); err != nil {
 		return Result{}, err
 	}
@@ -76,41 +69,26 @@ func run(sc Scenario, newLB func() (balancer.Balancer, error), rec *recorder) (R
 // runner is one run's state.
 type runner struct {
 	sc        *Scenario
-	lb        balancer.Balancer
+	lb        balancer.Balancer // node 0's first balancer: Result.Balancer
 	model     cost.Model
 	sched     Scheduler
-	hArrive   HandlerID
 	hDone     HandlerID
 	hControl  HandlerID
-	hChurn    HandlerID
-	traffic   *traffic
-	cpus      []cpu
+	on        hooks                        // the optional parts (hooks.go)
+	route     func(p *balancer.Packet) int // the CPU a packet arrives on: RSS, or a fleet's router then RSS; -1: none
+	nodes     []lbNode                     // one, or a Fleet's
+	flows     []flow                       // the traffic's flows, generated or from a trace
+	cpus      []cpu                        // node-major
 	backends  []backend
 	idIndex   []int32                      // BackendID -> index+1, for IDs below len
 	idMap     map[balancer.BackendID]int32 // index+1, for larger IDs
-	current   []balancer.Backend           // scratch for SetBackends
 	events    []Event                      // sorted by time, stable
 	dgrams    dgrams
-	scratch   []packet
 	dur       Time // Scenario.Duration after defaults
 	reasmOpts frag.ReassemblerOptions
 	end       Time
 	err       error
-	fleet     *fleet // nil: a single node without a Scenario.Fleet (fleet.go)
-	hNode     HandlerID
-
-	// hostile traffic and fragment spacing (attack.go)
-	hAttack, hLate HandlerID
-	attackers      []*attacker
-	atkScratch     []packet
-	late           []packet // fragments waiting for their Traffic.FragmentGap arrival
-	lateFree       []uint32 // free slots of late
-	atk            AttackResult
-
-	// trace replay and recording (trace.go)
-	trace  *replay // nil: generated traffic
-	hTrace HandlerID
-	rec    *recorder // nil: not recording
+	epoch     uint16 // backend sets handed out so far (wraps)
 
 	// counters
 	datagrams, packets, fragments uint64
@@ -120,34 +98,33 @@ type runner struct {
 	drops                         map[string]uint64
 	ops                           cost.Meter
 	costHist, latHist             histogram
+	atk                           AttackResult // packets of Scenario.Attacks, counted apart
 }
 
-func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
+// lbNode is a load balancer node's balancer: the run's only node, or one
+// of a Fleet's.
+type lbNode struct {
+	lb    balancer.Balancer
+	up    bool
+	label string // "node N: " in a fleet, for errors
+}
+
+// newRunner sets a run up: the node's CPUs and balancer, the backends,
+// the control events, then the optional parts (hooks.go) in the order
+// their first events are posted.
+func newRunner(sc *Scenario, lb balancer.Balancer, newLB func() (balancer.Balancer, error), rec *recorder) (*runner, error) {
 	r := &runner{
 		sc:        sc,
 		lb:        lb,
 		model:     sc.costModel(),
-		traffic:   newTraffic(&sc.Traffic, sc.Seed),
 		dur:       sc.duration(),
 		reasmOpts: sc.reassembly(),
 		end:       sc.duration(),
 		drops:     map[string]uint64{},
+		nodes:     []lbNode{{lb: lb, up: true}},
 	}
-	r.hArrive = r.sched.Handle(r.arrive)
 	r.hDone = r.sched.Handle(r.done)
 	r.hControl = r.sched.Handle(r.control)
-	r.hChurn = r.sched.Handle(r.churn)
-	r.hAttack = r.sched.Handle(r.attackArrive)
-	r.hLate = r.sched.Handle(r.lateArrive)
-	if len(sc.Traffic.Trace.Packets) > 0 {
-		r.prepareTrace()
-	}
-	for i := range sc.Attacks {
-		r.attackers = append(r.attackers, newAttacker(&sc.Attacks[i], i, sc.Seed, sc.Traffic.vip(), sc.Traffic.port(), r.end))
-	}
-	if len(r.attackers) > 0 {
-		r.atk.Drops = map[string]uint64{}
-	}
 
 	ql := sc.Node.queueLen()
 	ncpu := sc.Node.cpus()
@@ -157,7 +134,9 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 		c.limit = ql
 		c.meter = cost.NewMeter(r.model)
 		c.env = balancer.Env{CPU: i % ncpu, Meter: c.meter}
+		c.lb = lb
 	}
+	r.route = func(p *balancer.Packet) int { return rss(p, ncpu) }
 	var maxID balancer.BackendID
 	for _, b := range sc.Backends {
 		maxID = max(maxID, b.ID)
@@ -180,7 +159,23 @@ func newRunner(sc *Scenario, lb balancer.Balancer) (*runner, error) {
 	slices.SortStableFunc(r.events, func(a, b Event) int {
 		return cmp.Compare(a.At, b.At)
 	})
-	r.scratch = make([]packet, 0, 64)
+
+	if sc.Fleet.active() {
+		if err := installFleet(r, newLB); err != nil {
+			return nil, err
+		}
+	}
+	if len(sc.Traffic.Trace.Packets) > 0 {
+		installReplay(r)
+	} else {
+		installGenerator(r)
+	}
+	if len(sc.Attacks) > 0 {
+		installAttacks(r)
+	}
+	if rec != nil {
+		rec.install(r)
+	}
 	return r, nil
 }
 
@@ -202,20 +197,9 @@ func (r *runner) run() error {
 	for i, ev := range r.events {
 		r.sched.Post(ev.At, r.hControl, uint32(i))
 	}
-	if r.fleet != nil {
-		r.fleet.post(r)
+	for _, start := range r.on.start {
+		start()
 	}
-	if r.trace != nil {
-		r.startTrace()
-	} else if first := r.traffic.gap(); first < r.dur {
-		r.sched.Post(first, r.hArrive, 0)
-	}
-	if r.traffic.churnGap > 0 {
-		if first := r.traffic.nextChurn(); first < r.dur {
-			r.sched.Post(first, r.hChurn, 0)
-		}
-	}
-	r.startAttacks()
 	r.sched.Drain()
 	if r.err != nil {
 		return r.err
@@ -229,17 +213,27 @@ func (r *runner) run() error {
 	return nil
 }
 
-// setBackends hands the balancer a fresh copy of the whole backend set (a
-// balancer may keep the slice it is given).
+// setBackends hands every node up a fresh copy of the whole backend set
+// (a balancer may keep the slice it is given).
 func (r *runner) setBackends() error {
-	if r.fleet != nil {
-		return r.fleet.setBackends(r)
+	r.epoch++
+	for i := range r.nodes {
+		if n := &r.nodes[i]; n.up {
+			if err := n.lb.SetBackends(r.backendSet()); err != nil {
+				return fmt.Errorf("%s%w", n.label, err)
+			}
+		}
 	}
+	return nil
+}
+
+// backendSet returns a copy of the current backend set.
+func (r *runner) backendSet() []balancer.Backend {
 	bs := make([]balancer.Backend, len(r.backends))
 	for i := range r.backends {
 		bs[i] = r.backends[i].b
 	}
-	return r.lb.SetBackends(bs)
+	return bs
 }
 
 // control applies event i and hands the new backend set to the balancer.
@@ -259,57 +253,15 @@ func (r *runner) control(i uint32) {
 	}
 }
 
-// churn replaces a flow by a new one and schedules the next replacement.
-func (r *runner) churn(uint32) {
-	r.traffic.renew()
-	r.newFlows++
-	if next := r.sched.Now() + r.traffic.nextChurn(); next < r.dur && r.err == nil {
-		r.sched.Post(next, r.hChurn, 0)
+// inject hands p, arriving now, to the NIC: RSS picks its CPU (behind a
+// fleet's router), which starts it at once if idle, else queues it, else
+// drops it. frame is p's captured frame, nil for a generated packet.
+func (r *runner) inject(p *packet, frame []byte) {
+	for _, arrive := range r.on.arrive {
+		arrive(p, frame)
 	}
-}
-
-// arrive sends the next datagram: picks a flow, builds its packets
-// (fragments in arrival order) and hands them to the NIC, then schedules
-// the next arrival if it falls within the duration.
-func (r *runner) arrive(uint32) {
-	now := r.sched.Now()
-	f := r.traffic.pick()
-	ps := r.traffic.datagram(f, r.scratch)
-	r.scratch = ps
-	r.datagrams++
-	r.packets += uint64(len(ps))
-	if len(ps) > 1 {
-		r.fragments += uint64(len(ps))
-		id := r.dgrams.open(len(ps))
-		for i := range ps {
-			ps[i].dgram = id
-		}
-	}
-	gap := r.sc.Traffic.FragmentGap
-	for i := range ps {
-		p := &ps[i]
-		if i > 0 && gap > 0 {
-			r.later(now+Time(i)*gap, p)
-			continue
-		}
-		p.arrive = now
-		r.inject(p)
-	}
-	if next := now + r.traffic.gap(); next < r.dur && r.err == nil {
-		r.sched.Post(next, r.hArrive, 0)
-	}
-}
-
-// inject hands p, arriving now, to the NIC: RSS picks its CPU, which
-// starts it at once if idle, else queues it, else drops it.
-func (r *runner) inject(p *packet) {
-	if r.rec != nil {
-		r.rec.arrive(p)
-	}
-	var c int
-	if r.fleet == nil {
-		c = rss(&p.hdr, len(r.cpus))
-	} else if c = r.fleet.route(&p.hdr); c < 0 {
+	c := r.route(&p.hdr)
+	if c < 0 {
 		r.drop(DropNoNode, p)
 		return
 	}
@@ -324,6 +276,15 @@ func (r *runner) inject(p *packet) {
 	}
 }
 
+// refuse counts p, arriving now with frame, as lost for reason before the
+// NIC: a trace frame that does not decode.
+func (r *runner) refuse(p *packet, frame []byte, reason string) {
+	for _, arrive := range r.on.arrive {
+		arrive(p, frame)
+	}
+	r.drop(reason, p)
+}
+
 // start runs the balancer on CPU c's current packet and schedules the end
 // of its service: its metered cost times NsPerSTU.
 func (r *runner) start(c int) {
@@ -332,11 +293,7 @@ func (r *runner) start(c int) {
 	cp.meter.Reset()
 	cp.env.Now = r.sched.Now()
 	cp.hdr = cp.cur.hdr // the balancer gets a copy: what it writes does not change the bookkeeping
-	lb := r.lb
-	if r.fleet != nil {
-		lb = r.fleet.lb(c)
-	}
-	cp.dec = lb.Process(&cp.env, &cp.hdr)
+	cp.dec = cp.lb.Process(&cp.env, &cp.hdr)
 	stu := cp.meter.Total()
 	if cp.cur.attack {
 		r.atk.Processed++
@@ -356,11 +313,8 @@ func (r *runner) start(c int) {
 func (r *runner) done(c uint32) {
 	cp := &r.cpus[c]
 	p := &cp.cur
-	if r.fleet != nil && r.fleet.leave(r, int(c)) {
-		cp.dec = balancer.Decision{Action: balancer.Drop, Reason: DropNodeDown}
-	}
-	if r.rec != nil {
-		r.recordDecision(p, cp.dec)
+	for _, leave := range r.on.leave {
+		leave(int(c), p, &cp.dec)
 	}
 	if !p.attack {
 		r.latHist.add(uint64(r.sched.Now() - p.arrive))
@@ -387,8 +341,8 @@ func (r *runner) done(c uint32) {
 
 // drop counts a lost packet and resolves it if it is a fragment.
 func (r *runner) drop(reason string, p *packet) {
-	if r.rec != nil {
-		r.rec.vs[p.seq].Reason = reason
+	for _, drop := range r.on.drop {
+		drop(p, reason)
 	}
 	if p.attack {
 		r.atk.Drops[reason]++
@@ -442,8 +396,8 @@ func (r *runner) deliver(id balancer.BackendID, p *packet) {
 	}
 	r.delivered++
 	b.packets++
-	if r.fleet != nil {
-		r.fleet.track(r, p, int32(i))
+	for _, deliver := range r.on.deliver {
+		deliver(p, int32(i))
 	}
 	r.score(p, int32(i))
 	if p.nfrag <= 1 {
@@ -488,7 +442,7 @@ func (r *runner) reassemble(b *backend, p *packet) {
 // orphan fragment of its datagram elsewhere, and says nothing about where
 // the flow's connection lives.
 func (r *runner) score(p *packet, i int32) {
-	fl := &r.traffic.flows[p.flow]
+	fl := &r.flows[p.flow]
 	whole := !p.hdr.IsFragment()
 	switch {
 	case fl.owner == i+1:
@@ -578,8 +532,8 @@ func (r *runner) result() Result {
 		}
 	}
 	res.Imbalance = ratio(maxLoad, ratio(sum, n))
-	if r.fleet != nil {
-		r.fleet.result(r, &res)
+	for _, finish := range r.on.finish {
+		finish(&res)
 	}
 	res.Reliability = ratio(float64(res.Whole), float64(r.datagrams))
 	return res

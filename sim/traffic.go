@@ -266,3 +266,111 @@ func (g *traffic) shuffle(ps []packet) {
 		}
 	}
 }
+
+// generator is a run's traffic source without a trace: the clients'
+// datagrams arriving as a Poisson process, their flows renewed by
+// Traffic.FlowChurn, their fragments spaced by Traffic.FragmentGap.
+type generator struct {
+	r               *runner
+	t               *traffic
+	gap             Time // Traffic.FragmentGap
+	hArrive, hChurn HandlerID
+	hLate           HandlerID
+	scratch         []packet
+	late            []packet // fragments waiting for their FragmentGap arrival
+	lateFree        []uint32 // free slots of late
+}
+
+// installGenerator makes generated traffic the run's source.
+func installGenerator(r *runner) {
+	g := &generator{
+		r:       r,
+		t:       newTraffic(&r.sc.Traffic, r.sc.Seed),
+		gap:     r.sc.Traffic.FragmentGap,
+		scratch: make([]packet, 0, 64),
+	}
+	r.flows = g.t.flows
+	g.hArrive = r.sched.Handle(g.arrive)
+	g.hChurn = r.sched.Handle(g.churn)
+	g.hLate = r.sched.Handle(g.lateArrive)
+	r.on.start = append(r.on.start, g.start)
+}
+
+// start schedules the first arrival and the first flow renewal.
+func (g *generator) start() {
+	r := g.r
+	if first := g.t.gap(); first < r.dur {
+		r.sched.Post(first, g.hArrive, 0)
+	}
+	if g.t.churnGap > 0 {
+		if first := g.t.nextChurn(); first < r.dur {
+			r.sched.Post(first, g.hChurn, 0)
+		}
+	}
+}
+
+// churn replaces a flow by a new one and schedules the next replacement.
+func (g *generator) churn(uint32) {
+	r := g.r
+	g.t.renew()
+	r.newFlows++
+	if next := r.sched.Now() + g.t.nextChurn(); next < r.dur && r.err == nil {
+		r.sched.Post(next, g.hChurn, 0)
+	}
+}
+
+// arrive sends the next datagram: picks a flow, builds its packets
+// (fragments in arrival order) and hands them to the NIC, then schedules
+// the next arrival if it falls within the duration.
+func (g *generator) arrive(uint32) {
+	r := g.r
+	now := r.sched.Now()
+	f := g.t.pick()
+	ps := g.t.datagram(f, g.scratch)
+	g.scratch = ps
+	r.datagrams++
+	r.packets += uint64(len(ps))
+	if len(ps) > 1 {
+		r.fragments += uint64(len(ps))
+		id := r.dgrams.open(len(ps))
+		for i := range ps {
+			ps[i].dgram = id
+		}
+	}
+	for i := range ps {
+		p := &ps[i]
+		if i > 0 && g.gap > 0 {
+			g.later(now+Time(i)*g.gap, p)
+			continue
+		}
+		p.arrive = now
+		r.inject(p, nil)
+	}
+	if next := now + g.t.gap(); next < r.dur && r.err == nil {
+		r.sched.Post(next, g.hArrive, 0)
+	}
+}
+
+// later holds a copy of fragment p until time t, when it arrives at the
+// NIC ([Traffic.FragmentGap]). Slots are reused: no allocation once the
+// working size is reached.
+func (g *generator) later(t Time, p *packet) {
+	var slot uint32
+	if n := len(g.lateFree); n > 0 {
+		slot = g.lateFree[n-1]
+		g.lateFree = g.lateFree[:n-1]
+		g.late[slot] = *p
+	} else {
+		slot = uint32(len(g.late))
+		g.late = append(g.late, *p)
+	}
+	g.r.sched.Post(t, g.hLate, slot)
+}
+
+// lateArrive delivers the fragment held in slot to the NIC.
+func (g *generator) lateArrive(slot uint32) {
+	p := g.late[slot]
+	g.lateFree = append(g.lateFree, slot)
+	p.arrive = g.r.sched.Now()
+	g.r.inject(&p, nil)
+}
