@@ -48,17 +48,26 @@ const (
 // MoreFragments. An IPv6 atomic fragment (a Fragment header with offset 0
 // and M clear, RFC 6946) is not a fragment: IsFragment is false, FragID
 // holds its Identification, ExtHeaders counts its header.
+//
+// A Packet built in Go can hold values no header carries, such as a
+// fragment offset above 13 bits; [Packet.Malformed] reports them. Every
+// balancer of this module drops such a packet with [ReasonMalformed],
+// counts it and forwards nothing. [Decode] never returns one, and [Encode]
+// refuses one, so the kernel program never sees it.
 type Packet struct {
 	Src, Dst         netip.Addr
 	Proto            uint8  // 6 TCP, 17 UDP, ...; IPv6: the Next Header ending the extension chain
 	SrcPort, DstPort uint16 // zero when the packet carries no L4 header (non-first fragment)
 	IPID             uint16 // IPv4 identification; 0 for IPv6
-	FragOffset       uint16 // in 8-byte units, as on the wire (IPv6: from the Fragment header)
+	FragOffset       uint16 // in 8-byte units, as on the wire (IPv6: from the Fragment header): 0 to [MaxFragOffset]
 	MoreFragments    bool
-	Len              uint16 // IPv4 total length; IPv6: 40 + payload length
-	TCPFlags         uint8
-	// IHL is the IPv4 header length in 32-bit words; 0 is read as 5 (no
-	// options). Katran drops packets with options (IHL > 5). 0 for IPv6.
+	// Len is the IPv4 total length, header included (IPv6: 40 + payload
+	// length); 0 means unknown and is not checked.
+	Len      uint16
+	TCPFlags uint8
+	// IHL is the IPv4 header length in 32-bit words, 5 to 15; 0 is read as
+	// 5 (no options). Katran drops packets with options (IHL > 5). 0 for
+	// IPv6.
 	IHL uint8
 	// FragID is the IPv6 Fragment header's 32-bit Identification; 0 for
 	// IPv4 (whose identification is IPID) and for IPv6 packets without a
@@ -69,6 +78,42 @@ type Packet struct {
 	// [MaxExtHeaders] in a packet [Decode] accepts); 0 for IPv4.
 	ExtHeaders uint8
 }
+
+// MaxFragOffset is the largest [Packet.FragOffset]: the field has 13 bits
+// in IPv4 and in the IPv6 Fragment header.
+const MaxFragOffset = 0x1fff
+
+// Malformed reports whether p's header fields hold what no packet of its
+// family can: a FragOffset above [MaxFragOffset]; for IPv4 (any p whose
+// Src is not IPv6), an IHL other than 0 (read as 5) and 5 to 15, or, when
+// Len is set, a total length below the header (IHL*4 bytes), a fragment
+// without data or one that would end past byte 65535; for IPv6, an IHL
+// other than 0 or a set Len below the 40-byte header. These are header
+// checks of [Decode] that the header view can make; a valid packet is
+// never malformed. It does not allocate.
+func (p *Packet) Malformed() bool {
+	if p.FragOffset > MaxFragOffset {
+		return true
+	}
+	if p.Src.Is6() && !p.Src.Is4In6() {
+		return p.IHL != 0 || p.Len != 0 && p.Len < ipv6Len
+	}
+	ihl := p.IHL
+	if ihl == 0 {
+		ihl = 5
+	}
+	if ihl < 5 || ihl > 15 {
+		return true
+	}
+	if p.Len == 0 {
+		return false
+	}
+	data := int(p.Len) - int(ihl)*4
+	return data < 0 || p.IsFragment() && (data == 0 || int(p.FragOffset)*8+data > 65535)
+}
+
+// ipv6Len is the length of the fixed IPv6 header.
+const ipv6Len = 40
 
 // IsFragment reports whether p is part of a fragmented datagram (MF set
 // or a non-zero offset). An IPv6 atomic fragment is not.
@@ -133,12 +178,13 @@ type Balancer interface {
 	// Up=false is a health-down. It returns an error naming the bad field.
 	SetBackends(bs []Backend) error
 	// Process decides what to do with p, charging env.Meter for every
-	// operation. It must not allocate or panic, whatever p holds.
+	// operation. It must not allocate or panic, whatever p holds; a nil p
+	// or a [Packet.Malformed] one is dropped with [ReasonMalformed].
 	Process(env *Env, p *Packet) Decision
 }
 
 // Drop reasons shared by implementations. Implementations may add their own.
 const (
-	ReasonNoBackend = "no backend"
-	ReasonMalformed = "malformed"
+	ReasonNoBackend = "no backend" // no usable backend to pick
+	ReasonMalformed = "malformed"  // nil, [Packet.Malformed], or (Katran, Cilium) addresses not IPv4
 )

@@ -146,8 +146,12 @@ func EncodedLen(p Packet, payload int) int {
 // TCP or UDP checksum is set for an unfragmented packet (a fragment's L4
 // checksum covers bytes it does not carry: UDP fragments carry 0, "no
 // checksum"). Source and destination MACs are fixed, locally administered
-// addresses. Addresses that are not IPv4 are written as 0.0.0.0.
+// addresses. Addresses that are not IPv4 are written as 0.0.0.0. A
+// packet that [Packet.Malformed] refuses has no frame: Encode returns nil.
 func Encode(p Packet, payload int) []byte {
+	if p.Malformed() {
+		return nil
+	}
 	buf := make([]byte, EncodedLen(p, payload))
 	EncodeTo(buf, p, payload)
 	return buf
@@ -155,14 +159,14 @@ func Encode(p Packet, payload int) []byte {
 
 // EncodeTo is [Encode] into buf, which must hold at least
 // [EncodedLen](p, payload) bytes; it returns the frame's length, or 0 when
-// buf is too short or the packet would exceed 65535 bytes. It does not
-// allocate.
+// buf is too short, the packet would exceed 65535 bytes or p is
+// [Packet.Malformed]. It does not allocate.
 func EncodeTo(buf []byte, p Packet, payload int) int {
 	if payload < 0 {
 		payload = 0
 	}
 	n := EncodedLen(p, payload)
-	if len(buf) < n || n-EthLen > 65535 {
+	if len(buf) < n || n-EthLen > 65535 || p.Malformed() {
 		return 0
 	}
 	b := buf[:n]
@@ -175,7 +179,7 @@ func EncodeTo(buf []byte, p Packet, payload int) int {
 	ip[1] = 0
 	binary.BigEndian.PutUint16(ip[2:4], uint16(total))
 	binary.BigEndian.PutUint16(ip[4:6], p.IPID)
-	frag := p.FragOffset & 0x1fff
+	frag := p.FragOffset
 	if p.MoreFragments {
 		frag |= 0x2000
 	}

@@ -127,6 +127,9 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if p.Malformed() {
+			t.Fatalf("Decode returned a malformed packet %+v", p)
+		}
 		// A decoded packet re-encodes to a frame that decodes to the same
 		// header fields (IHL and Len are recomputed).
 		payload := int(p.Len) - int(p.IHL)*4 - l4HeaderLen(&p)

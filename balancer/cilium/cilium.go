@@ -112,6 +112,7 @@ var (
 // Stats counts what the model did.
 type Stats struct {
 	Packets, Forwarded, Passed uint64
+	DropMalformed              uint64 // nil, addresses not IPv4, or [balancer.Packet.Malformed]
 	DropFragNotFound           uint64 // non-first fragment without a fragment-map entry
 	DropNoBackend              uint64 // no backend to select (DROP_NO_SERVICE)
 	DropNATNoMapping           uint64 // no free SNAT port
@@ -325,6 +326,8 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		b.stats.Passed++
 	case balancer.Drop:
 		switch d.Reason {
+		case balancer.ReasonMalformed:
+			b.stats.DropMalformed++
 		case ReasonFragNotFound:
 			b.stats.DropFragNotFound++
 		case ReasonNoBackend:
@@ -337,7 +340,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 }
 
 func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision {
-	if p == nil || !p.Src.Is4() || !p.Dst.Is4() {
+	if p == nil || p.Malformed() || !p.Src.Is4() || !p.Dst.Is4() {
 		return drop(balancer.ReasonMalformed)
 	}
 	// cil_xdp_entry -> check_filters -> check_v4 -> check_v4_lb:

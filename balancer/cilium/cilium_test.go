@@ -16,38 +16,7 @@ import (
 func newTest(t testing.TB, cfg Config) *Balancer {
 	t.Helper()
 	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.SetBackends(testutil.Backends(3)); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-var (
-	client = netip.MustParseAddr("192.0.2.7")
-	vip    = netip.MustParseAddr("198.51.100.1")
-)
-
-func tcp(sport uint16, flags uint8) balancer.Packet {
-	return balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoTCP, SrcPort: sport, DstPort: 443, Len: 60, TCPFlags: flags, IPID: 1}
-}
-
-func udp(sport uint16) balancer.Packet {
-	return balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, SrcPort: sport, DstPort: 53, Len: 1000, IPID: 7}
-}
-
-func firstFrag(sport uint16) balancer.Packet {
-	p := udp(sport)
-	p.MoreFragments, p.Len = true, 1500
-	return p
-}
-
-func nonFirstFrag() balancer.Packet {
-	p := udp(0)
-	p.SrcPort, p.DstPort, p.FragOffset, p.Len = 0, 0, 185, 600
-	return p
+	return testutil.Ready(t, b, err)
 }
 
 // counts is one row of the package doc's op-count table.
@@ -96,7 +65,7 @@ func docTable(t *testing.T) map[string]counts {
 func TestOpCountsMatchDoc(t *testing.T) {
 	doc := docTable(t)
 	dsr := Config{Mode: ModeDSR}
-	other := tcp(999, balancer.TCPSyn)
+	other := testutil.TCP(999, balancer.TCPSyn)
 	cases := []struct {
 		row    string
 		cfg    Config
@@ -104,18 +73,18 @@ func TestOpCountsMatchDoc(t *testing.T) {
 		pkt    balancer.Packet
 		want   balancer.Action
 	}{
-		{"SNAT new TCP flow, new client", Config{}, nil, tcp(1000, balancer.TCPSyn), balancer.Forward},
-		{"SNAT new TCP flow, known client", Config{}, []balancer.Packet{other}, tcp(1000, balancer.TCPSyn), balancer.Forward},
-		{"SNAT established TCP flow", Config{}, []balancer.Packet{tcp(1000, balancer.TCPSyn)}, tcp(1000, balancer.TCPAck), balancer.Forward},
-		{"SNAT new UDP flow, new client", Config{}, nil, udp(5000), balancer.Forward},
-		{"SNAT established UDP flow", Config{}, []balancer.Packet{udp(5000)}, udp(5000), balancer.Forward},
-		{"SNAT first fragment, known flow", Config{}, []balancer.Packet{udp(5000)}, firstFrag(5000), balancer.Forward},
-		{"SNAT non-first fragment, entry", Config{}, []balancer.Packet{udp(5000), firstFrag(5000)}, nonFirstFrag(), balancer.Forward},
-		{"SNAT non-first fragment, no entry", Config{}, nil, nonFirstFrag(), balancer.Drop},
-		{"DSR new flow", dsr, nil, udp(5000), balancer.Forward},
-		{"DSR established flow", dsr, []balancer.Packet{udp(5000)}, udp(5000), balancer.Forward},
-		{"DSR first fragment, known flow", dsr, []balancer.Packet{udp(5000)}, firstFrag(5000), balancer.Forward},
-		{"DSR non-first fragment, entry", dsr, []balancer.Packet{udp(5000), firstFrag(5000)}, nonFirstFrag(), balancer.Forward},
+		{"SNAT new TCP flow, new client", Config{}, nil, testutil.TCP(1000, balancer.TCPSyn), balancer.Forward},
+		{"SNAT new TCP flow, known client", Config{}, []balancer.Packet{other}, testutil.TCP(1000, balancer.TCPSyn), balancer.Forward},
+		{"SNAT established TCP flow", Config{}, []balancer.Packet{testutil.TCP(1000, balancer.TCPSyn)}, testutil.TCP(1000, balancer.TCPAck), balancer.Forward},
+		{"SNAT new UDP flow, new client", Config{}, nil, testutil.UDP(5000), balancer.Forward},
+		{"SNAT established UDP flow", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.UDP(5000), balancer.Forward},
+		{"SNAT first fragment, known flow", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.FirstFrag(5000), balancer.Forward},
+		{"SNAT non-first fragment, entry", Config{}, []balancer.Packet{testutil.UDP(5000), testutil.FirstFrag(5000)}, testutil.NonFirstFrag(), balancer.Forward},
+		{"SNAT non-first fragment, no entry", Config{}, nil, testutil.NonFirstFrag(), balancer.Drop},
+		{"DSR new flow", dsr, nil, testutil.UDP(5000), balancer.Forward},
+		{"DSR established flow", dsr, []balancer.Packet{testutil.UDP(5000)}, testutil.UDP(5000), balancer.Forward},
+		{"DSR first fragment, known flow", dsr, []balancer.Packet{testutil.UDP(5000)}, testutil.FirstFrag(5000), balancer.Forward},
+		{"DSR non-first fragment, entry", dsr, []balancer.Packet{testutil.UDP(5000), testutil.FirstFrag(5000)}, testutil.NonFirstFrag(), balancer.Forward},
 	}
 	for _, c := range cases {
 		t.Run(c.row, func(t *testing.T) {
@@ -142,9 +111,9 @@ func TestFragmentsFollowFirstFragment(t *testing.T) {
 	for _, mode := range []Mode{ModeSNAT, ModeDSR} {
 		b := newTest(t, Config{Mode: mode})
 		for sport := uint16(1000); sport < 1300; sport++ {
-			f := firstFrag(sport)
+			f := testutil.FirstFrag(sport)
 			f.IPID = sport
-			nf := nonFirstFrag()
+			nf := testutil.NonFirstFrag()
 			nf.IPID = sport
 			d1 := b.Process(&balancer.Env{}, &f)
 			d2 := b.Process(&balancer.Env{CPU: 1}, &nf)
@@ -157,12 +126,12 @@ func TestFragmentsFollowFirstFragment(t *testing.T) {
 
 func TestReorderedFragmentDropped(t *testing.T) {
 	b := newTest(t, Config{})
-	nf := nonFirstFrag()
+	nf := testutil.NonFirstFrag()
 	d := b.Process(&balancer.Env{}, &nf)
 	if d.Action != balancer.Drop || d.Reason != ReasonFragNotFound {
 		t.Fatalf("non-first fragment before its first: %+v, want drop %q", d, ReasonFragNotFound)
 	}
-	f := firstFrag(5000)
+	f := testutil.FirstFrag(5000)
 	if d := b.Process(&balancer.Env{}, &f); d.Action != balancer.Forward {
 		t.Errorf("late first fragment: %+v, want forward", d)
 	}
@@ -174,14 +143,14 @@ func TestReorderedFragmentDropped(t *testing.T) {
 func TestFragMapEviction(t *testing.T) {
 	b := newTest(t, Config{FragMapSize: 16})
 	for id := range uint16(17) {
-		f := firstFrag(5000)
+		f := testutil.FirstFrag(5000)
 		f.IPID = id
 		b.Process(&balancer.Env{}, &f)
 	}
 	if n := b.FragMapLen(); n != 16 {
 		t.Errorf("fragment map holds %d entries, want its bound 16", n)
 	}
-	nf := nonFirstFrag()
+	nf := testutil.NonFirstFrag()
 	nf.IPID = 0 // the oldest datagram: evicted
 	if d := b.Process(&balancer.Env{}, &nf); d.Reason != ReasonFragNotFound {
 		t.Errorf("fragment of an evicted datagram: %+v, want drop %q", d, ReasonFragNotFound)
@@ -197,9 +166,9 @@ func TestFragMapEviction(t *testing.T) {
 
 func TestBackendChanges(t *testing.T) {
 	b := newTest(t, Config{})
-	syn := tcp(1000, balancer.TCPSyn)
+	syn := testutil.TCP(1000, balancer.TCPSyn)
 	first := b.Process(&balancer.Env{}, &syn)
-	ack := tcp(1000, balancer.TCPAck)
+	ack := testutil.TCP(1000, balancer.TCPAck)
 
 	// Weight 0 (maintenance): the established flow stays, a SYN moves.
 	bs := testutil.Backends(3)
@@ -241,7 +210,7 @@ func TestSNATPortExhaustion(t *testing.T) {
 	b, _ := New(Config{NATMapSize: 64})
 	_ = b.SetBackends(testutil.Backends(1))
 	for i := range 200 {
-		p := udp(40000)
+		p := testutil.UDP(40000)
 		p.Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
 		if d := b.Process(&balancer.Env{}, &p); d.Action != balancer.Forward {
 			t.Fatalf("client %d: %+v", i, d)
@@ -260,7 +229,7 @@ func TestNoBackendsAndBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := udp(1)
+	p := testutil.UDP(1)
 	if d := b.Process(&balancer.Env{}, &p); d.Reason != ReasonNoBackend {
 		t.Errorf("before SetBackends: %+v, want drop %q", d, ReasonNoBackend)
 	}
@@ -270,12 +239,12 @@ func TestNoBackendsAndBadInput(t *testing.T) {
 	if d := b.Process(nil, &balancer.Packet{}); d.Action != balancer.Drop {
 		t.Errorf("zero packet: %+v, want drop", d)
 	}
-	icmp := udp(1)
+	icmp := testutil.UDP(1)
 	icmp.Proto = balancer.ProtoICMP
 	if d := b.Process(nil, &icmp); d.Action != balancer.Pass {
 		t.Errorf("ICMP: %+v, want pass", d)
 	}
-	vb := newTest(t, Config{VIPs: []netip.Addr{vip}})
+	vb := newTest(t, Config{VIPs: []netip.Addr{testutil.VIP}})
 	p.Dst = netip.MustParseAddr("203.0.113.1")
 	if d := vb.Process(nil, &p); d.Action != balancer.Pass {
 		t.Errorf("non-frontend destination: %+v, want pass", d)
@@ -311,10 +280,10 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 	for _, mode := range []Mode{ModeSNAT, ModeDSR} {
 		b := newTest(t, Config{Mode: mode, CTMapSizeAny: 512, NATMapSize: 512, NeighMapSize: 64, FragMapSize: 64})
 		env := &balancer.Env{Meter: cost.NewMeter(cost.Default())}
-		est := udp(1)
+		est := testutil.UDP(1)
 		b.Process(env, &est)
 		for i := range 2000 { // fill every table to its bound
-			p := udp(uint16(i))
+			p := testutil.UDP(uint16(i))
 			p.Src = netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
 			p.IPID, p.MoreFragments = uint16(i), true
 			b.Process(env, &p)
@@ -324,12 +293,12 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 			"established": func() { b.Process(env, &est) },
 			"new flow": func() {
 				i++
-				p := udp(uint16(i))
+				p := testutil.UDP(uint16(i))
 				b.Process(env, &p)
 			},
 			"fragment": func() {
 				i++
-				f, nf := firstFrag(1), nonFirstFrag()
+				f, nf := testutil.FirstFrag(1), testutil.NonFirstFrag()
 				f.IPID, nf.IPID = uint16(i), uint16(i)
 				b.Process(env, &f)
 				b.Process(env, &nf)
@@ -348,16 +317,27 @@ func FuzzProcess(f *testing.F) {
 		b := newTest(t, Config{Mode: Mode(len(in) % 2), FragMapSize: 8, CTMapSizeAny: 16, CTMapSizeTCP: 16, NATMapSize: 16, NeighMapSize: 4})
 		for len(in) >= 10 {
 			p := balancer.Packet{
-				Src: netip.AddrFrom4([4]byte{10, 0, 0, in[0] & 7}), Dst: vip,
+				Src: netip.AddrFrom4([4]byte{10, 0, 0, in[0] & 7}), Dst: testutil.VIP,
 				Proto: in[1], SrcPort: uint16(in[2]) << 8, DstPort: uint16(in[3]),
 				FragOffset: uint16(in[4]) & 3, MoreFragments: in[5]&1 != 0,
 				Len: uint16(in[6]) << 4, TCPFlags: in[7], IPID: uint16(in[8] & 3),
 			}
-			d := b.Process(&balancer.Env{CPU: int(in[9])}, &p)
-			if d.Action == balancer.Drop && d.Reason == "" {
-				t.Fatalf("drop without a reason for %+v", p)
-			}
+			testutil.CheckDecision(t, &p, b.Process(&balancer.Env{CPU: int(in[9])}, &p))
 			in = in[10:]
 		}
 	})
+}
+
+// TestMalformedDropped: a packet no IPv4 header can carry (an offset
+// above 13 bits, IHL outside 5 to 15, a total length below the header, a
+// fragment empty or past 65535 bytes) is dropped as malformed and
+// counted, in both modes; an unusual but valid one is not.
+func TestMalformedDropped(t *testing.T) {
+	for _, mode := range []Mode{ModeSNAT, ModeDSR} {
+		b := newTest(t, Config{Mode: mode})
+		n := uint64(testutil.DropsMalformed(t, b))
+		if s := b.Stats(); s.DropMalformed != n || s.Forwarded+s.Passed+s.DropMalformed > s.Packets {
+			t.Errorf("%v: stats %+v, want %d malformed drops", mode, s, n)
+		}
+	}
 }

@@ -45,14 +45,11 @@ func FuzzFragMap(f *testing.F) {
 			ops = ops[4:]
 			if d[0] == 0xff {
 				i := int(d[1] % 3)
-				bs[i].Up = !bs[i].Up
-				if err := b.SetBackends(bs); err != nil {
-					t.Fatal(err)
-				}
+				testutil.SetHealth(t, b, bs, i, !bs[i].Up)
 				continue
 			}
 			p := balancer.Packet{
-				Src: netip.AddrFrom4([4]byte{10, 0, 0, d[3] & 3}), Dst: vip,
+				Src: netip.AddrFrom4([4]byte{10, 0, 0, d[3] & 3}), Dst: testutil.VIP,
 				Proto: d[0], SrcPort: 1000 + uint16(d[3]>>2&3), DstPort: 443,
 				MoreFragments: d[1]&1 != 0, FragOffset: uint16(d[1]>>3&3) * 64,
 				IPID: uint16(d[1] >> 5), Len: 100, TCPFlags: d[2],
@@ -62,13 +59,8 @@ func FuzzFragMap(f *testing.F) {
 			}
 			dec := b.Process(&balancer.Env{CPU: int(d[2] & 3)}, &p)
 			k := fk{d[3] & 3, p.Proto, p.IPID}
-			switch dec.Action {
-			case balancer.Drop:
-				if dec.Reason == "" {
-					t.Fatalf("drop without a reason for %+v", p)
-				}
-			case balancer.Pass:
-			case balancer.Forward:
+			testutil.CheckDecision(t, &p, dec)
+			if dec.Action == balancer.Forward {
 				if be, ok := b.backend[dec.Backend]; !ok || !be.Up {
 					t.Fatalf("forwarded %+v to %d, not an up backend", p, dec.Backend)
 				}
@@ -78,8 +70,6 @@ func FuzzFragMap(f *testing.F) {
 				if p.FragOffset != 0 && !firsts[k] {
 					t.Fatalf("forwarded non-first fragment %+v whose first fragment never passed", p)
 				}
-			default:
-				t.Fatalf("action %v for %+v", dec.Action, p)
 			}
 			for name, l := range map[string][2]int{
 				"frag": {b.frag.Len(), b.frag.Cap()}, "ct tcp": {b.ctTCP.Len(), b.ctTCP.Cap()},
@@ -95,8 +85,8 @@ func FuzzFragMap(f *testing.F) {
 			}
 		}
 		s := b.Stats()
-		if s.Packets < s.Forwarded+s.Passed+s.DropFragNotFound+s.DropNoBackend+s.DropNATNoMapping {
-			t.Fatalf("counters exceed packets: %+v", s)
+		if s.Packets != s.Forwarded+s.Passed+s.DropMalformed+s.DropFragNotFound+s.DropNoBackend+s.DropNATNoMapping {
+			t.Fatalf("counters do not add up to the packets: %+v", s)
 		}
 	})
 }
@@ -104,7 +94,7 @@ func FuzzFragMap(f *testing.F) {
 func TestCTMapLen(t *testing.T) {
 	b := newTest(t, Config{CTMapSizeTCP: 4, CTMapSizeAny: 3})
 	for i := range 10 {
-		p := balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, SrcPort: uint16(1000 + i), DstPort: 53}
+		p := balancer.Packet{Src: testutil.Client, Dst: testutil.VIP, Proto: balancer.ProtoUDP, SrcPort: uint16(1000 + i), DstPort: 53}
 		if i%2 == 0 {
 			p.Proto, p.TCPFlags = balancer.ProtoTCP, balancer.TCPSyn
 		}

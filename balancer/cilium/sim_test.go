@@ -8,32 +8,15 @@ import (
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/testutil/simtest"
 	"github.com/titanlb/titanlb/sim"
 )
 
-// scenario is the setup: 3 backends, 10,000 UDP flows, datagrams of
-// two fragments (MTU 1500, 2000 bytes) when fragmented.
-func scenario(fragRate, reorder float64) sim.Scenario {
-	return sim.Scenario{
-		Seed:     1,
-		Backends: sim.Backends(3),
-		Traffic: sim.Traffic{
-			Flows: 10000, UDPShare: 1, FragmentRate: fragRate, Reorder: reorder,
-			MTU: 1500, Size: 1000, LargeSize: 2000,
-		},
-	}
-}
+var scenario = simtest.Scenario
 
 func run(t *testing.T, cfg cilium.Config, sc sim.Scenario) sim.Result {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("simulation: skipped in -short mode")
-	}
-	res, err := sim.Run(sc, func() (balancer.Balancer, error) { return cilium.New(cfg) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return simtest.Run(t, sc, func() (balancer.Balancer, error) { return cilium.New(cfg) })
 }
 
 func TestSimUnfragmentedReliable(t *testing.T) {

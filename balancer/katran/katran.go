@@ -94,6 +94,7 @@ var (
 // Stats counts what the model did. Drops are by reason.
 type Stats struct {
 	Packets, Forwarded, Passed uint64
+	DropMalformed              uint64 // nil, addresses not IPv4, or [balancer.Packet.Malformed]
 	DropFragment               uint64 // IPv4 fragments (the default, non-naive model)
 	DropIPOptions              uint64 // IHL != 5
 	DropTooBig                 uint64 // frame above MaxPacketSize
@@ -270,6 +271,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	}
 	b.stats.Packets++
 	if p == nil {
+		b.stats.DropMalformed++
 		return drop(balancer.ReasonMalformed)
 	}
 	// balancer_ingress: stats[MAX_VIPS + XDP_TOTAL_CNTR].
@@ -282,6 +284,10 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		b.stats.Forwarded++
 	case balancer.Pass:
 		b.stats.Passed++
+	case balancer.Drop:
+		if d.Reason == balancer.ReasonMalformed {
+			b.stats.DropMalformed++
+		}
 	}
 	return d
 }
@@ -291,7 +297,11 @@ func drop(reason string) balancer.Decision {
 }
 
 func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balancer.Packet) balancer.Decision {
-	// parse_l3_headers (pckt_parsing.h): options, then fragments.
+	// parse_l3_headers (pckt_parsing.h): a header no IPv4 packet can
+	// carry, options, then fragments.
+	if p.Malformed() {
+		return drop(balancer.ReasonMalformed)
+	}
 	if p.IHL != 0 && p.IHL != 5 {
 		b.stats.DropIPOptions++
 		return drop(ReasonIPOptions)

@@ -17,38 +17,7 @@ import (
 func newTest(t testing.TB, cfg Config) *Balancer {
 	t.Helper()
 	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.SetBackends(testutil.Backends(3)); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-var (
-	client = netip.MustParseAddr("192.0.2.7")
-	vip    = netip.MustParseAddr("198.51.100.1")
-)
-
-func tcp(sport uint16, flags uint8) balancer.Packet {
-	return balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoTCP, SrcPort: sport, DstPort: 443, Len: 60, TCPFlags: flags, IPID: 1}
-}
-
-func udp(sport uint16) balancer.Packet {
-	return balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, SrcPort: sport, DstPort: 53, Len: 1000, IPID: 7}
-}
-
-func firstFrag(sport uint16) balancer.Packet {
-	p := udp(sport)
-	p.MoreFragments, p.Len = true, 1500
-	return p
-}
-
-func nonFirstFrag() balancer.Packet {
-	p := udp(0)
-	p.SrcPort, p.DstPort, p.FragOffset, p.Len = 0, 0, 185, 600
-	return p
+	return testutil.Ready(t, b, err)
 }
 
 // counts is one row of the package doc's op-count table.
@@ -103,15 +72,15 @@ func TestOpCountsMatchDoc(t *testing.T) {
 		pkt    balancer.Packet
 		want   balancer.Action
 	}{
-		{"new TCP flow (SYN)", Config{}, nil, tcp(1000, balancer.TCPSyn), balancer.Forward},
-		{"established TCP flow", Config{}, []balancer.Packet{tcp(1000, balancer.TCPSyn)}, tcp(1000, balancer.TCPAck), balancer.Forward},
-		{"TCP non-SYN LRU miss", Config{}, nil, tcp(1000, balancer.TCPAck), balancer.Forward},
-		{"new UDP flow", Config{}, nil, udp(5000), balancer.Forward},
-		{"established UDP flow", Config{}, []balancer.Packet{udp(5000)}, udp(5000), balancer.Forward},
-		{"first fragment", Config{}, []balancer.Packet{udp(5000)}, firstFrag(5000), balancer.Drop},
-		{"non-first fragment", Config{}, []balancer.Packet{udp(5000)}, nonFirstFrag(), balancer.Drop},
-		{"naive first fragment, flow known", Config{Naive: true}, []balancer.Packet{udp(5000)}, firstFrag(5000), balancer.Forward},
-		{"naive non-first fragment, new", Config{Naive: true}, []balancer.Packet{udp(5000)}, nonFirstFrag(), balancer.Forward},
+		{"new TCP flow (SYN)", Config{}, nil, testutil.TCP(1000, balancer.TCPSyn), balancer.Forward},
+		{"established TCP flow", Config{}, []balancer.Packet{testutil.TCP(1000, balancer.TCPSyn)}, testutil.TCP(1000, balancer.TCPAck), balancer.Forward},
+		{"TCP non-SYN LRU miss", Config{}, nil, testutil.TCP(1000, balancer.TCPAck), balancer.Forward},
+		{"new UDP flow", Config{}, nil, testutil.UDP(5000), balancer.Forward},
+		{"established UDP flow", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.UDP(5000), balancer.Forward},
+		{"first fragment", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.FirstFrag(5000), balancer.Drop},
+		{"non-first fragment", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.NonFirstFrag(), balancer.Drop},
+		{"naive first fragment, flow known", Config{Naive: true}, []balancer.Packet{testutil.UDP(5000)}, testutil.FirstFrag(5000), balancer.Forward},
+		{"naive non-first fragment, new", Config{Naive: true}, []balancer.Packet{testutil.UDP(5000)}, testutil.NonFirstFrag(), balancer.Forward},
 	}
 	for _, c := range cases {
 		t.Run(c.row, func(t *testing.T) {
@@ -136,7 +105,7 @@ func TestOpCountsMatchDoc(t *testing.T) {
 
 func TestFragmentsDroppedWithReason(t *testing.T) {
 	b := newTest(t, Config{})
-	for _, p := range []balancer.Packet{firstFrag(5000), nonFirstFrag()} {
+	for _, p := range []balancer.Packet{testutil.FirstFrag(5000), testutil.NonFirstFrag()} {
 		d := b.Process(&balancer.Env{}, &p)
 		if d.Action != balancer.Drop || d.Reason != ReasonFragment {
 			t.Errorf("fragment %+v: got %+v, want drop %q", p, d, ReasonFragment)
@@ -145,12 +114,12 @@ func TestFragmentsDroppedWithReason(t *testing.T) {
 	if s := b.Stats(); s.DropFragment != 2 || s.Packets != 2 {
 		t.Errorf("stats %+v: want 2 fragment drops of 2 packets", s)
 	}
-	opt := udp(1)
+	opt := testutil.UDP(1)
 	opt.IHL = 6
 	if d := b.Process(&balancer.Env{}, &opt); d.Reason != ReasonIPOptions {
 		t.Errorf("IHL 6: got %+v, want drop %q", d, ReasonIPOptions)
 	}
-	big := udp(1)
+	big := testutil.UDP(1)
 	big.Len = 1501
 	if d := b.Process(&balancer.Env{}, &big); d.Reason != ReasonTooBig {
 		t.Errorf("1515-byte frame: got %+v, want drop %q", d, ReasonTooBig)
@@ -161,9 +130,9 @@ func TestFragmentsDroppedWithReason(t *testing.T) {
 // independent of its first fragment's ports.
 func TestNaiveNonFirstFragmentIgnoresPorts(t *testing.T) {
 	b := newTest(t, Config{Naive: true})
-	nf := nonFirstFrag()
+	nf := testutil.NonFirstFrag()
 	d0 := b.Process(&balancer.Env{CPU: 1}, &nf)
-	zero := udp(0)
+	zero := testutil.UDP(0)
 	zero.DstPort = 0
 	h := balancer.Hash5(&zero, balancer.DefaultSeed)
 	want, _ := b.ring.Lookup(h)
@@ -172,7 +141,7 @@ func TestNaiveNonFirstFragmentIgnoresPorts(t *testing.T) {
 	}
 	differ := 0
 	for sport := uint16(1000); sport < 1300; sport++ {
-		f := firstFrag(sport)
+		f := testutil.FirstFrag(sport)
 		if d := b.Process(&balancer.Env{CPU: 1}, &f); d.Backend != d0.Backend {
 			differ++
 		}
@@ -186,9 +155,9 @@ func TestNaiveNonFirstFragmentIgnoresPorts(t *testing.T) {
 
 func TestPerCPUTables(t *testing.T) {
 	b := newTest(t, Config{CPUs: 4})
-	syn := tcp(1000, balancer.TCPSyn)
+	syn := testutil.TCP(1000, balancer.TCPSyn)
 	b.Process(&balancer.Env{CPU: 0}, &syn)
-	ack := tcp(1000, balancer.TCPAck)
+	ack := testutil.TCP(1000, balancer.TCPAck)
 	b.Process(&balancer.Env{CPU: 1}, &ack) // other CPU: miss
 	b.Process(&balancer.Env{CPU: 0}, &ack) // same CPU: hit
 	b.Process(&balancer.Env{CPU: 9}, &ack) // no LRU: fallback, miss
@@ -205,7 +174,7 @@ func TestPerCPUTables(t *testing.T) {
 // backend even after that backend is taken out of the ring.
 func TestLRUKeepsFlowAcrossRingChange(t *testing.T) {
 	b := newTest(t, Config{})
-	syn := tcp(1000, balancer.TCPSyn)
+	syn := testutil.TCP(1000, balancer.TCPSyn)
 	first := b.Process(&balancer.Env{}, &syn)
 	bs := testutil.Backends(3)
 	for i := range bs {
@@ -216,7 +185,7 @@ func TestLRUKeepsFlowAcrossRingChange(t *testing.T) {
 	if err := b.SetBackends(bs); err != nil {
 		t.Fatal(err)
 	}
-	ack := tcp(1000, balancer.TCPAck)
+	ack := testutil.TCP(1000, balancer.TCPAck)
 	if d := b.Process(&balancer.Env{}, &ack); d.Backend != first.Backend {
 		t.Errorf("established flow moved from %d to %d after its backend went down; Katran's LRU keeps it", first.Backend, d.Backend)
 	}
@@ -227,7 +196,7 @@ func TestLRUKeepsFlowAcrossRingChange(t *testing.T) {
 
 func TestUDPEntryExpires(t *testing.T) {
 	b := newTest(t, Config{})
-	p := udp(5000)
+	p := testutil.UDP(5000)
 	b.Process(&balancer.Env{Now: 0}, &p)
 	b.Process(&balancer.Env{Now: 10 * time.Second}, &p)
 	b.Process(&balancer.Env{Now: 10*time.Second + LRUUDPTimeout + 1}, &p)
@@ -239,7 +208,7 @@ func TestUDPEntryExpires(t *testing.T) {
 func TestLRUBounded(t *testing.T) {
 	b := newTest(t, Config{CPUs: 1, LRUSize: 100})
 	for sport := range uint16(1000) {
-		p := udp(sport)
+		p := testutil.UDP(sport)
 		b.Process(&balancer.Env{}, &p)
 	}
 	if n := b.cpus[0].lru.Len(); n != 100 {
@@ -261,7 +230,7 @@ func TestLRUGrowsOnDemand(t *testing.T) {
 		}
 	}
 	for sport := range uint16(1000) {
-		p := udp(sport)
+		p := testutil.UDP(sport)
 		b.Process(&balancer.Env{CPU: 3}, &p)
 	}
 	if l := b.cpus[3].lru; l.Len() != 1000 || l.Reserved() != 1024 {
@@ -280,7 +249,7 @@ func TestNoBackendsAndBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := udp(1)
+	p := testutil.UDP(1)
 	if d := b.Process(&balancer.Env{}, &p); d.Action != balancer.Drop || d.Reason != ReasonNoBackend {
 		t.Errorf("before SetBackends: %+v, want drop %q", d, ReasonNoBackend)
 	}
@@ -300,7 +269,7 @@ func TestNoBackendsAndBadInput(t *testing.T) {
 	if d := b.Process(&balancer.Env{}, &p); d.Reason != ReasonNoBackend {
 		t.Errorf("all backends down: %+v, want drop %q", d, ReasonNoBackend)
 	}
-	other := udp(1)
+	other := testutil.UDP(1)
 	other.Proto = balancer.ProtoICMP
 	if d := b.Process(&balancer.Env{}, &other); d.Action != balancer.Pass {
 		t.Errorf("ICMP: %+v, want pass", d)
@@ -308,8 +277,8 @@ func TestNoBackendsAndBadInput(t *testing.T) {
 }
 
 func TestVIPs(t *testing.T) {
-	b := newTest(t, Config{VIPs: []netip.Addr{vip}})
-	p := udp(1)
+	b := newTest(t, Config{VIPs: []netip.Addr{testutil.VIP}})
+	p := testutil.UDP(1)
 	if d := b.Process(&balancer.Env{}, &p); d.Action != balancer.Forward {
 		t.Errorf("to VIP: %+v, want forward", d)
 	}
@@ -352,21 +321,21 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 	b := newTest(t, Config{CPUs: 2, LRUSize: 200})
 	m := cost.NewMeter(cost.Default())
 	env := &balancer.Env{Meter: m}
-	est := tcp(1000, balancer.TCPSyn)
+	est := testutil.TCP(1000, balancer.TCPSyn)
 	b.Process(env, &est)
 	est.TCPFlags = balancer.TCPAck
 	// Fill the LRU to its bound so new flows evict instead of growing.
 	for sport := range uint16(300) {
-		p := udp(sport)
+		p := testutil.UDP(sport)
 		b.Process(env, &p)
 	}
-	frag := firstFrag(7)
+	frag := testutil.FirstFrag(7)
 	sport := uint16(0)
 	for name, fn := range map[string]func(){
 		"established": func() { b.Process(env, &est) },
 		"new flow": func() {
 			sport++
-			p := udp(sport)
+			p := testutil.UDP(sport)
 			b.Process(env, &p)
 		},
 		"fragment": func() { b.Process(env, &frag) },
@@ -383,17 +352,28 @@ func FuzzProcess(f *testing.F) {
 		b := newTest(t, Config{CPUs: 2, LRUSize: 64, Naive: len(in)%2 == 0})
 		for len(in) >= 12 {
 			p := balancer.Packet{
-				Src: netip.AddrFrom4([4]byte{10, 0, 0, in[0]}), Dst: vip,
+				Src: netip.AddrFrom4([4]byte{10, 0, 0, in[0]}), Dst: testutil.VIP,
 				Proto: in[1], SrcPort: uint16(in[2]) << 8, DstPort: uint16(in[3]),
 				FragOffset: uint16(in[4]) & 0x1fff, MoreFragments: in[5]&1 != 0,
 				Len: uint16(in[6]) << 4, TCPFlags: in[7], IHL: in[8] & 0xf, IPID: uint16(in[9]),
 			}
 			env := balancer.Env{CPU: int(int8(in[10])), Now: time.Duration(in[11]) * time.Second}
-			d := b.Process(&env, &p)
-			if d.Action == balancer.Drop && d.Reason == "" {
-				t.Fatalf("drop without a reason for %+v", p)
-			}
+			testutil.CheckDecision(t, &p, b.Process(&env, &p))
 			in = in[12:]
 		}
 	})
+}
+
+// TestMalformedDropped: a packet no IPv4 header can carry (an offset
+// above 13 bits, IHL outside 5 to 15, a total length below the header, a
+// fragment empty or past 65535 bytes) is dropped as malformed and
+// counted, naive or not; an unusual but valid one is not.
+func TestMalformedDropped(t *testing.T) {
+	for _, naive := range []bool{false, true} {
+		b := newTest(t, Config{Naive: naive})
+		n := uint64(testutil.DropsMalformed(t, b))
+		if s := b.Stats(); s.DropMalformed != n || s.Forwarded+s.Passed+s.DropMalformed > s.Packets {
+			t.Errorf("naive %v: stats %+v, want %d malformed drops", naive, s, n)
+		}
+	}
 }

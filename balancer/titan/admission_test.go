@@ -7,6 +7,7 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // TestAdmitEarned walks the orphan credit: orphans of unknown host pairs
@@ -16,7 +17,7 @@ import (
 func TestAdmitEarned(t *testing.T) {
 	b := newLB(t, titan.Config{OrphanCredits: 2})
 	orphan := func(host, id int) balancer.Packet {
-		_, mid, _ := fragments(client(host), balancer.ProtoUDP, 0, uint16(id))
+		_, mid, _ := testutil.Fragments(testutil.ClientN(host), balancer.ProtoUDP, 0, uint16(id))
 		return mid
 	}
 	for i := range 2 {
@@ -42,7 +43,7 @@ func TestAdmitEarned(t *testing.T) {
 	}
 	// A flow from host 7 makes its host pair known: its orphans pass with
 	// no credit; the new flow earned one.
-	forwardTo(t, process(b, 0, whole(client(7), balancer.ProtoUDP, 5000)))
+	forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(7), balancer.ProtoUDP, 5000)))
 	if c := b.Stats().Credit; c != 1 {
 		t.Errorf("credit after a new flow %d, want 1", c)
 	}
@@ -58,13 +59,13 @@ func TestAdmitEarned(t *testing.T) {
 	}
 	// The credit never exceeds its bound.
 	for i := range 10 {
-		process(b, 0, whole(client(200+i), balancer.ProtoTCP, 6000))
+		process(b, 0, testutil.Whole(testutil.ClientN(200+i), balancer.ProtoTCP, 6000))
 	}
 	if c := b.Stats().Credit; c != 2 {
 		t.Errorf("credit %d after 10 new flows, want the bound 2", c)
 	}
 	// Later fragments of an admitted orphan's datagram follow its entry.
-	first, _, last := fragments(client(103), balancer.ProtoUDP, 7000, 3)
+	first, _, last := testutil.Fragments(testutil.ClientN(103), balancer.ProtoUDP, 7000, 3)
 	forwardTo(t, process(b, 0, first))
 	forwardTo(t, process(b, 0, last))
 }
@@ -73,7 +74,7 @@ func TestAdmitEarned(t *testing.T) {
 func TestAdmitAll(t *testing.T) {
 	b := newLB(t, titan.Config{OrphanAdmission: titan.AdmitAll, OrphanCredits: 1})
 	for i := range 10 {
-		_, mid, _ := fragments(client(300+i), balancer.ProtoUDP, 0, uint16(i))
+		_, mid, _ := testutil.Fragments(testutil.ClientN(300+i), balancer.ProtoUDP, 0, uint16(i))
 		forwardTo(t, process(b, 0, mid))
 	}
 	if s := b.Stats(); s.UnknownOrphans != 0 || s.Len.Frag != 10 {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
-	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // benchPackets is how many distinct flows or datagrams a benchmark cycles
@@ -18,22 +18,14 @@ const benchPackets = 4096
 func benchProcess(b *testing.B, setup func(lb *titan.Balancer) []balancer.Packet, vary func(i int, p *balancer.Packet)) {
 	lb := newLB(b, titan.Config{})
 	pkts := setup(lb)
-	m := cost.NewMeter(cost.Default())
-	env := &balancer.Env{Meter: m}
-	b.ReportAllocs()
-	i := 0
-	p := new(balancer.Packet) // one packet buffer, as a NIC ring slot
-	for b.Loop() {
-		*p = pkts[i%len(pkts)]
+	var buf [1]balancer.Packet // one packet buffer, as a NIC ring slot
+	testutil.BenchProcess(b, lb, nil, balancer.Forward, func(i int) []balancer.Packet {
+		buf[0] = pkts[i%len(pkts)]
 		if vary != nil {
-			vary(i, p)
+			vary(i, &buf[0])
 		}
-		if lb.Process(env, p).Action != balancer.Forward {
-			b.Fatal("not forwarded")
-		}
-		i++
-	}
-	b.ReportMetric(float64(m.Total())/float64(i), "STU/op")
+		return buf[:]
+	})
 }
 
 // BenchmarkProcess measures Process per packet kind. Compare with
@@ -43,7 +35,7 @@ func BenchmarkProcess(b *testing.B) {
 		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
 			pkts := make([]balancer.Packet, benchPackets)
 			for i := range pkts {
-				pkts[i] = whole(client(i), balancer.ProtoTCP, uint16(i))
+				pkts[i] = testutil.Whole(testutil.ClientN(i), balancer.ProtoTCP, uint16(i))
 				process(lb, 0, pkts[i])
 			}
 			return pkts
@@ -55,12 +47,12 @@ func BenchmarkProcess(b *testing.B) {
 		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
 			pkts := make([]balancer.Packet, benchPackets)
 			for i := range pkts {
-				pkts[i] = whole(client(i), balancer.ProtoTCP, 0)
+				pkts[i] = testutil.Whole(testutil.ClientN(i), balancer.ProtoTCP, 0)
 			}
 			return pkts
 		}, func(i int, p *balancer.Packet) {
 			p.SrcPort = uint16(i / benchPackets)
-			p.Src = client(i%benchPackets + i>>28<<12)
+			p.Src = testutil.ClientN(i%benchPackets + i>>28<<12)
 		})
 	})
 	b.Run("first-fragment", func(b *testing.B) {
@@ -68,8 +60,8 @@ func BenchmarkProcess(b *testing.B) {
 		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
 			pkts := make([]balancer.Packet, benchPackets)
 			for i := range pkts {
-				pkts[i], _, _ = fragments(client(i), balancer.ProtoUDP, 5000, 0)
-				process(lb, 0, whole(client(i), balancer.ProtoUDP, 5000))
+				pkts[i], _, _ = testutil.Fragments(testutil.ClientN(i), balancer.ProtoUDP, 5000, 0)
+				process(lb, 0, testutil.Whole(testutil.ClientN(i), balancer.ProtoUDP, 5000))
 			}
 			return pkts
 		}, func(i int, p *balancer.Packet) { p.IPID = uint16(i / benchPackets) })
@@ -79,7 +71,7 @@ func BenchmarkProcess(b *testing.B) {
 		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
 			pkts := make([]balancer.Packet, benchPackets)
 			for i := range pkts {
-				first, mid, _ := fragments(client(i), balancer.ProtoUDP, 5000, uint16(i))
+				first, mid, _ := testutil.Fragments(testutil.ClientN(i), balancer.ProtoUDP, 5000, uint16(i))
 				process(lb, 0, first)
 				pkts[i] = mid
 			}
@@ -91,8 +83,8 @@ func BenchmarkProcess(b *testing.B) {
 		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
 			pkts := make([]balancer.Packet, benchPackets)
 			for i := range pkts {
-				_, pkts[i], _ = fragments(client(i), balancer.ProtoUDP, 5000, 0)
-				process(lb, 0, whole(client(i), balancer.ProtoUDP, 5000))
+				_, pkts[i], _ = testutil.Fragments(testutil.ClientN(i), balancer.ProtoUDP, 5000, 0)
+				process(lb, 0, testutil.Whole(testutil.ClientN(i), balancer.ProtoUDP, 5000))
 			}
 			return pkts
 		}, func(i int, p *balancer.Packet) { p.IPID = uint16(i / benchPackets) })
@@ -105,9 +97,9 @@ func BenchmarkProcess(b *testing.B) {
 func BenchmarkBaseline(b *testing.B) {
 	pkts := make([]balancer.Packet, benchPackets)
 	for i := range pkts {
-		pkts[i] = whole(client(i), balancer.ProtoTCP, uint16(i))
+		pkts[i] = testutil.Whole(testutil.ClientN(i), balancer.ProtoTCP, uint16(i))
 	}
-	r, err := balancer.NewRing(backends(), 0)
+	r, err := balancer.NewRing(testutil.Backends(3), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,6 +112,7 @@ func BenchmarkBaseline(b *testing.B) {
 			}
 			i++
 		}
+		testutil.ReportPerPacket(b, i, 0)
 	})
 	b.Run("gomap-established", func(b *testing.B) {
 		conns := make(map[[16]byte]balancer.BackendID, benchPackets)
@@ -137,5 +130,6 @@ func BenchmarkBaseline(b *testing.B) {
 			}
 			i++
 		}
+		testutil.ReportPerPacket(b, i, 0)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/frag"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // fuzzOp decodes one 6-byte operation of FuzzTables: a packet drawn from
@@ -20,7 +21,7 @@ func fuzzOp(d []byte) (p balancer.Packet, toggle int, step time.Duration) {
 	}
 	p = balancer.Packet{
 		Src:           netip.AddrFrom4([4]byte{10, 0, 0, 1 + d[0]&1}),
-		Dst:           vip,
+		Dst:           testutil.VIP,
 		Proto:         [...]uint8{balancer.ProtoTCP, balancer.ProtoUDP, balancer.ProtoICMP, 47}[d[0]>>1&3],
 		SrcPort:       1000 + uint16(d[1]&3),
 		DstPort:       443,
@@ -58,7 +59,7 @@ func FuzzTables(f *testing.F) {
 			OrphanAdmission: titan.OrphanAdmission(policy / 3 % 3), OrphanCredits: 2,
 		}
 		a, b := newLB(t, cfg), newLB(t, cfg)
-		bs := backends()
+		bs := testutil.Backends(3)
 		up := map[balancer.BackendID]bool{101: true, 102: true, 103: true}
 		// placed is the backend of each datagram's entry, as the forwarded
 		// fragment that wrote it (a fragment-table miss or expiry) chose:
@@ -91,18 +92,9 @@ func FuzzTables(f *testing.F) {
 			if d2 := b.Process(&env, &p); d2 != d {
 				t.Fatalf("same packet, same state: %+v then %+v for %+v", d, d2, p)
 			}
-			switch d.Action {
-			case balancer.Drop:
-				if d.Reason == "" {
-					t.Fatalf("drop without a reason for %+v", p)
-				}
-			case balancer.Pass:
-			case balancer.Forward:
-				if !up[d.Backend] {
-					t.Fatalf("forwarded %+v to %d, not an up backend of the set", p, d.Backend)
-				}
-			default:
-				t.Fatalf("action %v for %+v", d.Action, p)
+			testutil.CheckDecision(t, &p, d)
+			if d.Action == balancer.Forward && !up[d.Backend] {
+				t.Fatalf("forwarded %+v to %d, not an up backend of the set", p, d.Backend)
 			}
 			// A set of the fragment table may evict while the table as a
 			// whole has room (four ways a set): an evicted datagram's

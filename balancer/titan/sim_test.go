@@ -8,6 +8,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -18,7 +19,7 @@ func scenario(fragRate, reorder float64, clients int) sim.Scenario {
 	return sim.Scenario{
 		Seed:     1,
 		Duration: time.Second,
-		Backends: backends(),
+		Backends: testutil.Backends(3),
 		Traffic: sim.Traffic{
 			Flows: 10000, Clients: clients, Rate: 100_000,
 			UDPShare: 0.5, FragmentRate: fragRate, Reorder: reorder,

@@ -226,8 +226,10 @@ func (s Stats) DroppedTotal() uint64 {
 
 // Process decides the fate of p as the algorithm in the package doc says,
 // charging env.Meter for every operation. It does not allocate. A nil env
-// is time 0 and unmetered; a nil p is dropped as malformed; a packet whose
-// addresses are not IPv4 is passed.
+// is time 0 and unmetered; a nil p, or one whose header fields no IPv4
+// header can carry ([balancer.Packet.Malformed]), is dropped as malformed
+// (the latter after the per-CPU stats read, as the kernel program parses
+// after it); a packet whose addresses are not IPv4 is passed.
 func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
 	var m *cost.Meter
 	var now time.Duration
@@ -240,6 +242,10 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	}
 	b.counters.packets++
 	m.Charge(cost.OpMapRead) // per-CPU stats
+	if p.Malformed() {
+		b.counters.dropMalformed++
+		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}
+	}
 	if !p.Src.Is4() || !p.Dst.Is4() {
 		b.counters.passed++
 		return balancer.Decision{Action: balancer.Pass}

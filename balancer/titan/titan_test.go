@@ -11,45 +11,13 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 )
-
-var vip = netip.MustParseAddr("192.0.2.10")
-
-func backends() []balancer.Backend {
-	return []balancer.Backend{
-		{ID: 101, Name: "101", Addr: netip.MustParseAddr("10.1.0.101"), Weight: 1, Up: true},
-		{ID: 102, Name: "102", Addr: netip.MustParseAddr("10.1.0.102"), Weight: 1, Up: true},
-		{ID: 103, Name: "103", Addr: netip.MustParseAddr("10.1.0.103"), Weight: 1, Up: true},
-	}
-}
 
 func newLB(tb testing.TB, cfg titan.Config) *titan.Balancer {
 	tb.Helper()
 	b, err := titan.New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := b.SetBackends(backends()); err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-// client returns the i-th client address, 10.0.x.y.
-func client(i int) netip.Addr {
-	return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
-}
-
-func whole(src netip.Addr, proto uint8, sport uint16) balancer.Packet {
-	return balancer.Packet{Src: src, Dst: vip, Proto: proto, SrcPort: sport, DstPort: 443, Len: 100}
-}
-
-// fragments returns the first, a middle and the last fragment of a datagram.
-func fragments(src netip.Addr, proto uint8, sport, id uint16) (first, mid, last balancer.Packet) {
-	first = balancer.Packet{Src: src, Dst: vip, Proto: proto, SrcPort: sport, DstPort: 443, IPID: id, MoreFragments: true, Len: 1500}
-	mid = balancer.Packet{Src: src, Dst: vip, Proto: proto, IPID: id, FragOffset: 185, MoreFragments: true, Len: 1500}
-	last = balancer.Packet{Src: src, Dst: vip, Proto: proto, IPID: id, FragOffset: 370, Len: 500}
-	return first, mid, last
+	return testutil.Ready(tb, b, err)
 }
 
 func process(b *titan.Balancer, now time.Duration, p balancer.Packet) balancer.Decision {
@@ -102,7 +70,7 @@ func TestNewErrors(t *testing.T) {
 		{titan.Config{ConnTableSize: 1 << 40}, titan.ErrTooLarge, "config.ConnTableSize"},
 		{titan.Config{FragTimeout: -time.Second}, titan.ErrNegative, "config.FragTimeout -1s"},
 		{titan.Config{OrphanPolicy: 3}, titan.ErrUnknownPolicy, "titan: config.OrphanPolicy 3: unknown orphan policy"},
-		{titan.Config{VIPs: []netip.Addr{vip, netip.MustParseAddr("2001:db8::1")}}, titan.ErrNotIPv4, "config.VIPs[1] 2001:db8::1"},
+		{titan.Config{VIPs: []netip.Addr{testutil.VIP, netip.MustParseAddr("2001:db8::1")}}, titan.ErrNotIPv4, "config.VIPs[1] 2001:db8::1"},
 	} {
 		_, err := titan.New(tc.cfg)
 		if !errors.Is(err, tc.err) || !strings.Contains(fmt.Sprint(err), tc.text) {
@@ -113,7 +81,7 @@ func TestNewErrors(t *testing.T) {
 
 func TestSetBackendsErrors(t *testing.T) {
 	b := newLB(t, titan.Config{RingSize: 7})
-	bs := backends()
+	bs := testutil.Backends(3)
 	bs[2].ID = 101
 	if err := b.SetBackends(bs); !errors.Is(err, balancer.ErrDuplicateBackend) || !strings.Contains(err.Error(), "backends[2].ID 101") {
 		t.Errorf("duplicate ID: %v", err)
@@ -122,7 +90,7 @@ func TestSetBackendsErrors(t *testing.T) {
 		t.Errorf("no backends: %v", err)
 	}
 	// A failed SetBackends keeps the previous set.
-	if d := process(b, 0, whole(client(1), balancer.ProtoTCP, 1000)); d.Action != balancer.Forward {
+	if d := process(b, 0, testutil.Whole(testutil.ClientN(1), balancer.ProtoTCP, 1000)); d.Action != balancer.Forward {
 		t.Errorf("after a failed SetBackends: %+v", d)
 	}
 	// A ring smaller than the number of backends is refused.
@@ -130,7 +98,7 @@ func TestSetBackendsErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := small.SetBackends(backends()); err == nil || !strings.Contains(err.Error(), "size 2") {
+	if err := small.SetBackends(testutil.Backends(3)); err == nil || !strings.Contains(err.Error(), "size 2") {
 		t.Errorf("3 backends on a ring of 2: %v", err)
 	}
 }
@@ -146,10 +114,10 @@ func TestCostTable(t *testing.T) {
 		e = cost.OpEncap
 	)
 	type ops map[cost.Op]uint64
-	src := client(7)
-	first, mid, _ := fragments(src, balancer.ProtoUDP, 5000, 9)
-	udp := whole(src, balancer.ProtoUDP, 5000)
-	tcp := whole(src, balancer.ProtoTCP, 40000)
+	src := testutil.ClientN(7)
+	first, mid, _ := testutil.Fragments(src, balancer.ProtoUDP, 5000, 9)
+	udp := testutil.Whole(src, balancer.ProtoUDP, 5000)
+	tcp := testutil.Whole(src, balancer.ProtoTCP, 40000)
 	tcp.TCPFlags = balancer.TCPSyn
 	for _, pa := range []struct {
 		policy    titan.OrphanPolicy
@@ -216,7 +184,7 @@ func TestCostTable(t *testing.T) {
 	b := newLB(t, titan.Config{OrphanPolicy: titan.OrphanHostHint})
 	process(b, 0, udp)
 	m := cost.NewMeter(cost.Default())
-	_, mid2, _ := fragments(src, balancer.ProtoUDP, 6000, 77)
+	_, mid2, _ := testutil.Fragments(src, balancer.ProtoUDP, 6000, 77)
 	b.Process(&balancer.Env{Meter: m}, &mid2)
 	if m.Count(r) != 4 || m.Count(h) != 1 || m.Count(w) != 0 || m.Count(e) != 1 {
 		t.Errorf("orphan with a hint hit: reads %d hashes %d writes %d encaps %d; want 4 1 0 1",
@@ -243,7 +211,7 @@ func TestReorderedFragments(t *testing.T) {
 			differ := 0
 			const n = 300
 			for i := range n {
-				first, mid, last := fragments(client(i), balancer.ProtoUDP, uint16(1000+i), uint16(i))
+				first, mid, last := testutil.Fragments(testutil.ClientN(i), balancer.ProtoUDP, uint16(1000+i), uint16(i))
 				orphan := forwardTo(t, process(b, 0, last))
 				if got := forwardTo(t, process(b, 0, first)); got != orphan {
 					t.Fatalf("datagram %d: first fragment to %d, its orphan to %d", i, got, orphan)
@@ -270,7 +238,7 @@ func TestReorderedFragments(t *testing.T) {
 
 func TestConflictingFirstFragment(t *testing.T) {
 	b := newLB(t, titan.Config{})
-	first, mid, _ := fragments(client(1), balancer.ProtoUDP, 5000, 42)
+	first, mid, _ := testutil.Fragments(testutil.ClientN(1), balancer.ProtoUDP, 5000, 42)
 	be := forwardTo(t, process(b, 0, first))
 	other := first
 	other.SrcPort = 5001
@@ -294,7 +262,7 @@ func TestConflictingFirstFragment(t *testing.T) {
 	}
 	// An orphan-created entry has no ports: the first fragment records
 	// them, and a later first fragment with other ports conflicts.
-	first2, mid2, _ := fragments(client(2), balancer.ProtoTCP, 7000, 43)
+	first2, mid2, _ := testutil.Fragments(testutil.ClientN(2), balancer.ProtoTCP, 7000, 43)
 	be2 := forwardTo(t, process(b, 0, mid2))
 	if forwardTo(t, process(b, 0, first2)) != be2 {
 		t.Fatal("first fragment did not follow its orphan")
@@ -309,7 +277,7 @@ func TestConflictingFirstFragment(t *testing.T) {
 // entry; a fragment arriving after it still follows.
 func TestEntryKeptAfterLastFragment(t *testing.T) {
 	b := newLB(t, titan.Config{})
-	first, mid, last := fragments(client(3), balancer.ProtoUDP, 5000, 1)
+	first, mid, last := testutil.Fragments(testutil.ClientN(3), balancer.ProtoUDP, 5000, 1)
 	be := forwardTo(t, process(b, 0, first))
 	forwardTo(t, process(b, time.Millisecond, last))
 	if got := forwardTo(t, process(b, 2*time.Millisecond, mid)); got != be {
@@ -326,7 +294,7 @@ func TestFragExpiry(t *testing.T) {
 		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
 			b := newLB(t, titan.Config{FragTimeout: timeout, OrphanPolicy: titan.OrphanHash3})
 			to := b.Config().FragTimeout
-			first, mid, _ := fragments(client(4), balancer.ProtoUDP, 5000, 1)
+			first, mid, _ := testutil.Fragments(testutil.ClientN(4), balancer.ProtoUDP, 5000, 1)
 			start := 5 * time.Second
 			forwardTo(t, process(b, start, first))
 			forwardTo(t, process(b, start+to, mid))
@@ -342,7 +310,7 @@ func TestFragExpiry(t *testing.T) {
 	// Recording the first fragment's ports in an orphan's entry keeps the
 	// entry's creation time, as the kernel's in-place update does.
 	b := newLB(t, titan.Config{FragTimeout: 10 * time.Second})
-	first, mid, last := fragments(client(5), balancer.ProtoUDP, 5000, 2)
+	first, mid, last := testutil.Fragments(testutil.ClientN(5), balancer.ProtoUDP, 5000, 2)
 	forwardTo(t, process(b, 0, last))
 	forwardTo(t, process(b, 9*time.Second, first))
 	forwardTo(t, process(b, 11*time.Second, mid))
@@ -351,14 +319,14 @@ func TestFragExpiry(t *testing.T) {
 	}
 }
 
-// flowsOn returns source ports of TCP flows from client(0) that b places on
+// flowsOn returns source ports of TCP flows from testutil.ClientN(0) that b places on
 // backend id, out of n tried (each flow is processed once).
 func flowsOn(t *testing.T, b *titan.Balancer, n int) map[balancer.BackendID][]uint16 {
 	t.Helper()
 	on := map[balancer.BackendID][]uint16{}
 	for i := range n {
 		sp := uint16(10000 + i)
-		be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp)))
+		be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(0), balancer.ProtoTCP, sp)))
 		on[be] = append(on[be], sp)
 	}
 	return on
@@ -367,14 +335,14 @@ func flowsOn(t *testing.T, b *titan.Balancer, n int) map[balancer.BackendID][]ui
 func TestConnRepickOnDownBackend(t *testing.T) {
 	b := newLB(t, titan.Config{})
 	on := flowsOn(t, b, 300)
-	bs := backends()
+	bs := testutil.Backends(3)
 	bs[2].Up = false // 103 down
 	if err := b.SetBackends(bs); err != nil {
 		t.Fatal(err)
 	}
 	moved := map[uint16]balancer.BackendID{}
 	for _, sp := range on[103] {
-		be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp)))
+		be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(0), balancer.ProtoTCP, sp)))
 		if be == 103 {
 			t.Fatalf("flow %d still sent to down backend 103", sp)
 		}
@@ -382,7 +350,7 @@ func TestConnRepickOnDownBackend(t *testing.T) {
 	}
 	for _, id := range []balancer.BackendID{101, 102} {
 		for _, sp := range on[id] {
-			if be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp))); be != id {
+			if be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(0), balancer.ProtoTCP, sp))); be != id {
 				t.Fatalf("flow %d on healthy %d moved to %d", sp, id, be)
 			}
 		}
@@ -392,11 +360,11 @@ func TestConnRepickOnDownBackend(t *testing.T) {
 	}
 	// 103 comes back: the re-picked entries were overwritten, so the moved
 	// flows stay where they went.
-	if err := b.SetBackends(backends()); err != nil {
+	if err := b.SetBackends(testutil.Backends(3)); err != nil {
 		t.Fatal(err)
 	}
 	for sp, want := range moved {
-		if be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp))); be != want {
+		if be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(0), balancer.ProtoTCP, sp))); be != want {
 			t.Fatalf("flow %d moved back to %d after 103 returned, want %d", sp, be, want)
 		}
 	}
@@ -405,11 +373,11 @@ func TestConnRepickOnDownBackend(t *testing.T) {
 func TestFragRepickOnDownBackend(t *testing.T) {
 	b := newLB(t, titan.Config{})
 	for i := range 100 {
-		first, mid, last := fragments(client(i), balancer.ProtoUDP, 5000, uint16(i))
+		first, mid, last := testutil.Fragments(testutil.ClientN(i), balancer.ProtoUDP, 5000, uint16(i))
 		if forwardTo(t, process(b, 0, first)) != 103 {
 			continue
 		}
-		bs := backends()
+		bs := testutil.Backends(3)
 		bs[2].Up = false
 		if err := b.SetBackends(bs); err != nil {
 			t.Fatal(err)
@@ -432,18 +400,18 @@ func TestFragRepickOnDownBackend(t *testing.T) {
 func TestDrainedBackendKeepsFlows(t *testing.T) {
 	b := newLB(t, titan.Config{})
 	on := flowsOn(t, b, 300)
-	bs := backends()
+	bs := testutil.Backends(3)
 	bs[2].Weight = 0 // drain 103
 	if err := b.SetBackends(bs); err != nil {
 		t.Fatal(err)
 	}
 	for _, sp := range on[103] {
-		if be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp))); be != 103 {
+		if be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(0), balancer.ProtoTCP, sp))); be != 103 {
 			t.Fatalf("drained backend lost flow %d to %d", sp, be)
 		}
 	}
 	for i := range 1000 {
-		if be := forwardTo(t, process(b, 0, whole(client(1), balancer.ProtoTCP, uint16(i)))); be == 103 {
+		if be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(1), balancer.ProtoTCP, uint16(i)))); be == 103 {
 			t.Fatalf("new flow %d sent to drained backend 103", i)
 		}
 	}
@@ -452,12 +420,12 @@ func TestDrainedBackendKeepsFlows(t *testing.T) {
 func TestBackendRemoved(t *testing.T) {
 	b := newLB(t, titan.Config{})
 	on := flowsOn(t, b, 300)
-	if err := b.SetBackends(backends()[:2]); err != nil {
+	if err := b.SetBackends(testutil.Backends(3)[:2]); err != nil {
 		t.Fatal(err)
 	}
 	for id, sps := range on {
 		for _, sp := range sps {
-			be := forwardTo(t, process(b, 0, whole(client(0), balancer.ProtoTCP, sp)))
+			be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(0), balancer.ProtoTCP, sp)))
 			if id != 103 && be != id {
 				t.Fatalf("flow %d moved from %d to %d though its backend stayed", sp, id, be)
 			}
@@ -469,9 +437,9 @@ func TestBackendRemoved(t *testing.T) {
 }
 
 func TestVIPFiltering(t *testing.T) {
-	b := newLB(t, titan.Config{VIPs: []netip.Addr{vip}})
+	b := newLB(t, titan.Config{VIPs: []netip.Addr{testutil.VIP}})
 	m := cost.NewMeter(cost.Default())
-	p := whole(client(1), balancer.ProtoTCP, 1000)
+	p := testutil.Whole(testutil.ClientN(1), balancer.ProtoTCP, 1000)
 	p.Dst = netip.MustParseAddr("192.0.2.99")
 	if d := b.Process(&balancer.Env{Meter: m}, &p); d.Action != balancer.Pass {
 		t.Errorf("packet to a non-VIP: %+v", d)
@@ -480,7 +448,7 @@ func TestVIPFiltering(t *testing.T) {
 		t.Errorf("non-VIP costs %d reads, %d STU; want 2 (stats, VIP), 40", m.Count(cost.OpMapRead), m.Total())
 	}
 	m.Reset()
-	p.Dst = vip
+	p.Dst = testutil.VIP
 	forwardTo(t, b.Process(&balancer.Env{Meter: m}, &p))
 	if m.Count(cost.OpMapRead) != 6 {
 		t.Errorf("new flow to a VIP: %d reads, want 6 (stats, VIP, conn, ring, backend, orphan credit)", m.Count(cost.OpMapRead))
@@ -503,20 +471,20 @@ func TestNoBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, mid, _ := fragments(client(1), balancer.ProtoUDP, 5000, 1)
-	for _, p := range []balancer.Packet{whole(client(1), balancer.ProtoTCP, 1), first, mid} {
+	first, mid, _ := testutil.Fragments(testutil.ClientN(1), balancer.ProtoUDP, 5000, 1)
+	for _, p := range []balancer.Packet{testutil.Whole(testutil.ClientN(1), balancer.ProtoTCP, 1), first, mid} {
 		if d := process(b, 0, p); d.Action != balancer.Drop || d.Reason != balancer.ReasonNoBackend {
 			t.Errorf("before SetBackends: %+v", d)
 		}
 	}
-	bs := backends()
+	bs := testutil.Backends(3)
 	for i := range bs {
 		bs[i].Up = false
 	}
 	if err := b.SetBackends(bs); err != nil {
 		t.Fatal(err)
 	}
-	if d := process(b, 0, whole(client(1), balancer.ProtoTCP, 1)); d.Reason != balancer.ReasonNoBackend {
+	if d := process(b, 0, testutil.Whole(testutil.ClientN(1), balancer.ProtoTCP, 1)); d.Reason != balancer.ReasonNoBackend {
 		t.Errorf("all down: %+v", d)
 	}
 	s := b.Stats()
@@ -534,11 +502,11 @@ func TestNoBackend(t *testing.T) {
 func TestGlobalTables(t *testing.T) {
 	var pkts []balancer.Packet
 	for i := range 200 {
-		first, mid, last := fragments(client(i%7), balancer.ProtoUDP, uint16(2000+i), uint16(i))
+		first, mid, last := testutil.Fragments(testutil.ClientN(i%7), balancer.ProtoUDP, uint16(2000+i), uint16(i))
 		if i%3 == 0 {
-			pkts = append(pkts, last, whole(client(i%7), balancer.ProtoTCP, uint16(i)), first, mid)
+			pkts = append(pkts, last, testutil.Whole(testutil.ClientN(i%7), balancer.ProtoTCP, uint16(i)), first, mid)
 		} else {
-			pkts = append(pkts, first, mid, whole(client(i%7), balancer.ProtoUDP, uint16(2000+i)), last)
+			pkts = append(pkts, first, mid, testutil.Whole(testutil.ClientN(i%7), balancer.ProtoUDP, uint16(2000+i)), last)
 		}
 	}
 	one := newLB(t, titan.Config{})
@@ -560,11 +528,11 @@ func TestHostHintPlacesOrphans(t *testing.T) {
 	agreeHint, agreeHash3 := 0, 0
 	const n = 200
 	for i := range n {
-		src := client(i)
-		flow := forwardTo(t, process(hint, 0, whole(src, balancer.ProtoUDP, 4000)))
-		forwardTo(t, process(hash3, 0, whole(src, balancer.ProtoUDP, 4000)))
+		src := testutil.ClientN(i)
+		flow := forwardTo(t, process(hint, 0, testutil.Whole(src, balancer.ProtoUDP, 4000)))
+		forwardTo(t, process(hash3, 0, testutil.Whole(src, balancer.ProtoUDP, 4000)))
 		// An orphan of another datagram between the same hosts.
-		_, mid, _ := fragments(src, balancer.ProtoUDP, 4000, uint16(i))
+		_, mid, _ := testutil.Fragments(src, balancer.ProtoUDP, 4000, uint16(i))
 		if forwardTo(t, process(hint, 0, mid)) == flow {
 			agreeHint++
 		}
@@ -581,14 +549,14 @@ func TestHostHintPlacesOrphans(t *testing.T) {
 }
 
 func TestProcessNoAlloc(t *testing.T) {
-	b := newLB(t, titan.Config{ConnTableSize: 512, FragTableSize: 256, HintTableSize: 128, VIPs: []netip.Addr{vip}})
+	b := newLB(t, titan.Config{ConnTableSize: 512, FragTableSize: 256, HintTableSize: 128, VIPs: []netip.Addr{testutil.VIP}})
 	env := &balancer.Env{Meter: cost.NewMeter(cost.Default())}
 	i := 0
 	allocs := testing.AllocsPerRun(5000, func() {
 		i++
 		env.Now += time.Millisecond
-		first, mid, last := fragments(client(i%300), balancer.ProtoUDP, uint16(i), uint16(i))
-		w := whole(client(i%50), balancer.ProtoTCP, uint16(i%700))
+		first, mid, last := testutil.Fragments(testutil.ClientN(i%300), balancer.ProtoUDP, uint16(i), uint16(i))
+		w := testutil.Whole(testutil.ClientN(i%50), balancer.ProtoTCP, uint16(i%700))
 		b.Process(env, &last)
 		b.Process(env, &first)
 		b.Process(env, &mid)
@@ -609,7 +577,7 @@ func FuzzProcess(f *testing.F) {
 	f.Add([]byte{10, 0, 0, 1, 17, 1, 2, 3, 4, 0, 5, 0, 1, 10, 0, 0, 1, 17, 0, 0, 0, 0, 0, 5, 0, 185}, uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, down uint8) {
 		b := newLB(t, titan.Config{RingSize: 13, ConnTableSize: 8, FragTableSize: 4, HintTableSize: 2, FragTimeout: 10})
-		bs := backends()
+		bs := testutil.Backends(3)
 		bs[down%3].Up = down&4 == 0
 		bs[(down+1)%3].Weight = uint32(down >> 4)
 		if err := b.SetBackends(bs); err != nil {
@@ -618,11 +586,12 @@ func FuzzProcess(f *testing.F) {
 		for i := 0; i+13 <= len(data); i += 13 {
 			d := data[i : i+13]
 			p := balancer.Packet{
-				Src: netip.AddrFrom4([4]byte(d[0:4])), Dst: vip, Proto: d[4],
+				Src: netip.AddrFrom4([4]byte(d[0:4])), Dst: testutil.VIP, Proto: d[4],
 				SrcPort: uint16(d[5])<<8 | uint16(d[6]), DstPort: uint16(d[7])<<8 | uint16(d[8]),
 				IPID: uint16(d[9]), MoreFragments: d[10]&1 == 1, FragOffset: uint16(d[11])<<8 | uint16(d[12]),
 			}
 			dec := b.Process(&balancer.Env{Now: time.Duration(i), CPU: int(d[9])}, &p)
+			testutil.CheckDecision(t, &p, dec)
 			if dec.Action == balancer.Forward {
 				for _, be := range bs {
 					if be.ID == dec.Backend && !be.Up {
@@ -639,7 +608,7 @@ func FuzzProcess(f *testing.F) {
 func TestPortsOnlyForTCPAndUDP(t *testing.T) {
 	b := newLB(t, titan.Config{})
 	for i := range 50 {
-		p := balancer.Packet{Src: client(i), Dst: vip, Proto: 47} // GRE
+		p := balancer.Packet{Src: testutil.ClientN(i), Dst: testutil.VIP, Proto: 47} // GRE
 		want := forwardTo(t, process(b, 0, p))
 		p.SrcPort, p.DstPort = uint16(i+1), 443
 		if got := forwardTo(t, process(b, 0, p)); got != want {
@@ -648,5 +617,28 @@ func TestPortsOnlyForTCPAndUDP(t *testing.T) {
 	}
 	if s := b.Stats(); s.ConnHits != 50 || s.NewFlows != 50 {
 		t.Errorf("ConnHits %d NewFlows %d, want 50 and 50: stray ports made new flows", s.ConnHits, s.NewFlows)
+	}
+}
+
+// TestMalformedDropped: a packet no IPv4 header can carry (an offset
+// above 13 bits, IHL outside 5 to 15, a total length below the header, a
+// fragment empty or past 65535 bytes) is dropped as malformed and
+// counted, and writes no table entry; an unusual but valid one is
+// forwarded.
+func TestMalformedDropped(t *testing.T) {
+	b := newLB(t, titan.Config{})
+	bad := testutil.Malformed()
+	for _, c := range bad {
+		b.Process(&balancer.Env{}, &c.P)
+	}
+	s := b.Stats()
+	if s.Dropped[balancer.ReasonMalformed] != uint64(len(bad)) || s.Packets != uint64(len(bad)) || s.Len.Conn+s.Len.Frag != 0 {
+		t.Errorf("stats %+v: want %d malformed drops of as many packets, no entries", s, len(bad))
+	}
+	testutil.DropsMalformed(t, b)
+	for _, c := range testutil.Unusual() {
+		if d := b.Process(&balancer.Env{}, &c.P); d.Action != balancer.Forward {
+			t.Errorf("%s: %+v, want forward", c.Name, d)
+		}
 	}
 }
