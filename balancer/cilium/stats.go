@@ -1,0 +1,46 @@
+package cilium
+
+import (
+	"github.com/titanlb/titanlb/balancer"
+)
+
+// Drop reasons counted by the model (see [Stats]).
+const (
+	// ReasonFragNotFound is Cilium's DROP_FRAG_NOT_FOUND, returned by
+	// ipv4_frag_get_l4ports when a non-first fragment finds no entry.
+	ReasonFragNotFound = "first logical datagram fragment not found"
+	// ReasonNoBackend stands for DROP_NO_SERVICE: no backend to select.
+	ReasonNoBackend = balancer.ReasonNoBackend
+	// ReasonNATNoMapping is DROP_NAT_NO_MAPPING: no free SNAT port after
+	// SNATCollisionRetries attempts.
+	ReasonNATNoMapping = "no mapping for nat masquerade"
+)
+
+// Stats counts what the model did.
+type Stats struct {
+	Packets, Forwarded, Passed uint64
+	DropMalformed              uint64 // nil, addresses not IPv4, or [balancer.Packet.Malformed]
+	DropFragNotFound           uint64 // non-first fragment without a fragment-map entry
+	DropNoBackend              uint64 // no backend to select (DROP_NO_SERVICE)
+	DropNATNoMapping           uint64 // no free SNAT port
+	FragWrites, FragHits       uint64 // fragment-map updates and successful lookups
+	CTServiceNew, CTServiceHit uint64 // CT_SERVICE lookups that missed / hit
+	Reselected                 uint64 // tracked flows moved off a backend that is gone
+	NATNew                     uint64 // SNAT mappings created
+	Evictions                  uint64 // entries pushed out of full LRUs (all maps)
+}
+
+// Stats returns the counters so far.
+func (b *Balancer) Stats() Stats {
+	s := b.stats
+	s.Evictions = b.frag.Stats().Evictions + b.ctTCP.Stats().Evictions + b.ctAny.Stats().Evictions +
+		b.nat.Stats().Evictions + b.neigh.Stats().Evictions
+	return s
+}
+
+// FragMapLen returns the number of entries in the fragment map.
+func (b *Balancer) FragMapLen() int { return b.frag.Len() }
+
+// CTMapLen returns the number of entries in the two conntrack maps (TCP
+// and other protocols) together: the memory a flood of new flows fills.
+func (b *Balancer) CTMapLen() int { return b.ctTCP.Len() + b.ctAny.Len() }

@@ -1,0 +1,177 @@
+package katran
+
+import (
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
+)
+
+// Process runs p through the model of Katran's balancer_ingress and
+// process_packet, charging env.Meter for each map lookup, update, hash and
+// encapsulation the XDP program performs on that path (see the package doc).
+// It does not allocate.
+func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
+	var m *cost.Meter
+	var now time.Duration
+	cpu := 0
+	if env != nil {
+		m, now, cpu = env.Meter, env.Now, env.CPU
+	}
+	b.stats.Packets++
+	if p == nil {
+		b.stats.DropMalformed++
+		return drop(balancer.ReasonMalformed)
+	}
+	// balancer_ingress: stats[MAX_VIPS + XDP_TOTAL_CNTR].
+	m.Charge(cost.OpMapRead)
+	d := b.process(m, now, cpu, p)
+	// balancer_ingress: stats[XDP_PASS/DROP/TX_CNTR].
+	m.Charge(cost.OpMapRead)
+	switch d.Action {
+	case balancer.Forward:
+		b.stats.Forwarded++
+	case balancer.Pass:
+		b.stats.Passed++
+	case balancer.Drop:
+		if d.Reason == balancer.ReasonMalformed {
+			b.stats.DropMalformed++
+		}
+	}
+	return d
+}
+
+func drop(reason string) balancer.Decision {
+	return balancer.Decision{Action: balancer.Drop, Reason: reason}
+}
+
+func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balancer.Packet) balancer.Decision {
+	// parse_l3_headers (pckt_parsing.h): a header no IPv4 packet can
+	// carry, options, then fragments.
+	if p.Malformed() {
+		return drop(balancer.ReasonMalformed)
+	}
+	if p.IHL != 0 && p.IHL != 5 {
+		b.stats.DropIPOptions++
+		return drop(ReasonIPOptions)
+	}
+	if p.IsFragment() && !b.cfg.Naive {
+		b.stats.DropFragment++
+		return drop(ReasonFragment)
+	}
+	if !p.Src.Is4() || !p.Dst.Is4() {
+		return drop(balancer.ReasonMalformed)
+	}
+	// process_packet: only TCP and UDP are balanced (ICMP handling,
+	// handle_if_icmp, is not modelled: the packet view has no ICMP header).
+	if p.Proto != balancer.ProtoTCP && p.Proto != balancer.ProtoUDP {
+		return balancer.Decision{Action: balancer.Pass}
+	}
+	flow := *p // pckt.flow: the fields Katran hashes and keys the LRU on
+	if flow.FragOffset != 0 {
+		flow.SrcPort, flow.DstPort = 0, 0 // no L4 header (naive model only)
+	}
+	// vip_map lookup with the packet's port, then with port 0.
+	m.Charge(cost.OpMapRead)
+	if b.vips != nil {
+		m.Charge(cost.OpMapRead)
+		if _, ok := b.vips[p.Dst]; !ok {
+			return balancer.Decision{Action: balancer.Pass}
+		}
+		flow.DstPort = 0 // port-0 VIP without F_HASH_DPORT_ONLY/F_HASH_SRC_DST_PORT
+	}
+	if int(p.Len)+balancer.EthLen > MaxPacketSize {
+		b.stats.DropTooBig++
+		return drop(ReasonTooBig)
+	}
+	// stats[MAX_VIPS + LRU_CNTRS].
+	m.Charge(cost.OpMapRead)
+	// lru_mapping[cpu]; on a miss the fallback LRU and FALLBACK_LRU_CNTR.
+	m.Charge(cost.OpMapRead)
+	st := &b.fallback
+	if cpu >= 0 && cpu < len(b.cpus) {
+		st = &b.cpus[cpu]
+	} else {
+		m.Charge(cost.OpMapRead)
+		b.stats.FallbackLRU++
+	}
+	key := flowKey(balancer.Key5(&flow))
+	syn := p.Proto == balancer.ProtoTCP && p.TCPFlags&balancer.TCPSyn != 0
+	rst := p.Proto == balancer.ProtoTCP && p.TCPFlags&balancer.TCPRst != 0
+
+	var dst balancer.BackendID
+	found := false
+	if !syn { // connection_table_lookup
+		m.Charge(cost.OpMapRead)
+		if v := st.lru.Ref(key); v != nil {
+			ok := true
+			if p.Proto == balancer.ProtoUDP && now-v.atime > LRUUDPTimeout {
+				ok = false // stale UDP entry: treated as a miss
+			} else if p.Proto == balancer.ProtoUDP {
+				v.atime = now
+			}
+			if ok {
+				m.Charge(cost.OpMapRead) // reals[pos]
+				dst, found = v.backend, true
+				b.stats.LRUHits++
+			}
+		}
+	}
+	if !found {
+		b.stats.LRUMisses++
+		if p.Proto == balancer.ProtoTCP {
+			m.Charge(cost.OpMapRead) // stats[LRU_MISS_CNTR]
+			if !syn {
+				b.stats.TCPNonSYNMisses++
+			}
+		}
+		// get_packet_dst
+		underFlood := b.underFlood(m, st, now)
+		m.Charge(cost.OpHash)
+		h := balancer.Hash5(&flow, b.cfg.Seed)
+		m.Charge(cost.OpMapRead) // ch_rings
+		var id balancer.BackendID
+		ok := false
+		if b.ring != nil {
+			id, ok = b.ring.Lookup(h)
+		}
+		if !ok {
+			m.Charge(cost.OpMapRead) // increment_ch_drop_real_0
+			b.stats.DropNoBackend++
+			return drop(ReasonNoBackend)
+		}
+		m.Charge(cost.OpMapRead) // reals
+		if !underFlood && !rst {
+			v := lruValue{backend: id}
+			if p.Proto == balancer.ProtoUDP {
+				v.atime = now
+			}
+			m.Charge(cost.OpMapWrite)
+			st.lru.Put(key, v)
+		}
+		m.Charge(cost.OpMapRead) // update_vip_lru_miss_stats: vip_miss_stats
+		dst = id
+	}
+	// ctl_array, stats[vip_num], reals_stats, then encap_v4 (IPIP).
+	m.Charge(cost.OpMapRead)
+	m.Charge(cost.OpMapRead)
+	m.Charge(cost.OpMapRead)
+	m.Charge(cost.OpEncap)
+	return balancer.Decision{Action: balancer.Forward, Backend: dst}
+}
+
+// underFlood is is_under_flood: one stats lookup, a per-CPU count of new
+// connections in the current one-second quantum.
+func (b *Balancer) underFlood(m *cost.Meter, st *cpuState, now time.Duration) bool {
+	m.Charge(cost.OpMapRead)
+	if !st.rateStarted || now-st.rateStart > time.Second {
+		st.rateStarted, st.rateStart, st.rateCount = true, now, 1
+		return false
+	}
+	st.rateCount++
+	if st.rateCount > MaxConnRate {
+		b.stats.UnderFlood++
+		return true
+	}
+	return false
+}
