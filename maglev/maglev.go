@@ -91,7 +91,9 @@ func New(entries []Entry, size uint64) (*Table, error) {
 type cursor struct {
 	pos, skip uint32
 	weight    uint32
-	inv       uint32 // skip⁻¹ mod M, computed when the tail phase needs it
+	id        uint32    // the entry's index
+	mult      [5]uint32 // j·skip mod M, for probe's batches
+	inv       uint32    // skip⁻¹ mod M, computed when the tail phase needs it
 	credit    uint64
 }
 
@@ -102,23 +104,30 @@ func permutation(name string, m uint32) (offset, skip uint32) {
 	return offset, skip
 }
 
-// tailSlots is how many empty slots remain when population switches from
-// probing each entry's permutation to scanning the list of empty slots.
-// With k slots empty a probe succeeds with chance k/M, so the last slots
-// cost M/k probes each (about M·ln(tailSlots) probes in all, most of the
-// build); scanning costs k steps each (tailSlots²/2 in all).
-const tailSlots = 128
+// tailSize returns how many empty slots remain when population switches
+// from probing each entry's permutation to scanning the list of empty
+// slots. With k slots empty a probe succeeds with chance k/M, so the last
+// slots cost M/k probes each (M·ln(M/tail) probes in all); scanning costs k
+// steps each (tail²/2 in all). It returns the power of two at or below
+// √M/2, at least 64, which measured best at M = 65537 and 655373.
+func tailSize(m uint32) uint32 {
+	t := uint32(64)
+	for (2*t)*(2*t)*4 <= m {
+		t *= 2
+	}
+	return t
+}
 
 // populate fills slots. Owners are first recorded in the narrowest integer
-// type that holds an entry index (a byte each for up to 255 entries: 64 KiB
+// type that holds an entry index (a byte each for up to 256 entries: 64 KiB
 // at M = 65537, against the ring's 256 KiB), because the claims write all
 // over the table and a small table stays in cache; the ring is then written
 // in one sequential pass.
 func populate(entries []Entry, slots []int32) {
 	switch n := len(entries); {
-	case n < 1<<8:
+	case n <= 1<<8:
 		fill(entries, slots, make([]uint8, len(slots)))
-	case n < 1<<16:
+	case n <= 1<<16:
 		fill(entries, slots, make([]uint16, len(slots)))
 	default:
 		fill(entries, slots, slots)
@@ -127,9 +136,6 @@ func populate(entries []Entry, slots []int32) {
 
 func fill[T uint8 | uint16 | int32](entries []Entry, slots []int32, owner []T) {
 	m := uint32(len(slots))
-	for i := range slots {
-		slots[i] = -1
-	}
 	var maxW uint32
 	live := 0
 	for _, e := range entries {
@@ -139,35 +145,44 @@ func fill[T uint8 | uint16 | int32](entries []Entry, slots []int32, owner []T) {
 		}
 	}
 	if live == 0 {
+		for i := range slots {
+			slots[i] = -1
+		}
 		return
 	}
 	equal := true
-	for _, e := range entries {
-		equal = equal && (e.Weight == 0 || e.Weight == maxW)
-	}
-	cur := make([]cursor, len(entries))
+	cur := make([]cursor, 0, live) // the entries that take slots
 	for i, e := range entries {
+		if e.Weight == 0 {
+			continue
+		}
+		equal = equal && e.Weight == maxW
 		off, skip := permutation(e.Name, m)
-		cur[i] = cursor{pos: off, skip: skip, weight: e.Weight}
+		c := cursor{pos: off, skip: skip, weight: e.Weight, id: uint32(i)}
+		for j := 1; j < len(c.mult); j++ {
+			c.mult[j] = step(c.mult[j-1], skip, m)
+		}
+		cur = append(cur, c)
 	}
-	// taken mirrors slots >= 0 as a bitmap: 8 KiB for M = 65537, so the
-	// probes of the nearly full table stay in L1 cache.
+	// taken mirrors the claimed slots as a bitmap: 8 KiB for M = 65537, so
+	// the probes of the nearly full table stay in L1 cache.
 	taken := make([]uint64, (m+63)/64)
-	var empty []uint32 // the empty slots, once tail phase has begun
+	tail := tailSize(m)
 	tailAt := uint32(0)
-	if m > tailSlots {
-		tailAt = m - tailSlots
+	if m > tail {
+		tailAt = m - tail
 	}
 	filled := uint32(0)
+	if equal {
+		filled = rounds(cur, owner, taken, m, tailAt)
+	}
+	var empty []uint32 // the empty slots, once tail phase has begun
 	if filled == tailAt {
-		empty = emptySlots(taken, m)
+		empty = emptySlots(taken, m, tail)
 	}
 	for {
 		for i := range cur {
 			c := &cur[i]
-			if c.weight == 0 {
-				continue
-			}
 			turns := uint64(1) // equal weights: one slot a round, the paper's loop
 			if !equal {
 				c.credit += uint64(c.weight)
@@ -177,11 +192,11 @@ func fill[T uint8 | uint16 | int32](entries []Entry, slots []int32, owner []T) {
 			for ; turns > 0; turns-- {
 				var pos uint32
 				if empty == nil {
-					pos = probe(taken, c.pos, c.skip, m)
+					pos = probe(taken, c, m)
 				} else {
 					pos, empty = nearest(c, empty, m)
 				}
-				owner[pos] = T(i)
+				owner[pos] = T(c.id)
 				taken[pos>>6] |= 1 << (pos & 63)
 				c.pos = step(pos, c.skip, m)
 				filled++
@@ -192,34 +207,61 @@ func fill[T uint8 | uint16 | int32](entries []Entry, slots []int32, owner []T) {
 					return
 				}
 				if filled == tailAt {
-					empty = emptySlots(taken, m)
+					empty = emptySlots(taken, m, tail)
 				}
 			}
 		}
 	}
 }
 
-// probe returns the first slot not taken in the permutation that continues
-// at pos with step skip.
-func probe(taken []uint64, pos, skip, m uint32) uint32 {
-	for taken[pos>>6]&(1<<(pos&63)) != 0 {
-		pos = step(pos, skip, m)
+// rounds runs the paper's loop for equal weights, each entry claiming one
+// slot in turn, for as many whole rounds as keep the claimed slots at most
+// until, and returns how many slots it claimed. It is fill's loop without
+// the weights, the count and the tail phase, small enough for the compiler
+// to keep the probe loop's values in registers.
+func rounds[T uint8 | uint16 | int32](cur []cursor, owner []T, taken []uint64, m, until uint32) uint32 {
+	n := uint32(len(cur))
+	r := until / n
+	for k := r; k > 0; k-- {
+		for cs := cur; len(cs) > 0; cs = cs[1:] {
+			c := &cs[0]
+			pos := probe(taken, c, m)
+			owner[pos] = T(c.id)
+			taken[pos>>6] |= 1 << (pos & 63)
+			c.pos = step(pos, c.skip, m)
+		}
 	}
-	return pos
+	return r * n
 }
 
-// step returns (pos + skip) mod m for pos, skip < m.
+// probe returns the first slot not taken in c's permutation from c.pos on.
+// It tests four positions at a time and picks the first free one by
+// arithmetic, so that the branch that ends the search is taken once per
+// four positions: with about half the slots taken, a branch per position
+// would be mispredicted about every other time.
+func probe(taken []uint64, c *cursor, m uint32) uint32 {
+	pos := c.pos
+	for {
+		p1, p2, p3 := step(pos, c.mult[1], m), step(pos, c.mult[2], m), step(pos, c.mult[3], m)
+		b := taken[pos>>6]>>(pos&63)&1 | taken[p1>>6]>>(p1&63)&1<<1 | taken[p2>>6]>>(p2&63)&1<<2 | taken[p3>>6]>>(p3&63)&1<<3
+		if b != 15 {
+			return step(pos, c.mult[bits.TrailingZeros64(^b)&3], m)
+		}
+		pos = step(pos, c.mult[4], m)
+	}
+}
+
+// step returns (pos + skip) mod m for pos, skip < m < 2^31. It has no
+// branch: whether pos+skip wraps is a coin toss the branch predictor would
+// lose about every other time.
 func step(pos, skip, m uint32) uint32 {
-	pos += skip
-	if pos >= m {
-		pos -= m
-	}
-	return pos
+	d := pos + skip - m // below 0, so above 2^31 as a uint32, if no wrap
+	return d + m&uint32(int32(d)>>31)
 }
 
-// emptySlots lists the slots not yet taken.
-func emptySlots(taken []uint64, m uint32) []uint32 {
-	empty := make([]uint32, 0, min(m, tailSlots))
+// emptySlots lists the slots not yet taken, about tail of them.
+func emptySlots(taken []uint64, m, tail uint32) []uint32 {
+	empty := make([]uint32, 0, min(m, tail))
 	for s := uint32(0); s < m; s++ {
 		if taken[s>>6]&(1<<(s&63)) == 0 {
 			empty = append(empty, s)
@@ -236,8 +278,14 @@ func nearest(c *cursor, empty []uint32, m uint32) (uint32, []uint32) {
 		c.inv = powMod(c.skip, m-2, m) // Fermat: M is prime
 	}
 	best, bestAt := uint64(m), 0
+	r := ^uint64(0) / uint64(m) // Barrett: x/m is x·r/2^64 or one more
 	for k, s := range empty {
-		d := (uint64(s+m-c.pos) % uint64(m)) * uint64(c.inv) % uint64(m)
+		x := uint64(step(s, m-c.pos, m)) * uint64(c.inv)
+		q, _ := bits.Mul64(x, r)
+		d := x - q*uint64(m)
+		if d >= uint64(m) {
+			d -= uint64(m)
+		}
 		if d < best {
 			best, bestAt = d, k
 		}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
+	"time"
 )
 
 func equalEntries(n int) []Entry {
@@ -129,16 +131,35 @@ func TestLookupIsSlotOfHashModM(t *testing.T) {
 }
 
 func TestMatchesPaperLoop(t *testing.T) {
-	es := equalEntries(37)
-	tb, err := New(es, 65537)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := paperLoop(es, 65537)
-	for i := range ref {
-		if ref[i] != tb.Slots()[i] {
-			t.Fatalf("slot %d: %d, paper's loop gives %d", i, tb.Slots()[i], ref[i])
-		}
+	weighted := []Entry{{"a", 1}, {"b", 2}, {"c", 3}, {"d", 0}, {"e", 10}}
+	for _, tc := range []struct {
+		name string
+		es   []Entry
+		m    uint64
+	}{
+		{"N=1", equalEntries(1), 7},
+		{"N=3 M=7", equalEntries(3), 7},
+		{"N=37", equalEntries(37), 65537},
+		{"N=100 M=251", equalEntries(100), 251},
+		{"N=300", equalEntries(300), 65537},
+		{"N=1000 M=1009", equalEntries(1000), 1009},
+		{"N=100 M=655373", equalEntries(100), 655373},
+		{"weighted", weighted, 65537},
+		{"weighted M=13", weighted, 13},
+		{"equal with a 0", append(equalEntries(5), Entry{"z", 0}), 65537},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tb, err := New(tc.es, tc.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := paperLoop(tc.es, tc.m)
+			for i := range ref {
+				if ref[i] != tb.Slots()[i] {
+					t.Fatalf("slot %d: %d, paper's loop gives %d", i, tb.Slots()[i], ref[i])
+				}
+			}
+		})
 	}
 }
 
@@ -175,62 +196,100 @@ func TestLookupNoAlloc(t *testing.T) {
 }
 
 // paperLoop is the straightforward population of the paper's Pseudocode 1:
-// permutation computed on the fly with a division per probe.
+// permutation computed on the fly with a division per probe, extended to
+// weights as the package doc says (each round an entry earns its weight in
+// credit and claims a slot per maxWeight of credit).
 func paperLoop(es []Entry, m uint64) []int32 {
 	offset := make([]uint64, len(es))
 	skip := make([]uint64, len(es))
 	next := make([]uint64, len(es))
+	credit := make([]uint64, len(es))
+	maxW := uint64(0)
 	for i, e := range es {
 		o, s := permutation(e.Name, uint32(m))
 		offset[i], skip[i] = uint64(o), uint64(s)
+		maxW = max(maxW, uint64(e.Weight))
 	}
 	entry := make([]int32, m)
 	for i := range entry {
 		entry[i] = -1
 	}
+	if maxW == 0 {
+		return entry
+	}
 	n := uint64(0)
 	for {
 		for i := range es {
-			c := (offset[i] + next[i]*skip[i]) % m
-			for entry[c] >= 0 {
+			credit[i] += uint64(es[i].Weight)
+			for ; credit[i] >= maxW; credit[i] -= maxW {
+				c := (offset[i] + next[i]*skip[i]) % m
+				for entry[c] >= 0 {
+					next[i]++
+					c = (offset[i] + next[i]*skip[i]) % m
+				}
+				entry[c] = int32(i)
 				next[i]++
-				c = (offset[i] + next[i]*skip[i]) % m
-			}
-			entry[c] = int32(i)
-			next[i]++
-			n++
-			if n == m {
-				return entry
+				n++
+				if n == m {
+					return entry
+				}
 			}
 		}
 	}
 }
 
+func TestMatchesGoMaglev(t *testing.T) {
+	for _, tc := range []struct {
+		n int
+		m uint64
+	}{{1, 7}, {3, 65537}, {100, 65537}, {1000, 65537}, {100, 655373}} {
+		es := equalEntries(tc.n)
+		tb, err := New(es, tc.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := newGoMaglev(es, tc.m)
+		for i := range ref {
+			if int(tb.Slots()[i]) != ref[i] {
+				t.Fatalf("N=%d M=%d slot %d: %d, go-maglev's loop gives %d", tc.n, tc.m, i, tb.Slots()[i], ref[i])
+			}
+		}
+	}
+}
+
+// BenchmarkNew builds tables with [New] and, alternately in the same loop,
+// with go-maglev's population loop (gomaglev_test.go, the baseline), and
+// reports the median build time of each (ns/op is New's) and the ratio
+// speedup = go-maglev / New.
 func BenchmarkNew(b *testing.B) {
-	for _, n := range []int{3, 100, 1000} {
-		es := equalEntries(n)
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
+	for _, tc := range []struct {
+		n int
+		m uint64
+	}{{3, 65537}, {100, 65537}, {1000, 65537}, {100, 655373}, {1000, 655373}} {
+		es := equalEntries(tc.n)
+		b.Run(fmt.Sprintf("M=%d/N=%d", tc.m, tc.n), func(b *testing.B) {
+			var ours, theirs []time.Duration
 			for b.Loop() {
-				if _, err := New(es, DefaultSize); err != nil {
+				t0 := time.Now()
+				if _, err := New(es, tc.m); err != nil {
 					b.Fatal(err)
 				}
+				t1 := time.Now()
+				newGoMaglev(es, tc.m)
+				ours, theirs = append(ours, t1.Sub(t0)), append(theirs, time.Since(t1))
 			}
+			o, g := medianDuration(ours), medianDuration(theirs)
+			b.ReportMetric(float64(o.Nanoseconds()), "ns/op")
+			b.ReportMetric(float64(g.Nanoseconds()), "gomaglev-ns/op")
+			b.ReportMetric(float64(g)/float64(o), "speedup")
 		})
 	}
 }
 
-// BenchmarkNewPaperLoop is the baseline for BenchmarkNew.
-func BenchmarkNewPaperLoop(b *testing.B) {
-	for _, n := range []int{3, 100, 1000} {
-		es := equalEntries(n)
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				paperLoop(es, DefaultSize)
-			}
-		})
-	}
+func medianDuration(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func BenchmarkLookup(b *testing.B) {
