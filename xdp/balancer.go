@@ -10,11 +10,11 @@ import (
 // Balancer is the kernel program as a [balancer.Balancer]: each packet is
 // encoded as a frame, run once through the program with
 // BPF_PROG_TEST_RUN, and the outcome read back as a [balancer.Decision].
-// It is what the parity tests and sim.Run drive. Process charges nothing to
-// env.Meter (the kernel's work is not metered; [CalibratedModel] prices
-// the Go model's operations from kernel measurements instead) and does not
-// look at env.Now: the kernel uses its own clock, so parity holds on runs
-// shorter than the fragment timeout.
+// It is what the parity tests and sim.Run drive. When env.Meter is set,
+// Process charges it the operations the program counted for the packet
+// (its op_* counters, read back per packet), so a run costs what it costs
+// under titan. It does not look at env.Now: the kernel uses its own clock,
+// so parity holds on runs shorter than the fragment timeout.
 type Balancer struct {
 	p      *Program
 	rd     *percpuReader

@@ -80,22 +80,6 @@ func TestBalancerProcessDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestCalibratedModel(t *testing.T) {
-	m := CalibratedModel()
-	d := cost.Default()
-	if err := m.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if m.Hash != d.Hash || m.MapRead != d.MapRead || m.MapWrite != d.MapWrite || m.Encap != d.Encap {
-		t.Errorf("calibrated prices %+v differ from the default %+v", m, d)
-	}
-	// Established TCP: 110 STU, measured 30-65 ns net; new flow 250 STU,
-	// about 590 ns: the mean lies between.
-	if est := m.Duration(110); est < 30 || est > 600 {
-		t.Errorf("110 STU = %v", est)
-	}
-}
-
 // TestStatsMirrorsCounters checks that Stats has the C struct's fields in
 // the same order (Program.Stats copies them by position).
 func TestStatsMirrorsCounters(t *testing.T) {

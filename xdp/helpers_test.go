@@ -34,23 +34,3 @@ var (
 func tcpPacket(sport uint16) balancer.Packet {
 	return balancer.Packet{Src: testClient, Dst: testVIP, Proto: balancer.ProtoTCP, SrcPort: sport, DstPort: 443, TCPFlags: balancer.TCPAck, IPID: 1}
 }
-
-// mustLoadPath loads the program path is measured on ([Path.Options])
-// with path's backend set of testutil.Backends(3).
-func mustLoadPath(tb testing.TB, path Path) *Program {
-	tb.Helper()
-	p := mustLoad(tb, path.Options())
-	if err := p.SetBackends(path.Backends(testutil.Backends(3))); err != nil {
-		tb.Fatal(err)
-	}
-	return p
-}
-
-// pathsByName returns Paths() by name.
-func pathsByName() map[string]Path {
-	m := map[string]Path{}
-	for _, p := range Paths() {
-		m[p.Name] = p
-	}
-	return m
-}

@@ -40,10 +40,6 @@ type Options struct {
 	Stateless bool
 }
 
-// ErrBadBackend is wrapped by [Program.SetBackends] for a backend ID not
-// below [Options].MaxBackends.
-var ErrBadBackend = errors.New("backend id not below Options.MaxBackends")
-
 // optionsError reports an invalid Options field as
 // "xdp: options.<field> <value>: <what>"; it unwraps to the
 // *titan.ConfigError that names the field.

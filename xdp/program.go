@@ -5,14 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
-	"time"
 
 	"github.com/cilium/ebpf"
 
 	"github.com/titanlb/titanlb/balancer"
-	"github.com/titanlb/titanlb/balancer/titan"
-	"github.com/titanlb/titanlb/frag"
 )
 
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_way -type frag_set -type flow5 -type flow3 -type bench_state titan titan.c
@@ -25,6 +21,7 @@ var ErrNotPermitted = errors.New("not permitted (needs root or CAP_BPF+CAP_NET_A
 // Errors from [Program.SetBackends] and [Program.Run].
 var (
 	ErrDuplicateAddr = errors.New("duplicate address")
+	ErrBadBackend    = errors.New("backend id not below Options.MaxBackends")
 	ErrUnknownOuter  = errors.New("outer destination is no backend")
 	ErrClosed        = errors.New("program closed")
 )
@@ -40,9 +37,9 @@ const backendUsable = 1
 // program itself runs on every CPU at once, its maps are shared).
 type Program struct {
 	opts   Options
-	objs   titanObjects
+	objs   datapathObjects
 	prog   *ebpf.Program // the datapath Run and Attach use
-	bench  *ebpf.Program // its benchmark wrapper
+	wrap   *wrappers     // the benchmark wrappers, loaded by the first Bench
 	ids    map[[4]byte]balancer.BackendID
 	arr    []titanBackend  // the backends array as last written
 	out    []byte          // Run's reused output buffer
@@ -86,60 +83,20 @@ func Load(opts Options) (*Program, error) {
 	// The fragment table ages entries in ticks: measure how long one is
 	// (see clock.go). The stateless variant keeps no fragment table.
 	var hz float64
-	timeout := uint64(1)
 	if !o.Stateless {
 		if hz, err = tickRate(spec); err != nil {
 			return nil, fmt.Errorf("xdp: tick rate: %w", err)
 		}
-		timeout = ticks(o.FragTimeout, hz)
 	}
-	vars := map[string]any{
-		titanVarCfgSeed:            o.Seed,
-		titanVarCfgRingSize:        uint32(o.RingSize),
-		titanVarCfgFragTimeout:     timeout,
-		titanVarCfgOrphanPolicy:    uint32(o.OrphanPolicy),
-		titanVarCfgVipCount:        uint32(len(o.VIPs)),
-		titanVarCfgSrcAddr:         uint32(0),
-		titanVarCfgOrphanAdmission: uint32(o.OrphanAdmission),
-		titanVarCfgOrphanCredits:   int64(o.OrphanCredits),
-		titanVarCfgFragSets:        uint32(frag.SetCount(o.FragTableSize)),
-	}
-	if o.SourceAddr.IsValid() {
-		vars[titanVarCfgSrcAddr] = be32(o.SourceAddr)
-	}
-	for name, v := range vars {
-		vs, ok := spec.Variables[name]
-		if !ok {
-			return nil, fmt.Errorf("xdp: program has no variable %s", name)
-		}
-		if err := vs.Set(v); err != nil {
-			return nil, fmt.Errorf("xdp: set %s: %w", name, err)
-		}
-	}
-	sizes := map[string]uint32{
-		titanMapConns:    uint32(o.ConnTableSize),
-		titanMapFrags:    uint32(frag.SetCount(o.FragTableSize)),
-		titanMapHints:    uint32(o.HintTableSize),
-		titanMapRing:     uint32(o.RingSize),
-		titanMapBackends: uint32(o.MaxBackends),
-		titanMapVips:     uint32(max(1, len(o.VIPs))),
-	}
-	for name, n := range sizes {
-		spec.Maps[name].MaxEntries = n
+	if err := configure(spec, o, hz); err != nil {
+		return nil, err
 	}
 	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}, hz: hz}
-	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
-		if errors.Is(err, os.ErrPermission) {
-			return nil, fmt.Errorf("xdp: load titan: %w: %w", ErrNotPermitted, err)
-		}
-		return nil, fmt.Errorf("xdp: load titan: %w", err)
-	}
-	p.prog, p.bench = p.objs.XdpTitan, p.objs.XdpBenchTitan
-	if o.Stateless {
-		p.prog, p.bench = p.objs.XdpTitanStateless, p.objs.XdpBenchStateless
+	if p.objs, p.prog, err = loadDatapath(spec, o); err != nil {
+		return nil, err
 	}
 	if err := p.init(); err != nil {
-		p.objs.Close()
+		p.close()
 		return nil, err
 	}
 	return p, nil
@@ -310,75 +267,6 @@ const (
 	xdpTX      = 3
 )
 
-// Vary says how the benchmark wrapper changes the frame between iterations.
-type Vary uint32
-
-// The variations.
-const (
-	VaryNone     Vary = iota // every iteration the same frame: an established flow, a known datagram
-	VaryFlow                 // the inner source address + the iteration count: every packet a new flow
-	VaryDatagram             // the IP ID + the iteration count: every fragment a new datagram's
-)
-
-// BenchOptions configure [Program.BenchWith].
-type BenchOptions struct {
-	// Repeat is the number of iterations in the kernel; 0 means 1.
-	Repeat int
-	// Vary says how the frame changes between iterations.
-	Vary Vary
-	// Baseline runs the wrapper around a function that returns XDP_PASS
-	// instead of the datapath: the wrapper's own cost.
-	Baseline bool
-}
-
-// Bench returns the kernel-measured time per packet of the program on pkt
-// over repeat iterations of BPF_PROG_TEST_RUN, every iteration seeing the
-// original frame: see the package doc's Benchmarks section for the wrapper
-// method. The figure includes the wrapper; [Program.BenchWith] with
-// Baseline measures the wrapper alone.
-func (p *Program) Bench(pkt []byte, repeat int) (time.Duration, error) {
-	return p.BenchWith(pkt, BenchOptions{Repeat: repeat})
-}
-
-// BenchWith is [Program.Bench] with options. The wrapper runs the real
-// datapath against the program's live tables and counters: varied frames
-// insert connection, hint and fragment entries as real traffic would, and
-// every iteration counts in [Program.Stats].
-func (p *Program) BenchWith(pkt []byte, o BenchOptions) (time.Duration, error) {
-	if p.closed {
-		return 0, fmt.Errorf("xdp: bench: %w", ErrClosed)
-	}
-	if o.Repeat < 0 {
-		return 0, fmt.Errorf("xdp: bench: repeat %d: %w", o.Repeat, titan.ErrNegative)
-	}
-	if o.Repeat == 0 {
-		o.Repeat = 1
-	}
-	if len(pkt) < balancer.EthLen+balancer.IPv4Len {
-		return 0, fmt.Errorf("xdp: bench: %d-byte frame: shorter than Ethernet and IPv4 headers", len(pkt))
-	}
-	var st titanBenchState
-	if err := p.objs.BenchCfg.Lookup(uint32(0), &st); err != nil {
-		return 0, fmt.Errorf("xdp: bench: %w", err)
-	}
-	st.Vary = uint32(o.Vary)
-	if err := p.objs.BenchCfg.Put(uint32(0), st); err != nil {
-		return 0, fmt.Errorf("xdp: bench: %w", err)
-	}
-	prog := p.bench
-	if o.Baseline {
-		prog = p.objs.XdpBenchBase
-	}
-	ret, d, err := prog.Benchmark(pkt, o.Repeat, nil)
-	if err != nil {
-		return 0, fmt.Errorf("xdp: bench: %w", err)
-	}
-	if ret == xdpAborted {
-		return d, fmt.Errorf("xdp: bench: wrapper aborted (frame too short or restore failed)")
-	}
-	return d, nil
-}
-
 // Attach attaches the program to the network interface ifindex (in the
 // calling thread's network namespace) in the given [AttachMode]: at most
 // one; none means [AttachDefault], the kernel's choice. Closing the
@@ -397,5 +285,14 @@ func (p *Program) Close() error {
 		return nil
 	}
 	p.closed = true
-	return p.objs.Close()
+	return p.close()
+}
+
+// close releases the program, its maps and the wrappers.
+func (p *Program) close() error {
+	var err error
+	if p.wrap != nil {
+		err = p.wrap.Close()
+	}
+	return errors.Join(err, p.prog.Close(), p.objs.Close())
 }

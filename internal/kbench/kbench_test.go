@@ -1,0 +1,144 @@
+package kbench_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/kbench"
+	"github.com/titanlb/titanlb/internal/testutil"
+)
+
+// TestPathOpsMatchModel checks each path's operation counts against what
+// balancer/titan charges for the same packets: the calibration prices the
+// model's operations, so the two must count alike.
+func TestPathOpsMatchModel(t *testing.T) {
+	for _, path := range kbench.Paths() {
+		if path.Stateless || len(path.VIPs) > 0 {
+			continue // titan has neither a stateless variant nor VIPs
+		}
+		t.Run(path.Name, func(t *testing.T) {
+			m, err := titan.New(titan.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.SetBackends(path.Backends(testutil.Backends(3))); err != nil {
+				t.Fatal(err)
+			}
+			env := &balancer.Env{}
+			for _, pk := range path.Prime {
+				m.Process(env, &pk)
+			}
+			pk := path.Packet
+			// The wrapper's variation: a new source, a new IP ID.
+			switch path.Vary {
+			case kbench.VaryFlow:
+				pk.Src = pk.Src.Next()
+			case kbench.VaryDatagram:
+				pk.IPID++
+			}
+			env.Meter = cost.NewMeter(cost.Default())
+			want := balancer.Forward
+			if path.Down {
+				want = balancer.Drop
+			}
+			if d := m.Process(env, &pk); d.Action != want {
+				t.Fatalf("model: %+v", d)
+			}
+			for op := range cost.NumOps {
+				if got := env.Meter.Count(op); got != path.Ops[op] {
+					t.Errorf("%v: model charges %d, path says %d", op, got, path.Ops[op])
+				}
+			}
+			if env.Meter.Total() != path.STU(cost.Default()) {
+				t.Errorf("model %d STU, path %d", env.Meter.Total(), path.STU(cost.Default()))
+			}
+		})
+	}
+}
+
+// TestFitModel checks the fit without a kernel: times made from known
+// prices give those prices back, and a price the data would make
+// negative is 0 instead.
+func TestFitModel(t *testing.T) {
+	ns := [cost.NumOps]time.Duration{cost.OpHash: 2, cost.OpMapRead: 6, cost.OpMapWrite: 270, cost.OpEncap: 17}
+	measure := func(hashDelta time.Duration) []kbench.Measurement {
+		var ms []kbench.Measurement
+		for _, p := range kbench.Paths() {
+			var d time.Duration
+			for op, n := range p.Ops {
+				d += time.Duration(n) * ns[op]
+			}
+			d += time.Duration(p.Ops[cost.OpHash]) * hashDelta
+			p.Uncharged, p.Overcharged = "", "" // every path, to separate hash from encap
+			ms = append(ms, kbench.Measurement{Path: p, Net: d})
+		}
+		return ms
+	}
+	m := kbench.FitModel(measure(0))
+	want := cost.Model{Hash: 20, MapRead: 60, MapWrite: 2700, Encap: 170, TailCall: 60, Rewrite: 30, NsPerSTU: kbench.CalibratedNsPerSTU}
+	if m != want {
+		t.Errorf("fit %+v, want %+v", m, want)
+	}
+	for _, ms := range measure(0) {
+		if got := m.Duration(ms.Path.STU(m)); got != ms.Net {
+			t.Errorf("%s: fitted model says %v, made %v", ms.Path.Name, got, ms.Net)
+		}
+	}
+	// Each hash 5 ns cheaper: the least-squares hash price would be
+	// negative.
+	if m := kbench.FitModel(measure(-5)); m.Hash != 0 || m.MapRead == 0 || m.MapWrite == 0 {
+		t.Errorf("fit with a negative hash: %+v", m)
+	}
+	// A path with uncharged work or overcharged operations is left out:
+	// making it dearer or cheaper changes nothing.
+	ms := measure(0)
+	ms[3].Path.Uncharged, ms[3].Net = "extra work", ms[3].Net+500
+	if got := kbench.FitModel(ms); got != kbench.FitModel(slices.Delete(slices.Clone(ms), 3, 4)) {
+		t.Errorf("an uncharged path moved the fit to %+v", got)
+	}
+	ms = measure(0)
+	ms[3].Path.Overcharged, ms[3].Net = "cheap reads", ms[3].Net/3
+	if got := kbench.FitModel(ms); got != kbench.FitModel(slices.Delete(slices.Clone(ms), 3, 4)) {
+		t.Errorf("an overcharged path moved the fit to %+v", got)
+	}
+	if m := kbench.FitModel(nil); m.MapRead != 0 || m.NsPerSTU != kbench.CalibratedNsPerSTU {
+		t.Errorf("fit of nothing: %+v", m)
+	}
+}
+
+// TestCalibrateRejectsNegatives checks the options are validated before
+// any program is loaded.
+func TestCalibrateRejectsNegatives(t *testing.T) {
+	load := func(kbench.Path, int, []balancer.Backend) (kbench.Target, error) {
+		t.Fatal("loaded a program")
+		return nil, nil
+	}
+	for _, o := range []kbench.CalibrateOptions{{Repeat: -1}, {Rounds: -2}} {
+		if _, err := kbench.Calibrate(o, load); !errors.Is(err, titan.ErrNegative) {
+			t.Errorf("%+v: %v, want ErrNegative", o, err)
+		}
+	}
+}
+
+// TestCalibratedModel checks the single-scale model keeps the default
+// prices and scales them to a plausible time.
+func TestCalibratedModel(t *testing.T) {
+	m := kbench.CalibratedModel()
+	d := cost.Default()
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Hash != d.Hash || m.MapRead != d.MapRead || m.MapWrite != d.MapWrite || m.Encap != d.Encap {
+		t.Errorf("calibrated prices %+v differ from the default %+v", m, d)
+	}
+	// Established TCP: 110 STU, measured 30-65 ns net; new flow 250 STU,
+	// about 590 ns: the mean lies between.
+	if est := m.Duration(110); est < 30 || est > 600 {
+		t.Errorf("110 STU = %v", est)
+	}
+}

@@ -1,0 +1,112 @@
+package xdp
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/titanlb/titanlb/frag"
+)
+
+// replacements returns the maps by name, for a second load that shares
+// them (the benchmark wrappers').
+func (m *titanMaps) replacements() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{
+		titanMapBackends: m.Backends, titanMapBenchCfg: m.BenchCfg, titanMapConns: m.Conns, titanMapCredit: m.Credit,
+		titanMapFrags: m.Frags, titanMapHints: m.Hints, titanMapRing: m.Ring, titanMapStats: m.Stats, titanMapVips: m.Vips,
+	}
+}
+
+// datapathObjects are what [Load] loads besides the program itself (one
+// variant, [Program].prog): the maps (bench_cfg, the wrappers' one-entry
+// array, included) and the configuration variables. Not the benchmark
+// wrappers.
+type datapathObjects struct {
+	titanMaps
+	titanVariables
+}
+
+// configure sets o's configuration on spec: the variables, with the
+// fragment timeout in ticks of hz (the tick rate Load measured; 0 for the
+// stateless variant), and the map sizes.
+func configure(spec *ebpf.CollectionSpec, o Options, hz float64) error {
+	timeout := uint64(1)
+	if !o.Stateless {
+		timeout = ticks(o.FragTimeout, hz)
+	}
+	vars := map[string]any{
+		titanVarCfgSeed:            o.Seed,
+		titanVarCfgRingSize:        uint32(o.RingSize),
+		titanVarCfgFragTimeout:     timeout,
+		titanVarCfgOrphanPolicy:    uint32(o.OrphanPolicy),
+		titanVarCfgVipCount:        uint32(len(o.VIPs)),
+		titanVarCfgSrcAddr:         uint32(0),
+		titanVarCfgOrphanAdmission: uint32(o.OrphanAdmission),
+		titanVarCfgOrphanCredits:   int64(o.OrphanCredits),
+		titanVarCfgFragSets:        uint32(frag.SetCount(o.FragTableSize)),
+	}
+	if o.SourceAddr.IsValid() {
+		vars[titanVarCfgSrcAddr] = be32(o.SourceAddr)
+	}
+	for name, v := range vars {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return fmt.Errorf("xdp: program has no variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return fmt.Errorf("xdp: set %s: %w", name, err)
+		}
+	}
+	sizes := map[string]uint32{
+		titanMapConns:    uint32(o.ConnTableSize),
+		titanMapFrags:    uint32(frag.SetCount(o.FragTableSize)),
+		titanMapHints:    uint32(o.HintTableSize),
+		titanMapRing:     uint32(o.RingSize),
+		titanMapBackends: uint32(o.MaxBackends),
+		titanMapVips:     uint32(max(1, len(o.VIPs))),
+	}
+	for name, n := range sizes {
+		spec.Maps[name].MaxEntries = n
+	}
+	return nil
+}
+
+// loadDatapath loads the datapath's maps and variables and the program
+// of o's variant, and nothing else: not the benchmark wrappers.
+func loadDatapath(spec *ebpf.CollectionSpec, o Options) (datapathObjects, *ebpf.Program, error) {
+	var (
+		objs datapathObjects
+		prog *ebpf.Program
+		err  error
+	)
+	if o.Stateless {
+		var s struct {
+			datapathObjects
+			Prog *ebpf.Program `ebpf:"xdp_titan_stateless"`
+		}
+		err = spec.LoadAndAssign(&s, nil)
+		objs, prog = s.datapathObjects, s.Prog
+	} else {
+		var s struct {
+			datapathObjects
+			Prog *ebpf.Program `ebpf:"xdp_titan"`
+		}
+		err = spec.LoadAndAssign(&s, nil)
+		objs, prog = s.datapathObjects, s.Prog
+	}
+	return objs, prog, loadError("titan", err)
+}
+
+// loadError wraps a load failure of what, and ErrNotPermitted where the
+// kernel refused for lack of privileges.
+func loadError(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("xdp: load %s: %w: %w", what, ErrNotPermitted, err)
+	}
+	return fmt.Errorf("xdp: load %s: %w", what, err)
+}
