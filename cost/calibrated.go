@@ -1,8 +1,8 @@
 package cost
 
 // Calibrated returns the model fitted to the Titan XDP program's kernel
-// measurements on the development machine (see the package doc's
-// Calibration section for the machine, the method and the measurements):
+// measurements on the development machine (docs/calibration.md has the
+// machine, the method and the measurements):
 // prices in STU of a tenth of a nanosecond (NsPerSTU 0.1), so that a
 // packet's STU times NsPerSTU predicts its nanoseconds in that kernel.
 //
@@ -23,8 +23,8 @@ func Calibrated() Model {
 	}
 }
 
-// The fitted prices in tenths of a nanosecond: xdp.FitModel of the
-// medians the package doc lists.
+// The fitted prices in tenths of a nanosecond: kbench.FitModel
+// (internal/kbench) of the medians docs/calibration.md lists.
 const (
 	calibratedHash     STU = 141
 	calibratedMapRead  STU = 80

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// calibrationPaths are the measurements Calibrated was fitted to, as the
-// package doc lists them: each path's operations and the kernel's net ns
-// per packet (the median of 63 rounds). The off-model paths (the fragment
+// calibrationPaths are the measurements Calibrated was fitted to, as
+// docs/calibration.md lists them: each path's operations and the kernel's
+// net ns per packet (the median of 63 rounds). The off-model paths (the fragment
 // paths: inlined ARRAY reads, which one read price overcharges, and an
 // uncharged store into the fragment set) were left out of the fit.
 var calibrationPaths = []struct {

@@ -98,7 +98,11 @@ func TestCalibrate(t *testing.T) {
 		t.Logf("%-20s gross %4d ns net %4d ns (%d-%d) predicted %4d ns  %3d STU %.2f ns/STU",
 			m.Path.Name, m.Gross, m.Net, m.Low, m.High, c.Model.Duration(m.Path.STU(c.Model)), m.STU, float64(m.Net)/float64(max(m.STU, 1)))
 	}
-	t.Logf("%d run(s) of %d rounds, wrapper %v; fitted model, to paste into cost/calibrated.go:\n%+v", len(runs), o.Rounds, c.Wrapper, c.Model)
+	var scales []float64 // each run's single scale (kbench.Calibration.Scaled)
+	for _, r := range runs {
+		scales = append(scales, r.Scaled.NsPerSTU)
+	}
+	t.Logf("%d run(s) of %d rounds, wrapper %v; single scale %.2f ns/STU; fitted model, to paste into cost/calibrated.go:\n%+v", len(runs), o.Rounds, c.Wrapper, scales, c.Model)
 }
 
 // checkCalibration checks the arithmetic of one calibration.

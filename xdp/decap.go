@@ -40,48 +40,9 @@ import (
 // 20-byte outer header (the kernel fragmented the encapsulated packet); give
 // those links a larger MTU (the end-to-end test uses 9000).
 //
-// # End-to-end topology
-//
-// The end-to-end tests (e2e_test.go) run the whole path in network
-// namespaces created per test run (internal/netns), on veth pairs only, with
-// addresses in 10.77.0.0/16 that exist nowhere else, so no packet leaves
-// the test:
-//
-//	client ──1500── gw ──9000── lb    Titan program (generic XDP, XDP_TX)
-//	                 ├──9000── b1     Decap (generic XDP), VIP on lo, UDP socket
-//	                 ├──9000── b2
-//	                 └──9000── b3
-//
-// XDP_TX sends a frame back out of the interface it arrived on, so the load
-// balancer sits "on a stick" behind a router namespace gw, as Katran sits
-// behind its top-of-rack router: gw routes the VIP to lb; lb encapsulates
-// toward the chosen backend's address and transmits the frame back to gw,
-// which routes the outer packet to that backend. The Titan program keeps
-// the Ethernet addresses of the frame it encapsulates, so the frame it
-// sends back is addressed to lb's own MAC; gw's port facing lb is given
-// that same MAC, so gw accepts the frame as its own (it would also accept
-// it if the program swapped the addresses). Every link has static
-// neighbour entries on both ends, so no packet waits for ARP. The client's
-// link has MTU 1500, so its kernel fragments every larger UDP datagram;
-// the links behind gw have MTU 9000, headroom for the 20-byte outer header.
-// Each backend carries the VIP on its loopback, so once Decap has removed
-// the outer header its kernel accepts the inner fragments, reassembles them
-// and delivers the datagram to a UDP socket bound to VIP:port. Linux
-// reassembly is the ground truth: a datagram whose fragments were split
-// between backends never reaches any socket. Both programs run in generic
-// mode: veth refuses native XDP on an MTU of 9000 (ERANGE) for a program
-// without multi-buffer support, and native XDP_TX on veth delivers only
-// when the peer runs an XDP program too.
-//
-// The tests check that every datagram arrives byte-exact, once, at the
-// backend predicted by the Go ring (in-order fragments from the client's
-// kernel) or by balancer/titan fed the same packets (fragments sent last
-// first or middle first from a raw socket, under both orphan policies);
-// that each backend's Decap counters and /proc/net/snmp ReasmOKs and
-// ReasmReqds equal the fragments and datagrams it received; and that the
-// load balancer's counters equal the model's. A negative control gives the
-// links behind gw MTU 1500: the router fragments the encapsulated packets,
-// Decap counts the outer fragments, and nothing arrives.
+// The end-to-end tests run the Titan program and Decap on veths in network
+// namespaces, with Linux reassembly as the judge of "whole at one
+// backend"; docs/parity.md describes the topology.
 type Decap struct {
 	objs decapObjects
 }

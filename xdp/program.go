@@ -70,7 +70,9 @@ type RunResult struct {
 // [ErrNotPermitted]. A verifier rejection wraps the *ebpf.VerifierError,
 // whose %+v prints the whole log. Load first measures the kernel's tick
 // rate, in which the fragment table ages its entries (see
-// [Options.FragTimeout]): five ticks, 20 ms at HZ 250.
+// [Options.FragTimeout]): five ticks, 20 ms at HZ 250. It loads the
+// datapath of the variant asked for and nothing else: the benchmark
+// wrappers wait for the first [Program.Bench].
 func Load(opts Options) (*Program, error) {
 	o, err := opts.resolved()
 	if err != nil {

@@ -21,10 +21,10 @@ const (
 	DefaultFragTimeout   = 30 * time.Second // like Linux net.ipv4.ipfrag_time
 	DefaultHintTableSize = 65536            // host-pair hint table entries
 	// DefaultOrphanPolicy is what OrphanDefault resolves to, chosen from
-	// the simulation figures in the package doc.
+	// the simulation figures in docs/design.md (Orphan policies).
 	DefaultOrphanPolicy = OrphanHostHint
 	// DefaultOrphanAdmission is what AdmitDefault resolves to, chosen from
-	// the simulation figures in the package doc (# Orphan admission).
+	// the simulation figures in docs/design.md (Orphan admission).
 	DefaultOrphanAdmission = AdmitEarned
 	// DefaultOrphanCredits bounds the orphan credit (AdmitEarned).
 	DefaultOrphanCredits = 1024

@@ -112,7 +112,7 @@ func TestSimFullTables(t *testing.T) {
 // 5 flows per host and 100 flows per host, and at 50% fragmentation with
 // one host per flow (at 100% a UDP flow sends no whole packet, so the
 // simulator names no backend for it and only TCP flows score affinity).
-// The package doc quotes the figures (go test -run TestOrphanPolicies -v
+// docs/design.md quotes the figures (go test -run TestOrphanPolicies -v
 // prints them).
 //
 // What it found, and asserts: both keep every datagram whole; the host

@@ -105,7 +105,7 @@ func TestSetBackendsErrors(t *testing.T) {
 
 // TestCostTable checks the operations charged for each kind of packet
 // against the spec's list (stats read, VIP read, hashes, table and array
-// reads, writes, encapsulation), which the package doc tabulates.
+// reads, writes, encapsulation), which docs/design.md tabulates.
 func TestCostTable(t *testing.T) {
 	const (
 		h = cost.OpHash
