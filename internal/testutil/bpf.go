@@ -1,8 +1,9 @@
 // Package testutil holds helpers shared by the tests of this module: the
 // skip-or-fail rule of tests that need kernel privileges (loading eBPF
-// programs, creating network namespaces), and [Backends], the backend set
-// the balancers' and the kernel program's tests use. It is internal:
-// nothing here is a stable API.
+// programs, creating network namespaces), [Backends], the backend set
+// the balancers' and the kernel program's tests use, and [OutsideModule]
+// with [GoBuild], which build code as a user's module outside this
+// repository would. It is internal: nothing here is a stable API.
 //
 // # Skip or fail
 //
