@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -100,6 +103,48 @@ func TestAffinity(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { a.Process(env, &p) }); n != 0 {
 		t.Errorf("Process allocates %v times", n)
+	}
+}
+
+// TestOutsideModule copies the example, as a reader would, into a module
+// of its own outside this repository (requiring TitanLB, replaced by this
+// checkout), builds it there and runs it: the page that teaches writing a
+// balancer must use the public API only.
+func TestOutsideModule(t *testing.T) {
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = data
+	}
+	if _, ok := files["affinity.go"]; !ok {
+		t.Fatalf("copied %d files without affinity.go", len(files))
+	}
+	bin := testutil.GoBuild(t, testutil.OutsideModule(t, files))
+	out, err := exec.Command(bin, "-flows", "300", "-duration", "50ms", "-json").Output()
+	if err != nil {
+		t.Fatalf("the copied example: %v", err)
+	}
+	var rs []sim.Result
+	if err := json.Unmarshal(out, &rs); err != nil {
+		t.Fatal(err)
+	}
+	// The copy computes what the example computes here.
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-flows", "300", "-duration", "50ms", "-json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("run = %d: %s", code, stderr.String())
+	}
+	if !bytes.Equal(out, stdout.Bytes()) || len(rs) != 2 || rs[1].Balancer != "affinity" {
+		t.Errorf("the copy printed %d results (%.60q), the example %.60q", len(rs), out, stdout.String())
 	}
 }
 
