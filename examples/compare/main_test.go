@@ -6,26 +6,47 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
+
+// runMainEnv makes the test binary run the command's main instead of the
+// tests, so that a test can run it as a process of its own.
+const runMainEnv = "TITANLB_COMPARE_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
 
 // small keeps each test run short; the figures still come from the
 // simulation.
 var small = []string{"-flows", "400", "-duration", "100ms"}
 
+// runOK runs the command at the size of small with args and returns its
+// output.
 func runOK(t *testing.T, args ...string) string {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	if code := run(append(append([]string{}, small...), args...), &stdout, &stderr); code != 0 {
-		t.Fatalf("run(%q) = %d\nstderr: %s", args, code, stderr.String())
-	}
-	return stdout.String()
+	return runFull(t, append(append([]string{}, small...), args...)...)
+}
+
+// runFull runs the command with args alone and returns its output.
+func runFull(t *testing.T, args ...string) string {
+	t.Helper()
+	return testutil.Command(t, run)(args)
 }
 
 func TestJSON(t *testing.T) {
@@ -67,7 +88,7 @@ func TestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := sim.Run(scenario(o, 1), lanes()[1].new)
+	want, err := sim.Run(scenario(o, 1), lanes(o)[1].new)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +141,7 @@ func TestTable(t *testing.T) {
 
 func TestSVG(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plot.svg")
-	out := runOK(t, "-frag", "0,50,100", "-svg", path)
+	out := runOK(t, "-frag", "0,50,100", "-naive", "-svg", path)
 	if !strings.Contains(out, "plot written to "+path) {
 		t.Errorf("output does not name the plot: %s", out)
 	}
@@ -130,8 +151,13 @@ func TestSVG(t *testing.T) {
 	}
 	// Well-formed XML with one line per balancer in each of the two panels,
 	// each through three points.
+	type polyline struct {
+		balancer, points, dash string
+		width                  float64
+	}
+	var panels [][]polyline
+	markers := map[string]string{}
 	dec := xml.NewDecoder(bytes.NewReader(data))
-	lines := map[string]int{}
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -140,19 +166,109 @@ func TestSVG(t *testing.T) {
 		if err != nil {
 			t.Fatalf("plot is not well-formed XML: %v", err)
 		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		attr := func(name string) string {
 			for _, a := range se.Attr {
-				if a.Name.Local == "data-balancer" {
-					lines[a.Value]++
+				if a.Name.Local == name {
+					return a.Value
 				}
-				if a.Name.Local == "points" && len(strings.Fields(a.Value)) != 3 {
-					t.Errorf("polyline with points %q, want 3", a.Value)
+			}
+			return ""
+		}
+		switch {
+		case se.Name.Local == "g" && attr("class") == "panel":
+			panels = append(panels, nil)
+		case se.Name.Local == "g" && attr("data-marker") != "":
+			markers[attr("data-balancer")] = attr("data-marker")
+		case se.Name.Local == "polyline" && attr("data-balancer") != "":
+			if len(panels) == 0 {
+				t.Fatal("a balancer's line outside a panel")
+			}
+			w, err := strconv.ParseFloat(attr("stroke-width"), 64)
+			if err != nil {
+				t.Fatalf("stroke-width %q: %v", attr("stroke-width"), err)
+			}
+			p := polyline{attr("data-balancer"), attr("points"), attr("stroke-dasharray"), w}
+			if n := len(strings.Fields(p.points)); n != 3 {
+				t.Errorf("%s: polyline through %d points, want 3", p.balancer, n)
+			}
+			panels[len(panels)-1] = append(panels[len(panels)-1], p)
+		}
+	}
+	if len(panels) != 2 {
+		t.Fatalf("%d panels, want reliability and cost", len(panels))
+	}
+	// Lines that coincide stay visible: a line drawn over an earlier one
+	// with the same points is narrower and dashed otherwise, so the
+	// earlier one shows on both sides of it. Titan's and Cilium's
+	// reliability (1 at every rate without reordering) must be such a pair.
+	coincide := 0
+	for pi, lines := range panels {
+		var names []string
+		for j, b := range lines {
+			names = append(names, b.balancer)
+			for _, a := range lines[:j] {
+				if a.points != b.points {
+					continue
+				}
+				coincide++
+				if b.width >= a.width || b.dash == a.dash {
+					t.Errorf("panel %d: %s (width %v, dash %q) drawn over %s (width %v, dash %q) on the same points hides it",
+						pi, b.balancer, b.width, b.dash, a.balancer, a.width, a.dash)
 				}
 			}
 		}
+		if want := []string{"titan", "katran", "cilium", "katran-naive"}; !reflect.DeepEqual(names, want) {
+			t.Errorf("panel %d: lines of %v, want %v", pi, names, want)
+		}
 	}
-	if !reflect.DeepEqual(lines, map[string]int{"titan": 2, "katran": 2, "cilium": 2}) {
-		t.Errorf("polylines per balancer: %v", lines)
+	if coincide == 0 {
+		t.Error("no coinciding lines: titan's and cilium's reliability should coincide at 1")
+	}
+	if seen := slices.Sorted(maps.Values(markers)); len(seen) != 4 || len(slices.Compact(seen)) != 4 {
+		t.Errorf("markers %v: want a different one for each of 4 balancers", markers)
+	}
+}
+
+// TestSVGWriteFailureKeepsOld runs the command in a child process whose
+// file size limit (ulimit -f) is far below the plot's size, as a full disk
+// would: the write fails, the command exits 1 naming -svg, and the old
+// plot is still there, whole, with no temporary file beside it.
+func TestSVGWriteFailureKeepsOld(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("needs sh for ulimit -f")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plot.svg")
+	old := []byte("<svg>the old plot</svg>\n")
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-c", `ulimit -f 1 && exec "$0" "$@"`, os.Args[0]}, small...)
+	cmd := exec.Command(sh, append(args, "-frag", "0,100", "-svg", path)...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), "compare: -svg:") {
+		t.Fatalf("under ulimit -f 1: %v, stderr %q; want exit 1 naming -svg", err, stderr.String())
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, old) {
+		t.Errorf("the old plot became %q (%v)", got, err)
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 1 {
+		t.Errorf("%d files in the directory, want the old plot alone", len(es))
+	}
+	// The control: the same command without the limit replaces the plot.
+	runOK(t, "-frag", "0,100", "-svg", path)
+	if got, _ := os.ReadFile(path); bytes.Equal(got, old) || !bytes.HasPrefix(got, []byte("<svg ")) {
+		t.Errorf("without the limit the plot was not replaced: %.40q", got)
 	}
 }
 

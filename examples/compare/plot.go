@@ -8,17 +8,71 @@ import (
 	"strings"
 )
 
-// color returns a balancer's colour in the plot.
-func color(name string) string {
-	switch name {
-	case "titan":
-		return "#1a9e8f"
-	case "katran":
-		return "#e07b00"
-	case "cilium":
-		return "#7c5cd6"
+// style is how a balancer's line is drawn. Lines are drawn in the order of
+// the rows and each is narrower than the one before and dashed
+// differently, with its own marker, so where lines coincide (Titan's and
+// Cilium's Reliability at 1) the later one runs inside the earlier one and
+// both stay visible.
+type style struct {
+	color  string
+	width  float64
+	dash   string // stroke-dasharray; "" for solid
+	marker string // circle, square, triangle, diamond
+}
+
+// styles lists the lanes' styles, widest first; a balancer unknown to it
+// takes the next unused one.
+var styles = []struct {
+	name string
+	style
+}{
+	{"titan", style{"#1a9e8f", 9, "", "circle"}},
+	{"katran", style{"#e07b00", 5, "10 5", "square"}},
+	{"cilium", style{"#6a3fd0", 3, "7 4", "triangle"}},
+	{"katran-naive", style{"#c0392b", 1.5, "1 3", "diamond"}},
+}
+
+// styleOf returns the style of names[i]: its own, or the i-th.
+func styleOf(names []string, i int) style {
+	for _, s := range styles {
+		if s.name == names[i] {
+			return s.style
+		}
 	}
-	return "#333"
+	return styles[i%len(styles)].style
+}
+
+// marker draws shape m of radius r at (x, y).
+func marker(b *strings.Builder, m string, x, y, r float64, color string) {
+	switch m {
+	case "square":
+		fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" stroke="white"/>`, x-r, y-r, 2*r, 2*r, color)
+	case "triangle":
+		fmt.Fprintf(b, `<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="%s" stroke="white"/>`, x, y-r, x+r, y+r*0.8, x-r, y+r*0.8, color)
+	case "diamond":
+		fmt.Fprintf(b, `<polygon points="%.1f,%.1f %.1f,%.1f %.1f,%.1f %.1f,%.1f" fill="%s" stroke="white"/>`, x, y-r, x+r, y, x, y+r, x-r, y, color)
+	default:
+		fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="%.1f" fill="%s" stroke="white"/>`, x, y, r, color)
+	}
+}
+
+// line draws a polyline through pts in style st.
+// name, when not empty, marks the line as that balancer's data.
+func line(b *strings.Builder, name string, pts [][2]float64, st style) {
+	var ps []string
+	for _, p := range pts {
+		ps = append(ps, fmt.Sprintf("%.1f,%.1f", p[0], p[1]))
+	}
+	dash := ""
+	if st.dash != "" {
+		dash = fmt.Sprintf(` stroke-dasharray="%s"`, st.dash)
+	}
+	data := ""
+	if name != "" {
+		data = fmt.Sprintf(` data-balancer="%s"`, html.EscapeString(name))
+	}
+	fmt.Fprintf(b, `<polyline%s points="%s" fill="none" stroke="%s" stroke-width="%.1f"%s stroke-linejoin="round"/>`+"\n",
+		data, strings.Join(ps, " "), st.color, st.width, dash)
 }
 
 // plot draws two panels as a standalone SVG document: Reliability and
@@ -72,27 +126,31 @@ func plot(rows []Row, o options) string {
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%.0f%%</text>`+"\n", px(f), py(0)+16, 100*f)
 		}
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#333">fragmented datagrams</text>`+"\n", x0+ml+(pw-ml-mr)/2, py(0)+34)
-		for _, n := range names {
-			var pts []string
+		for i, n := range names {
+			var pts [][2]float64
 			for _, r := range rows {
 				if r.Balancer == n {
-					pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(r.FragmentRate), py(p.value(r))))
+					pts = append(pts, [2]float64{px(r.FragmentRate), py(p.value(r))})
 				}
 			}
-			c := color(n)
-			fmt.Fprintf(&b, `<polyline data-balancer="%s" points="%s" fill="none" stroke="%s" stroke-width="2"/>`+"\n", html.EscapeString(n), strings.Join(pts, " "), c)
+			st := styleOf(names, i)
+			fmt.Fprintf(&b, `<g data-balancer="%s" data-marker="%s">`+"\n", html.EscapeString(n), st.marker)
+			line(&b, n, pts, st)
 			for _, pt := range pts {
-				xy := strings.Split(pt, ",")
-				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="3" fill="%s"/>`, xy[0], xy[1], c)
+				marker(&b, st.marker, pt[0], pt[1], st.width/2+2.5, st.color)
 			}
-			b.WriteString("\n")
+			b.WriteString("\n</g>\n")
 		}
 		b.WriteString("</g>\n")
 	}
+	// The legend: each balancer's line and marker, as drawn.
+	const slot = 150.0
 	for i, n := range names {
-		c := color(n)
-		x := pw - float64(len(names))*45 + float64(i)*90
-		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="12" height="12" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n", x, ph+22, c, x+16, ph+32, html.EscapeString(n))
+		st := styleOf(names, i)
+		x, y := pw-float64(len(names))*slot/2+float64(i)*slot, ph+26
+		line(&b, "", [][2]float64{{x, y}, {x + 44, y}}, st)
+		marker(&b, st.marker, x+22, y, st.width/2+2.5, st.color)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text>`+"\n", x+52, y+4, html.EscapeString(n))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
