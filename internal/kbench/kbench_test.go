@@ -142,3 +142,56 @@ func TestCalibratedModel(t *testing.T) {
 		t.Errorf("110 STU = %v", est)
 	}
 }
+
+// TestMedianAndPool checks the statistics the calibration is built on:
+// the median of an odd and an even count, and that pooling runs takes each
+// path's medians over all their rounds.
+func TestMedianAndPool(t *testing.T) {
+	if m := kbench.Median([]time.Duration{5, 1, 3}); m != 3 {
+		t.Errorf("median of 5, 1, 3: %v", m)
+	}
+	if m := kbench.Median([]time.Duration{4, 1, 3, 2}); m != 2 { // (2+3)/2, rounded down
+		t.Errorf("median of 4, 1, 3, 2: %v", m)
+	}
+	if m := kbench.Median(nil); m != 0 {
+		t.Errorf("median of nothing: %v", m)
+	}
+	path := kbench.Paths()[0]
+	run := func(gross, wrapper []time.Duration) kbench.Calibration {
+		return kbench.Calibration{Rounds: len(gross), WrapperRounds: wrapper,
+			Measurements: []kbench.Measurement{{Path: path, Rounds: gross, Wrappers: wrapper}}}
+	}
+	c := kbench.Pool([]kbench.Calibration{run([]time.Duration{50, 60}, []time.Duration{10, 20}), run([]time.Duration{70}, []time.Duration{10})})
+	m := c.Measurements[0]
+	if c.Rounds != 3 || c.Wrapper != 10 || m.Gross != 60 || m.Net != 40 || m.Low != 40 || m.High != 60 { // nets 40, 40, 60
+		t.Errorf("pooled %+v, measurement %+v", c, m)
+	}
+}
+
+// TestMisses checks the prediction check: a model that predicts a path
+// within 25% passes it, one that is off by more names it, and a path left
+// out of the fit is judged by OffModelMisses instead.
+func TestMisses(t *testing.T) {
+	m := cost.Calibrated()
+	var ms []kbench.Measurement
+	for _, p := range kbench.Paths() {
+		ms = append(ms, kbench.Measurement{Path: p, Net: m.Duration(p.STU(m))})
+	}
+	c := kbench.Calibration{Measurements: ms}
+	if got := kbench.Misses(c, m); len(got) != 0 {
+		t.Errorf("exact predictions miss: %v", got)
+	}
+	if got := kbench.OffModelMisses(c, m); len(got) != 0 {
+		t.Errorf("exact predictions miss off the model: %v", got)
+	}
+	if k := kbench.Speed(c, m); k != 1 {
+		t.Errorf("speed of exact predictions %v", k)
+	}
+	slow := kbench.Scaled(m, 2) // every path twice as dear as measured
+	if got := kbench.Misses(c, slow); len(got) == 0 {
+		t.Error("a model off by 2x predicts every path")
+	}
+	if k := kbench.Speed(c, slow); k < 0.48 || k > 0.52 { // durations round to whole ns
+		t.Errorf("speed against a model 2x dear: %v, want about 0.5", k)
+	}
+}
