@@ -1,9 +1,13 @@
 package titanlb_test
 
 import (
+	"bytes"
 	"flag"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,5 +82,65 @@ func TestREADMESnippet(t *testing.T) {
 	}
 	if quoted := text[qs:qe]; quoted != got {
 		t.Errorf("README.md quotes\n%s\nbut the snippet prints\n%s\nrefresh it with -update", quoted, got)
+	}
+}
+
+// TestDocsIndex requires docs/README.md to list every page of docs/, so
+// that a page cannot be added where no one finds it.
+func TestDocsIndex(t *testing.T) {
+	index, err := os.ReadFile("docs/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := filepath.Glob("docs/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pages {
+		name := filepath.Base(p)
+		if name == "README.md" {
+			continue
+		}
+		if !strings.Contains(string(index), "]("+name+")") {
+			t.Errorf("docs/README.md does not list %s: add a row [%s](%s) with what it holds", name, name, name)
+		}
+	}
+}
+
+// TestTestingDocListsEnv requires docs/testing.md to explain every
+// TITANLB_ environment variable the code reads.
+func TestTestingDocListsEnv(t *testing.T) {
+	doc, err := os.ReadFile("docs/testing.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`TITANLB_[A-Z_]*[A-Z]`)
+	seen := map[string]string{}
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && strings.HasPrefix(d.Name(), ".") {
+			return fs.SkipDir // .git, .ci
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		for _, v := range name.FindAllString(string(src), -1) {
+			seen[v] = path
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("found %d variables in the code, want TITANLB_REQUIRE_BPF among them: %v", len(seen), seen)
+	}
+	for v, path := range seen {
+		if !bytes.Contains(doc, []byte("`"+v)) && !bytes.Contains(doc, []byte(v+"`")) {
+			t.Errorf("%s (read in %s) is not in docs/testing.md", v, path)
+		}
 	}
 }
