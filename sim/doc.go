@@ -8,7 +8,7 @@
 // balancer implementation: [Run] takes a constructor, so Titan, Katran,
 // Cilium and the kernel program (xdp.NewBalancer) run the same scenarios.
 // For traces it also imports gopacket's pure-Go pcap reader and writer,
-// [github.com/google/gopacket/pcapgo] (no libpcap, no cgo).
+// [github.com/gopacket/gopacket/pcapgo] (no libpcap, no cgo).
 //
 // # Using it
 //

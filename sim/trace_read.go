@@ -9,8 +9,8 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/titanlb/titanlb/balancer"
 )
@@ -135,8 +135,8 @@ func readAll(r io.Reader) ([]byte, error) {
 }
 
 // readPcap reads a pcap file of the given byte order. It checks each
-// record's capture length against the bytes left before pcapgo reads
-// (and allocates) it.
+// record's capture length against the bytes left and the file's snap
+// length before pcapgo reads (and allocates) it.
 func readPcap(data []byte, order binary.ByteOrder) (Trace, error) {
 	pr, err := pcapgo.NewReader(bytes.NewReader(data))
 	if err != nil {
@@ -155,8 +155,15 @@ func readPcap(data []byte, order binary.ByteOrder) (Trace, error) {
 	off := int64(24)
 	for i := 0; ; i++ {
 		if left := int64(len(data)) - off; left >= 16 {
-			if c := int64(order.Uint32(data[off+8:])); c > left-16 {
+			c := int64(order.Uint32(data[off+8:]))
+			if c > left-16 {
 				return Trace{}, &TraceError{Packet: i, Offset: off, Err: fmt.Errorf("pcap record: capture length %d beyond the %d bytes left", c, left-16)}
+			}
+			// pcapgo reads records up to 256 KiB whatever the file's
+			// snap length, as tcpdump does; a record longer than the
+			// snap length its file declares is inconsistent.
+			if snap := int64(pr.Snaplen()); c > snap {
+				return Trace{}, &TraceError{Packet: i, Offset: off, Err: fmt.Errorf("pcap record: capture length exceeds snap length: %d > %d", c, snap)}
 			}
 		}
 		zc, ci, err := pr.ZeroCopyReadPacketData()
