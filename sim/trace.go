@@ -9,7 +9,13 @@ import (
 // accepts.
 const (
 	MaxTracePackets = 1 << 24 // len(Trace.Packets)
-	MaxTraceBytes   = 1 << 30 // the size of a file ReadTrace reads
+	MaxTraceBytes   = 1 << 30 // the size of a file ReadTrace reads, decompressed
+	// A gzip-compressed file may decompress to MaxGzipRatio times its
+	// compressed size, or to MinGzipLimit bytes if that is more (and
+	// never beyond MaxTraceBytes): captures compress some 2 to 40 times,
+	// a gzip bomb about 1000.
+	MaxGzipRatio = 100
+	MinGzipLimit = 64 << 20
 )
 
 // TracePacket is one captured frame of a [Trace].

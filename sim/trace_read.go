@@ -71,17 +71,19 @@ const (
 // gzip-compressed file, in the decompressed stream); frames
 // that do not decode as IPv4 are read as they are (a run counts them as
 // drops).
+//
+// ReadTrace holds the file once, at most [MaxTraceBytes]. A
+// gzip-compressed file is decompressed twice: once to count its bytes,
+// holding none of them, and stopping with a *TraceError as soon as they
+// pass the limit ([MaxGzipRatio] times the compressed size, at least
+// [MinGzipLimit]); then into a buffer of that exact size.
 func ReadTrace(r io.Reader) (Trace, error) {
 	data, err := readAll(r)
 	if err != nil {
 		return Trace{}, err
 	}
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return Trace{}, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("gzip: %w", err)}
-		}
-		if data, err = readAll(zr); err != nil {
+		if data, err = gunzip(data); err != nil {
 			return Trace{}, err
 		}
 	}
@@ -132,6 +134,47 @@ func readAll(r io.Reader) ([]byte, error) {
 		return nil, &TraceError{Packet: -1, Offset: MaxTraceBytes, Err: fmt.Errorf("file larger than %d bytes", MaxTraceBytes)}
 	}
 	return data, nil
+}
+
+// gzipLimit is the most bytes a gzip-compressed file of n bytes may
+// decompress to.
+func gzipLimit(n int) int64 {
+	return min(MaxTraceBytes, max(MinGzipLimit, MaxGzipRatio*int64(n)))
+}
+
+// gunzip decompresses a gzip-compressed file (all its members) within
+// gzipLimit: a first pass counts the decompressed bytes without keeping
+// them and stops at the limit, a second decompresses into a buffer of the
+// size counted. So a gzip bomb costs at most the limit's worth of
+// decompression and no memory beyond the gzip reader's.
+func gunzip(data []byte) ([]byte, error) {
+	limit := gzipLimit(len(data))
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("gzip: %w", err)}
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, &TraceError{Packet: -1, Offset: n, Err: err}
+	}
+	if n > limit {
+		name := fmt.Sprintf("MaxGzipRatio %d times the compressed size", MaxGzipRatio)
+		switch limit {
+		case MaxTraceBytes:
+			name = "MaxTraceBytes"
+		case MinGzipLimit:
+			name = "MinGzipLimit"
+		}
+		return nil, &TraceError{Packet: -1, Offset: limit, Err: fmt.Errorf("gzip: %d compressed bytes decompress to more than the limit of %d bytes (%s)", len(data), limit, name)}
+	}
+	if err := zr.Reset(bytes.NewReader(data)); err != nil {
+		return nil, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("gzip: %w", err)}
+	}
+	out := make([]byte, n)
+	if _, err := io.ReadFull(zr, out); err != nil {
+		return nil, &TraceError{Packet: -1, Offset: 0, Err: fmt.Errorf("gzip: second pass: %w", err)}
+	}
+	return out, nil
 }
 
 // readPcap reads a pcap file of the given byte order. It checks each

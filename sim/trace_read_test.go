@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -235,5 +236,89 @@ func TestReadTraceSharesFileBytes(t *testing.T) {
 	})
 	if n := len(goldenTrace(t).Packets); allocs > 16 {
 		t.Errorf("reading %d packets: %v allocations, want at most 16", n, allocs)
+	}
+}
+
+// gzipBomb returns a gzip-compressed pcap file of members concatenated
+// gzip members, each megabytes of zeros: a pcap file header, then zeros,
+// some 1000 times smaller compressed. Concatenating one compressed member
+// builds a large bomb in milliseconds.
+func gzipBomb(t *testing.T, members, megabytes int) []byte {
+	t.Helper()
+	var z bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(make([]byte, megabytes<<20))
+	zw.Close()
+	member := z.Bytes()
+	var hdr bytes.Buffer
+	zw = gzip.NewWriter(&hdr)
+	w := pcapgo.NewWriterNanos(zw)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	zw.Close()
+	return append(hdr.Bytes(), bytes.Repeat(member, members)...)
+}
+
+// A gzip bomb is rejected as it decompresses, once it passes its limit,
+// with an error naming the limit, and reading it allocates little more
+// than the compressed file: the decompressed bytes are never held.
+func TestReadTraceGzipBomb(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		members, megabytes int
+		want               string
+	}{
+		// 70 MiB from 70 kB: within 100 times, but beyond MinGzipLimit.
+		{"MinGzipLimit", 7, 10, fmt.Sprintf("more than the limit of %d bytes (MinGzipLimit)", sim.MinGzipLimit)},
+		// 1.2 GiB from 1.2 MB: the limit is 100 times the compressed size.
+		{"MaxGzipRatio", 120, 10, "bytes (MaxGzipRatio 100 times the compressed size)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bomb := gzipBomb(t, c.members, c.megabytes)
+			limit := min(sim.MaxTraceBytes, max(sim.MinGzipLimit, sim.MaxGzipRatio*int64(len(bomb))))
+			if int64(c.members*c.megabytes)<<20 <= limit {
+				t.Fatalf("a %d-byte bomb of %d MiB is within its limit %d", len(bomb), c.members*c.megabytes, limit)
+			}
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			_, err := sim.ReadTrace(bytes.NewReader(bomb))
+			runtime.ReadMemStats(&m1)
+			var te *sim.TraceError
+			if !errors.As(err, &te) || te.Packet != -1 || te.Offset != limit {
+				t.Fatalf("error %v, want a *sim.TraceError at the file header, offset %d", err, limit)
+			}
+			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fmt.Sprintf("%d compressed bytes", len(bomb))) {
+				t.Errorf("error %q does not say %q", err, c.want)
+			}
+			if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > uint64(len(bomb))+2<<20 {
+				t.Errorf("reading a %d-byte bomb allocated %d bytes, want at most 2 MiB beyond it", len(bomb), alloc)
+			}
+		})
+	}
+}
+
+// A pcap compressed as two concatenated gzip members (cat a.gz b.gz)
+// reads as the pcap does.
+func TestReadTraceGzipMembers(t *testing.T) {
+	raw, err := os.ReadFile(tracePcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	for _, part := range [][]byte{raw[:len(raw)/2], raw[len(raw)/2:]} {
+		zw := gzip.NewWriter(&z)
+		zw.Write(part)
+		zw.Close()
+	}
+	got, err := sim.ReadTrace(&z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := readTraceFile(t, tracePcap); !reflect.DeepEqual(got, want) {
+		t.Errorf("two-member gzip read differently: %d packets, want %d", len(got.Packets), len(want.Packets))
 	}
 }
