@@ -16,6 +16,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/atomicfile"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -123,7 +124,7 @@ func TestTraceTestdata(t *testing.T) {
 		data []byte
 	}{{tracePcap, pcap}, {tracePcapng, pcapng}} {
 		if *updateTrace {
-			if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+			if err := atomicfile.WriteFile(f.path, f.data, 0o644); err != nil {
 				t.Fatal(err)
 			}
 			continue

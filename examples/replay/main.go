@@ -21,6 +21,7 @@ import (
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/atomicfile"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -112,14 +113,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// writeFile writes rec to path with write, atomically: a write that fails
+// (a full disk) leaves the file as it was.
 func writeFile(path string, rec sim.Recording, write func(io.Writer, sim.Recording) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := write(f, rec); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		if err := write(w, rec); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		return nil
+	})
 }

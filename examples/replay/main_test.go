@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/titanlb/titanlb/sim"
+	"golang.org/x/sys/unix"
 )
 
 const sample = "../../sim/testdata/trace.pcap"
@@ -77,5 +80,68 @@ func TestReplayBadInput(t *testing.T) {
 	var out, errb bytes.Buffer
 	if rc := run([]string{"-in", "main.go"}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "main.go") {
 		t.Errorf("a non-capture file: exit %d, stderr %q; want 1 naming the file", rc, errb.String())
+	}
+}
+
+// A write that fails half way leaves the old output whole and no
+// temporary file behind.
+func TestWriteFileFailureKeepsOld(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fwd.pcap")
+	if err := os.WriteFile(path, []byte("the old capture"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	full := errors.New("no space left on device")
+	err := writeFile(path, sim.Recording{}, func(w io.Writer, _ sim.Recording) error {
+		if _, err := w.Write(bytes.Repeat([]byte{0xa1}, 1<<20)); err != nil {
+			return err
+		}
+		return full
+	})
+	if !errors.Is(err, full) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("error %v: want the writer's, naming %s", err, path)
+	}
+	assertFile(t, dir, "fwd.pcap", "the old capture")
+}
+
+// On a full disk (a 32 kB tmpfs; needs root to mount it) replay -out
+// fails, and the capture it was replacing stays whole.
+func TestReplayFullDiskKeepsOld(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=32k"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, 0) })
+	path := filepath.Join(dir, "fwd.pcap")
+	if err := os.WriteFile(path, []byte("the old capture"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if rc := run([]string{"-in", sample, "-out", path}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "no space left on device") {
+		t.Fatalf("exit %d, stderr %q: want 1, no space left on device (the decisions file is larger than the disk)", rc, errb.String())
+	}
+	assertFile(t, dir, "fwd.pcap", "the old capture")
+}
+
+// assertFile checks that dir holds only name, with content want.
+func assertFile(t *testing.T, dir, name, want string) {
+	t.Helper()
+	got, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil || string(got) != want {
+		t.Errorf("%s holds %d bytes (%v), want the old %q", name, len(got), err, want)
+	}
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Name() != name {
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		t.Errorf("directory holds %v, want only %s", names, name)
 	}
 }
