@@ -45,5 +45,7 @@
 // [Packet] is a value type of header fields only: what a datapath can read
 // from the wire. [Decode] turns an Ethernet/IPv4 frame into one and names
 // what is malformed when it cannot; [Encode] builds a valid frame (IPv4
-// header checksum and TCP/UDP checksums set) from one.
+// header checksum and TCP/UDP checksums set) from one. A Packet built in
+// Go may hold what no header carries; [Packet.Malformed] says so, and
+// every balancer drops such a packet with [ReasonMalformed].
 package balancer

@@ -74,3 +74,18 @@ func ExampleServiceTable() {
 	// 22/6: no service: pass
 	// services[0].backends[0].Addr 2001:db8::1: not the VIP's family
 }
+
+// A fragment offset has 13 bits on the wire: a Packet built in Go with a
+// larger one is malformed, and no balancer forwards it.
+func ExamplePacket_Malformed() {
+	p := balancer.Packet{
+		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("192.0.2.10"),
+		Proto: balancer.ProtoUDP, IPID: 42, FragOffset: balancer.MaxFragOffset, Len: 27,
+	}
+	fmt.Println(p.FragOffset, p.Malformed(), balancer.Encode(p, 7) != nil)
+	p.FragOffset++
+	fmt.Println(p.FragOffset, p.Malformed(), balancer.Encode(p, 7) != nil)
+	// Output:
+	// 8191 false true
+	// 8192 true false
+}

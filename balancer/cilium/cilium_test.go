@@ -3,8 +3,7 @@ package cilium
 import (
 	"errors"
 	"net/netip"
-	"os"
-	"strconv"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,51 +18,19 @@ func newTest(t testing.TB, cfg Config) *Balancer {
 	return testutil.Ready(t, b, err)
 }
 
-// counts is one row of the package doc's op-count table.
-type counts struct {
-	reads, hash, writes, encap, tail, rewrite uint64
-	stu                                       cost.STU
-}
+// fidelity is the page whose op-count table TestOpCountsMatchDoc checks.
+const fidelity = "../../docs/fidelity.md"
 
-func measure(b *Balancer, p balancer.Packet) (counts, balancer.Decision) {
+// measure runs p through b metered and returns the row of the op-count
+// table it makes: OpMapRead, OpHash, OpMapWrite, OpEncap, OpTailCall, OpRewrite, STU.
+func measure(b *Balancer, p balancer.Packet) ([]uint64, balancer.Decision) {
 	m := cost.NewMeter(cost.Default())
 	d := b.Process(&balancer.Env{Meter: m}, &p)
-	return counts{m.Count(cost.OpMapRead), m.Count(cost.OpHash), m.Count(cost.OpMapWrite),
-		m.Count(cost.OpEncap), m.Count(cost.OpTailCall), m.Count(cost.OpRewrite), m.Total()}, d
-}
-
-// docTable parses the op-count rows of doc.go: a label, then seven integers.
-func docTable(t *testing.T) map[string]counts {
-	t.Helper()
-	src, err := os.ReadFile("doc.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := map[string]counts{}
-	for _, line := range strings.Split(string(src), "\n") {
-		f := strings.Fields(strings.TrimPrefix(line, "//\t"))
-		if len(f) < 8 {
-			continue
-		}
-		var n [7]uint64
-		ok := true
-		for i := range n {
-			v, err := strconv.ParseUint(f[len(f)-7+i], 10, 64)
-			if err != nil {
-				ok = false
-				break
-			}
-			n[i] = v
-		}
-		if ok {
-			rows[strings.Join(f[:len(f)-7], " ")] = counts{n[0], n[1], n[2], n[3], n[4], n[5], cost.STU(n[6])}
-		}
-	}
-	return rows
+	return testutil.Counts(m, cost.OpMapRead, cost.OpHash, cost.OpMapWrite, cost.OpEncap, cost.OpTailCall, cost.OpRewrite), d
 }
 
 func TestOpCountsMatchDoc(t *testing.T) {
-	doc := docTable(t)
+	doc := testutil.OpTable(t, fidelity, "## Cilium (`balancer/cilium`)", 7)
 	dsr := Config{Mode: ModeDSR}
 	other := testutil.TCP(999, balancer.TCPSyn)
 	cases := []struct {
@@ -90,7 +57,7 @@ func TestOpCountsMatchDoc(t *testing.T) {
 		t.Run(c.row, func(t *testing.T) {
 			want, ok := doc[c.row]
 			if !ok {
-				t.Fatalf("doc.go has no op-count row %q", c.row)
+				t.Fatalf("%s has no op-count row %q", fidelity, c.row)
 			}
 			b := newTest(t, c.cfg)
 			for _, p := range c.before {
@@ -100,8 +67,8 @@ func TestOpCountsMatchDoc(t *testing.T) {
 			if d.Action != c.want {
 				t.Errorf("action %v (%q), want %v", d.Action, d.Reason, c.want)
 			}
-			if got != want {
-				t.Errorf("Process charged %+v, doc.go says %+v", got, want)
+			if !slices.Equal(got, want) {
+				t.Errorf("Process charged %v, %s says %v", got, fidelity, want)
 			}
 		})
 	}

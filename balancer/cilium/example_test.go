@@ -7,25 +7,20 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/sim"
 )
-
-func exampleBackends() []balancer.Backend {
-	return []balancer.Backend{
-		{ID: 101, Name: "101", Addr: netip.MustParseAddr("10.1.0.1"), Weight: 1, Up: true},
-		{ID: 102, Name: "102", Addr: netip.MustParseAddr("10.1.0.2"), Weight: 1, Up: true},
-		{ID: 103, Name: "103", Addr: netip.MustParseAddr("10.1.0.3"), Weight: 1, Up: true},
-	}
-}
 
 // Cilium tracks fragments in an LRU map: in-order fragments follow their
 // first fragment; a fragment that arrives before it is dropped.
 func Example() {
 	lb, err := cilium.New(cilium.Config{})
 	if err != nil {
-		panic(err)
+		fmt.Println(err)
+		return
 	}
-	if err := lb.SetBackends(exampleBackends()); err != nil {
-		panic(err)
+	if err := lb.SetBackends(sim.Backends(3)); err != nil {
+		fmt.Println(err)
+		return
 	}
 	meter := cost.NewMeter(cost.Default())
 	env := &balancer.Env{Meter: meter}
@@ -55,7 +50,7 @@ func Example() {
 func ExampleMode() {
 	for _, mode := range []cilium.Mode{cilium.ModeSNAT, cilium.ModeDSR} {
 		lb, _ := cilium.New(cilium.Config{Mode: mode})
-		_ = lb.SetBackends(exampleBackends())
+		_ = lb.SetBackends(sim.Backends(3))
 		p := balancer.Packet{
 			Src: netip.MustParseAddr("192.0.2.7"), Dst: netip.MustParseAddr("198.51.100.1"),
 			Proto: balancer.ProtoTCP, SrcPort: 40000, DstPort: 443, Len: 60, TCPFlags: balancer.TCPSyn,

@@ -6,7 +6,7 @@ import (
 )
 
 // Process runs p through the model of Cilium's XDP NodePort load balancer
-// (see the package doc for the path and what each step is charged). It does
+// (docs/fidelity.md gives the path and what each step is charged). It does
 // not allocate.
 func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
 	var m *cost.Meter

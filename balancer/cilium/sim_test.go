@@ -84,28 +84,25 @@ func TestSimBackendDownDisruptsNoOtherFlow(t *testing.T) {
 // half the flows TCP): the average cost per packet that the sourced op
 // counts give, and the Cilium/Titan ratio.
 func TestSimCostComparison(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulation: skipped in -short mode")
-	}
 	sc := scenario(0.3, 0)
 	sc.Traffic.UDPShare = 0.5
 	avg := map[string]float64{}
-	for name, mk := range map[string]func() (balancer.Balancer, error){
-		"titan":        func() (balancer.Balancer, error) { return titan.New(titan.Config{}) },
-		"katran":       func() (balancer.Balancer, error) { return katran.New(katran.Config{}) },
-		"katran-naive": func() (balancer.Balancer, error) { return katran.New(katran.Config{Naive: true}) },
-		"cilium-snat":  func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) },
-		"cilium-dsr":   func() (balancer.Balancer, error) { return cilium.New(cilium.Config{Mode: cilium.ModeDSR}) },
+	for _, c := range []struct {
+		name string
+		mk   func() (balancer.Balancer, error)
+	}{
+		{"titan", func() (balancer.Balancer, error) { return titan.New(titan.Config{}) }},
+		{"katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
+		{"katran-naive", func() (balancer.Balancer, error) { return katran.New(katran.Config{Naive: true}) }},
+		{"cilium-snat", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
+		{"cilium-dsr", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{Mode: cilium.ModeDSR}) }},
 	} {
-		res, err := sim.Run(sc, mk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		avg[name] = res.AvgCost
-		t.Logf("%-12s avg %.1f STU/packet, reliability %.4f", name, res.AvgCost, res.Reliability)
+		res := simtest.Run(t, sc, c.mk)
+		avg[c.name] = res.AvgCost
+		t.Logf("%-12s avg %.1f STU/pkt, reliability %.4f", c.name, res.AvgCost, res.Reliability)
 	}
 	if avg["cilium-snat"] <= avg["titan"] {
-		t.Errorf("Cilium (SNAT) %.1f STU/packet is not above Titan %.1f", avg["cilium-snat"], avg["titan"])
+		t.Errorf("Cilium (SNAT) %.1f STU/pkt is not above Titan %.1f", avg["cilium-snat"], avg["titan"])
 	}
 	t.Logf("Cilium/Titan: SNAT %.2fx, DSR %.2fx; Katran/Titan %.2fx (naive %.2fx)",
 		avg["cilium-snat"]/avg["titan"], avg["cilium-dsr"]/avg["titan"], avg["katran"]/avg["titan"], avg["katran-naive"]/avg["titan"])

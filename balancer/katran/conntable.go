@@ -17,7 +17,7 @@ func hashFlowKey(k flowKey) uint64 {
 }
 
 // lruReserve is the storage each per-CPU LRU reserves up front; it doubles
-// toward the per-CPU bound on demand (see the package doc, # Allocation).
+// toward the per-CPU bound on demand (docs/fidelity.md, Allocation).
 const lruReserve = 256
 
 type lruValue struct {

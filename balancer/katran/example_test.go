@@ -7,25 +7,20 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/sim"
 )
-
-func exampleBackends() []balancer.Backend {
-	return []balancer.Backend{
-		{ID: 101, Name: "101", Addr: netip.MustParseAddr("10.1.0.1"), Weight: 1, Up: true},
-		{ID: 102, Name: "102", Addr: netip.MustParseAddr("10.1.0.2"), Weight: 1, Up: true},
-		{ID: 103, Name: "103", Addr: netip.MustParseAddr("10.1.0.3"), Weight: 1, Up: true},
-	}
-}
 
 // Katran drops every IPv4 fragment, the first one included, and prices a
 // whole packet by the map lookups its XDP program makes.
 func Example() {
 	lb, err := katran.New(katran.Config{})
 	if err != nil {
-		panic(err)
+		fmt.Println(err)
+		return
 	}
-	if err := lb.SetBackends(exampleBackends()); err != nil {
-		panic(err)
+	if err := lb.SetBackends(sim.Backends(3)); err != nil {
+		fmt.Println(err)
+		return
 	}
 	meter := cost.NewMeter(cost.Default())
 	env := &balancer.Env{CPU: 0, Meter: meter}
@@ -55,7 +50,7 @@ func Example() {
 // fragment has no ports, so it follows the hash of (src, dst, 0, 0, proto).
 func ExampleConfig_naive() {
 	lb, _ := katran.New(katran.Config{Naive: true})
-	_ = lb.SetBackends(exampleBackends())
+	_ = lb.SetBackends(sim.Backends(3))
 	first := balancer.Packet{
 		Src: netip.MustParseAddr("192.0.2.7"), Dst: netip.MustParseAddr("198.51.100.1"),
 		Proto: balancer.ProtoUDP, SrcPort: 5000, DstPort: 53, Len: 1500, IPID: 9, MoreFragments: true,

@@ -9,8 +9,8 @@ import (
 
 // Process runs p through the model of Katran's balancer_ingress and
 // process_packet, charging env.Meter for each map lookup, update, hash and
-// encapsulation the XDP program performs on that path (see the package doc).
-// It does not allocate.
+// encapsulation the XDP program performs on that path (docs/fidelity.md
+// lists them). It does not allocate.
 func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
 	var m *cost.Meter
 	var now time.Duration
