@@ -202,12 +202,12 @@ func TestTitanUnderTheWrapper(t *testing.T) {
 	}
 }
 
-// With KATRAN_SRC set to a Katran checkout, the whole comparison runs
+// With TITANLB_KATRAN_SRC set to a Katran checkout, the whole comparison runs
 // briefly and every path passes its checks on both programs.
 func TestKatranSideBySide(t *testing.T) {
-	src := os.Getenv("KATRAN_SRC")
+	src := os.Getenv("TITANLB_KATRAN_SRC")
 	if src == "" {
-		t.Skip("KATRAN_SRC (a checkout of github.com/facebookincubator/katran) not set")
+		t.Skip("TITANLB_KATRAN_SRC (a checkout of github.com/facebookincubator/katran) not set")
 	}
 	testutil.RequireBPF(t)
 	requireClang(t)
