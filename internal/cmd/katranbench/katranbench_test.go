@@ -221,3 +221,20 @@ func TestKatranSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// The cross-check reads the project's BenchmarkKernel lines as they are
+// printed: the net ns/pkt, after the STU metrics.
+func TestBenchLine(t *testing.T) {
+	for _, tc := range []struct{ line, name, value string }{
+		{"BenchmarkKernel/new-flow-tcp-2   \t       2\t 115848524 ns/op\t       270.0 STU/pkt\t         2.722 ns/STU\t       735.0 ns/pkt\t  316260 B/op", "new-flow-tcp", "735.0"},
+		{"BenchmarkKernel/wrapper-baseline-vary-flow-2 \t 2\t 3395420 ns/op\t 26.00 ns/pkt\t 72 B/op", "wrapper-baseline-vary-flow", "26.00"},
+	} {
+		m := benchLine.FindStringSubmatch(tc.line)
+		if m == nil || m[1] != tc.name || m[2] != tc.value {
+			t.Errorf("%q: got %q, want %s %s", tc.line, m, tc.name, tc.value)
+		}
+	}
+	if benchLine.MatchString("BenchmarkKernel/x-2 \t 2\t 100 ns/op") {
+		t.Error("a line without ns/pkt matched")
+	}
+}
