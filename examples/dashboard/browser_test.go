@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,6 +70,29 @@ func TestBrowser(t *testing.T) {
 	wait("the first figures and the full ring", `document.querySelector('[data-balancer="titan"]') !== null &&
 		document.querySelector('[data-balancer="titan"]').dataset.version !== undefined &&
 		document.querySelectorAll('#ring rect[data-backend="103"]').length > 0`)
+
+	// The ring bar is the ring as it is: no drawn cell is a longer run
+	// than the ring has, and 101-103 are blue, indigo and purple.
+	srv.mu.Lock()
+	longest := slices.Max(runs(srv.slots))
+	srv.mu.Unlock()
+	widths, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`[...document.querySelectorAll('#ring rect')].map(r => Number(r.getAttribute('width')))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(widths) == 0 || slices.Max(widths) > float64(longest) {
+		t.Errorf("ring bar: %d cells, widest %v slots; the ring's longest run is %d", len(widths), slices.Max(append(widths, 0)), longest)
+	}
+	fills, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries(["101","102","103"].map(id =>
+		[id, document.querySelector('#ring rect[data-backend="' + id + '"]').getAttribute('fill')]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"101": "#3b82f6", "102": "#6366f1", "103": "#a855f7"} {
+		if fills[id] != want {
+			t.Errorf("backend %s drawn %q, want %s", id, fills[id], want)
+		}
+	}
 
 	// Drag the slider's thumb from 0% past its right end.
 	box, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => {

@@ -10,6 +10,15 @@
 // it loads nothing from the network. The JSON API is described in README.md.
 //
 //	go run ./examples/dashboard [-addr 127.0.0.1:5000] [-flows 300] [-duration 200ms] [-interval 1s] [-seed 1]
+//
+// # Exposure
+//
+// By default it listens on loopback only. It answers only requests whose
+// Host header names it (loopback names, the -addr host, -allow-host
+// names), refuses cross-origin POSTs and bodies that are not JSON, and
+// bounds every connection in time and number. To listen on another
+// address it needs a token (-token or $TITANLB_DASHBOARD_TOKEN), which
+// every request must then carry, and it prints a warning.
 package main
 
 import (
@@ -20,13 +29,39 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/titanlb/titanlb/sim"
 )
+
+// tokenEnv is the environment variable the token may come from, so that
+// it does not show in the process list.
+const tokenEnv = "TITANLB_DASHBOARD_TOKEN"
+
+// maxConns bounds the connections served at once: more wait in the
+// kernel's accept queue, holding no file descriptor of the server.
+const maxConns = 256
+
+// newHTTPServer returns the server run uses: every phase of a connection
+// is bounded in time, so that a client that never finishes a request
+// cannot hold a connection (and a file descriptor) for ever.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second, // headers and body: bodies are at most 4 KiB
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -52,6 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Interval, "interval", time.Second, "wall time between ticks")
 	fs.DurationVar(&cfg.Idle, "idle", 30*time.Second, "pause the simulation after this long without a page polling")
 	fs.IntVar(&cfg.History, "history", 120, "ticks kept for the chart")
+	fs.StringVar(&cfg.Token, "token", os.Getenv(tokenEnv), "token every request must carry (Bearer header, or open /?token=... once); required unless -addr is loopback (default $"+tokenEnv+")")
+	var hosts string
+	fs.StringVar(&hosts, "allow-host", "", "comma-separated host names the Host header may carry besides loopback names and the -addr host (a name clients use to reach this server)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -81,16 +119,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case cfg.History < 1:
 		return bad("-history %d: must be at least 1", cfg.History)
 	}
-	srv, err := NewServer(cfg, lanes(), sim.Backends(3), simulate)
+	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
-		return bad("%v", err)
+		return bad("-addr %q: %v", *addr, err)
+	}
+	for h := range strings.SplitSeq(hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.Hosts = append(cfg.Hosts, h)
+		}
+	}
+	if host != "" {
+		cfg.Hosts = append(cfg.Hosts, host)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "dashboard: -addr %s: %v\n", *addr, err)
 		return 1
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	bound := ln.Addr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	if !bound.IsLoopback() {
+		where := bound.String()
+		if bound.IsUnspecified() {
+			where = "every address of this host"
+		}
+		if cfg.Token == "" {
+			ln.Close()
+			return bad("-addr %s: listens beyond this host (%s): give a -token (or $%s) that every request must carry, or listen on 127.0.0.1", *addr, where, tokenEnv)
+		}
+		fmt.Fprintf(stderr, "dashboard: warning: -addr %s listens on %s, reachable from other hosts; every request must carry the token\n", *addr, where)
+		if bound.IsUnspecified() {
+			cfg.Hosts = append(cfg.Hosts, localNames()...)
+		}
+	}
+	srv, err := NewServer(cfg, lanes(), sim.Backends(3), simulate)
+	if err != nil {
+		ln.Close()
+		return bad("%v", err)
+	}
+	hs := newHTTPServer(srv)
+	ln = netutil.LimitListener(ln, maxConns)
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
 	go srv.Loop(loopCtx)
@@ -110,4 +177,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// localNames are the names a client may use for this host when the server
+// listens on every address: the host name and the interfaces' addresses.
+func localNames() []string {
+	var names []string
+	if h, err := os.Hostname(); err == nil {
+		names = append(names, h)
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			names = append(names, p.Addr().String())
+		}
+	}
+	return names
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/strictjson"
 )
 
 // Config is the server's fixed configuration; the zero value is filled with
@@ -26,7 +28,18 @@ type Config struct {
 	History     int           // samples kept for the chart (default 120)
 	Interval    time.Duration // wall time between ticks (default 1s)
 	Idle        time.Duration // pause ticking when no client asked for the state for this long (default 30s)
-	RingSamples int           // slots of the ring sent to the page (default 1024)
+	RingSamples int           // slots of the ring sent to the page, a contiguous window from slot 0 (default 1024)
+
+	// Hosts are the names (or addresses) a request's Host header may
+	// carry, without the port, besides the loopback ones ("localhost",
+	// 127.0.0.0/8, ::1), which are always accepted. A request for any
+	// other host is refused, so that a page whose DNS name was rebound to
+	// this server cannot read it.
+	Hosts []string
+	// Token, when not empty, must come with every request: as
+	// "Authorization: Bearer <token>", or as the cookie a visit to
+	// /?token=<token> sets. Compared in constant time.
+	Token string
 }
 
 func (c Config) withDefaults() Config {
@@ -68,6 +81,16 @@ func (c Config) validate() error {
 		return fmt.Errorf("dashboard: idle %v: must be positive", c.Idle)
 	case c.RingSamples < 1 || c.RingSamples > 65537:
 		return fmt.Errorf("dashboard: ring samples %d: must be between 1 and 65537", c.RingSamples)
+	}
+	if c.Token != "" {
+		if why := checkToken(c.Token); why != "" {
+			return fmt.Errorf("dashboard: token: %s", why)
+		}
+	}
+	for i, h := range c.Hosts {
+		if hostOnly(h) == "" || strings.ContainsAny(h, "/ ") {
+			return fmt.Errorf("dashboard: hosts[%d] %q: not a host name or address", i, h)
+		}
 	}
 	return nil
 }
@@ -111,10 +134,14 @@ type Sample struct {
 }
 
 // RingView is the Maglev ring the balancers build for the current backends.
+// Samples are a contiguous window of the ring, slots 0 to len-1, so that a
+// run of equal owners in it is a run the ring has: evenly spaced samples
+// would draw runs of hundreds of slots that the ring, whose runs are a few
+// slots long, does not have.
 type RingView struct {
 	Size    int               `json:"size"`
 	Counts  map[string]uint64 `json:"counts"`  // slots per backend ID
-	Samples []uint32          `json:"samples"` // owner of slot floor(i*size/len), 0 when none
+	Samples []uint32          `json:"samples"` // owner of slot i, 0 when none
 	// Moved is the share of slots whose owner changed at the last backend
 	// change (0 before any change).
 	Moved float64 `json:"moved"`
@@ -157,6 +184,7 @@ type Server struct {
 	lanes    []Lane
 	simulate Simulate
 	mux      *http.ServeMux
+	handler  http.Handler // mux behind the access checks
 
 	mu       sync.Mutex
 	settings Settings
@@ -209,11 +237,13 @@ func NewServer(cfg Config, lanes []Lane, backends []balancer.Backend, simulate S
 		badRequest(w, http.StatusNotFound, "", "%s: no such endpoint (have GET /api/state, POST /api/settings, POST /api/backends/{id})", r.URL.Path)
 	})
 	s.mux.Handle("/", staticHandler())
+	s.handler = s.guard(s.mux)
 	return s, nil
 }
 
-// ServeHTTP serves the page, its assets and the JSON API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the page, its assets and the JSON API to the requests
+// that pass the access checks (see [Server.guard]).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Loop runs ticks until ctx ends: one tick, then a pause of cfg.Interval or
 // until settings change, and no ticks while no client has asked for the
@@ -352,7 +382,7 @@ func (s *Server) rebuildRingLocked() error {
 	n := min(s.cfg.RingSamples, len(r.Slots))
 	v.Samples = make([]uint32, n)
 	for i := range v.Samples {
-		id := r.Slots[i*len(r.Slots)/n]
+		id := r.Slots[i]
 		if id == balancer.RingNone {
 			id = 0
 		}
@@ -415,28 +445,35 @@ func (s *Server) handleState(w http.ResponseWriter, r *http.Request) {
 // maxBody bounds request bodies: settings are a few dozen bytes.
 const maxBody = 4096
 
-// decode reads a JSON object of at most maxBody bytes into v, rejecting
-// unknown fields and trailing data; the error names the field when it can.
-func decode(r *http.Request, v any) (field string, err error) {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return te.Field, fmt.Errorf("%s: must be a %s, not a JSON %s", te.Field, te.Type, te.Value)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return f, fmt.Errorf("%s: unknown field", f)
-		case errors.Is(err, io.EOF):
-			return "", errors.New("body: empty, want a JSON object")
+// decode reads the request's JSON object, of at most maxBody bytes and
+// sent as application/json, into v strictly (see [strictjson]): exact
+// keys, each once, no unknown field, nothing after the object. It answers
+// the request itself when the body is refused and then returns false.
+func decode(w http.ResponseWriter, r *http.Request, what string, v any) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		badRequest(w, http.StatusUnsupportedMediaType, "", "%s: Content-Type %q: want application/json", what, r.Header.Get("Content-Type"))
+		return false
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			badRequest(w, http.StatusRequestEntityTooLarge, "", "%s: body larger than %d bytes", what, maxBody)
+		} else {
+			badRequest(w, http.StatusBadRequest, "", "%s: body: %v", what, err)
 		}
-		return "", fmt.Errorf("body: %v", err)
+		return false
 	}
-	if dec.More() {
-		return "", errors.New("body: trailing data after the JSON object")
+	if err := strictjson.Unmarshal(data, v); err != nil {
+		var e *strictjson.Error
+		if errors.As(err, &e) && e.Path != "" {
+			badRequest(w, http.StatusBadRequest, e.Path, "%s: %s: %s", what, e.Path, e.Msg)
+		} else {
+			badRequest(w, http.StatusBadRequest, "", "%s: body: %v", what, err)
+		}
+		return false
 	}
-	return "", nil
+	return true
 }
 
 // settingsRequest is the body of POST /api/settings: absent fields keep
@@ -455,8 +492,7 @@ func checkShare(field string, v *float64) error {
 
 func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 	var req settingsRequest
-	if field, err := decode(r, &req); err != nil {
-		badRequest(w, http.StatusBadRequest, field, "settings: %v", err)
+	if !decode(w, r, "settings", &req) {
 		return
 	}
 	if err := checkShare("fragment_rate", req.FragmentRate); err != nil {
@@ -496,8 +532,7 @@ func (s *Server) handleBackend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req backendRequest
-	if field, err := decode(r, &req); err != nil {
-		badRequest(w, http.StatusBadRequest, field, "backend %d: %v", id, err)
+	if !decode(w, r, fmt.Sprintf("backend %d", id), &req) {
 		return
 	}
 	if req.Up == nil {

@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +45,9 @@ func call(t *testing.T, hs *httptest.Server, method, path, body string, out any)
 	req, err := http.NewRequest(method, hs.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if method == "POST" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := hs.Client().Do(req)
 	if err != nil {
@@ -117,21 +124,32 @@ func TestAPISettings(t *testing.T) {
 
 	bad := []struct {
 		name, body, field, msg string
+		code                   int
 	}{
-		{"rate above 1", `{"fragment_rate": 1.5}`, "fragment_rate", "fragment_rate 1.5: must be between 0 and 1"},
-		{"negative reorder", `{"reorder": -0.1}`, "reorder", "reorder -0.1: must be between 0 and 1"},
-		{"string rate", `{"fragment_rate": "half"}`, "fragment_rate", "fragment_rate: must be a float64, not a JSON string"},
-		{"unknown field", `{"frag": 1}`, "frag", "frag: unknown field"},
-		{"empty body", ``, "", "body: empty"},
-		{"not json", `fragment_rate=1`, "", "body:"},
-		{"trailing data", `{"reorder": 0.1} {"reorder": 0.9}`, "", "trailing data"},
-		{"oversized", `{"reorder": 0.1` + strings.Repeat(" ", maxBody) + `}`, "", "body:"},
+		{"rate above 1", `{"fragment_rate": 1.5}`, "fragment_rate", "fragment_rate 1.5: must be between 0 and 1", 400},
+		{"negative reorder", `{"reorder": -0.1}`, "reorder", "reorder -0.1: must be between 0 and 1", 400},
+		{"string rate", `{"fragment_rate": "half"}`, "fragment_rate", "settings: fragment_rate: string where a number is expected", 400},
+		{"unknown field", `{"frag": 1}`, "frag", "frag: unknown field", 400},
+		{"key of another case", `{"Fragment_Rate": 1}`, "Fragment_Rate", "Fragment_Rate: unknown field", 400},
+		{"duplicate key", `{"reorder": 0.1, "reorder": 0.9}`, "reorder", "settings: reorder: duplicate field", 400},
+		{"array body", `[]`, "", "settings: body: line 1: array where an object is expected", 400},
+		{"empty body", ``, "", "settings: body: line 1: empty", 400},
+		{"not json", `fragment_rate=1`, "", "settings: body: line 1: invalid character", 400},
+		{"trailing data", `{"reorder": 0.1} {"reorder": 0.9}`, "", "settings: body: line 1: data after the top-level value", 400},
+		{"trailing garbage after spaces", `{"reorder": 0.1}` + strings.Repeat(" ", 5000) + `GARBAGE{{{`, "", "settings: body larger than 4096 bytes", 413},
+		{"trailing garbage", `{"reorder": 0.1}` + strings.Repeat(" ", 50) + `GARBAGE{{{`, "", "settings: body: line 1: data after the top-level value", 400},
+		{"oversized", `{"reorder": 0.1` + strings.Repeat(" ", maxBody) + `}`, "", "settings: body larger than 4096 bytes", 413},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
 			var e apiError
-			if code := call(t, hs, "POST", "/api/settings", tc.body, &e); code != http.StatusBadRequest {
-				t.Errorf("status %d, want 400", code)
+			if code := call(t, hs, "POST", "/api/settings", tc.body, &e); code != tc.code {
+				t.Errorf("status %d, want %d", code, tc.code)
+			}
+			for _, goName := range []string{"float64", "bool", "main.", "struct", "Go "} {
+				if strings.Contains(e.Error, goName) {
+					t.Errorf("error %q names Go's %q", e.Error, goName)
+				}
 			}
 			if !strings.Contains(e.Error, tc.msg) || e.Field != tc.field {
 				t.Errorf("error %q field %q, want %q field %q", e.Error, e.Field, tc.msg, tc.field)
@@ -194,7 +212,9 @@ func TestAPIBackend(t *testing.T) {
 		{"id not a number", "/api/backends/abc", `{"up": false}`, 400, "id", `id "abc": not a backend ID`},
 		{"no such backend", "/api/backends/104", `{"up": false}`, 404, "id", "id 104: no such backend (have 101, 102, 103)"},
 		{"up missing", "/api/backends/101", `{}`, 400, "up", "up: required"},
-		{"up not a bool", "/api/backends/101", `{"up": "no"}`, 400, "up", "up: must be a bool"},
+		{"up not a bool", "/api/backends/101", `{"up": "no"}`, 400, "up", "backend 101: up: string where true or false is expected"},
+		{"up twice", "/api/backends/101", `{"up": true, "up": false}`, 400, "up", "backend 101: up: duplicate field"},
+		{"Up", "/api/backends/101", `{"Up": false}`, 400, "Up", "backend 101: Up: unknown field"},
 		{"unknown field", "/api/backends/101", `{"up": true, "weight": 2}`, 400, "weight", "weight: unknown field"},
 	}
 	for _, tc := range bad {
@@ -399,4 +419,97 @@ func TestRunServes(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("run returned %d after a clean stop; stderr %q", code, stderr.String())
 	}
+}
+
+// runs returns the lengths of the maximal runs of equal values in s.
+func runs(s []uint32) []int {
+	var out []int
+	for i := 0; i < len(s); {
+		j := i + 1
+		for j < len(s) && s[j] == s[i] {
+			j++
+		}
+		out = append(out, j-i)
+		i = j
+	}
+	return out
+}
+
+// TestRingBarShowsTheRing: the bar's samples are slots 0..n-1 of the ring,
+// so no run of equal owners on the bar is longer than the longest run the
+// ring has. (Evenly spaced samples drew runs of hundreds of slots where the
+// ring's longest is a few dozen.)
+func TestRingBarShowsTheRing(t *testing.T) {
+	srv, hs := newTestServer(t, testConfig)
+	for _, down := range []string{"", "103", "102"} {
+		if down != "" {
+			call(t, hs, "POST", "/api/backends/"+down, `{"up": false}`, nil)
+		}
+		var st State
+		call(t, hs, "GET", "/api/state", "", &st)
+		srv.mu.Lock()
+		full := slices.Clone(srv.slots)
+		srv.mu.Unlock()
+		longest := slices.Max(runs(full))
+		for i, id := range st.Ring.Samples {
+			want := full[i]
+			if want == balancer.RingNone {
+				want = 0
+			}
+			if id != want {
+				t.Fatalf("%s down: sample %d owned by %d, slot %d by %d", down, i, id, i, want)
+			}
+		}
+		if got := slices.Max(runs(st.Ring.Samples)); got > longest {
+			t.Errorf("%s down: a run of %d slots on the bar, the ring's longest is %d", down, got, longest)
+		}
+		t.Logf("%s down: %d runs on the bar, longest %d; the ring's longest run %d", down, len(runs(st.Ring.Samples)), slices.Max(runs(st.Ring.Samples)), longest)
+	}
+}
+
+// TestBackendColours: 101, 102 and 103 keep the colours of the original
+// design: blue, indigo and purple, told apart by hue.
+func TestBackendColours(t *testing.T) {
+	css, err := assets.ReadFile("static/style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id     string
+		lo, hi float64 // hue range, degrees
+		name   string
+	}{{"101", 205, 230, "blue"}, {"102", 231, 250, "indigo"}, {"103", 260, 290, "purple"}} {
+		m := regexp.MustCompile(`--b` + tc.id + `:\s*#([0-9a-fA-F]{6})`).FindSubmatch(css)
+		if m == nil {
+			t.Fatalf("style.css has no --b%s colour", tc.id)
+		}
+		h := hue(string(m[1]))
+		if h < tc.lo || h > tc.hi {
+			t.Errorf("backend %s: #%s has hue %.0f°, not %s (%.0f-%.0f°)", tc.id, m[1], h, tc.name, tc.lo, tc.hi)
+		}
+	}
+}
+
+// hue returns the HSL hue of an rrggbb colour in degrees.
+func hue(rgb string) float64 {
+	v, _ := strconv.ParseUint(rgb, 16, 32)
+	r, g, b := float64(v>>16&255)/255, float64(v>>8&255)/255, float64(v&255)/255
+	mx, mn := max(r, g, b), min(r, g, b)
+	d := mx - mn
+	var h float64
+	switch {
+	case d == 0:
+		return 0
+	case mx == r:
+		h = math.Mod((g-b)/d, 6)
+	case mx == g:
+		h = (b-r)/d + 2
+	default:
+		h = (r-g)/d + 4
+	}
+	h *= 60
+	if h < 0 {
+		h += 360
+	}
+	return h
 }

@@ -5,7 +5,8 @@
 
 const SVGNS = "http://www.w3.org/2000/svg";
 const POLL_MS = 1000;
-const PALETTE = ["#4c8df6", "#3fb950", "#f85149", "#d29922", "#db61a2", "#39c5cf"];
+// Backends beyond 101-103 (blue, indigo, purple in style.css) take these.
+const PALETTE = ["#3b82f6", "#6366f1", "#a855f7", "#14b8a6", "#f59e0b", "#ec4899"];
 
 const el = (id) => document.getElementById(id);
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -170,7 +171,8 @@ function renderRing(st) {
     g.setAttribute("viewBox", `0 0 ${r.samples.length} 48`);
     const colors = {};
     st.backends.forEach((b, i) => { colors[b.id] = backendColor(b.id, i); });
-    // one rect per run of equal owners
+    // One rect per run of equal owners. The samples are slots 0..n-1 of
+    // the ring, contiguous, so each rect is a run the ring really has.
     for (let i = 0; i < r.samples.length;) {
       let j = i + 1;
       while (j < r.samples.length && r.samples[j] === r.samples[i]) j++;
@@ -184,7 +186,7 @@ function renderRing(st) {
     }
   }
   el("ring-caption").textContent =
-    `${r.size} slots, ${r.samples.length} shown` + (r.moved ? ` · last change moved ${(100 * r.moved).toFixed(1)}% of slots` : "");
+    `${r.size} slots; slots 0–${r.samples.length - 1} shown as they are` + (r.moved ? ` · last change moved ${(100 * r.moved).toFixed(1)}% of slots` : "");
   const legend = el("ring-legend");
   legend.textContent = "";
   st.backends.forEach((b, i) => {
