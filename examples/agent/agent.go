@@ -3,13 +3,18 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/titanlb/titanlb/balancer"
 )
@@ -35,17 +40,25 @@ type Agent struct {
 	now  func() time.Time
 	log  *slog.Logger
 	kick chan struct{} // a reload asks Run for an early round
+	dirt chan struct{} // a health transition asks Run for a write
+
+	inFlight atomic.Int64 // health checks under way
 
 	mu       sync.Mutex
 	cfg      *Config
 	bes      map[balancer.BackendID]*backendState
 	pushed   []balancer.Backend // the set the datapath holds
 	hasPush  bool
+	synced   bool // the datapath holds the desired set
 	rounds   uint64
+	skipped  uint64 // checks that could not run for lack of a local resource
+	late     uint64 // checks not started because the last one was still running
 	reloadOK uint64
 	reloadKO uint64
 	pushOK   uint64
 	pushKO   uint64
+
+	roundSeconds prometheus.Histogram // how long rounds take, start to last result
 }
 
 // backendState is one backend's health and drain state.
@@ -58,6 +71,7 @@ type backendState struct {
 	ups, downs uint64 // transitions after the first check
 	draining   bool   // removed from the config: weight 0 until drainUntil
 	drainUntil time.Time
+	checking   bool // a check is under way
 }
 
 // BackendStatus is a snapshot of one backend as the agent sees it.
@@ -73,6 +87,10 @@ type BackendStatus struct {
 	Ups, Downs     uint64 // health transitions
 	ConsecutiveOK  int
 	ConsecutiveBad int
+	// Serving: the set the datapath holds gives this backend new flows
+	// (it is in it, up, with a weight). It differs from Up while a write
+	// to the datapath fails.
+	Serving bool
 }
 
 // NewAgent returns an agent for cfg that drives dp. It writes nothing to
@@ -85,8 +103,14 @@ func NewAgent(cfg *Config, dp Datapath, opts AgentOptions) *Agent {
 		now:  opts.Now,
 		log:  opts.Logger,
 		kick: make(chan struct{}, 1),
+		dirt: make(chan struct{}, 1),
 		cfg:  cfg,
 		bes:  make(map[balancer.BackendID]*backendState, len(cfg.Backends)),
+		roundSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "titanlb_agent_health_round_duration_seconds",
+			Help:    "Time from the start of a round of health checks to its last result: about health.interval when spread, health.timeout at most when all start at once.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
 	if a.dial == nil {
 		a.dial = (&net.Dialer{}).DialContext
@@ -104,9 +128,17 @@ func NewAgent(cfg *Config, dp Datapath, opts AgentOptions) *Agent {
 }
 
 // Run checks every backend once and writes the first backend set, then
-// checks every health.interval (and right after a reload) until ctx ends.
-// It returns an error only when the first write to the datapath fails;
-// later failures are logged and retried on the next round.
+// checks every backend once per health.interval until ctx ends. A round's
+// checks are spread evenly over the interval (check i of n starts i/n of
+// an interval after the round), and rounds start on a fixed schedule, one
+// interval apart whatever their checks take, so that each backend is
+// checked every interval and the checks in flight stay near
+// n*timeout/interval. A health transition is written to the datapath at
+// once (writes at most every interval/10, so that many transitions
+// together cost one ring build), and every round ends with a write if
+// anything changed. A reload starts the first check of the backends it
+// adds at once. Run returns an error only when the first write to the
+// datapath fails; later failures are logged and retried on the next round.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.CheckAll(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -114,57 +146,114 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { a.writer(ctx) })
+	next := time.Now()
 	for {
 		a.mu.Lock()
-		t := time.NewTimer(a.cfg.Health.Interval)
+		interval := a.cfg.Health.Interval
 		a.mu.Unlock()
+		next = next.Add(interval)
+		if now := time.Now(); next.Before(now) {
+			next = now // a round overran: start now, without a catch-up burst
+		}
+		t := time.NewTimer(time.Until(next))
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-a.kick:
+				wg.Go(func() { a.logRound(ctx, a.round(ctx, a.targets(true), 0)) })
+			case <-t.C:
+				break wait
+			}
+		}
+		wg.Go(func() { a.logRound(ctx, a.round(ctx, a.targets(false), interval)) })
+	}
+}
+
+// writer writes the backend set after health transitions, at most once
+// per interval/10.
+func (a *Agent) writer(ctx context.Context) {
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-a.kick:
-			t.Stop()
-		case <-t.C:
+			return
+		case <-a.dirt:
 		}
-		if err := a.CheckAll(ctx); err != nil && ctx.Err() == nil {
-			a.log.Error("set backends failed; retrying next round", "err", err)
+		a.mu.Lock()
+		err := a.pushLocked()
+		gap := a.cfg.Health.Interval / 10
+		a.mu.Unlock()
+		a.logRound(ctx, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(gap):
 		}
 	}
 }
 
-// maxConcurrentChecks bounds the health checks in flight (and so the
-// goroutines and sockets of a round).
-const maxConcurrentChecks = 256
+func (a *Agent) logRound(ctx context.Context, err error) {
+	if err != nil && ctx.Err() == nil {
+		a.log.Error("set backends failed; retrying next round", "err", err)
+	}
+}
 
-// CheckAll runs one round: a TCP connect to every backend's health port
-// (up to maxConcurrentChecks at once, each bounded by health.timeout),
-// then applies the results (rise and fall thresholds), ends the drains
-// that are due and writes the backend set to the datapath if it changed.
-// A round cut short by ctx records nothing.
+// CheckAll runs one round at once: a TCP connect to every backend's health
+// port, all started together, each bounded by health.timeout; then it
+// ends the drains that are due and writes the backend set to the datapath
+// if it changed. Each result is applied as it comes (rise and fall
+// thresholds); a check cut short by ctx records nothing.
 func (a *Agent) CheckAll(ctx context.Context) error {
+	return a.round(ctx, a.targets(false), 0)
+}
+
+// targets are the backends to check, by ID; only those never checked when
+// unchecked is true.
+func (a *Agent) targets(unchecked bool) []BackendConfig {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]BackendConfig, 0, len(a.bes))
+	for _, b := range a.bes {
+		if !unchecked || !b.checked {
+			out = append(out, b.cfg)
+		}
+	}
+	slices.SortFunc(out, func(x, y BackendConfig) int { return cmp.Compare(x.ID, y.ID) })
+	return out
+}
+
+// round checks targets, starting check i at i*spread/len(targets) after
+// the round begins, then ends the drains that are due and writes the
+// backend set if it changed. A backend whose previous check is still
+// running is not checked again (counted as late).
+func (a *Agent) round(ctx context.Context, targets []BackendConfig, spread time.Duration) error {
 	a.mu.Lock()
 	timeout := a.cfg.Health.Timeout
-	targets := make([]BackendConfig, 0, len(a.bes))
-	for _, b := range a.bes {
-		targets = append(targets, b.cfg)
-	}
 	a.mu.Unlock()
-
-	results := make([]error, len(targets))
+	start := time.Now()
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxConcurrentChecks)
 	for i, t := range targets {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			c, err := a.dial(cctx, "tcp", t.HealthAddr())
-			if err == nil {
-				err = c.Close()
+		if spread > 0 {
+			at := start.Add(time.Duration(int64(spread) * int64(i) / int64(len(targets))))
+			if d := time.Until(at); d > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(d):
+				}
 			}
-			results[i] = err
-		})
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if !a.begin(t) {
+			continue
+		}
+		wg.Go(func() { a.check(ctx, t, timeout) })
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -174,13 +263,7 @@ func (a *Agent) CheckAll(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rounds++
-	for i, t := range targets {
-		b := a.bes[t.ID]
-		if b == nil || b.cfg.Addr != t.Addr || b.cfg.HealthPort != t.HealthPort {
-			continue // removed or readdressed by a reload during the round
-		}
-		a.record(b, results[i])
-	}
+	a.roundSeconds.Observe(time.Since(start).Seconds())
 	now := a.now()
 	for id, b := range a.bes {
 		if b.draining && !now.Before(b.drainUntil) {
@@ -189,6 +272,64 @@ func (a *Agent) CheckAll(ctx context.Context) error {
 		}
 	}
 	return a.pushLocked()
+}
+
+// begin marks t's check as under way, unless one already is.
+func (a *Agent) begin(t BackendConfig) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.bes[t.ID]
+	if b == nil {
+		return false // removed by a reload
+	}
+	if b.checking {
+		a.late++
+		return false
+	}
+	b.checking = true
+	return true
+}
+
+// check connects to t's health port and applies the result.
+func (a *Agent) check(ctx context.Context, t BackendConfig, timeout time.Duration) {
+	a.inFlight.Add(1)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	c, err := a.dial(cctx, "tcp", t.HealthAddr())
+	if err == nil {
+		err = c.Close()
+	}
+	cancel()
+	a.inFlight.Add(-1)
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.bes[t.ID]
+	if b != nil {
+		b.checking = false
+	}
+	switch {
+	case ctx.Err() != nil:
+		return
+	case localError(err):
+		// The agent's own shortage says nothing about the backend.
+		a.skipped++
+		a.log.Warn("health check could not run", "id", t.ID, "err", err)
+		return
+	case b == nil || b.cfg.Addr != t.Addr || b.cfg.HealthPort != t.HealthPort:
+		return // removed or readdressed by a reload during the check
+	}
+	a.record(b, err)
+}
+
+// localError reports whether a dial failed for lack of a resource of this
+// host (descriptors, buffers, ports), not because of the backend.
+func localError(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // record applies one check result to b.
@@ -215,6 +356,12 @@ func (a *Agent) record(b *backendState, err error) {
 		b.up = false
 		b.downs++
 		a.log.Warn("backend down", "id", b.cfg.ID, "name", b.cfg.Name, "addr", b.cfg.HealthAddr(), "failures", b.fail, "err", err)
+	default:
+		return
+	}
+	select { // a change: ask Run's writer for a write
+	case a.dirt <- struct{}{}:
+	default:
 	}
 }
 
@@ -243,10 +390,11 @@ func (a *Agent) pushLocked() error {
 	}
 	if err := a.dp.SetBackends(want); err != nil {
 		a.pushKO++
+		a.synced = false
 		return fmt.Errorf("agent: set backends: %w", err)
 	}
 	a.pushOK++
-	a.pushed, a.hasPush = want, true
+	a.pushed, a.hasPush, a.synced = want, true, true
 	up := 0
 	for _, b := range want {
 		if b.Up && b.Weight > 0 {
@@ -325,10 +473,15 @@ func (a *Agent) countFailedReload() {
 func (a *Agent) Backends() []BackendStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	serving := make(map[balancer.BackendID]bool, len(a.pushed))
+	for _, b := range a.pushed {
+		serving[b.ID] = b.Up && b.Weight > 0
+	}
 	out := make([]BackendStatus, 0, len(a.bes))
 	for _, b := range a.bes {
 		s := BackendStatus{
-			Config: b.cfg, Checked: b.checked, Up: b.up, Draining: b.draining, DrainUntil: b.drainUntil,
+			Serving: serving[b.cfg.ID],
+			Config:  b.cfg, Checked: b.checked, Up: b.up, Draining: b.draining, DrainUntil: b.drainUntil,
 			Weight: b.cfg.Weight, ChecksOK: b.ok, ChecksFailed: b.failed, Ups: b.ups, Downs: b.downs,
 			ConsecutiveOK: b.succ, ConsecutiveBad: b.fail,
 		}

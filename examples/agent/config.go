@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,10 +8,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/strictjson"
 	"github.com/titanlb/titanlb/maglev"
 	"github.com/titanlb/titanlb/xdp"
 )
@@ -28,6 +28,20 @@ const (
 	DefaultWeight   = 1
 )
 
+// Limits of the health-check schedule: every accepted config can be held
+// (see README.md, "How health checks run", for the measurement).
+const (
+	// MaxBackends is the largest backend set the agent accepts.
+	MaxBackends = 4096
+	// MaxCheckRate bounds backends/health.interval, the TCP connects the
+	// agent starts per second: 4096 backends need an interval of at
+	// least 410ms.
+	MaxCheckRate = 10000
+)
+
+// maxConfigSize bounds the config file.
+const maxConfigSize = 1 << 20
+
 // Errors of config validation, wrapped with the field's name and value.
 var (
 	ErrNotIPv4     = errors.New("not an IPv4 address")
@@ -36,6 +50,7 @@ var (
 	ErrRange       = errors.New("out of range")
 	ErrBadDuration = errors.New("not a duration")
 	ErrImmutable   = errors.New("cannot change on reload (restart the agent)")
+	ErrUnusable    = errors.New("not a usable unicast address")
 )
 
 // Config is a validated agent configuration: every default filled in.
@@ -54,10 +69,10 @@ type Config struct {
 	Backends []BackendConfig
 }
 
-// ProgramConfig is the part of [xdp.Options] the file may set, and the
-// mode [xdp.Program.Attach] attaches in; zero fields take the xdp
-// defaults. It is fixed for the agent's lifetime: a reload that changes
-// it is refused.
+// ProgramConfig is the part of [xdp.Options] the file may set, with the
+// xdp defaults filled in (so that a default written out and one left out
+// are the same config), and the mode [xdp.Program.Attach] attaches in. It
+// is fixed for the agent's lifetime: a reload that changes it is refused.
 type ProgramConfig struct {
 	RingSize      uint64
 	ConnTableSize int
@@ -134,81 +149,83 @@ type fileConfig struct {
 	} `json:"backends"`
 }
 
-// LoadConfig reads and validates the JSON config file at path.
+// LoadConfig reads and validates the JSON config file at path, which must
+// be a regular file: a FIFO or a device is refused at once rather than
+// waited on, so that a reload can never hang.
 func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO without a writer returns at once.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	return ParseConfig(f)
-}
-
-// ParseConfig reads a JSON config from r and validates it. Unknown fields
-// are errors (a misspelt key must not be ignored silently). Errors name the
-// field, e.g. `config: backends[1].address "x": not an IPv4 address`.
-func ParseConfig(r io.Reader) (*Config, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 1<<20+1))
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	if len(b) > 1<<20 {
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("config: %s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	return ParseConfig(f)
+}
+
+// fileKind names a mode's type.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
+}
+
+// ParseConfig reads a JSON config from r and validates it. The JSON is
+// read strictly: keys match exactly (case included), each once, an unknown
+// key is an error (a misspelt key must not be ignored silently), and
+// nothing may follow the object. Errors name the field, e.g.
+// `config: backends[1].address "x": not an IPv4 address`.
+func ParseConfig(r io.Reader) (*Config, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(b) > maxConfigSize {
 		return nil, fmt.Errorf("config: larger than 1 MiB")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var fc fileConfig
-	if err := dec.Decode(&fc); err != nil {
-		return nil, fmt.Errorf("config: %w", jsonError(b, err))
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("config: data after the top-level object")
+	if err := strictjson.Unmarshal(b, &fc); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return fc.validate()
 }
 
-// jsonError adds the line number to a JSON syntax or type error.
-func jsonError(b []byte, err error) error {
-	var off int64 = -1
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
+// unusable says why a is no address to send packets to or to balance, or
+// returns "": the balancer would deliver to itself (unspecified, loopback,
+// "this network"), to many hosts (multicast, broadcast), or to no routable
+// host (link-local, reserved).
+func unusable(a netip.Addr) string {
 	switch {
-	case errors.As(err, &se):
-		off = se.Offset
-	case errors.As(err, &te):
-		off = te.Offset
-		if te.Field != "" {
-			return fmt.Errorf("%s: %s where %s is expected (line %d)", te.Field, te.Value, kind(te.Type.String()), line(b, off))
-		}
+	case a.IsUnspecified():
+		return "unspecified"
+	case a.IsLoopback():
+		return "loopback (the balancer host itself)"
+	case a.IsMulticast():
+		return "multicast"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "broadcast"
+	case a.As4()[0] == 0:
+		return `"this network" (0.0.0.0/8)`
+	case a.IsLinkLocalUnicast():
+		return "link-local (169.254.0.0/16: not routed)"
+	case a.As4()[0] >= 240:
+		return "reserved (240.0.0.0/4)"
 	}
-	if off < 0 {
-		return err
-	}
-	return fmt.Errorf("line %d: %w", line(b, off), err)
-}
-
-// kind names a Go type of fileConfig as a JSON value.
-func kind(goType string) string {
-	switch strings.TrimPrefix(goType, "*") {
-	case "int", "int64":
-		return "an integer"
-	case "string":
-		return "a string"
-	case "[]string":
-		return "a list of strings"
-	}
-	switch {
-	case strings.HasPrefix(goType, "[]"):
-		return "a list"
-	case strings.HasPrefix(goType, "struct"):
-		return "an object"
-	}
-	return goType
-}
-
-func line(b []byte, off int64) int {
-	off = min(max(off, 0), int64(len(b)))
-	return bytes.Count(b[:off], []byte("\n")) + 1
+	return ""
 }
 
 func (fc *fileConfig) validate() (*Config, error) {
@@ -221,6 +238,9 @@ func (fc *fileConfig) validate() (*Config, error) {
 		a, err := netip.ParseAddr(s)
 		if err != nil || !a.Is4() {
 			return nil, fmt.Errorf("config: vips[%d] %q: %w", i, s, ErrNotIPv4)
+		}
+		if why := unusable(a); why != "" {
+			return nil, fmt.Errorf("config: vips[%d] %q: %w: %s", i, s, ErrUnusable, why)
 		}
 		if j, ok := vips[a]; ok {
 			return nil, fmt.Errorf("config: vips[%d] %q: %w (vips[%d])", i, s, ErrDuplicate, j)
@@ -248,10 +268,8 @@ func (fc *fileConfig) validate() (*Config, error) {
 	if err := c.Program.validate(); err != nil {
 		return nil, err
 	}
+	c.Program = c.Program.resolved()
 	maxBackends := c.Program.MaxBackends
-	if maxBackends == 0 {
-		maxBackends = xdp.DefaultMaxBackends
-	}
 
 	h := &c.Health
 	var err error
@@ -290,6 +308,17 @@ func (fc *fileConfig) validate() (*Config, error) {
 	if len(fc.Backends) == 0 {
 		return nil, fmt.Errorf("config: backends: %w: at least one backend", ErrMissing)
 	}
+	n := len(fc.Backends)
+	switch {
+	case n > MaxBackends:
+		return nil, fmt.Errorf("config: backends: %d backends: %w (at most %d)", n, ErrRange, MaxBackends)
+	case uint64(n) > c.Program.RingSize:
+		// Every backend may be up at once: the ring needs a slot each.
+		return nil, fmt.Errorf("config: program.ring_size %d: %w (fewer slots than the %d backends)", c.Program.RingSize, ErrRange, n)
+	case float64(n)/h.Interval.Seconds() > MaxCheckRate:
+		return nil, fmt.Errorf("config: health.interval %v: %w (%d backends need at least %v: at most %d checks a second)",
+			h.Interval, ErrRange, n, minInterval(n), MaxCheckRate)
+	}
 	ids, names, addrs := map[balancer.BackendID]int{}, map[string]int{}, map[netip.Addr]int{}
 	for i, fb := range fc.Backends {
 		field := func(f string) string { return fmt.Sprintf("config: backends[%d].%s", i, f) }
@@ -319,6 +348,9 @@ func (fc *fileConfig) validate() (*Config, error) {
 		a, err := netip.ParseAddr(fb.Address)
 		if err != nil || !a.Is4() {
 			return nil, fmt.Errorf("%s %q: %w", field("address"), fb.Address, ErrNotIPv4)
+		}
+		if why := unusable(a); why != "" {
+			return nil, fmt.Errorf("%s %q: %w: %s", field("address"), fb.Address, ErrUnusable, why)
 		}
 		if j, ok := addrs[a]; ok {
 			return nil, fmt.Errorf("%s %q: %w (backends[%d])", field("address"), fb.Address, ErrDuplicate, j)
@@ -367,6 +399,28 @@ func (p ProgramConfig) validate() error {
 		}
 	}
 	return nil
+}
+
+// minInterval is the shortest health.interval for n backends.
+func minInterval(n int) time.Duration {
+	return (time.Duration(n)*time.Second + MaxCheckRate - 1) / MaxCheckRate
+}
+
+// resolved fills in the xdp defaults.
+func (p ProgramConfig) resolved() ProgramConfig {
+	if p.RingSize == 0 {
+		p.RingSize = titan.DefaultRingSize
+	}
+	if p.ConnTableSize == 0 {
+		p.ConnTableSize = titan.DefaultConnTableSize
+	}
+	if p.FragTableSize == 0 {
+		p.FragTableSize = titan.DefaultFragTableSize
+	}
+	if p.MaxBackends == 0 {
+		p.MaxBackends = xdp.DefaultMaxBackends
+	}
+	return p
 }
 
 // duration parses s ("1s", "250ms"); empty means def.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -307,7 +307,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 
 func upSeries(i int) string {
 	id := 101 + i
-	return fmt.Sprintf(`titanlb_agent_backend_up{id="%d",name="%d",address="%s"}`, id, id, e2eBackend(i))
+	return fmt.Sprintf(`titanlb_agent_backend_up{address="%s",id="%d",name="%d"}`, e2eBackend(i), id, id)
 }
 
 // waitMetric polls the metrics until cond holds, for at most e2eWait.
@@ -364,7 +364,9 @@ func TestE2EHealthFailover(t *testing.T) {
 	t.Cleanup(func() { dp.Close() }) // a second Close is a no-op
 	attached, err := tp.lb.Exec("ip", "-d", "link", "show", "eth0")
 	must(t, err)
-	require.Contains(t, string(attached), "xdpgeneric", "program attached in generic mode")
+	if !strings.Contains(string(attached), "xdpgeneric") {
+		t.Fatalf("program attached in generic mode: %q does not contain %q", string(attached), "xdpgeneric")
+	}
 
 	// Health checks dial from inside lb, as a daemon running there would.
 	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
@@ -399,17 +401,29 @@ func TestE2EHealthFailover(t *testing.T) {
 	old := portRange(e2eFirstPort, 90)
 	first := tp.send(t, old)
 	for b := range 3 {
-		require.NotZero(t, count(first, b), "backend %d got no flow of 90: %v", b, first)
+		if count(first, b) == 0 {
+			t.Fatalf("backend %d got no flow of 90: %v: count(first, b) is 0", b, first)
+		}
 	}
 
 	// Backend 102's health listener stops: down after fall=2 failures.
 	pushes := scrape(t, srv.URL)[`titanlb_agent_set_backends_total{result="success"}`]
 	tp.backends[1].health.stop()
-	m := waitMetric(t, srv.URL, "backend 102 down", func(m map[string]float64) bool { return m[upSeries(1)] == 0 })
-	require.Equal(t, 1.0, m[upSeries(0)])
-	require.Equal(t, 1.0, m[upSeries(2)])
-	require.Greater(t, m[`titanlb_agent_set_backends_total{result="success"}`], pushes, "the ring was rewritten")
-	require.GreaterOrEqual(t, m[`titanlb_agent_health_checks_total{id="102",name="102",address="10.78.11.2",result="failure"}`], 2.0)
+	// Down in the agent's view and in the set the datapath holds.
+	serving102 := strings.Replace(upSeries(1), "_up{", "_serving{", 1)
+	m := waitMetric(t, srv.URL, "backend 102 down", func(m map[string]float64) bool { return m[upSeries(1)] == 0 && m[serving102] == 0 })
+	if got := m[upSeries(0)]; got != 1.0 {
+		t.Fatalf("m[upSeries(0)] = %v, want %v", got, 1.0)
+	}
+	if got := m[upSeries(2)]; got != 1.0 {
+		t.Fatalf("m[upSeries(2)] = %v, want %v", got, 1.0)
+	}
+	if got := m[`titanlb_agent_set_backends_total{result="success"}`]; got <= pushes {
+		t.Fatalf("the ring was not rewritten: %v writes, %v before", got, pushes)
+	}
+	if got := m[`titanlb_agent_health_checks_total{address="10.78.11.2",id="102",name="102",result="failure"}`]; got < 2 {
+		t.Fatalf("102 failed %v checks, want at least 2", got)
+	}
 
 	// Round 2: the old flows again, and 90 new ones. Nothing is lost; no
 	// flow reaches 102; flows of 101 and 103 keep their backend.
@@ -417,23 +431,37 @@ func TestE2EHealthFailover(t *testing.T) {
 	second := tp.send(t, append(slices.Clone(old), fresh...))
 	for _, p := range old {
 		if first[p] != 1 {
-			require.Equal(t, first[p], second[p], "flow %d left its healthy backend", p)
+			if got := second[p]; got != first[p] {
+				t.Fatalf("flow %d left its healthy backend: second[p] = %v, want %v", p, got, first[p])
+			}
 		} else {
-			require.NotEqual(t, 1, second[p], "flow %d stayed on the dead backend", p)
+			if second[p] == 1 {
+				t.Fatalf("flow %d stayed on the dead backend: second[p] = %v, want anything else", p, 1)
+			}
 		}
 	}
-	require.Zero(t, count(second, 1), "no flow, old or new, reaches the dead backend")
+	if got := count(second, 1); got != 0 {
+		t.Fatalf("no flow, old or new, reaches the dead backend: count(second, 1) = %v, want 0", got)
+	}
 	moved := count(first, 1)
 	m = scrape(t, srv.URL)
-	require.GreaterOrEqual(t, m["titanlb_xdp_repicks_total"], float64(moved), "the flows of 102 were re-picked")
-	require.GreaterOrEqual(t, m["titanlb_xdp_forwarded_total"], float64(len(old)*2+len(fresh)))
-	require.Zero(t, m[`titanlb_xdp_dropped_total{reason="no_backend"}`])
+	if !(m["titanlb_xdp_repicks_total"] >= float64(moved)) {
+		t.Fatalf("the flows of 102 were re-picked: %v, want >= %v", m["titanlb_xdp_repicks_total"], float64(moved))
+	}
+	if !(m["titanlb_xdp_forwarded_total"] >= float64(len(old)*2+len(fresh))) {
+		t.Fatalf("%v, want >= %v", m["titanlb_xdp_forwarded_total"], float64(len(old)*2+len(fresh)))
+	}
+	if got := m[`titanlb_xdp_dropped_total{reason="no_backend"}`]; got != 0 {
+		t.Fatalf("m[`titanlb_xdp_dropped_total{reason=\"no_backend\"}`] = %v, want 0", got)
+	}
 
 	// 102 returns: up after rise=2 successes; new flows reach it again.
 	tp.backends[1].health.start()
 	waitMetric(t, srv.URL, "backend 102 up", func(m map[string]float64) bool { return m[upSeries(1)] == 1 })
 	third := tp.send(t, portRange(e2eFirstPort+2000, 90))
-	require.NotZero(t, count(third, 1), "backend 102 takes new flows again")
+	if count(third, 1) == 0 {
+		t.Fatalf("backend 102 takes new flows again: count(third, 1) is 0")
+	}
 
 	// Reload without 103: it drains at weight 0. Its tracked flows stay on
 	// it (the connection table survives the reload); new flows avoid it.
@@ -443,16 +471,26 @@ func TestE2EHealthFailover(t *testing.T) {
 			on103 = append(on103, p)
 		}
 	}
-	require.NotEmpty(t, on103)
+	if len(on103) == 0 {
+		t.Fatalf("on103 is empty")
+	}
 	next := *cfg
 	next.Backends = slices.Clone(cfg.Backends[:2])
-	require.NoError(t, a.Reload(&next))
+	if err := a.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
 	m = scrape(t, srv.URL)
-	require.Equal(t, 1.0, m[`titanlb_agent_backend_draining{id="103",name="103",address="10.78.12.2"}`])
-	require.Equal(t, 1.0, m[`titanlb_agent_reloads_total{result="success"}`])
+	if got := m[`titanlb_agent_backend_draining{address="10.78.12.2",id="103",name="103"}`]; got != 1.0 {
+		t.Fatalf("m[`titanlb_agent_backend_draining{address=\"10.78.12.2\",id=\"103\",name=\"103\"}`] = %v, want %v", got, 1.0)
+	}
+	if got := m[`titanlb_agent_reloads_total{result="success"}`]; got != 1.0 {
+		t.Fatalf("m[`titanlb_agent_reloads_total{result=\"success\"}`] = %v, want %v", got, 1.0)
+	}
 	fourth := tp.send(t, append(slices.Clone(on103), portRange(e2eFirstPort+3000, 90)...))
 	for _, p := range on103 {
-		require.Equal(t, 2, fourth[p], "flow %d on draining 103 moved", p)
+		if got := fourth[p]; got != 2 {
+			t.Fatalf("flow %d on draining 103 moved: fourth[p] = %v, want %v", p, got, 2)
+		}
 	}
 	newOn103 := 0
 	for p, b := range fourth {
@@ -460,26 +498,36 @@ func TestE2EHealthFailover(t *testing.T) {
 			newOn103++
 		}
 	}
-	require.Zero(t, newOn103, "no new flow reaches draining 103")
+	if got := newOn103; got != 0 {
+		t.Fatalf("no new flow reaches draining 103: newOn103 = %v, want 0", got)
+	}
 
 	// An invalid reload (new VIPs) keeps the running config.
 	bad := next
 	bad.VIPs = []netip.Addr{netip.MustParseAddr("10.78.100.2")}
-	require.ErrorIs(t, a.Reload(&bad), ErrImmutable)
-	require.Same(t, &next, a.Config())
+	if err := a.Reload(&bad); !errors.Is(err, ErrImmutable) {
+		t.Fatalf("error %v, want %v", err, ErrImmutable)
+	}
+	if a.Config() != &next {
+		t.Fatalf("a.Config() is not &next")
+	}
 
 	// Shutdown: Run returns, Close detaches.
 	cancel()
 	select {
 	case err := <-done:
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatal(err)
+		}
 	case <-time.After(e2eWait):
 		t.Fatal("Run did not return after cancel")
 	}
 	must(t, dp.Close())
 	out, err := tp.lb.Exec("ip", "-d", "link", "show", "eth0")
 	must(t, err)
-	require.NotContains(t, string(out), "xdp", "program detached")
+	if strings.Contains(string(out), "xdp") {
+		t.Fatalf("program detached: %q contains %q", string(out), "xdp")
+	}
 }
 
 // testLogger logs through t.Log.

@@ -9,27 +9,33 @@
 //
 // # Behaviour
 //
-//   - At start it checks every backend once, then writes the backend set
-//     (a backend whose first check fails starts down).
-//   - Every health.interval it connects to each backend's address and
-//     health_port (giving up after health.timeout). A backend goes down
-//     after health.fall consecutive failures and comes back after
-//     health.rise consecutive successes; each change rewrites the ring
-//     with [xdp.Program.SetBackends] (Up=false). Flows of the other
-//     backends stay where they are: Maglev moves only the slots of the
-//     backend that changed, and the connection table keeps its entries.
+//   - At start it checks every backend once, all at once, then writes the
+//     backend set (a backend whose first check fails starts down).
+//   - Then every backend is checked once per health.interval: a TCP
+//     connect to its address and health_port, given up after
+//     health.timeout. Rounds start on a fixed schedule and spread their
+//     checks evenly over the interval, so the interval holds for the
+//     largest set accepted ([MaxBackends] backends, at most
+//     [MaxCheckRate] checks a second). A backend goes down after
+//     health.fall consecutive failures and comes back after health.rise
+//     consecutive successes; each change rewrites the ring with
+//     [xdp.Program.SetBackends] (Up=false). Flows of the other backends
+//     stay where they are: Maglev moves only the slots of the backend that
+//     changed, and the connection table keeps its entries.
 //   - SIGHUP rereads the config file. Only the backend set is written: the
 //     program and its connection and fragment tables are kept, so tracked
 //     flows are not dropped. A backend removed from the file drains at
 //     weight 0 (keeps its flows, gets no new ones) for health.drain, then
 //     is removed. An invalid file, or one that changes the interface, the
 //     VIPs or the program section (fixed when the program loads), is
-//     logged and the running config is kept.
+//     logged and the running config is kept. The file must be a regular
+//     file: a FIFO or a device is refused, never waited on.
 //   - SIGINT or SIGTERM detach the program from the interface and unload it.
 //
 // Loading and attaching need root (or CAP_BPF and CAP_NET_ADMIN). The
 // config format is described in README.md; agent.example.json is a
-// complete example.
+// complete example. The metrics server bounds every connection in time
+// and number (package internal/httpserver).
 package main
 
 import (
@@ -45,6 +51,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/titanlb/titanlb/internal/httpserver"
 )
 
 func main() {
@@ -113,6 +121,10 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		return exitOK
 	}
 
+	if err := checkFDs(len(cfg.Backends)); err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return exitFail
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
@@ -144,9 +156,9 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 // ends or the agent fails; it does not close dp.
 func serve(ctx context.Context, cfg *Config, cfgPath, ifaceFlag string, dp Datapath, ln net.Listener, hup <-chan os.Signal, log *slog.Logger) int {
 	a := NewAgent(cfg, dp, AgentOptions{Logger: log})
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := httpserver.New(a.Handler())
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(httpserver.Limit(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server", "err", err)
 		}
 	}()
@@ -179,6 +191,9 @@ func serve(ctx context.Context, cfg *Config, cfgPath, ifaceFlag string, dp Datap
 // flag, which wins over the file as it did at start.
 func reload(a *Agent, path, ifaceFlag string, log *slog.Logger) {
 	next, err := LoadConfig(path)
+	if err == nil {
+		err = checkFDs(len(next.Backends))
+	}
 	if err != nil {
 		a.countFailedReload()
 	} else {
@@ -192,4 +207,23 @@ func reload(a *Agent, path, ifaceFlag string, log *slog.Logger) {
 		return
 	}
 	log.Info("config reloaded", "backends", len(next.Backends))
+}
+
+// fdReserve is what the agent needs besides its health checks: the BPF
+// objects, the metrics server's connections (at most
+// [httpserver.MaxConns]), the log.
+const fdReserve = httpserver.MaxConns + 64
+
+// checkFDs reports whether the open-file limit lets n health checks run at
+// once (the first round starts them all together) with [fdReserve] to
+// spare. Go raises the soft limit to the hard one at start.
+func checkFDs(n int) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil // unknown: the checks will tell (skipped checks are counted)
+	}
+	if need := uint64(n + fdReserve); lim.Cur < need {
+		return fmt.Errorf("open-file limit %d: %d backends need %d (one socket per backend at the first round, %d for the rest); raise it (ulimit -n, LimitNOFILE=)", lim.Cur, n, need, fdReserve)
+	}
+	return nil
 }

@@ -2,20 +2,24 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
-
-	"github.com/stretchr/testify/require"
 )
 
 func TestRunFlagsAndConfig(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
-	require.NoError(t, os.WriteFile(bad, []byte(`{"vips":["192.0.2.10"],"backends":[{"id":1,"address":"10.0.0.1","health_port":80},{"id":2,"address":"x","health_port":80}]}`), 0o644))
+	if err := os.WriteFile(bad, []byte(`{"vips":["192.0.2.10"],"backends":[{"id":1,"address":"10.0.0.1","health_port":80},{"id":2,"address":"x","health_port":80}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	noIface := filepath.Join(dir, "noiface.json")
-	require.NoError(t, os.WriteFile(noIface, []byte(`{"vips":["192.0.2.10"],"backends":[{"id":1,"address":"10.0.0.1","health_port":80}]}`), 0o644))
+	if err := os.WriteFile(noIface, []byte(`{"vips":["192.0.2.10"],"backends":[{"id":1,"address":"10.0.0.1","health_port":80}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -38,15 +42,48 @@ func TestRunFlagsAndConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr strings.Builder
 			code := run(context.Background(), tc.args, nil, &stdout, &stderr)
-			require.Equal(t, tc.code, code, "stderr: %s", stderr.String())
+			if got := code; got != tc.code {
+				t.Fatalf("stderr: %s: code = %v, want %v", stderr.String(), got, tc.code)
+			}
 			if tc.stdout != "" {
-				require.True(t, strings.HasPrefix(stdout.String(), tc.stdout), "stdout %q", stdout.String())
+				if !(strings.HasPrefix(stdout.String(), tc.stdout)) {
+					t.Fatalf("stdout %q", stdout.String())
+				}
 			} else {
-				require.Empty(t, stdout.String())
+				if len(stdout.String()) != 0 {
+					t.Fatalf("stdout.String() = %q, want empty", stdout.String())
+				}
 			}
 			if tc.stderr != "" {
-				require.Contains(t, stderr.String(), tc.stderr)
+				if !strings.Contains(stderr.String(), tc.stderr) {
+					t.Fatalf("%q does not contain %q", stderr.String(), tc.stderr)
+				}
 			}
 		})
+	}
+}
+
+// TestCheckFDs: a descriptor limit below what the first round needs is an
+// error that says what to raise.
+func TestCheckFDs(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	if err := checkFDs(MaxBackends); lim.Cur >= MaxBackends+fdReserve && err != nil {
+		t.Errorf("limit %d: %v", lim.Cur, err)
+	}
+	low := lim
+	low.Cur = fdReserve + 100
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skip(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	if err := checkFDs(100); err != nil {
+		t.Errorf("100 backends under %d: %v", low.Cur, err)
+	}
+	err := checkFDs(101)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("open-file limit %d: 101 backends need %d", low.Cur, 101+fdReserve)) {
+		t.Errorf("101 backends under %d: %v", low.Cur, err)
 	}
 }

@@ -1,46 +1,51 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
-	"strconv"
 	"strings"
+	"time"
 	"unicode"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/titanlb/titanlb/xdp"
 )
 
-// The metrics are written in the Prometheus text exposition format
-// (version 0.0.4) by hand: a few families, no dependency.
+// The metrics go through prometheus/client_golang: a [prometheus.Collector]
+// reads the agent's state and the program's counters on each scrape, so
+// nothing is kept twice, and the library writes the exposition format.
 
-// xdpSeries maps each [xdp.Stats] field to a metric family and its label.
-// A field missing here is still exported, as titanlb_xdp_<snake_name>_total.
-var xdpSeries = map[string]struct{ family, label string }{
-	"Packets":          {"titanlb_xdp_packets_total", ""},
-	"Forwarded":        {"titanlb_xdp_forwarded_total", ""},
-	"PassNotIPv4":      {"titanlb_xdp_passed_total", `reason="not_ipv4"`},
-	"PassNotVIP":       {"titanlb_xdp_passed_total", `reason="not_vip"`},
-	"DropTruncated":    {"titanlb_xdp_dropped_total", `reason="truncated"`},
-	"DropBadVersion":   {"titanlb_xdp_dropped_total", `reason="bad_version"`},
-	"DropBadIHL":       {"titanlb_xdp_dropped_total", `reason="bad_ihl"`},
-	"DropBadLength":    {"titanlb_xdp_dropped_total", `reason="bad_length"`},
-	"DropFragOverrun":  {"titanlb_xdp_dropped_total", `reason="frag_overrun"`},
-	"DropEmptyFrag":    {"titanlb_xdp_dropped_total", `reason="empty_fragment"`},
-	"DropL4Truncated":  {"titanlb_xdp_dropped_total", `reason="l4_truncated"`},
-	"DropNoBackend":    {"titanlb_xdp_dropped_total", `reason="no_backend"`},
-	"DropFragConflict": {"titanlb_xdp_dropped_total", `reason="fragment_conflict"`},
-	"DropFragment":     {"titanlb_xdp_dropped_total", `reason="fragment"`},
-	"DropEncap":        {"titanlb_xdp_dropped_total", `reason="encap"`},
-	"ConnHits":         {"titanlb_xdp_conn_table_lookups_total", `result="hit"`},
-	"ConnMisses":       {"titanlb_xdp_conn_table_lookups_total", `result="miss"`},
-	"Repicks":          {"titanlb_xdp_repicks_total", ""},
-	"FragHits":         {"titanlb_xdp_frag_table_lookups_total", `result="hit"`},
-	"FragMisses":       {"titanlb_xdp_frag_table_lookups_total", `result="miss"`},
-	"FragExpired":      {"titanlb_xdp_frag_table_lookups_total", `result="expired"`},
-	"Orphans":          {"titanlb_xdp_orphan_fragments_total", ""},
-	"HintHits":         {"titanlb_xdp_host_hint_hits_total", ""},
+// xdpSeries maps each [xdp.Stats] field to a metric family and, for
+// families that share a name, its label. A field missing here is still
+// exported, as titanlb_xdp_<snake_name>_total.
+var xdpSeries = map[string]struct{ family, label, value string }{
+	"Packets":          {"titanlb_xdp_packets_total", "", ""},
+	"Forwarded":        {"titanlb_xdp_forwarded_total", "", ""},
+	"PassNotIPv4":      {"titanlb_xdp_passed_total", "reason", "not_ipv4"},
+	"PassNotVIP":       {"titanlb_xdp_passed_total", "reason", "not_vip"},
+	"DropTruncated":    {"titanlb_xdp_dropped_total", "reason", "truncated"},
+	"DropBadVersion":   {"titanlb_xdp_dropped_total", "reason", "bad_version"},
+	"DropBadIHL":       {"titanlb_xdp_dropped_total", "reason", "bad_ihl"},
+	"DropBadLength":    {"titanlb_xdp_dropped_total", "reason", "bad_length"},
+	"DropFragOverrun":  {"titanlb_xdp_dropped_total", "reason", "frag_overrun"},
+	"DropEmptyFrag":    {"titanlb_xdp_dropped_total", "reason", "empty_fragment"},
+	"DropL4Truncated":  {"titanlb_xdp_dropped_total", "reason", "l4_truncated"},
+	"DropNoBackend":    {"titanlb_xdp_dropped_total", "reason", "no_backend"},
+	"DropFragConflict": {"titanlb_xdp_dropped_total", "reason", "fragment_conflict"},
+	"DropFragment":     {"titanlb_xdp_dropped_total", "reason", "fragment"},
+	"DropEncap":        {"titanlb_xdp_dropped_total", "reason", "encap"},
+	"ConnHits":         {"titanlb_xdp_conn_table_lookups_total", "result", "hit"},
+	"ConnMisses":       {"titanlb_xdp_conn_table_lookups_total", "result", "miss"},
+	"Repicks":          {"titanlb_xdp_repicks_total", "", ""},
+	"FragHits":         {"titanlb_xdp_frag_table_lookups_total", "result", "hit"},
+	"FragMisses":       {"titanlb_xdp_frag_table_lookups_total", "result", "miss"},
+	"FragExpired":      {"titanlb_xdp_frag_table_lookups_total", "result", "expired"},
+	"Orphans":          {"titanlb_xdp_orphan_fragments_total", "", ""},
+	"HintHits":         {"titanlb_xdp_host_hint_hits_total", "", ""},
 }
 
 // xdpHelp is the HELP text of each family.
@@ -56,129 +61,151 @@ var xdpHelp = map[string]string{
 	"titanlb_xdp_host_hint_hits_total":     "Orphan fragments sent by the host-pair hint.",
 }
 
-// metricsWriter writes families in order, each HELP and TYPE once.
-type metricsWriter struct {
-	b    bytes.Buffer
-	seen map[string]bool
+// xdpField is one uint64 field of xdp.Stats and the sample it becomes.
+type xdpField struct {
+	index int
+	desc  *prometheus.Desc
+	label string // the label's value, "" for a family without label
 }
 
-func (w *metricsWriter) family(name, typ, help string) {
-	if w.seen[name] {
-		return
+// collector is the agent's [prometheus.Collector].
+type collector struct {
+	a   *Agent
+	xdp []xdpField
+
+	backendUp, backendDraining, backendWeight, backendServing *prometheus.Desc
+	transitions, checks                                       *prometheus.Desc
+	rounds, skipped, late, inFlight                           *prometheus.Desc
+	reloads, sets, synced, xdpUp                              *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*collector)(nil)
+
+func newCollector(a *Agent) *collector {
+	be := []string{"id", "name", "address"}
+	c := &collector{
+		a:               a,
+		backendUp:       prometheus.NewDesc("titanlb_agent_backend_up", "1 when the backend passes its health checks.", be, nil),
+		backendDraining: prometheus.NewDesc("titanlb_agent_backend_draining", "1 while a backend removed from the config drains at weight 0.", be, nil),
+		backendWeight:   prometheus.NewDesc("titanlb_agent_backend_weight", "Weight given to the datapath (0 while draining).", be, nil),
+		backendServing:  prometheus.NewDesc("titanlb_agent_backend_serving", "1 when the backend set the datapath holds gives this backend new flows; differs from _up while a write to the datapath fails.", be, nil),
+		transitions:     prometheus.NewDesc("titanlb_agent_backend_transitions_total", "Health transitions after the first check, by direction.", append(be, "to"), nil),
+		checks:          prometheus.NewDesc("titanlb_agent_health_checks_total", "TCP connect health checks, by result.", append(be, "result"), nil),
+		rounds:          prometheus.NewDesc("titanlb_agent_health_rounds_total", "Rounds of health checks completed.", nil, nil),
+		skipped:         prometheus.NewDesc("titanlb_agent_health_checks_skipped_total", "Checks that could not run for lack of a local resource (file descriptors, buffers, ports); they count for no backend.", nil, nil),
+		late:            prometheus.NewDesc("titanlb_agent_health_checks_late_total", "Checks not started because the backend's previous check was still running.", nil, nil),
+		inFlight:        prometheus.NewDesc("titanlb_agent_health_checks_in_flight", "Health checks under way.", nil, nil),
+		reloads:         prometheus.NewDesc("titanlb_agent_reloads_total", "Config reloads (SIGHUP), by result; a failed one keeps the old config.", []string{"result"}, nil),
+		sets:            prometheus.NewDesc("titanlb_agent_set_backends_total", "Backend sets written to the datapath, by result.", []string{"result"}, nil),
+		synced:          prometheus.NewDesc("titanlb_agent_datapath_synced", "1 when the datapath holds the backend set the agent wants; 0 while writing it fails.", nil, nil),
+		xdpUp:           prometheus.NewDesc("titanlb_xdp_up", "1 when the program's counters could be read.", nil, nil),
 	}
-	w.seen[name] = true
-	fmt.Fprintf(&w.b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-}
-
-func (w *metricsWriter) sample(name, labels string, v uint64) {
-	w.b.WriteString(name)
-	if labels != "" {
-		w.b.WriteString("{" + labels + "}")
+	st := reflect.TypeFor[xdp.Stats]()
+	descs := map[string]*prometheus.Desc{}
+	for i := range st.NumField() {
+		f := st.Field(i)
+		if !f.IsExported() || f.Type.Kind() != reflect.Uint64 {
+			continue
+		}
+		s, ok := xdpSeries[f.Name]
+		if !ok {
+			s.family = "titanlb_xdp_" + snake(f.Name) + "_total"
+		}
+		d := descs[s.family]
+		if d == nil {
+			help := xdpHelp[s.family]
+			if help == "" {
+				help = "A counter of the XDP program."
+			}
+			var labels []string
+			if s.label != "" {
+				labels = []string{s.label}
+			}
+			d = prometheus.NewDesc(s.family, help, labels, nil)
+			descs[s.family] = d
+		}
+		c.xdp = append(c.xdp, xdpField{index: i, desc: d, label: s.value})
 	}
-	w.b.WriteString(" " + strconv.FormatUint(v, 10) + "\n")
+	return c
 }
 
-// label formats name="value" with the value escaped as the format wants.
-func label(name, value string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return name + `="` + r.Replace(value) + `"`
+// Describe implements [prometheus.Collector].
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.backendUp, c.backendDraining, c.backendWeight, c.backendServing,
+		c.transitions, c.checks, c.rounds, c.skipped, c.late, c.inFlight, c.reloads, c.sets, c.synced, c.xdpUp} {
+		ch <- d
+	}
+	seen := map[*prometheus.Desc]bool{}
+	for _, f := range c.xdp {
+		if !seen[f.desc] {
+			seen[f.desc] = true
+			ch <- f.desc
+		}
+	}
 }
 
-func b2u(b bool) uint64 {
+func b2f(b bool) float64 {
 	if b {
 		return 1
 	}
 	return 0
 }
 
-// WriteMetrics writes the agent's state and the program's counters in the
-// Prometheus text format. When the counters cannot be read, the agent's
-// series are still written and titanlb_xdp_up is 0.
-func (a *Agent) WriteMetrics(out io.Writer) error {
+// Collect implements [prometheus.Collector]: a snapshot of the agent and
+// one read of the program's per-CPU counters. When the counters cannot be
+// read, titanlb_xdp_up is 0 and no titanlb_xdp_*_total series is sent.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
 	bes := a.Backends()
 	a.mu.Lock()
-	rounds, rok, rko, pok, pko := a.rounds, a.reloadOK, a.reloadKO, a.pushOK, a.pushKO
+	rounds, skipped, late := a.rounds, a.skipped, a.late
+	rok, rko, pok, pko, synced := a.reloadOK, a.reloadKO, a.pushOK, a.pushKO, a.synced && a.hasPush
 	a.mu.Unlock()
-	w := &metricsWriter{seen: map[string]bool{}}
 
-	type gauge struct {
-		name, typ, help string
-		v               func(BackendStatus) uint64
-	}
-	for _, g := range []gauge{
-		{"titanlb_agent_backend_up", "gauge", "1 when the backend passes its health checks.", func(s BackendStatus) uint64 { return b2u(s.Up) }},
-		{"titanlb_agent_backend_draining", "gauge", "1 while a backend removed from the config drains at weight 0.", func(s BackendStatus) uint64 { return b2u(s.Draining) }},
-		{"titanlb_agent_backend_weight", "gauge", "Weight given to the datapath (0 while draining).", func(s BackendStatus) uint64 { return uint64(s.Weight) }},
-		{"titanlb_agent_backend_transitions_total", "counter", "Health transitions after the first check, by direction.", nil},
-		{"titanlb_agent_health_checks_total", "counter", "TCP connect health checks, by result.", nil},
-	} {
-		w.family(g.name, g.typ, g.help)
-		for _, s := range bes {
-			ls := strings.Join([]string{label("id", s.Config.ID.String()), label("name", s.Config.Name), label("address", s.Config.Addr.String())}, ",")
-			switch g.name {
-			case "titanlb_agent_backend_transitions_total":
-				w.sample(g.name, ls+`,to="up"`, s.Ups)
-				w.sample(g.name, ls+`,to="down"`, s.Downs)
-			case "titanlb_agent_health_checks_total":
-				w.sample(g.name, ls+`,result="success"`, s.ChecksOK)
-				w.sample(g.name, ls+`,result="failure"`, s.ChecksFailed)
-			default:
-				w.sample(g.name, ls, g.v(s))
-			}
+	send := func(d *prometheus.Desc, t prometheus.ValueType, v float64, l ...string) {
+		m, err := prometheus.NewConstMetric(d, t, v, l...)
+		if err != nil { // a label value that is not UTF-8: the scrape reports it
+			m = prometheus.NewInvalidMetric(d, err)
 		}
+		ch <- m
 	}
-	w.family("titanlb_agent_health_rounds_total", "counter", "Rounds of health checks completed.")
-	w.sample("titanlb_agent_health_rounds_total", "", rounds)
-	w.family("titanlb_agent_reloads_total", "counter", "Config reloads (SIGHUP), by result; a failed one keeps the old config.")
-	w.sample("titanlb_agent_reloads_total", `result="success"`, rok)
-	w.sample("titanlb_agent_reloads_total", `result="failure"`, rko)
-	w.family("titanlb_agent_set_backends_total", "counter", "Backend sets written to the datapath, by result.")
-	w.sample("titanlb_agent_set_backends_total", `result="success"`, pok)
-	w.sample("titanlb_agent_set_backends_total", `result="failure"`, pko)
+	gauge := func(d *prometheus.Desc, v float64, l ...string) { send(d, prometheus.GaugeValue, v, l...) }
+	counter := func(d *prometheus.Desc, v uint64, l ...string) { send(d, prometheus.CounterValue, float64(v), l...) }
+	for _, s := range bes {
+		l := []string{s.Config.ID.String(), s.Config.Name, s.Config.Addr.String()}
+		gauge(c.backendUp, b2f(s.Up), l...)
+		gauge(c.backendDraining, b2f(s.Draining), l...)
+		gauge(c.backendWeight, float64(s.Weight), l...)
+		gauge(c.backendServing, b2f(s.Serving), l...)
+		counter(c.transitions, s.Ups, append(l, "up")...)
+		counter(c.transitions, s.Downs, append(l, "down")...)
+		counter(c.checks, s.ChecksOK, append(l, "success")...)
+		counter(c.checks, s.ChecksFailed, append(l, "failure")...)
+	}
+	counter(c.rounds, rounds)
+	counter(c.skipped, skipped)
+	counter(c.late, late)
+	gauge(c.inFlight, float64(a.inFlight.Load()))
+	counter(c.reloads, rok, "success")
+	counter(c.reloads, rko, "failure")
+	counter(c.sets, pok, "success")
+	counter(c.sets, pko, "failure")
+	gauge(c.synced, b2f(synced))
 
 	st, err := a.dp.Stats()
-	w.family("titanlb_xdp_up", "gauge", "1 when the program's counters could be read.")
-	w.sample("titanlb_xdp_up", "", b2u(err == nil))
-	if err == nil {
-		// Group the samples by family: the format wants each family's
-		// samples together, whatever the field order.
-		type sample struct {
-			labels string
-			v      uint64
-		}
-		var order []string
-		fams := map[string][]sample{}
-		v := reflect.ValueOf(st)
-		for i := range v.NumField() {
-			f := v.Type().Field(i)
-			if !f.IsExported() || f.Type.Kind() != reflect.Uint64 {
-				continue
-			}
-			s, ok := xdpSeries[f.Name]
-			if !ok {
-				s.family = "titanlb_xdp_" + snake(f.Name) + "_total"
-			}
-			if _, ok := fams[s.family]; !ok {
-				order = append(order, s.family)
-			}
-			fams[s.family] = append(fams[s.family], sample{s.label, v.Field(i).Uint()})
-		}
-		for _, name := range order {
-			help := xdpHelp[name]
-			if help == "" {
-				help = "A counter of the XDP program."
-			}
-			w.family(name, "counter", help)
-			for _, s := range fams[name] {
-				w.sample(name, s.labels, s.v)
-			}
-		}
-	}
-	_, werr := out.Write(w.b.Bytes())
+	gauge(c.xdpUp, b2f(err == nil))
 	if err != nil {
-		return fmt.Errorf("agent: metrics: %w", err)
+		a.log.Warn("metrics: reading the program's counters", "err", err)
+		return
 	}
-	return werr
+	v := reflect.ValueOf(st)
+	for _, f := range c.xdp {
+		if f.label != "" {
+			counter(f.desc, v.Field(f.index).Uint(), f.label)
+		} else {
+			counter(f.desc, v.Field(f.index).Uint())
+		}
+	}
 }
 
 // snake turns "DropBadIHL" into "drop_bad_ihl".
@@ -194,19 +221,35 @@ func snake(s string) string {
 	return b.String()
 }
 
-// Handler serves /metrics.
+// Registry returns a new registry with the agent's collector, its round
+// duration histogram, and the Go runtime's and the process's collectors
+// (go_*, process_*: memory, open file descriptors).
+func (a *Agent) Registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(a), a.roundSeconds,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Handler serves /metrics from a new [Agent.Registry], at most 4 scrapes
+// at once, each given up after 10 seconds.
 func (a *Agent) Handler() http.Handler {
+	reg := a.Registry()
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		bw := bufio.NewWriter(w)
-		if err := a.WriteMetrics(bw); err != nil {
-			a.log.Warn("metrics", "err", err)
-		}
-		bw.Flush()
-	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            slogAdapter{a},
+		ErrorHandling:       promhttp.ContinueOnError,
+		Registry:            reg,
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "titanlb agent: metrics at /metrics")
 	})
 	return mux
 }
+
+// slogAdapter gives promhttp the agent's logger.
+type slogAdapter struct{ a *Agent }
+
+func (s slogAdapter) Println(v ...any) { s.a.log.Warn("metrics", "err", fmt.Sprint(v...)) }

@@ -7,101 +7,85 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
-	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/titanlb/titanlb/xdp"
 )
 
-// exposition is a parsed Prometheus text exposition: sample values by
-// `name{labels}` as written, and each family's type.
+// exposition is a parsed Prometheus exposition: sample values by
+// `name{label="value",...}` (labels in name order, as the library writes
+// them; a histogram or summary gives name_count and name_sum), and each
+// family's type.
 type exposition struct {
 	samples map[string]float64
 	types   map[string]string
 }
 
-var (
-	sampleRE = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*\})? (\S+)$`)
-	helpRE   = regexp.MustCompile(`^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) \S.*$`)
-	typeRE   = regexp.MustCompile(`^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|untyped)$`)
-)
-
-// parseExposition checks the text format strictly: HELP and TYPE once per
-// family and before its samples, every sample of a family together, no
-// sample twice, values numbers, counters named *_total.
+// parseExposition parses the text format with the Prometheus library's own
+// parser, which refuses a malformed exposition (a repeated family, a
+// sample before its TYPE, bad quoting).
 func parseExposition(text string) (*exposition, error) {
-	e := &exposition{samples: map[string]float64{}, types: map[string]string{}}
-	if !strings.HasSuffix(text, "\n") {
-		return nil, errors.New("does not end with a newline")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, err
 	}
-	done := map[string]bool{} // families whose samples are over
-	cur := ""
-	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		n := i + 1
-		if m := helpRE.FindStringSubmatch(line); m != nil {
-			if _, ok := e.types[m[1]]; ok || done[m[1]] {
-				return nil, fmt.Errorf("line %d: HELP for %s after its TYPE or samples", n, m[1])
-			}
-			continue
-		}
-		if m := typeRE.FindStringSubmatch(line); m != nil {
-			if _, ok := e.types[m[1]]; ok {
-				return nil, fmt.Errorf("line %d: second TYPE for %s", n, m[1])
-			}
-			if m[2] == "counter" && !strings.HasSuffix(m[1], "_total") {
-				return nil, fmt.Errorf("line %d: counter %s not named *_total", n, m[1])
-			}
-			e.types[m[1]] = m[2]
-			continue
-		}
-		m := sampleRE.FindStringSubmatch(line)
-		if m == nil {
-			return nil, fmt.Errorf("line %d: not a sample, HELP or TYPE: %q", n, line)
-		}
-		name := m[1]
-		if _, ok := e.types[name]; !ok {
-			return nil, fmt.Errorf("line %d: sample of %s before its TYPE", n, name)
-		}
-		if name != cur {
-			if done[name] {
-				return nil, fmt.Errorf("line %d: samples of %s are not together", n, name)
-			}
-			if cur != "" {
-				done[cur] = true
-			}
-			cur = name
-		}
-		v, err := strconv.ParseFloat(m[3], 64)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: value %q: %w", n, m[3], err)
-		}
-		key := name + m[2]
-		if _, ok := e.samples[key]; ok {
-			return nil, fmt.Errorf("line %d: duplicate sample %s", n, key)
-		}
-		e.samples[key] = v
-	}
-	return e, nil
+	return fromFamilies(fams), nil
 }
 
-func TestParseExpositionRejects(t *testing.T) {
-	for _, in := range []string{
-		"x 1",                     // no newline
-		"x 1\n",                   // no TYPE
-		"# TYPE x gauge\nx one\n", // value
-		"# TYPE x counter\nx 1\n", // counter name
-		"# TYPE x gauge\n# TYPE y gauge\nx 1\ny 1\nx{a=\"b\"} 2\n", // split family
-		"# TYPE x gauge\nx{a=\"b\"} 1\nx{a=\"b\"} 2\n",             // duplicate
-		"# TYPE x gauge\nx{a=\"b} 1\n",                             // quoting
-	} {
-		_, err := parseExposition(in)
-		require.Error(t, err, "%q", in)
+func fromFamilies(fams map[string]*dto.MetricFamily) *exposition {
+	e := &exposition{samples: map[string]float64{}, types: map[string]string{}}
+	for name, f := range fams {
+		e.types[name] = strings.ToLower(f.GetType().String())
+		for _, m := range f.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			slices.Sort(ls)
+			key := name
+			if len(ls) > 0 {
+				key += "{" + strings.Join(ls, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				e.samples[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				e.samples[key] = m.GetGauge().GetValue()
+			case m.Untyped != nil:
+				e.samples[key] = m.GetUntyped().GetValue()
+			case m.Histogram != nil:
+				e.samples[name+"_count"] = float64(m.GetHistogram().GetSampleCount())
+				e.samples[name+"_sum"] = m.GetHistogram().GetSampleSum()
+			case m.Summary != nil:
+				e.samples[name+"_count"] = float64(m.GetSummary().GetSampleCount())
+				e.samples[name+"_sum"] = m.GetSummary().GetSampleSum()
+			}
+		}
 	}
+	return e
+}
+
+// gather collects the agent's registry, as a scrape would, and returns its
+// samples.
+func gather(t *testing.T, a *Agent) map[string]float64 {
+	t.Helper()
+	fams, err := a.Registry().Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	m := map[string]*dto.MetricFamily{}
+	for _, f := range fams {
+		m[f.GetName()] = f
+	}
+	return fromFamilies(m).samples
 }
 
 func TestMetrics(t *testing.T) {
@@ -116,65 +100,103 @@ func TestMetrics(t *testing.T) {
 	checkAll(t, a)
 	ls[2].stop()
 	checkAll(t, a)
-	require.NoError(t, a.Reload(testConfig(t, 1, 1, ls[:2]...)))
+	if err := a.Reload(testConfig(t, 1, 1, ls[:2]...)); err != nil {
+		t.Fatal(err)
+	}
 
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 	c := &http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get(srv.URL + "/metrics")
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Equal(t, "text/plain; version=0.0.4; charset=utf-8", resp.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4; charset=utf-8") {
+		t.Fatalf("Content-Type %q, want the text format 0.0.4", ct)
+	}
 
 	e, err := parseExposition(string(body))
-	require.NoError(t, err, "%s", body)
+	if err != nil {
+		t.Fatalf("%v in\n%s", err, body)
+	}
 	want := map[string]float64{
-		`titanlb_agent_backend_up{id="101",name="b1",address="127.0.0.1"}`:                           1,
-		`titanlb_agent_backend_up{id="102",name="b2",address="127.0.0.2"}`:                           1,
-		`titanlb_agent_backend_up{id="103",name="b3",address="127.0.0.3"}`:                           0,
-		`titanlb_agent_backend_draining{id="103",name="b3",address="127.0.0.3"}`:                     1,
-		`titanlb_agent_backend_weight{id="103",name="b3",address="127.0.0.3"}`:                       0,
-		`titanlb_agent_backend_weight{id="101",name="b1",address="127.0.0.1"}`:                       1,
-		`titanlb_agent_health_checks_total{id="103",name="b3",address="127.0.0.3",result="success"}`: 1,
-		`titanlb_agent_health_checks_total{id="103",name="b3",address="127.0.0.3",result="failure"}`: 1,
-		`titanlb_agent_health_checks_total{id="101",name="b1",address="127.0.0.1",result="success"}`: 2,
-		`titanlb_agent_backend_transitions_total{id="103",name="b3",address="127.0.0.3",to="down"}`:  1,
-		`titanlb_agent_backend_transitions_total{id="101",name="b1",address="127.0.0.1",to="down"}`:  0,
+		`titanlb_agent_backend_up{address="127.0.0.1",id="101",name="b1"}`:                           1,
+		`titanlb_agent_backend_up{address="127.0.0.2",id="102",name="b2"}`:                           1,
+		`titanlb_agent_backend_up{address="127.0.0.3",id="103",name="b3"}`:                           0,
+		`titanlb_agent_backend_draining{address="127.0.0.3",id="103",name="b3"}`:                     1,
+		`titanlb_agent_backend_weight{address="127.0.0.3",id="103",name="b3"}`:                       0,
+		`titanlb_agent_backend_weight{address="127.0.0.1",id="101",name="b1"}`:                       1,
+		`titanlb_agent_backend_serving{address="127.0.0.1",id="101",name="b1"}`:                      1,
+		`titanlb_agent_backend_serving{address="127.0.0.3",id="103",name="b3"}`:                      0,
+		`titanlb_agent_health_checks_total{address="127.0.0.3",id="103",name="b3",result="success"}`: 1,
+		`titanlb_agent_health_checks_total{address="127.0.0.3",id="103",name="b3",result="failure"}`: 1,
+		`titanlb_agent_health_checks_total{address="127.0.0.1",id="101",name="b1",result="success"}`: 2,
+		`titanlb_agent_backend_transitions_total{address="127.0.0.3",id="103",name="b3",to="down"}`:  1,
+		`titanlb_agent_backend_transitions_total{address="127.0.0.1",id="101",name="b1",to="down"}`:  0,
 		`titanlb_agent_health_rounds_total`:                                                          2,
+		`titanlb_agent_health_round_duration_seconds_count`:                                          2,
+		`titanlb_agent_health_checks_skipped_total`:                                                  0,
+		`titanlb_agent_health_checks_in_flight`:                                                      0,
 		`titanlb_agent_reloads_total{result="success"}`:                                              1,
 		`titanlb_agent_reloads_total{result="failure"}`:                                              0,
 		`titanlb_agent_set_backends_total{result="success"}`:                                         3,
-		`titanlb_xdp_up`:                                      1,
-		`titanlb_xdp_packets_total`:                           1000,
-		`titanlb_xdp_forwarded_total`:                         1001,
-		`titanlb_xdp_dropped_total{reason="no_backend"}`:      float64(1000 + fieldIndex(t, "DropNoBackend")),
-		`titanlb_xdp_conn_table_lookups_total{result="miss"}`: float64(1000 + fieldIndex(t, "ConnMisses")),
+		`titanlb_agent_datapath_synced`:                                                              1,
+		`titanlb_xdp_up`:                                                                             1,
+		`titanlb_xdp_packets_total`:                                                                  1000,
+		`titanlb_xdp_forwarded_total`:                                                                1001,
+		`titanlb_xdp_dropped_total{reason="no_backend"}`:                                             float64(1000 + fieldIndex(t, "DropNoBackend")),
+		`titanlb_xdp_conn_table_lookups_total{result="miss"}`:                                        float64(1000 + fieldIndex(t, "ConnMisses")),
 	}
 	for k, v := range want {
 		got, ok := e.samples[k]
-		require.True(t, ok, "missing %s in\n%s", k, body)
-		require.Equal(t, v, got, k)
+		if !ok {
+			t.Fatalf("missing %s in\n%s", k, body)
+		}
+		if got != v {
+			t.Errorf("%s = %v, want %v", k, got, v)
+		}
 	}
-	require.Equal(t, "gauge", e.types["titanlb_agent_backend_up"])
-	require.Equal(t, "counter", e.types["titanlb_xdp_dropped_total"])
+	for name, typ := range map[string]string{"titanlb_agent_backend_up": "gauge", "titanlb_xdp_dropped_total": "counter",
+		"titanlb_agent_health_round_duration_seconds": "histogram"} {
+		if e.types[name] != typ {
+			t.Errorf("type of %s = %q, want %s", name, e.types[name], typ)
+		}
+	}
+	// The process's own figures, for the soak test and operators.
+	for _, k := range []string{"process_open_fds", "process_resident_memory_bytes", "go_goroutines"} {
+		if e.samples[k] <= 0 {
+			t.Errorf("%s = %v, want > 0", k, e.samples[k])
+		}
+	}
 
 	// Every counter of xdp.Stats is exported once, with its own value.
 	seen := map[float64]bool{}
 	for k, v := range e.samples {
 		if strings.HasPrefix(k, "titanlb_xdp_") && k != "titanlb_xdp_up" {
-			require.False(t, seen[v], "value %v twice", v)
+			if seen[v] {
+				t.Errorf("value %v twice (%s)", v, k)
+			}
 			seen[v] = true
 		}
 	}
-	require.Len(t, seen, sv.NumField())
+	if len(seen) != sv.NumField() {
+		t.Errorf("%d xdp series, want one per xdp.Stats field (%d)", len(seen), sv.NumField())
+	}
 }
 
 func fieldIndex(t *testing.T, name string) int {
 	f, ok := reflect.TypeFor[xdp.Stats]().FieldByName(name)
-	require.True(t, ok, name)
+	if !ok {
+		t.Fatalf("xdp.Stats has no field %s", name)
+	}
 	return f.Index[0]
 }
 
@@ -184,17 +206,56 @@ func TestMetricsEscapingAndStatsError(t *testing.T) {
 	cfg := testConfig(t, 1, 1, ls...)
 	cfg.Backends[1].Name = "odd \"name\"\\\nx"
 	a := NewAgent(cfg, dp, AgentOptions{})
-	var b strings.Builder
-	require.ErrorContains(t, a.WriteMetrics(&b), "map gone")
-	e, err := parseExposition(b.String())
-	require.NoError(t, err, b.String())
-	require.Contains(t, e.samples, `titanlb_agent_backend_up{id="102",name="odd \"name\"\\\nx",address="127.0.0.2"}`)
-	require.Equal(t, 0.0, e.samples["titanlb_xdp_up"])
-	require.NotContains(t, e.samples, "titanlb_xdp_packets_total")
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	m := scrape(t, srv.URL)
+	if _, ok := m[`titanlb_agent_backend_up{address="127.0.0.2",id="102",name="odd \"name\"\\\nx"}`]; !ok {
+		t.Errorf("the odd name did not come back escaped: %v", m)
+	}
+	if got, ok := m["titanlb_xdp_up"]; !ok || got != 0 {
+		t.Errorf("titanlb_xdp_up = %v (present %v), want 0", got, ok)
+	}
+	if _, ok := m["titanlb_xdp_packets_total"]; ok {
+		t.Error("program counters exported although they could not be read")
+	}
+}
+
+// TestMetricsStateDivergence reproduces finding 5 of issue 14: when the
+// datapath refuses a backend set, the metrics said the new backend was up
+// while the datapath kept the old set. titanlb_agent_backend_serving and
+// titanlb_agent_datapath_synced now tell.
+func TestMetricsStateDivergence(t *testing.T) {
+	ls := threeListeners(t)
+	ls[2].stop()
+	dp := &fakeDP{}
+	a := NewAgent(testConfig(t, 1, 1, ls...), dp, AgentOptions{})
+	checkAll(t, a) // 103 starts down
+	dp.mu.Lock()
+	dp.setErr = errors.New("ring too small")
+	dp.mu.Unlock()
+	ls[2].start()
+	if err := a.CheckAll(t.Context()); err == nil {
+		t.Fatal("the refused write was not reported")
+	}
+	m := gather(t, a)
+	up := `{address="127.0.0.3",id="103",name="b3"}`
+	if m["titanlb_agent_backend_up"+up] != 1 || m["titanlb_agent_backend_serving"+up] != 0 || m["titanlb_agent_datapath_synced"] != 0 {
+		t.Errorf("up %v, serving %v, synced %v; want 1, 0, 0", m["titanlb_agent_backend_up"+up], m["titanlb_agent_backend_serving"+up], m["titanlb_agent_datapath_synced"])
+	}
+	dp.mu.Lock()
+	dp.setErr = nil
+	dp.mu.Unlock()
+	checkAll(t, a) // the next round retries
+	m = gather(t, a)
+	if m["titanlb_agent_backend_serving"+up] != 1 || m["titanlb_agent_datapath_synced"] != 1 {
+		t.Errorf("after the retry: serving %v, synced %v; want 1, 1", m["titanlb_agent_backend_serving"+up], m["titanlb_agent_datapath_synced"])
+	}
 }
 
 func TestSnake(t *testing.T) {
 	for in, want := range map[string]string{"DropBadIHL": "drop_bad_ihl", "PassNotIPv4": "pass_not_ipv4", "Packets": "packets", "HintHits": "hint_hits"} {
-		require.Equal(t, want, snake(in))
+		if got := snake(in); got != want {
+			t.Errorf("snake(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -15,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 )
 
 // runMainEnv makes the test binary run the agent's main instead of the
@@ -146,40 +145,61 @@ func TestE2EProcess(t *testing.T) {
 	})
 	first := tp.send(t, portRange(e2eFirstPort, 60))
 	for b := range 3 {
-		require.NotZero(t, count(first, b), "backend %d got no flow", b)
+		if count(first, b) == 0 {
+			t.Fatalf("backend %d got no flow: count(first, b) is 0", b)
+		}
 	}
 
 	// SIGHUP with backend 103 removed: it drains.
 	write(e2eConfigJSON(0, 1))
 	must(t, cmd.Process.Signal(syscall.SIGHUP))
 	m := wait("reload", func(m map[string]float64) bool { return m[`titanlb_agent_reloads_total{result="success"}`] == 1 })
-	require.Equal(t, 1.0, m[`titanlb_agent_backend_draining{id="103",name="103",address="10.78.12.2"}`])
+	if got := m[`titanlb_agent_backend_draining{address="10.78.12.2",id="103",name="103"}`]; got != 1.0 {
+		t.Fatalf("m[`titanlb_agent_backend_draining{address=\"10.78.12.2\",id=\"103\",name=\"103\"}`] = %v, want %v", got, 1.0)
+	}
 	second := tp.send(t, portRange(e2eFirstPort, 60))
-	require.Equal(t, first, second, "a reload keeps every tracked flow on its backend (103 drains)")
-	require.Zero(t, count(tp.send(t, portRange(e2eFirstPort+1000, 60)), 2), "no new flow on draining 103")
+	if !maps.Equal(second, first) {
+		t.Fatalf("a reload moved tracked flows (103 drains): %v, then %v", first, second)
+	}
+	if got := count(tp.send(t, portRange(e2eFirstPort+1000, 60)), 2); got != 0 {
+		t.Fatalf("no new flow on draining 103: count(tp.send(t, portRange(e2eFirstPort+1000, 60)), 2) = %v, want 0", got)
+	}
 
 	// SIGHUP with an invalid file: logged, the running config stays.
 	write(strings.Replace(e2eConfigJSON(0, 1), `"10.78.11.2"`, `"10.78.11"`, 1))
 	must(t, cmd.Process.Signal(syscall.SIGHUP))
 	m = wait("failed reload", func(m map[string]float64) bool { return m[`titanlb_agent_reloads_total{result="failure"}`] == 1 })
-	require.Equal(t, 1.0, m[`titanlb_agent_backend_draining{id="103",name="103",address="10.78.12.2"}`])
-	require.Equal(t, 1.0, m[upSeries(1)])
+	if got := m[`titanlb_agent_backend_draining{address="10.78.12.2",id="103",name="103"}`]; got != 1.0 {
+		t.Fatalf("m[`titanlb_agent_backend_draining{address=\"10.78.12.2\",id=\"103\",name=\"103\"}`] = %v, want %v", got, 1.0)
+	}
+	if got := m[upSeries(1)]; got != 1.0 {
+		t.Fatalf("m[upSeries(1)] = %v, want %v", got, 1.0)
+	}
 	// The failure counter and the log line are written one after the
 	// other: wait for the line rather than race it.
 	const reloadErr = `config: backends[1].address \"10.78.11\": not an IPv4 address`
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), reloadErr) }, e2eWait, 20*time.Millisecond,
-		"the failed reload is logged with the field:\n%s", stderr.String())
+	for deadline := time.Now().Add(e2eWait); !strings.Contains(stderr.String(), reloadErr); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed reload is not logged with the field:\n%s", stderr.String())
+		}
+	}
 
 	// SIGTERM: a clean exit that detaches the program.
 	must(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-exited:
-		require.NoError(t, err, "exit status")
+		if err != nil {
+			t.Fatalf("exit status: %v", err)
+		}
 	case <-time.After(e2eWait):
 		t.Fatal("agent did not exit after SIGTERM")
 	}
-	require.Contains(t, stderr.String(), "program detached and unloaded")
+	if !strings.Contains(stderr.String(), "program detached and unloaded") {
+		t.Fatalf("%q does not contain %q", stderr.String(), "program detached and unloaded")
+	}
 	out, err := tp.lb.Exec("ip", "-d", "link", "show", "eth0")
 	must(t, err)
-	require.NotContains(t, string(out), "xdp", "program detached")
+	if strings.Contains(string(out), "xdp") {
+		t.Fatalf("program detached: %q contains %q", string(out), "xdp")
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/titanlb/titanlb/internal/httpserver"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -295,7 +296,7 @@ func TestSlowClientsAreCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := newHTTPServer(srv)
+	hs := httpserver.New(srv)
 	for name, d := range map[string]time.Duration{"ReadHeaderTimeout": hs.ReadHeaderTimeout, "ReadTimeout": hs.ReadTimeout,
 		"WriteTimeout": hs.WriteTimeout, "IdleTimeout": hs.IdleTimeout} {
 		if d <= 0 || d > time.Minute {

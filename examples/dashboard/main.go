@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -36,32 +35,13 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/netutil"
-
+	"github.com/titanlb/titanlb/internal/httpserver"
 	"github.com/titanlb/titanlb/sim"
 )
 
 // tokenEnv is the environment variable the token may come from, so that
 // it does not show in the process list.
 const tokenEnv = "TITANLB_DASHBOARD_TOKEN"
-
-// maxConns bounds the connections served at once: more wait in the
-// kernel's accept queue, holding no file descriptor of the server.
-const maxConns = 256
-
-// newHTTPServer returns the server run uses: every phase of a connection
-// is bounded in time, so that a client that never finishes a request
-// cannot hold a connection (and a file descriptor) for ever.
-func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second, // headers and body: bodies are at most 4 KiB
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -156,8 +136,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ln.Close()
 		return bad("%v", err)
 	}
-	hs := newHTTPServer(srv)
-	ln = netutil.LimitListener(ln, maxConns)
+	hs := httpserver.New(srv)
+	ln = httpserver.Limit(ln)
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
 	go srv.Loop(loopCtx)
