@@ -123,7 +123,7 @@ func runAttack(t *testing.T, sc sim.Scenario, p probe) attackRow {
 	return row
 }
 
-// attackTable formats rows as the table in the package doc.
+// attackTable formats rows as the table in docs/simulation.md.
 func attackTable(rows []attackRow) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-15s %-9s %11s %8s %9s %8s %9s %10s %9s\n", "attack", "design", "reliability", "affinity", "disrupted", "entries", "evictions", "atk-deliv", "reasm-bad")
@@ -139,8 +139,8 @@ func attackTable(rows []attackRow) string {
 	return b.String()
 }
 
-// TestAttacks runs every attack against every design and checks what the
-// package doc claims about each; -v prints the table.
+// TestAttacks runs every attack against every design and checks what
+// docs/simulation.md claims about each; -v prints the table.
 func TestAttacks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation: skipped in -short mode")

@@ -24,7 +24,7 @@ const (
 )
 
 // Fleet is a set of identical load-balancer nodes behind an ECMP router
-// (see the package documentation, # Fleet). Each node is a [Node] with its
+// (docs/simulation.md, Fleet). Each node is a [Node] with its
 // own balancer instance from the scenario's constructor. The zero Fleet
 // is one node: a plain single-node run.
 type Fleet struct {
@@ -116,7 +116,7 @@ func NodeDown(at Time, n int) NodeEvent { return NodeEvent{At: at, Node: n} }
 func NodeUp(at Time, n int) NodeEvent { return NodeEvent{At: at, Node: n, Up: true} }
 
 // FleetResult is what a fleet run measured besides the fleet-wide
-// [Result] figures (see the package documentation, # Fleet). It is left
+// [Result] figures (docs/simulation.md, Fleet). It is left
 // zero by a run without a Fleet.
 type FleetResult struct {
 	// Nodes is each node's load, by node number.

@@ -490,7 +490,7 @@ func backends1000() []balancer.Backend {
 	return bs
 }
 
-// TestFleetTable is the figures of the package doc's # Fleet: the three
+// TestFleetTable is the figures of docs/simulation.md's Fleet: the three
 // designs on one node and on 4 nodes under each ECMP fragment hash
 // (fragments 30%, half of them reordered), then through node changes
 // (unfragmented traffic). Run with -v to print it. It checks what the

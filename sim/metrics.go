@@ -7,7 +7,7 @@ import (
 )
 
 // Result is what a run measured. Every figure comes out of the simulation;
-// see the package documentation (# Metrics) for each exact definition.
+// docs/simulation.md (Metrics) has each exact definition.
 // Ratios whose denominator is 0 are 0, so a Result never holds NaN or Inf
 // and always marshals to JSON; maps marshal with sorted keys, so identical
 // runs give byte-identical JSON.
@@ -49,7 +49,8 @@ type Result struct {
 	OpCounts map[string]uint64
 
 	// Drops counts lost packets (or, for reassembly reasons, fragments and
-	// datagrams) by reason; see the package documentation for the reasons.
+	// datagrams) by reason: the Drop constants, the balancer's
+	// Decision.Reason, and "reassembly: " + each frag.DropReason.
 	Drops map[string]uint64
 
 	// LatencyP50 and LatencyP99 are percentiles of the time from a packet's

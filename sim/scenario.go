@@ -131,7 +131,7 @@ type Traffic struct {
 	// Trace, when it has packets, replaces the generator: its frames
 	// arrive at the node at their times (those before Duration; Duration
 	// 0 means the trace's span, all of it), and every other field of
-	// Traffic is ignored. See [Trace] and the package doc's # Traces.
+	// Traffic is ignored. See [Trace] and docs/simulation.md (Traces).
 	Trace Trace `json:",omitzero"`
 }
 
