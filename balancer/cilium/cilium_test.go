@@ -1,10 +1,7 @@
 package cilium
 
 import (
-	"errors"
 	"net/netip"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -18,60 +15,27 @@ func newTest(t testing.TB, cfg Config) *Balancer {
 	return testutil.Ready(t, b, err)
 }
 
-// fidelity is the page whose op-count table TestOpCountsMatchDoc checks.
-const fidelity = "../../docs/fidelity.md"
-
-// measure runs p through b metered and returns the row of the op-count
-// table it makes: OpMapRead, OpHash, OpMapWrite, OpEncap, OpTailCall, OpRewrite, STU.
-func measure(b *Balancer, p balancer.Packet) ([]uint64, balancer.Decision) {
-	m := cost.NewMeter(cost.Default())
-	d := b.Process(&balancer.Env{Meter: m}, &p)
-	return testutil.Counts(m, cost.OpMapRead, cost.OpHash, cost.OpMapWrite, cost.OpEncap, cost.OpTailCall, cost.OpRewrite), d
-}
-
+// TestOpCountsMatchDoc checks Process against the op-count table of
+// docs/fidelity.md.
 func TestOpCountsMatchDoc(t *testing.T) {
-	doc := testutil.OpTable(t, fidelity, "## Cilium (`balancer/cilium`)", 7)
-	dsr := Config{Mode: ModeDSR}
+	snat := func() balancer.Balancer { return newTest(t, Config{}) }
+	dsr := func() balancer.Balancer { return newTest(t, Config{Mode: ModeDSR}) }
 	other := testutil.TCP(999, balancer.TCPSyn)
-	cases := []struct {
-		row    string
-		cfg    Config
-		before []balancer.Packet
-		pkt    balancer.Packet
-		want   balancer.Action
-	}{
-		{"SNAT new TCP flow, new client", Config{}, nil, testutil.TCP(1000, balancer.TCPSyn), balancer.Forward},
-		{"SNAT new TCP flow, known client", Config{}, []balancer.Packet{other}, testutil.TCP(1000, balancer.TCPSyn), balancer.Forward},
-		{"SNAT established TCP flow", Config{}, []balancer.Packet{testutil.TCP(1000, balancer.TCPSyn)}, testutil.TCP(1000, balancer.TCPAck), balancer.Forward},
-		{"SNAT new UDP flow, new client", Config{}, nil, testutil.UDP(5000), balancer.Forward},
-		{"SNAT established UDP flow", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.UDP(5000), balancer.Forward},
-		{"SNAT first fragment, known flow", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.FirstFrag(5000), balancer.Forward},
-		{"SNAT non-first fragment, entry", Config{}, []balancer.Packet{testutil.UDP(5000), testutil.FirstFrag(5000)}, testutil.NonFirstFrag(), balancer.Forward},
-		{"SNAT non-first fragment, no entry", Config{}, nil, testutil.NonFirstFrag(), balancer.Drop},
-		{"DSR new flow", dsr, nil, testutil.UDP(5000), balancer.Forward},
-		{"DSR established flow", dsr, []balancer.Packet{testutil.UDP(5000)}, testutil.UDP(5000), balancer.Forward},
-		{"DSR first fragment, known flow", dsr, []balancer.Packet{testutil.UDP(5000)}, testutil.FirstFrag(5000), balancer.Forward},
-		{"DSR non-first fragment, entry", dsr, []balancer.Packet{testutil.UDP(5000), testutil.FirstFrag(5000)}, testutil.NonFirstFrag(), balancer.Forward},
-	}
-	for _, c := range cases {
-		t.Run(c.row, func(t *testing.T) {
-			want, ok := doc[c.row]
-			if !ok {
-				t.Fatalf("%s has no op-count row %q", fidelity, c.row)
-			}
-			b := newTest(t, c.cfg)
-			for _, p := range c.before {
-				b.Process(&balancer.Env{}, &p)
-			}
-			got, d := measure(b, c.pkt)
-			if d.Action != c.want {
-				t.Errorf("action %v (%q), want %v", d.Action, d.Reason, c.want)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("Process charged %v, %s says %v", got, fidelity, want)
-			}
-		})
-	}
+	ops := []cost.Op{cost.OpMapRead, cost.OpHash, cost.OpMapWrite, cost.OpEncap, cost.OpTailCall, cost.OpRewrite}
+	testutil.CheckOpTable(t, "../../docs/fidelity.md", "## Cilium (`balancer/cilium`)", 0, ops, []testutil.OpCase{
+		{Row: "SNAT new TCP flow, new client", New: snat, P: testutil.TCP(1000, balancer.TCPSyn), Want: balancer.Forward},
+		{Row: "SNAT new TCP flow, known client", New: snat, Before: []balancer.Packet{other}, P: testutil.TCP(1000, balancer.TCPSyn), Want: balancer.Forward},
+		{Row: "SNAT established TCP flow", New: snat, Before: []balancer.Packet{testutil.TCP(1000, balancer.TCPSyn)}, P: testutil.TCP(1000, balancer.TCPAck), Want: balancer.Forward},
+		{Row: "SNAT new UDP flow, new client", New: snat, P: testutil.UDP(5000), Want: balancer.Forward},
+		{Row: "SNAT established UDP flow", New: snat, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.UDP(5000), Want: balancer.Forward},
+		{Row: "SNAT first fragment, known flow", New: snat, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.FirstFrag(5000), Want: balancer.Forward},
+		{Row: "SNAT non-first fragment, entry", New: snat, Before: []balancer.Packet{testutil.UDP(5000), testutil.FirstFrag(5000)}, P: testutil.NonFirstFrag(), Want: balancer.Forward},
+		{Row: "SNAT non-first fragment, no entry", New: snat, P: testutil.NonFirstFrag(), Want: balancer.Drop},
+		{Row: "DSR new flow", New: dsr, P: testutil.UDP(5000), Want: balancer.Forward},
+		{Row: "DSR established flow", New: dsr, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.UDP(5000), Want: balancer.Forward},
+		{Row: "DSR first fragment, known flow", New: dsr, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.FirstFrag(5000), Want: balancer.Forward},
+		{Row: "DSR non-first fragment, entry", New: dsr, Before: []balancer.Packet{testutil.UDP(5000), testutil.FirstFrag(5000)}, P: testutil.NonFirstFrag(), Want: balancer.Forward},
+	})
 }
 
 func TestFragmentsFollowFirstFragment(t *testing.T) {
@@ -234,12 +198,7 @@ func TestNewErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := New(c.cfg)
-		if err == nil || !strings.Contains(err.Error(), c.field) {
-			t.Errorf("New(%+v) = %v, want an error naming %q", c.cfg, err, c.field)
-		}
-		if c.err != nil && !errors.Is(err, c.err) {
-			t.Errorf("New(%+v) = %v, want %v", c.cfg, err, c.err)
-		}
+		testutil.WantError(t, err, c.field, c.err)
 	}
 }
 
@@ -278,20 +237,15 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// FuzzProcess feeds arbitrary packets, malformed ones included, through
+// small maps in both modes: Process never panics and every decision is
+// one a balancer may make.
 func FuzzProcess(f *testing.F) {
-	f.Add([]byte{17, 0, 1, 0, 2, 1, 0, 1, 2, 3})
+	f.Add([]byte{0, 17, 1, 0, 0, 0, 1, 4, 2, 3, 0, 5})
+	f.Add([]byte{1, 17, 0x13, 53, 0, 0, 1, 90, 0, 1, 1, 9, 1, 17, 0, 53, 0, 185, 10, 40, 0, 1, 200, 9})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		b := newTest(t, Config{Mode: Mode(len(in) % 2), FragMapSize: 8, CTMapSizeAny: 16, CTMapSizeTCP: 16, NATMapSize: 16, NeighMapSize: 4})
-		for len(in) >= 10 {
-			p := balancer.Packet{
-				Src: netip.AddrFrom4([4]byte{10, 0, 0, in[0] & 7}), Dst: testutil.VIP,
-				Proto: in[1], SrcPort: uint16(in[2]) << 8, DstPort: uint16(in[3]),
-				FragOffset: uint16(in[4]) & 3, MoreFragments: in[5]&1 != 0,
-				Len: uint16(in[6]) << 4, TCPFlags: in[7], IPID: uint16(in[8] & 3),
-			}
-			testutil.CheckDecision(t, &p, b.Process(&balancer.Env{CPU: int(in[9])}, &p))
-			in = in[10:]
-		}
+		testutil.FuzzProcess(t, b, in, nil)
 	})
 }
 
@@ -302,9 +256,6 @@ func FuzzProcess(f *testing.F) {
 func TestMalformedDropped(t *testing.T) {
 	for _, mode := range []Mode{ModeSNAT, ModeDSR} {
 		b := newTest(t, Config{Mode: mode})
-		n := uint64(testutil.DropsMalformed(t, b))
-		if s := b.Stats(); s.DropMalformed != n || s.Forwarded+s.Passed+s.DropMalformed > s.Packets {
-			t.Errorf("%v: stats %+v, want %d malformed drops", mode, s, n)
-		}
+		testutil.DropsMalformed(t, b, func() uint64 { return b.Stats().DropMalformed })
 	}
 }

@@ -2,7 +2,6 @@ package cilium_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/cilium"
@@ -20,11 +19,7 @@ func run(t *testing.T, cfg cilium.Config, sc sim.Scenario) sim.Result {
 }
 
 func TestSimUnfragmentedReliable(t *testing.T) {
-	res := run(t, cilium.Config{}, scenario(0, 0))
-	if res.Datagrams == 0 || res.Reliability != 1 {
-		t.Errorf("0%% fragmentation: Reliability %v over %d datagrams, want 1", res.Reliability, res.Datagrams)
-	}
-	t.Logf("cilium, 0%% fragments: %d datagrams, reliability %v, avg cost %.1f STU", res.Datagrams, res.Reliability, res.AvgCost)
+	simtest.Unfragmented(t, "cilium", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) })
 }
 
 func TestSimInOrderFragmentsReliable(t *testing.T) {
@@ -68,16 +63,10 @@ func TestSimReorderingLosesDatagrams(t *testing.T) {
 
 // Taking backend 103 down moves its flows and no other.
 func TestSimBackendDownDisruptsNoOtherFlow(t *testing.T) {
-	sc := scenario(0, 0)
-	sc.Events = []sim.Event{sim.BackendDown(500*time.Millisecond, 103)}
-	res := run(t, cilium.Config{}, sc)
-	if limit := uint64(sc.Traffic.Flows / 100); res.Disrupted > limit {
-		t.Errorf("Disrupted %d flows, want below 1%% of %d", res.Disrupted, sc.Traffic.Flows)
-	}
+	res := simtest.BackendDown(t, "cilium", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) })
 	if res.Moved == 0 {
 		t.Errorf("no flow moved off the down backend: %+v", res)
 	}
-	t.Logf("cilium, backend 103 down: moved %d, disrupted %d", res.Moved, res.Disrupted)
 }
 
 // The three balancers on one scenario (30% fragmented datagrams, in order,

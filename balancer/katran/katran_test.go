@@ -1,10 +1,7 @@
 package katran
 
 import (
-	"errors"
 	"net/netip"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,55 +16,23 @@ func newTest(t testing.TB, cfg Config) *Balancer {
 	return testutil.Ready(t, b, err)
 }
 
-// fidelity is the page whose op-count table TestOpCountsMatchDoc checks.
-const fidelity = "../../docs/fidelity.md"
-
-// measure runs p through b metered and returns the row of the op-count
-// table it makes: OpMapRead, OpHash, OpMapWrite, OpEncap, STU.
-func measure(b *Balancer, cpu int, p balancer.Packet) ([]uint64, balancer.Decision) {
-	m := cost.NewMeter(cost.Default())
-	d := b.Process(&balancer.Env{CPU: cpu, Meter: m}, &p)
-	return testutil.Counts(m, cost.OpMapRead, cost.OpHash, cost.OpMapWrite, cost.OpEncap), d
-}
-
+// TestOpCountsMatchDoc checks Process against the op-count table of
+// docs/fidelity.md, each packet run on CPU 3 (a forwarding core).
 func TestOpCountsMatchDoc(t *testing.T) {
-	doc := testutil.OpTable(t, fidelity, "## Katran (`balancer/katran`)", 5)
-	cases := []struct {
-		row    string
-		cfg    Config
-		before []balancer.Packet // processed unmetered on the same CPU first
-		pkt    balancer.Packet
-		want   balancer.Action
-	}{
-		{"new TCP flow (SYN)", Config{}, nil, testutil.TCP(1000, balancer.TCPSyn), balancer.Forward},
-		{"established TCP flow", Config{}, []balancer.Packet{testutil.TCP(1000, balancer.TCPSyn)}, testutil.TCP(1000, balancer.TCPAck), balancer.Forward},
-		{"TCP non-SYN LRU miss", Config{}, nil, testutil.TCP(1000, balancer.TCPAck), balancer.Forward},
-		{"new UDP flow", Config{}, nil, testutil.UDP(5000), balancer.Forward},
-		{"established UDP flow", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.UDP(5000), balancer.Forward},
-		{"first fragment", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.FirstFrag(5000), balancer.Drop},
-		{"non-first fragment", Config{}, []balancer.Packet{testutil.UDP(5000)}, testutil.NonFirstFrag(), balancer.Drop},
-		{"naive first fragment, flow known", Config{Naive: true}, []balancer.Packet{testutil.UDP(5000)}, testutil.FirstFrag(5000), balancer.Forward},
-		{"naive non-first fragment, new", Config{Naive: true}, []balancer.Packet{testutil.UDP(5000)}, testutil.NonFirstFrag(), balancer.Forward},
-	}
-	for _, c := range cases {
-		t.Run(c.row, func(t *testing.T) {
-			want, ok := doc[c.row]
-			if !ok {
-				t.Fatalf("%s has no op-count row %q", fidelity, c.row)
-			}
-			b := newTest(t, c.cfg)
-			for _, p := range c.before {
-				b.Process(&balancer.Env{CPU: 3}, &p)
-			}
-			got, d := measure(b, 3, c.pkt)
-			if d.Action != c.want {
-				t.Errorf("action %v (%q), want %v", d.Action, d.Reason, c.want)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("Process charged %v, %s says %v", got, fidelity, want)
-			}
-		})
-	}
+	def := func() balancer.Balancer { return newTest(t, Config{}) }
+	naive := func() balancer.Balancer { return newTest(t, Config{Naive: true}) }
+	ops := []cost.Op{cost.OpMapRead, cost.OpHash, cost.OpMapWrite, cost.OpEncap}
+	testutil.CheckOpTable(t, "../../docs/fidelity.md", "## Katran (`balancer/katran`)", 3, ops, []testutil.OpCase{
+		{Row: "new TCP flow (SYN)", New: def, P: testutil.TCP(1000, balancer.TCPSyn), Want: balancer.Forward},
+		{Row: "established TCP flow", New: def, Before: []balancer.Packet{testutil.TCP(1000, balancer.TCPSyn)}, P: testutil.TCP(1000, balancer.TCPAck), Want: balancer.Forward},
+		{Row: "TCP non-SYN LRU miss", New: def, P: testutil.TCP(1000, balancer.TCPAck), Want: balancer.Forward},
+		{Row: "new UDP flow", New: def, P: testutil.UDP(5000), Want: balancer.Forward},
+		{Row: "established UDP flow", New: def, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.UDP(5000), Want: balancer.Forward},
+		{Row: "first fragment", New: def, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.FirstFrag(5000), Want: balancer.Drop},
+		{Row: "non-first fragment", New: def, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.NonFirstFrag(), Want: balancer.Drop},
+		{Row: "naive first fragment, flow known", New: naive, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.FirstFrag(5000), Want: balancer.Forward},
+		{Row: "naive non-first fragment, new", New: naive, Before: []balancer.Packet{testutil.UDP(5000)}, P: testutil.NonFirstFrag(), Want: balancer.Forward},
+	})
 }
 
 func TestFragmentsDroppedWithReason(t *testing.T) {
@@ -271,12 +236,7 @@ func TestNewErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := New(c.cfg)
-		if err == nil || !strings.Contains(err.Error(), c.field) {
-			t.Errorf("New(%+v) = %v, want an error naming %q", c.cfg, err, c.field)
-		}
-		if c.err != nil && !errors.Is(err, c.err) {
-			t.Errorf("New(%+v) = %v, want %v", c.cfg, err, c.err)
-		}
+		testutil.WantError(t, err, c.field, c.err)
 	}
 	b, _ := New(Config{})
 	if err := b.SetBackends(nil); err == nil {
@@ -313,21 +273,15 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// FuzzProcess feeds arbitrary packets, malformed ones included, on CPUs
+// with and without their own LRU: Process never panics and every decision
+// is one a balancer may make.
 func FuzzProcess(f *testing.F) {
-	f.Add([]byte{6, 0, 1, 0, 2, 0, 0, 1, 2, 3, 0, 5})
+	f.Add([]byte{0, 6, 1, 0, 0, 0, 0, 4, 2, 3, 0, 5})
+	f.Add([]byte{1, 17, 0, 53, 0, 185, 11, 40, 0, 1, 200, 9, 1, 17, 0x13, 53, 0, 0, 1, 90, 0, 1, 1, 9})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		b := newTest(t, Config{CPUs: 2, LRUSize: 64, Naive: len(in)%2 == 0})
-		for len(in) >= 12 {
-			p := balancer.Packet{
-				Src: netip.AddrFrom4([4]byte{10, 0, 0, in[0]}), Dst: testutil.VIP,
-				Proto: in[1], SrcPort: uint16(in[2]) << 8, DstPort: uint16(in[3]),
-				FragOffset: uint16(in[4]) & 0x1fff, MoreFragments: in[5]&1 != 0,
-				Len: uint16(in[6]) << 4, TCPFlags: in[7], IHL: in[8] & 0xf, IPID: uint16(in[9]),
-			}
-			env := balancer.Env{CPU: int(int8(in[10])), Now: time.Duration(in[11]) * time.Second}
-			testutil.CheckDecision(t, &p, b.Process(&env, &p))
-			in = in[12:]
-		}
+		testutil.FuzzProcess(t, b, in, nil)
 	})
 }
 
@@ -338,9 +292,6 @@ func FuzzProcess(f *testing.F) {
 func TestMalformedDropped(t *testing.T) {
 	for _, naive := range []bool{false, true} {
 		b := newTest(t, Config{Naive: naive})
-		n := uint64(testutil.DropsMalformed(t, b))
-		if s := b.Stats(); s.DropMalformed != n || s.Forwarded+s.Passed+s.DropMalformed > s.Packets {
-			t.Errorf("naive %v: stats %+v, want %d malformed drops", naive, s, n)
-		}
+		testutil.DropsMalformed(t, b, func() uint64 { return b.Stats().DropMalformed })
 	}
 }

@@ -2,7 +2,6 @@ package katran_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/katran"
@@ -18,11 +17,7 @@ func run(t *testing.T, cfg katran.Config, sc sim.Scenario) sim.Result {
 }
 
 func TestSimUnfragmentedReliable(t *testing.T) {
-	res := run(t, katran.Config{}, scenario(0, 0))
-	if res.Datagrams == 0 || res.Reliability != 1 {
-		t.Errorf("0%% fragmentation: Reliability %v over %d datagrams, want 1", res.Reliability, res.Datagrams)
-	}
-	t.Logf("katran, 0%% fragments: %d datagrams, reliability %v, avg cost %.1f STU", res.Datagrams, res.Reliability, res.AvgCost)
+	simtest.Unfragmented(t, "katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) })
 }
 
 func TestSimFragmentsNeverDelivered(t *testing.T) {
@@ -56,11 +51,5 @@ func TestSimNaiveFragmentAccuracy(t *testing.T) {
 // were on 103 there (their per-CPU LRU entries outlive the ring change), so
 // none of them moves either: their packets are lost instead.
 func TestSimBackendDownDisruptsNoOtherFlow(t *testing.T) {
-	sc := scenario(0, 0)
-	sc.Events = []sim.Event{sim.BackendDown(500*time.Millisecond, 103)}
-	res := run(t, katran.Config{}, sc)
-	if limit := uint64(sc.Traffic.Flows / 100); res.Disrupted > limit {
-		t.Errorf("Disrupted %d flows, want below 1%% of %d", res.Disrupted, sc.Traffic.Flows)
-	}
-	t.Logf("katran, backend 103 down: moved %d, disrupted %d, reliability %.4f, drops %v", res.Moved, res.Disrupted, res.Reliability, res.Drops)
+	simtest.BackendDown(t, "katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) })
 }

@@ -73,9 +73,7 @@ func TestNewErrors(t *testing.T) {
 		{titan.Config{VIPs: []netip.Addr{testutil.VIP, netip.MustParseAddr("2001:db8::1")}}, titan.ErrNotIPv4, "config.VIPs[1] 2001:db8::1"},
 	} {
 		_, err := titan.New(tc.cfg)
-		if !errors.Is(err, tc.err) || !strings.Contains(fmt.Sprint(err), tc.text) {
-			t.Errorf("New(%+v) = %v, want %v containing %q", tc.cfg, err, tc.err, tc.text)
-		}
+		testutil.WantError(t, err, tc.text, tc.err)
 	}
 }
 
@@ -570,36 +568,27 @@ func TestProcessNoAlloc(t *testing.T) {
 	}
 }
 
-// FuzzProcess feeds arbitrary packets: Process never panics, and forwards
-// only to usable backends.
+// FuzzProcess feeds arbitrary packets, malformed ones included: Process
+// never panics, every decision is one a balancer may make, and a packet is
+// forwarded only to a backend that is up.
 func FuzzProcess(f *testing.F) {
-	f.Add([]byte{10, 0, 0, 1, 6, 1, 2, 3, 4, 0, 0, 0, 0}, uint8(0))
-	f.Add([]byte{10, 0, 0, 1, 17, 1, 2, 3, 4, 0, 5, 0, 1, 10, 0, 0, 1, 17, 0, 0, 0, 0, 0, 5, 0, 185}, uint8(1))
+	f.Add([]byte{1, 6, 1, 2, 0, 0, 0, 4, 2, 0, 0, 0}, uint8(0))
+	f.Add([]byte{1, 17, 1, 2, 0, 0, 1, 90, 0, 5, 0, 1, 1, 17, 0, 0, 0, 185, 0, 40, 0, 5, 0, 2}, uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, down uint8) {
-		b := newLB(t, titan.Config{RingSize: 13, ConnTableSize: 8, FragTableSize: 4, HintTableSize: 2, FragTimeout: 10})
+		b := newLB(t, titan.Config{RingSize: 13, ConnTableSize: 8, FragTableSize: 4, HintTableSize: 2, FragTimeout: 10 * time.Second})
 		bs := testutil.Backends(3)
 		bs[down%3].Up = down&4 == 0
 		bs[(down+1)%3].Weight = uint32(down >> 4)
 		if err := b.SetBackends(bs); err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i+13 <= len(data); i += 13 {
-			d := data[i : i+13]
-			p := balancer.Packet{
-				Src: netip.AddrFrom4([4]byte(d[0:4])), Dst: testutil.VIP, Proto: d[4],
-				SrcPort: uint16(d[5])<<8 | uint16(d[6]), DstPort: uint16(d[7])<<8 | uint16(d[8]),
-				IPID: uint16(d[9]), MoreFragments: d[10]&1 == 1, FragOffset: uint16(d[11])<<8 | uint16(d[12]),
-			}
-			dec := b.Process(&balancer.Env{Now: time.Duration(i), CPU: int(d[9])}, &p)
-			testutil.CheckDecision(t, &p, dec)
-			if dec.Action == balancer.Forward {
-				for _, be := range bs {
-					if be.ID == dec.Backend && !be.Up {
-						t.Fatalf("forwarded to down backend %d", be.ID)
-					}
+		testutil.FuzzProcess(t, b, data, func(p *balancer.Packet, d balancer.Decision) {
+			for _, be := range bs {
+				if d.Action == balancer.Forward && be.ID == d.Backend && !be.Up {
+					t.Fatalf("forwarded %+v to down backend %d", *p, be.ID)
 				}
 			}
-		}
+		})
 	})
 }
 
@@ -635,7 +624,7 @@ func TestMalformedDropped(t *testing.T) {
 	if s.Dropped[balancer.ReasonMalformed] != uint64(len(bad)) || s.Packets != uint64(len(bad)) || s.Len.Conn+s.Len.Frag != 0 {
 		t.Errorf("stats %+v: want %d malformed drops of as many packets, no entries", s, len(bad))
 	}
-	testutil.DropsMalformed(t, b)
+	testutil.DropsMalformed(t, b, func() uint64 { return b.Stats().Dropped[balancer.ReasonMalformed] })
 	for _, c := range testutil.Unusual() {
 		if d := b.Process(&balancer.Env{}, &c.P); d.Action != balancer.Forward {
 			t.Errorf("%s: %+v, want forward", c.Name, d)

@@ -1,7 +1,11 @@
 package testutil
 
 import (
+	"errors"
+	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/titanlb/titanlb/balancer"
 )
@@ -36,23 +40,26 @@ func SetHealth(tb testing.TB, lb balancer.Balancer, bs []balancer.Backend, i int
 }
 
 // DropsMalformed runs every [Malformed] packet through lb and fails tb
-// unless each is dropped with [balancer.ReasonMalformed], then every
-// [Unusual] one and fails tb if one is. It returns how many malformed
-// packets it ran, for the caller to check its counters.
-func DropsMalformed(tb testing.TB, lb balancer.Balancer) int {
+// unless each is dropped with [balancer.ReasonMalformed] and counted by
+// counter (lb's count of malformed drops), then every [Unusual] one and
+// fails tb if one is dropped as malformed.
+func DropsMalformed(tb testing.TB, lb balancer.Balancer, counter func() uint64) {
 	tb.Helper()
 	bad := Malformed()
+	before := counter()
 	for _, c := range bad {
 		if d := lb.Process(&balancer.Env{}, &c.P); d.Action != balancer.Drop || d.Reason != balancer.ReasonMalformed {
 			tb.Errorf("%s %s: %+v, want drop %q", lb.Name(), c.Name, d, balancer.ReasonMalformed)
 		}
+	}
+	if n := counter() - before; n != uint64(len(bad)) {
+		tb.Errorf("%s counted %d malformed drops of %d", lb.Name(), n, len(bad))
 	}
 	for _, c := range Unusual() {
 		if d := lb.Process(&balancer.Env{}, &c.P); d.Reason == balancer.ReasonMalformed {
 			tb.Errorf("%s %s: dropped as malformed", lb.Name(), c.Name)
 		}
 	}
-	return len(bad)
 }
 
 // Ready returns lb, made by a constructor that returned err, after handing
@@ -66,4 +73,42 @@ func Ready[B balancer.Balancer](tb testing.TB, lb B, err error) B {
 		tb.Fatal(err)
 	}
 	return lb
+}
+
+// WantError fails tb unless err is not nil, its text contains field (the
+// bad field and value it must name) and, when target is not nil, it wraps
+// target.
+func WantError(tb testing.TB, err error, field string, target error) {
+	tb.Helper()
+	switch {
+	case err == nil:
+		tb.Errorf("no error, want one naming %q", field)
+	case !strings.Contains(err.Error(), field):
+		tb.Errorf("error %q does not name %q", err, field)
+	case target != nil && !errors.Is(err, target):
+		tb.Errorf("error %q does not wrap %q", err, target)
+	}
+}
+
+// FuzzProcess runs the packets in encodes through lb: each 12 bytes are
+// a packet from one of 8 clients to [VIP], every header field free
+// (malformed values included), and the Env that runs it (CPU -128 to 127,
+// Now 0 to 255 s). It checks each decision with [CheckDecision], then with
+// check when not nil.
+func FuzzProcess(tb testing.TB, lb balancer.Balancer, in []byte, check func(p *balancer.Packet, d balancer.Decision)) {
+	tb.Helper()
+	for ; len(in) >= 12; in = in[12:] {
+		p := balancer.Packet{
+			Src: netip.AddrFrom4([4]byte{10, 0, 0, in[0] & 7}), Dst: VIP,
+			Proto: in[1], SrcPort: uint16(in[2]) << 8, DstPort: uint16(in[3]),
+			FragOffset: uint16(in[4])<<8 | uint16(in[5]), MoreFragments: in[6]&1 != 0, IHL: in[6] >> 1 & 0x1f,
+			Len: uint16(in[7]) << 4, TCPFlags: in[8], IPID: uint16(in[9] & 3),
+		}
+		env := balancer.Env{CPU: int(int8(in[10])), Now: time.Duration(in[11]) * time.Second}
+		d := lb.Process(&env, &p)
+		CheckDecision(tb, &p, d)
+		if check != nil {
+			check(&p, d)
+		}
+	}
 }

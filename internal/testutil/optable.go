@@ -2,10 +2,12 @@ package testutil
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
 )
 
@@ -62,4 +64,42 @@ func Counts(m *cost.Meter, ops ...cost.Op) []uint64 {
 		row = append(row, m.Count(op))
 	}
 	return append(row, uint64(m.Total()))
+}
+
+// OpCase is one row of an op-count table to check against Process.
+type OpCase struct {
+	Row    string                   // the row's label
+	New    func() balancer.Balancer // a fresh balancer with its backends
+	Before []balancer.Packet        // processed first, unmetered, on Env.CPU
+	P      balancer.Packet          // the packet measured
+	Want   balancer.Action          // what P must get
+}
+
+// CheckOpTable runs each case as a subtest on env.CPU and fails it when
+// the action differs from Want, or the counts of ops and the STU total
+// that Process charged differ from the row of the [OpTable] at path under
+// heading.
+func CheckOpTable(t *testing.T, path, heading string, cpu int, ops []cost.Op, cases []OpCase) {
+	t.Helper()
+	doc := OpTable(t, path, heading, len(ops)+1)
+	for _, c := range cases {
+		t.Run(c.Row, func(t *testing.T) {
+			want, ok := doc[c.Row]
+			if !ok {
+				t.Fatalf("%s has no op-count row %q", path, c.Row)
+			}
+			lb := c.New()
+			for _, p := range c.Before {
+				lb.Process(&balancer.Env{CPU: cpu}, &p)
+			}
+			m := cost.NewMeter(cost.Default())
+			d := lb.Process(&balancer.Env{CPU: cpu, Meter: m}, &c.P)
+			if d.Action != c.Want {
+				t.Errorf("action %v (%q), want %v", d.Action, d.Reason, c.Want)
+			}
+			if got := Counts(m, ops...); !slices.Equal(got, want) {
+				t.Errorf("Process charged %v, %s says %v (%v, STU)", got, path, want, ops)
+			}
+		})
+	}
 }

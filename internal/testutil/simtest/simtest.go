@@ -5,6 +5,7 @@ package simtest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/sim"
@@ -36,5 +37,32 @@ func Run(t testing.TB, sc sim.Scenario, mk func() (balancer.Balancer, error)) si
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// Unfragmented runs Scenario(0, 0) and fails t unless every datagram is
+// delivered; it logs the figures as name's.
+func Unfragmented(t *testing.T, name string, mk func() (balancer.Balancer, error)) sim.Result {
+	t.Helper()
+	res := Run(t, Scenario(0, 0), mk)
+	if res.Datagrams == 0 || res.Reliability != 1 {
+		t.Errorf("0%% fragmentation: Reliability %v over %d datagrams, want 1", res.Reliability, res.Datagrams)
+	}
+	t.Logf("%s, 0%% fragments: %d datagrams, reliability %v, avg cost %.1f STU/pkt", name, res.Datagrams, res.Reliability, res.AvgCost)
+	return res
+}
+
+// BackendDown runs Scenario(0, 0) with backend 103 going down at 500 ms
+// and fails t when more than 1% of the flows are disrupted (moved off a
+// backend that stayed up); it logs the figures as name's.
+func BackendDown(t *testing.T, name string, mk func() (balancer.Balancer, error)) sim.Result {
+	t.Helper()
+	sc := Scenario(0, 0)
+	sc.Events = []sim.Event{sim.BackendDown(500*time.Millisecond, 103)}
+	res := Run(t, sc, mk)
+	if limit := uint64(sc.Traffic.Flows / 100); res.Disrupted > limit {
+		t.Errorf("Disrupted %d flows, want below 1%% of %d", res.Disrupted, sc.Traffic.Flows)
+	}
+	t.Logf("%s, backend 103 down: moved %d, disrupted %d, reliability %.4f, drops %v", name, res.Moved, res.Disrupted, res.Reliability, res.Drops)
 	return res
 }
