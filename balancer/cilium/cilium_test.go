@@ -102,15 +102,11 @@ func TestBackendChanges(t *testing.T) {
 	ack := testutil.TCP(1000, balancer.TCPAck)
 
 	// Weight 0 (maintenance): the established flow stays, a SYN moves.
-	bs := testutil.Backends(3)
-	for i := range bs {
-		if bs[i].ID == first.Backend {
-			bs[i].Weight = 0
+	testutil.SetBackends(t, b, func(be *balancer.Backend) {
+		if be.ID == first.Backend {
+			be.Weight = 0
 		}
-	}
-	if err := b.SetBackends(bs); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if d := b.Process(&balancer.Env{}, &ack); d.Backend != first.Backend {
 		t.Errorf("drained backend: established flow moved to %d, want it kept on %d", d.Backend, first.Backend)
 	}
@@ -121,12 +117,7 @@ func TestBackendChanges(t *testing.T) {
 	// Down: the flow is re-balanced on its next packet.
 	b2 := newTest(t, Config{})
 	first = b2.Process(&balancer.Env{}, &syn)
-	for i := range bs {
-		bs[i].Weight, bs[i].Up = 1, bs[i].ID != first.Backend
-	}
-	if err := b2.SetBackends(bs); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetBackends(t, b2, func(be *balancer.Backend) { be.Up = be.ID != first.Backend })
 	if d := b2.Process(&balancer.Env{}, &ack); d.Action != balancer.Forward || d.Backend == first.Backend {
 		t.Errorf("down backend: established flow got %+v, want moved off %d", d, first.Backend)
 	}

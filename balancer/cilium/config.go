@@ -1,6 +1,7 @@
 package cilium
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -97,12 +98,7 @@ var (
 // the bad field.
 func (cfg Config) resolved() (Config, error) {
 	c := cfg
-	if c.Seed == 0 {
-		c.Seed = balancer.DefaultSeed
-	}
-	if c.MaglevTableSize == 0 {
-		c.MaglevTableSize = DefaultMaglevTableSize
-	}
+	c.Seed, c.MaglevTableSize = cmp.Or(c.Seed, balancer.DefaultSeed), cmp.Or(c.MaglevTableSize, DefaultMaglevTableSize)
 	if _, err := maglev.New([]maglev.Entry{{Name: "check", Weight: 1}}, c.MaglevTableSize); err != nil {
 		return Config{}, fmt.Errorf("cilium: config.MaglevTableSize %d: %w", cfg.MaglevTableSize, err)
 	}

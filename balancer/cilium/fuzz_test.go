@@ -30,10 +30,7 @@ func FuzzFragMap(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := testutil.Backends(3)
-		if err := b.SetBackends(bs); err != nil {
-			t.Fatal(err)
-		}
+		bs := testutil.SetBackends(t, b, func(*balancer.Backend) {})
 		type fk struct {
 			src   byte
 			proto uint8

@@ -1,6 +1,7 @@
 package katran
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -83,12 +84,7 @@ var (
 // the bad field.
 func (cfg Config) resolved() (Config, error) {
 	c := cfg
-	if c.Seed == 0 {
-		c.Seed = balancer.DefaultSeed
-	}
-	if c.RingSize == 0 {
-		c.RingSize = DefaultRingSize
-	}
+	c.Seed, c.RingSize = cmp.Or(c.Seed, balancer.DefaultSeed), cmp.Or(c.RingSize, DefaultRingSize)
 	if _, err := maglev.New([]maglev.Entry{{Name: "check", Weight: 1}}, c.RingSize); err != nil {
 		return Config{}, fmt.Errorf("katran: config.RingSize %d: %w", cfg.RingSize, err)
 	}

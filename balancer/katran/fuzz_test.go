@@ -29,10 +29,7 @@ func FuzzBounds(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := testutil.Backends(3)
-		if err := b.SetBackends(bs); err != nil {
-			t.Fatal(err)
-		}
+		bs := testutil.SetBackends(t, b, func(*balancer.Backend) {})
 		known := map[balancer.BackendID]bool{101: true, 102: true, 103: true}
 		type flow struct {
 			src   byte

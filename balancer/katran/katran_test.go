@@ -108,15 +108,7 @@ func TestLRUKeepsFlowAcrossRingChange(t *testing.T) {
 	b := newTest(t, Config{})
 	syn := testutil.TCP(1000, balancer.TCPSyn)
 	first := b.Process(&balancer.Env{}, &syn)
-	bs := testutil.Backends(3)
-	for i := range bs {
-		if bs[i].ID == first.Backend {
-			bs[i].Up = false
-		}
-	}
-	if err := b.SetBackends(bs); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetBackends(t, b, func(be *balancer.Backend) { be.Up = be.ID != first.Backend })
 	ack := testutil.TCP(1000, balancer.TCPAck)
 	if d := b.Process(&balancer.Env{}, &ack); d.Backend != first.Backend {
 		t.Errorf("established flow moved from %d to %d after its backend went down; Katran's LRU keeps it", first.Backend, d.Backend)
@@ -191,13 +183,7 @@ func TestNoBackendsAndBadInput(t *testing.T) {
 	if d := b.Process(nil, &balancer.Packet{}); d.Action != balancer.Drop {
 		t.Errorf("zero packet, nil env: %+v, want drop", d)
 	}
-	bs := testutil.Backends(3)
-	for i := range bs {
-		bs[i].Up = false
-	}
-	if err := b.SetBackends(bs); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetBackends(t, b, func(be *balancer.Backend) { be.Up = false })
 	if d := b.Process(&balancer.Env{}, &p); d.Reason != ReasonNoBackend {
 		t.Errorf("all backends down: %+v, want drop %q", d, ReasonNoBackend)
 	}

@@ -33,10 +33,6 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		b.stats.Forwarded++
 	case balancer.Pass:
 		b.stats.Passed++
-	case balancer.Drop:
-		if d.Reason == balancer.ReasonMalformed {
-			b.stats.DropMalformed++
-		}
 	}
 	return d
 }
@@ -49,6 +45,7 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 	// parse_l3_headers (pckt_parsing.h): a header no IPv4 packet can
 	// carry, options, then fragments.
 	if p.Malformed() {
+		b.stats.DropMalformed++
 		return drop(balancer.ReasonMalformed)
 	}
 	if p.IHL != 0 && p.IHL != 5 {
@@ -60,6 +57,7 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 		return drop(ReasonFragment)
 	}
 	if !p.Src.Is4() || !p.Dst.Is4() {
+		b.stats.DropMalformed++
 		return drop(balancer.ReasonMalformed)
 	}
 	// process_packet: only TCP and UDP are balanced (ICMP handling,

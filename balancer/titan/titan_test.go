@@ -333,11 +333,7 @@ func flowsOn(t *testing.T, b *titan.Balancer, n int) map[balancer.BackendID][]ui
 func TestConnRepickOnDownBackend(t *testing.T) {
 	b := newLB(t, titan.Config{})
 	on := flowsOn(t, b, 300)
-	bs := testutil.Backends(3)
-	bs[2].Up = false // 103 down
-	if err := b.SetBackends(bs); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetBackends(t, b, func(be *balancer.Backend) { be.Up = be.ID != 103 })
 	moved := map[uint16]balancer.BackendID{}
 	for _, sp := range on[103] {
 		be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(0), balancer.ProtoTCP, sp)))
@@ -375,11 +371,7 @@ func TestFragRepickOnDownBackend(t *testing.T) {
 		if forwardTo(t, process(b, 0, first)) != 103 {
 			continue
 		}
-		bs := testutil.Backends(3)
-		bs[2].Up = false
-		if err := b.SetBackends(bs); err != nil {
-			t.Fatal(err)
-		}
+		testutil.SetBackends(t, b, func(be *balancer.Backend) { be.Up = be.ID != 103 })
 		be := forwardTo(t, process(b, 0, mid))
 		if be == 103 {
 			t.Fatal("fragment followed an entry to a down backend")
@@ -398,11 +390,11 @@ func TestFragRepickOnDownBackend(t *testing.T) {
 func TestDrainedBackendKeepsFlows(t *testing.T) {
 	b := newLB(t, titan.Config{})
 	on := flowsOn(t, b, 300)
-	bs := testutil.Backends(3)
-	bs[2].Weight = 0 // drain 103
-	if err := b.SetBackends(bs); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetBackends(t, b, func(be *balancer.Backend) {
+		if be.ID == 103 {
+			be.Weight = 0 // drain
+		}
+	})
 	for _, sp := range on[103] {
 		if be := forwardTo(t, process(b, 0, testutil.Whole(testutil.ClientN(0), balancer.ProtoTCP, sp))); be != 103 {
 			t.Fatalf("drained backend lost flow %d to %d", sp, be)
@@ -475,13 +467,7 @@ func TestNoBackend(t *testing.T) {
 			t.Errorf("before SetBackends: %+v", d)
 		}
 	}
-	bs := testutil.Backends(3)
-	for i := range bs {
-		bs[i].Up = false
-	}
-	if err := b.SetBackends(bs); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SetBackends(t, b, func(be *balancer.Backend) { be.Up = false })
 	if d := process(b, 0, testutil.Whole(testutil.ClientN(1), balancer.ProtoTCP, 1)); d.Reason != balancer.ReasonNoBackend {
 		t.Errorf("all down: %+v", d)
 	}

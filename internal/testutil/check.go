@@ -112,3 +112,17 @@ func FuzzProcess(tb testing.TB, lb balancer.Balancer, in []byte, check func(p *b
 		}
 	}
 }
+
+// SetBackends hands lb the set [Backends](3), each backend changed by f,
+// and returns it; it fails tb on error.
+func SetBackends(tb testing.TB, lb balancer.Balancer, f func(b *balancer.Backend)) []balancer.Backend {
+	tb.Helper()
+	bs := Backends(3)
+	for i := range bs {
+		f(&bs[i])
+	}
+	if err := lb.SetBackends(bs); err != nil {
+		tb.Fatal(err)
+	}
+	return bs
+}
