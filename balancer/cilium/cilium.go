@@ -8,9 +8,11 @@ import (
 	"github.com/titanlb/titanlb/lru"
 )
 
-// Balancer is the Cilium model. It is not safe for concurrent use.
+// Balancer is the Cilium model: the service's Maglev table and backends
+// map, and the global fragment, conntrack, NAT and neighbour maps. It is
+// not safe for concurrent use.
 type Balancer struct {
-	cfg     Config // resolved: every default filled in
+	cfg     Config // with every default filled in
 	vips    map[netip.Addr]struct{}
 	ring    *balancer.Ring
 	backend map[balancer.BackendID]balancer.Backend // cilium_lb4_backends_v3

@@ -8,10 +8,12 @@ import (
 	"github.com/titanlb/titanlb/lru"
 )
 
-// Balancer is the Katran model. It is not safe for concurrent use.
+// Balancer is the Katran model: one Maglev ring, a connection table per
+// forwarding core and the fallback table, Katran's reals array. It is not
+// safe for concurrent use.
 type Balancer struct {
-	cfg      Config // resolved: every default filled in
-	perCPU   int
+	cfg      Config // New's, every default filled in
+	perCPU   int    // each core's LRU capacity
 	vips     map[netip.Addr]struct{}
 	ring     *balancer.Ring
 	reals    map[balancer.BackendID]balancer.Backend
