@@ -15,7 +15,10 @@
 // counters with [Program.Stats], its kernel time per packet with
 // [Program.Bench], and release it with [Program.Close]. A backend without
 // an ipip device strips the outer header with [LoadDecap] and
-// [Decap.Attach].
+// [Decap.Attach]. To outlive its process, attach with
+// [Program.AttachPinned] (link and maps pinned in bpffs); a new process
+// takes it back with every table entry by [Adopt]; [Pinned.Unpin] or
+// [UnpinDir] detach it.
 //
 // # Guarantees
 //

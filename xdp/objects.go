@@ -28,6 +28,31 @@ type datapathObjects struct {
 	titanVariables
 }
 
+// prepare resolves opts and returns the program's spec configured with
+// them, and the kernel's tick rate, which it measures first: the fragment
+// table ages entries in ticks (see clock.go). The stateless variant keeps
+// no fragment table, and measures nothing.
+func prepare(opts Options) (Options, *ebpf.CollectionSpec, float64, error) {
+	o, err := opts.resolved()
+	if err != nil {
+		return o, nil, 0, err
+	}
+	spec, err := loadTitan()
+	if err != nil {
+		return o, nil, 0, fmt.Errorf("xdp: %w", err)
+	}
+	var hz float64
+	if !o.Stateless {
+		if hz, err = tickRate(spec); err != nil {
+			return o, nil, 0, fmt.Errorf("xdp: tick rate: %w", err)
+		}
+	}
+	if err := configure(spec, o, hz); err != nil {
+		return o, nil, 0, err
+	}
+	return o, spec, hz, nil
+}
+
 // configure sets o's configuration on spec: the variables, with the
 // fragment timeout in ticks of hz (the tick rate Load measured; 0 for the
 // stateless variant), and the map sizes.
@@ -74,8 +99,9 @@ func configure(spec *ebpf.CollectionSpec, o Options, hz float64) error {
 }
 
 // loadDatapath loads the datapath's maps and variables and the program
-// of o's variant, and nothing else: not the benchmark wrappers.
-func loadDatapath(spec *ebpf.CollectionSpec, o Options) (datapathObjects, *ebpf.Program, error) {
+// of o's variant, and nothing else: not the benchmark wrappers. copts may
+// be nil; [Adopt] gives the pinned maps as replacements.
+func loadDatapath(spec *ebpf.CollectionSpec, o Options, copts *ebpf.CollectionOptions) (datapathObjects, *ebpf.Program, error) {
 	var (
 		objs datapathObjects
 		prog *ebpf.Program
@@ -86,14 +112,14 @@ func loadDatapath(spec *ebpf.CollectionSpec, o Options) (datapathObjects, *ebpf.
 			datapathObjects
 			Prog *ebpf.Program `ebpf:"xdp_titan_stateless"`
 		}
-		err = spec.LoadAndAssign(&s, nil)
+		err = spec.LoadAndAssign(&s, copts)
 		objs, prog = s.datapathObjects, s.Prog
 	} else {
 		var s struct {
 			datapathObjects
 			Prog *ebpf.Program `ebpf:"xdp_titan"`
 		}
-		err = spec.LoadAndAssign(&s, nil)
+		err = spec.LoadAndAssign(&s, copts)
 		objs, prog = s.datapathObjects, s.Prog
 	}
 	return objs, prog, loadError("titan", err)

@@ -74,27 +74,12 @@ type RunResult struct {
 // datapath of the variant asked for and nothing else: the benchmark
 // wrappers wait for the first [Program.Bench].
 func Load(opts Options) (*Program, error) {
-	o, err := opts.resolved()
+	o, spec, hz, err := prepare(opts)
 	if err != nil {
-		return nil, err
-	}
-	spec, err := loadTitan()
-	if err != nil {
-		return nil, fmt.Errorf("xdp: %w", err)
-	}
-	// The fragment table ages entries in ticks: measure how long one is
-	// (see clock.go). The stateless variant keeps no fragment table.
-	var hz float64
-	if !o.Stateless {
-		if hz, err = tickRate(spec); err != nil {
-			return nil, fmt.Errorf("xdp: tick rate: %w", err)
-		}
-	}
-	if err := configure(spec, o, hz); err != nil {
 		return nil, err
 	}
 	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}, hz: hz}
-	if p.objs, p.prog, err = loadDatapath(spec, o); err != nil {
+	if p.objs, p.prog, err = loadDatapath(spec, o, nil); err != nil {
 		return nil, err
 	}
 	if err := p.init(); err != nil {
