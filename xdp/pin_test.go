@@ -10,27 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/internal/netns"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
-
-// pinRoot mounts a BPF file system of the test's own on a temporary
-// directory: pins made there are invisible to the host's /sys/fs/bpf and
-// go with the mount.
-func pinRoot(t *testing.T) string {
-	t.Helper()
-	testutil.RequireRoot(t)
-	dir := t.TempDir()
-	if err := unix.Mount("bpf", dir, "bpf", 0, ""); err != nil {
-		testutil.SkipOrFail(t, "bpffs: mount: "+err.Error())
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	return dir
-}
 
 // pinNS is a namespace with one veth end, lb0, to attach to.
 func pinNS(t *testing.T) (*netns.NS, int) {
@@ -111,7 +95,7 @@ func mustForward(t *testing.T, p *Program, frame []byte) balancer.BackendID {
 // set. The flows are then checked against a ring that would send some of
 // them elsewhere, so that a lost connection entry would show.
 func TestPinnedSurvivesAndIsAdopted(t *testing.T) {
-	root := pinRoot(t)
+	root := testutil.BPFFS(t)
 	ns, idx := pinNS(t)
 	dir := filepath.Join(root, "lb0")
 	opts := pinOptions()
@@ -199,7 +183,7 @@ func TestPinnedSurvivesAndIsAdopted(t *testing.T) {
 // TestAdoptMismatch: a pinned datapath that cannot serve the options is
 // refused and keeps running untouched.
 func TestAdoptMismatch(t *testing.T) {
-	root := pinRoot(t)
+	root := testutil.BPFFS(t)
 	ns, idx := pinNS(t)
 	dir := filepath.Join(root, "lb0")
 	opts := pinOptions()
@@ -228,7 +212,7 @@ func TestAdoptMismatch(t *testing.T) {
 }
 
 func TestAdoptNothingPinned(t *testing.T) {
-	root := pinRoot(t)
+	root := testutil.BPFFS(t)
 	_, err := Adopt(filepath.Join(root, "none"), pinOptions())
 	if !errors.Is(err, ErrNotPinned) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Adopt of nothing: %v, want %v", err, ErrNotPinned)
@@ -241,7 +225,7 @@ func TestAdoptNothingPinned(t *testing.T) {
 // TestUnpin: Unpin, and UnpinDir while another holder is alive, detach the
 // program and remove the pins.
 func TestUnpin(t *testing.T) {
-	root := pinRoot(t)
+	root := testutil.BPFFS(t)
 	ns, idx := pinNS(t)
 	dir := filepath.Join(root, "lb0")
 	pp := attachPinned(t, ns, idx, dir, pinOptions())
@@ -271,7 +255,7 @@ func TestUnpin(t *testing.T) {
 // TestAttachPinnedRefuses: a directory that is not on bpffs, or that is
 // already pinned, is refused before anything stays attached.
 func TestAttachPinnedRefuses(t *testing.T) {
-	root := pinRoot(t)
+	root := testutil.BPFFS(t)
 	ns, idx := pinNS(t)
 	p := mustLoad(t, pinOptions())
 	taken := filepath.Join(root, "lb0")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,10 @@ type AgentOptions struct {
 	Now func() time.Time
 	// Logger receives state changes and errors; nil discards them.
 	Logger *slog.Logger
+	// Adopted is the backend set a datapath adopted from its pins holds
+	// ([XDPDatapath.Adopted]); nil for a fresh one. The agent starts from
+	// it: see [NewAgent].
+	Adopted []balancer.Backend
 }
 
 // Agent keeps a [Datapath]'s backend set in line with the config and the
@@ -50,6 +55,7 @@ type Agent struct {
 	pushed   []balancer.Backend // the set the datapath holds
 	hasPush  bool
 	synced   bool // the datapath holds the desired set
+	adopted  bool // the datapath outlived the previous agent
 	rounds   uint64
 	skipped  uint64 // checks that could not run for lack of a local resource
 	late     uint64 // checks not started because the last one was still running
@@ -72,6 +78,7 @@ type backendState struct {
 	draining   bool   // removed from the config: weight 0 until drainUntil
 	drainUntil time.Time
 	checking   bool // a check is under way
+	unchecked  bool // adopted drain of unknown health port: not checked
 }
 
 // BackendStatus is a snapshot of one backend as the agent sees it.
@@ -96,6 +103,15 @@ type BackendStatus struct {
 // NewAgent returns an agent for cfg that drives dp. It writes nothing to
 // dp until the first round of health checks ([Agent.CheckAll], which
 // [Agent.Run] starts with).
+//
+// With [AgentOptions].Adopted (a datapath that outlived the previous
+// agent) the agent reconciles with what the datapath holds, so that the
+// first write moves no flow of a healthy backend: a configured backend the
+// datapath knows at the same address starts in the health it had there
+// (its first failed check then counts toward health.fall, not as a
+// verdict); one the config no longer has, but the datapath still serves,
+// drains at weight 0 for health.drain (keeping its flows) without checks,
+// its health port being unknown.
 func NewAgent(cfg *Config, dp Datapath, opts AgentOptions) *Agent {
 	a := &Agent{
 		dp:   dp,
@@ -124,7 +140,40 @@ func NewAgent(cfg *Config, dp Datapath, opts AgentOptions) *Agent {
 	for _, b := range cfg.Backends {
 		a.bes[b.ID] = &backendState{cfg: b}
 	}
+	a.reconcile(opts.Adopted)
 	return a
+}
+
+// reconcile starts from the backend set an adopted datapath holds.
+func (a *Agent) reconcile(held []balancer.Backend) {
+	if held == nil {
+		return
+	}
+	a.adopted = true
+	addrs := map[netip.Addr]bool{}
+	for _, b := range a.cfg.Backends {
+		addrs[b.Addr] = true
+	}
+	kept, drains := 0, 0
+	for _, h := range held {
+		if b := a.bes[h.ID]; b != nil {
+			if b.cfg.Addr == h.Addr {
+				b.checked, b.up = true, h.Up
+				kept++
+			}
+			continue
+		}
+		if !h.Up || addrs[h.Addr] || a.cfg.Health.Drain == 0 {
+			continue // not serving, or its address is another backend's now
+		}
+		a.bes[h.ID] = &backendState{
+			cfg:     BackendConfig{ID: h.ID, Name: h.ID.String(), Addr: h.Addr},
+			checked: true, up: true, unchecked: true,
+			draining: true, drainUntil: a.now().Add(a.cfg.Health.Drain),
+		}
+		drains++
+	}
+	a.log.Info("reconciled with the adopted datapath", "held", len(held), "kept_health", kept, "draining", drains)
 }
 
 // Run checks every backend once and writes the first backend set, then
@@ -219,7 +268,7 @@ func (a *Agent) targets(unchecked bool) []BackendConfig {
 	defer a.mu.Unlock()
 	out := make([]BackendConfig, 0, len(a.bes))
 	for _, b := range a.bes {
-		if !unchecked || !b.checked {
+		if !b.unchecked && (!unchecked || !b.checked) {
 			out = append(out, b.cfg)
 		}
 	}

@@ -4,7 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/xdp"
@@ -19,18 +24,22 @@ type Datapath interface {
 	SetBackends(bs []balancer.Backend) error
 	// Stats returns the program's counters.
 	Stats() (xdp.Stats, error)
-	// Close detaches and unloads.
+	// Close releases the datapath: an unpinned program is detached and
+	// unloaded, a pinned one stays attached for the next agent to adopt.
 	Close() error
 }
 
 // XDPDatapath is the real [Datapath]: an [xdp.Program] attached to one
-// interface. Its methods serialise access to the program, which is not
-// safe for concurrent use on its own.
+// interface, pinned ([OpenPinnedXDP]) or not ([OpenXDP]). Its methods
+// serialise access to the program, which is not safe for concurrent use on
+// its own.
 type XDPDatapath struct {
-	mu     sync.Mutex
-	prog   *xdp.Program
-	link   io.Closer
-	closed bool
+	mu      sync.Mutex
+	prog    *xdp.Program
+	link    io.Closer   // unpinned: the link, whose Close detaches
+	pinned  *xdp.Pinned // pinned: the program, link and maps in bpffs
+	adopted []balancer.Backend
+	closed  bool
 }
 
 var _ Datapath = (*XDPDatapath)(nil)
@@ -48,6 +57,110 @@ func OpenXDP(cfg *Config, ifindex int) (*XDPDatapath, error) {
 		return nil, errors.Join(err, p.Close())
 	}
 	return &XDPDatapath{prog: p, link: l}, nil
+}
+
+// ErrPinnedElsewhere is wrapped by [OpenPinnedXDP] when what is pinned
+// cannot be adopted with the config: the program was loaded with another
+// program section or other VIPs.
+var ErrPinnedElsewhere = errors.New("the pinned datapath was loaded with another config")
+
+// OpenPinnedXDP returns the datapath pinned in dir when there is one
+// (adopted: the program stays attached throughout, its tables keep every
+// entry), and otherwise loads the program, attaches it to ifindex and pins
+// it in dir. A pinned program on another interface index (the interface
+// was recreated) is unpinned first: it served nothing any more. A pinned
+// program loaded with another config is refused (wrapping
+// [ErrPinnedElsewhere]) and left running.
+func OpenPinnedXDP(cfg *Config, ifindex int, dir string) (d *XDPDatapath, adopted bool, err error) {
+	pp, err := xdp.Adopt(dir, cfg.Options())
+	switch {
+	case err == nil && pp.Ifindex() == ifindex:
+		return &XDPDatapath{prog: pp.Program, pinned: pp, adopted: pp.Backends()}, true, nil
+	case err == nil: // a stale pin: the interface it served is gone
+		pp.Close()
+		if err := xdp.UnpinDir(dir); err != nil {
+			return nil, false, err
+		}
+	case errors.Is(err, xdp.ErrPinMismatch):
+		return nil, false, fmt.Errorf("%w: %w", ErrPinnedElsewhere, err)
+	case !errors.Is(err, xdp.ErrNotPinned):
+		return nil, false, err
+	}
+	p, err := xdp.Load(cfg.Options())
+	if err != nil {
+		return nil, false, err
+	}
+	pp, err = p.AttachPinned(ifindex, dir, cfg.Program.AttachMode)
+	if err != nil {
+		return nil, false, errors.Join(err, p.Close())
+	}
+	return &XDPDatapath{prog: p, pinned: pp}, false, nil
+}
+
+// Adopted returns the backend set the datapath held when it was adopted
+// (nil when it was loaded afresh): IDs, addresses and whether each was
+// usable; the kernel keeps no names or weights.
+func (d *XDPDatapath) Adopted() []balancer.Backend { return d.adopted }
+
+// PinDir returns the pin directory, or "" when the datapath is not
+// pinned.
+func (d *XDPDatapath) PinDir() string {
+	if d.pinned == nil {
+		return ""
+	}
+	return d.pinned.Dir()
+}
+
+// Unpin detaches a pinned datapath and removes its pins; an unpinned one
+// is closed (detached and unloaded).
+func (d *XDPDatapath) Unpin() error {
+	if d.pinned == nil {
+		return d.Close()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed { // our handles are gone; the pins are not
+		return xdp.UnpinDir(d.pinned.Dir())
+	}
+	d.closed = true
+	return d.pinned.Unpin()
+}
+
+// preparePinRoot makes sure root is a directory on a BPF file system. The
+// conventional mount point, /sys/fs/bpf, is mounted when it exists and is
+// not mounted yet, as Cilium and Katran's tools do; any other root must be
+// on a bpffs already.
+func preparePinRoot(root string) (mounted bool, err error) {
+	at := filepath.Clean(root)
+	for {
+		if _, err := os.Stat(at); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("-pin %s: %w", root, err)
+		}
+		up := filepath.Dir(at)
+		if up == at {
+			break
+		}
+		at = up
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(at, &st); err != nil {
+		return false, fmt.Errorf("-pin %s: %w", root, err)
+	}
+	if uint32(st.Type) != unix.BPF_FS_MAGIC {
+		if at != "/sys/fs/bpf" {
+			return false, fmt.Errorf("-pin %s: %s is not on a BPF file system: mount one (mount -t bpf bpf DIR), or run unpinned with -pin ''", root, at)
+		}
+		if err := unix.Mount("bpf", at, "bpf", 0, "mode=0700"); err != nil {
+			return false, fmt.Errorf("-pin %s: mount bpffs at %s: %w", root, at, err)
+		}
+		mounted = true
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return mounted, fmt.Errorf("-pin %s: %w", root, err)
+	}
+	return mounted, nil
 }
 
 // SetBackends implements [Datapath].
@@ -73,8 +186,10 @@ func (d *XDPDatapath) Run(frame []byte) (xdp.RunResult, error) {
 	return d.prog.Run(frame)
 }
 
-// Close detaches the program from the interface, then unloads it and its
-// maps. It is safe to call more than once.
+// Close releases the datapath. An unpinned one is detached from the
+// interface and unloaded with its maps; a pinned one stays attached and
+// pinned, for the next agent to adopt (see [XDPDatapath.Unpin]). It is
+// safe to call more than once.
 func (d *XDPDatapath) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -82,6 +197,9 @@ func (d *XDPDatapath) Close() error {
 		return nil
 	}
 	d.closed = true
+	if d.pinned != nil {
+		return d.pinned.Close()
+	}
 	var errs []error
 	if err := d.link.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("detach: %w", err))

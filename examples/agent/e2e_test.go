@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -139,6 +140,22 @@ func (l *nsListener) stop() {
 type arrival struct {
 	backend int
 	port    uint16
+	seq     int64 // of a datagram from seqPayload; -1 for another
+}
+
+// seqPrefix starts the payload of a numbered datagram: the prefix, then
+// the number in 8 bytes, big-endian.
+const seqPrefix = "titanlb-seq:"
+
+func seqPayload(seq int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(seqPrefix), uint64(seq))
+}
+
+func payloadSeq(b []byte) int64 {
+	if len(b) != len(seqPrefix)+8 || string(b[:len(seqPrefix)]) != seqPrefix {
+		return -1
+	}
+	return int64(binary.BigEndian.Uint64(b[len(seqPrefix):]))
 }
 
 type e2eTopo struct {
@@ -213,12 +230,12 @@ func e2eBuild(t *testing.T, n int) *e2eTopo {
 		go func() {
 			buf := make([]byte, 2048)
 			for {
-				_, from, err := b.udp.ReadFromUDPAddrPort(buf)
+				n, from, err := b.udp.ReadFromUDPAddrPort(buf)
 				if err != nil {
 					return
 				}
 				select {
-				case tp.arrivals <- arrival{i, from.Port()}:
+				case tp.arrivals <- arrival{i, from.Port(), payloadSeq(buf[:n])}:
 				default: // the test stopped reading; never block
 				}
 			}

@@ -30,7 +30,17 @@
 //     VIPs or the program section (fixed when the program loads), is
 //     logged and the running config is kept. The file must be a regular
 //     file: a FIFO or a device is refused, never waited on.
-//   - SIGINT or SIGTERM detach the program from the interface and unload it.
+//   - The program's link and maps are pinned in bpffs, under
+//     -pin/<interface> (/sys/fs/bpf/titanlb/eth0 by default): the datapath
+//     outlives the agent. An agent that starts and finds them adopts them
+//     (the program is swapped in place, every connection and fragment
+//     entry kept) and reconciles the backend set with what the datapath
+//     holds, so that its first write moves no flow of a healthy backend.
+//   - SIGINT or SIGTERM stop the control plane: the datapath stays attached
+//     and pinned, forwarding with the last backend set, for the next agent
+//     to adopt. `agent -stop -iface eth0` detaches it and removes the pins.
+//     With -pin "" nothing is pinned and SIGINT or SIGTERM detach the
+//     program and unload it.
 //
 // Loading and attaching need root (or CAP_BPF and CAP_NET_ADMIN). The
 // config format is described in README.md; agent.example.json is a
@@ -44,15 +54,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/titanlb/titanlb/internal/httpserver"
+	"github.com/titanlb/titanlb/xdp"
 )
 
 func main() {
@@ -80,8 +93,10 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	iface := fs.String("iface", "", "network interface to attach to (overrides the config's \"interface\")")
 	metrics := fs.String("metrics", "127.0.0.1:9100", "address to serve Prometheus metrics on, at /metrics")
 	check := fs.Bool("check", false, "validate the config, print it and exit")
+	pinRoot := fs.String("pin", DefaultPinRoot, "bpffs directory the datapath is pinned under, one directory per interface, so that it outlives the agent; \"\" to run unpinned (the program goes with the agent)")
+	stopPinned := fs.Bool("stop", false, "detach the datapath pinned for the interface, remove its pins and exit (the agent itself need not run)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: agent -config FILE [-iface NAME] [-metrics ADDR] [-check]\n\n")
+		fmt.Fprintf(fs.Output(), "usage: agent -config FILE [-iface NAME] [-metrics ADDR] [-pin DIR] [-check]\n       agent -stop (-config FILE | -iface NAME) [-pin DIR]\n\n")
 		fs.PrintDefaults()
 	}
 	usage := func(err error) int {
@@ -97,6 +112,9 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	}
 	if fs.NArg() > 0 {
 		return usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if *stopPinned {
+		return stop(*cfgPath, *iface, *pinRoot, stdout, stderr, usage)
 	}
 	if *cfgPath == "" {
 		return usage(errors.New("-config: missing"))
@@ -135,27 +153,100 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		log.Error("metrics listener", "err", err)
 		return exitFail
 	}
-	dp, err := OpenXDP(cfg, ifi.Index)
+	dp, err := openDatapath(cfg, ifi.Index, *pinRoot, log)
 	if err != nil {
 		ln.Close()
 		log.Error("load and attach", "iface", cfg.Interface, "err", err)
 		return exitFail
 	}
-	log.Info("program attached", "iface", cfg.Interface, "ifindex", ifi.Index, "vips", cfg.VIPs)
 	code := serve(ctx, cfg, *cfgPath, *iface, dp, ln, hup, log)
-	if err := dp.Close(); err != nil {
-		log.Error("detach and unload", "err", err)
+	err = dp.Close()
+	switch {
+	case err != nil:
+		log.Error("release the datapath", "err", err)
 		code = exitFail
-	} else {
+	case dp.PinDir() != "":
+		log.Info("control plane stopped; the datapath stays attached, pinned", "dir", dp.PinDir(), "detach", "agent -stop -iface "+cfg.Interface)
+	default:
 		log.Info("program detached and unloaded")
 	}
 	return code
 }
 
+// DefaultPinRoot is where the agent pins its datapath: the directory
+// <root>/<interface> holds the link and the maps.
+const DefaultPinRoot = "/sys/fs/bpf/titanlb"
+
+// openDatapath adopts the datapath pinned for the interface, or loads,
+// attaches and pins a new one; with no pin root, it loads and attaches an
+// unpinned one.
+func openDatapath(cfg *Config, ifindex int, pinRoot string, log *slog.Logger) (*XDPDatapath, error) {
+	if pinRoot == "" {
+		dp, err := OpenXDP(cfg, ifindex)
+		if err == nil {
+			log.Info("program attached, not pinned: it goes with the agent", "iface", cfg.Interface, "ifindex", ifindex, "vips", cfg.VIPs)
+		}
+		return dp, err
+	}
+	mounted, err := preparePinRoot(pinRoot)
+	if err != nil {
+		return nil, err
+	}
+	if mounted {
+		log.Info("mounted a BPF file system", "at", "/sys/fs/bpf")
+	}
+	dir := filepath.Join(pinRoot, cfg.Interface)
+	dp, adopted, err := OpenPinnedXDP(cfg, ifindex, dir)
+	switch {
+	case errors.Is(err, ErrPinnedElsewhere):
+		return nil, fmt.Errorf("%w; restore that config, or detach it with `agent -stop -iface %s -pin %s` (its connections are lost)", err, cfg.Interface, pinRoot)
+	case err != nil:
+		return nil, err
+	case adopted:
+		log.Info("adopted the pinned datapath: program, connections and fragments kept", "dir", dir, "iface", cfg.Interface, "backends_held", len(dp.Adopted()))
+	default:
+		log.Info("program attached and pinned", "dir", dir, "iface", cfg.Interface, "ifindex", ifindex, "vips", cfg.VIPs)
+	}
+	return dp, nil
+}
+
+// stop detaches and unpins the datapath of the interface (-iface, or the
+// config's "interface") under pinRoot.
+func stop(cfgPath, iface, pinRoot string, stdout, stderr io.Writer, usage func(error) int) int {
+	if pinRoot == "" {
+		return usage(errors.New("-stop: -pin is empty: nothing is pinned"))
+	}
+	if iface == "" && cfgPath != "" {
+		cfg, err := LoadConfig(cfgPath)
+		if err != nil {
+			return usage(err)
+		}
+		iface = cfg.Interface
+	}
+	if iface == "" {
+		return usage(errors.New("-stop: no interface: give -iface or a -config with \"interface\""))
+	}
+	dir := filepath.Join(pinRoot, iface)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stdout, "nothing pinned at %s\n", dir)
+		return exitOK
+	}
+	if err := xdp.UnpinDir(dir); err != nil {
+		fmt.Fprintf(stderr, "agent: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "datapath detached, pins removed: %s\n", dir)
+	return exitOK
+}
+
 // serve runs the agent, the metrics server and the reload loop until ctx
 // ends or the agent fails; it does not close dp.
 func serve(ctx context.Context, cfg *Config, cfgPath, ifaceFlag string, dp Datapath, ln net.Listener, hup <-chan os.Signal, log *slog.Logger) int {
-	a := NewAgent(cfg, dp, AgentOptions{Logger: log})
+	opts := AgentOptions{Logger: log}
+	if x, ok := dp.(*XDPDatapath); ok {
+		opts.Adopted = x.Adopted()
+	}
+	a := NewAgent(cfg, dp, opts)
 	srv := httpserver.New(a.Handler())
 	go func() {
 		if err := srv.Serve(httpserver.Limit(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {

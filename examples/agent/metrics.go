@@ -76,7 +76,7 @@ type collector struct {
 	backendUp, backendDraining, backendWeight, backendServing *prometheus.Desc
 	transitions, checks                                       *prometheus.Desc
 	rounds, skipped, late, inFlight                           *prometheus.Desc
-	reloads, sets, synced, xdpUp                              *prometheus.Desc
+	reloads, sets, synced, adopted, xdpUp                     *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -98,6 +98,7 @@ func newCollector(a *Agent) *collector {
 		reloads:         prometheus.NewDesc("titanlb_agent_reloads_total", "Config reloads (SIGHUP), by result; a failed one keeps the old config.", []string{"result"}, nil),
 		sets:            prometheus.NewDesc("titanlb_agent_set_backends_total", "Backend sets written to the datapath, by result.", []string{"result"}, nil),
 		synced:          prometheus.NewDesc("titanlb_agent_datapath_synced", "1 when the datapath holds the backend set the agent wants; 0 while writing it fails.", nil, nil),
+		adopted:         prometheus.NewDesc("titanlb_agent_datapath_adopted", "1 when the agent adopted a datapath pinned by a previous agent (its tables kept), 0 when it loaded one.", nil, nil),
 		xdpUp:           prometheus.NewDesc("titanlb_xdp_up", "1 when the program's counters could be read.", nil, nil),
 	}
 	st := reflect.TypeFor[xdp.Stats]()
@@ -132,7 +133,7 @@ func newCollector(a *Agent) *collector {
 // Describe implements [prometheus.Collector].
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.backendUp, c.backendDraining, c.backendWeight, c.backendServing,
-		c.transitions, c.checks, c.rounds, c.skipped, c.late, c.inFlight, c.reloads, c.sets, c.synced, c.xdpUp} {
+		c.transitions, c.checks, c.rounds, c.skipped, c.late, c.inFlight, c.reloads, c.sets, c.synced, c.adopted, c.xdpUp} {
 		ch <- d
 	}
 	seen := map[*prometheus.Desc]bool{}
@@ -159,7 +160,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	bes := a.Backends()
 	a.mu.Lock()
 	rounds, skipped, late := a.rounds, a.skipped, a.late
-	rok, rko, pok, pko, synced := a.reloadOK, a.reloadKO, a.pushOK, a.pushKO, a.synced && a.hasPush
+	rok, rko, pok, pko, synced, adopted := a.reloadOK, a.reloadKO, a.pushOK, a.pushKO, a.synced && a.hasPush, a.adopted
 	a.mu.Unlock()
 
 	send := func(d *prometheus.Desc, t prometheus.ValueType, v float64, l ...string) {
@@ -191,6 +192,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.sets, pok, "success")
 	counter(c.sets, pko, "failure")
 	gauge(c.synced, b2f(synced))
+	gauge(c.adopted, b2f(adopted))
 
 	st, err := a.dp.Stats()
 	gauge(c.xdpUp, b2f(err == nil))

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"net/http"
@@ -16,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // runMainEnv makes the test binary run the agent's main instead of the
@@ -64,45 +68,31 @@ func e2eConfigJSON(backends ...int) string {
 }`, e2eVIP, strings.Join(bs, ",\n    "))
 }
 
-// TestE2EProcess runs the daemon as a process inside the load balancer's
-// namespace: it attaches, serves metrics, reloads on SIGHUP (keeping the
-// running config when the new file is invalid) and detaches on SIGTERM.
-func TestE2EProcess(t *testing.T) {
-	tp := e2eBuild(t, 3)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "agent.json")
-	write := func(s string) {
-		t.Helper()
-		// Write a new file and rename it over the old: the agent never
-		// reads half a file.
-		tmp := path + ".tmp"
-		must(t, os.WriteFile(tmp, []byte(s), 0o644))
-		must(t, os.Rename(tmp, path))
-	}
-	write(e2eConfigJSON(0, 1, 2))
+// agentProc is the daemon running as a process inside the load
+// balancer's namespace, started by [startAgent].
+type agentProc struct {
+	t      *testing.T
+	tp     *e2eTopo
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan error
+	client *http.Client // dials from inside lb, where the daemon listens on loopback
+}
 
+// startAgent starts the daemon with args inside lb; it is killed, if still
+// running, when the test ends.
+func startAgent(t *testing.T, tp *e2eTopo, args ...string) *agentProc {
+	t.Helper()
 	self, err := os.Executable()
 	must(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", tp.lb.Name(), self, "-config", path, "-metrics", "127.0.0.1:9100")
+	cmd := exec.Command("ip", append([]string{"netns", "exec", tp.lb.Name(), self}, args...)...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	p := &agentProc{t: t, tp: tp, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	cmd.Stderr = p.stderr
 	must(t, cmd.Start())
-	exited := make(chan error, 1)
 	done := make(chan struct{})
-	go func() { exited <- cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // fails harmlessly when it has exited
-		<-done
-		if t.Failed() {
-			t.Logf("agent stderr:\n%s", stderr.String())
-		}
-	})
-
-	// Scrape from inside lb, where the daemon listens on loopback.
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+	go func() { p.exited <- cmd.Wait(); close(done) }()
+	p.client = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 			err = tp.lb.Do(func() error {
 				var derr error
@@ -112,94 +102,172 @@ func TestE2EProcess(t *testing.T) {
 			return c, err
 		},
 	}}
-	t.Cleanup(client.CloseIdleConnections)
-	wait := func(what string, cond func(map[string]float64) bool) map[string]float64 {
-		t.Helper()
-		deadline := time.Now().Add(e2eWait)
-		var last string
-		for time.Now().Before(deadline) {
-			select {
-			case err := <-exited:
-				t.Fatalf("agent exited early (%v) waiting for %s:\n%s", err, what, stderr.String())
-			default:
-			}
-			resp, err := client.Get("http://127.0.0.1:9100/metrics")
-			if err == nil {
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				last = string(b)
-				e, perr := parseExposition(last)
-				must(t, perr)
-				if cond(e.samples) {
-					return e.samples
-				}
-			}
-			time.Sleep(20 * time.Millisecond)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // fails harmlessly when it has exited
+		<-done
+		p.client.CloseIdleConnections()
+		if t.Failed() {
+			t.Logf("agent %v stderr:\n%s", args, p.stderr.String())
 		}
-		t.Fatalf("timed out waiting for %s; last metrics:\n%s", what, last)
+	})
+	return p
+}
+
+// wait polls the metrics until cond holds, for at most e2eWait; it fails
+// the test if the daemon exits meanwhile.
+func (p *agentProc) wait(what string, cond func(map[string]float64) bool) map[string]float64 {
+	p.t.Helper()
+	deadline := time.Now().Add(e2eWait)
+	var last string
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.exited:
+			p.t.Fatalf("agent exited early (%v) waiting for %s:\n%s", err, what, p.stderr.String())
+		default:
+		}
+		resp, err := p.client.Get("http://127.0.0.1:9100/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = string(b)
+			e, perr := parseExposition(last)
+			must(p.t, perr)
+			if cond(e.samples) {
+				return e.samples
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.t.Fatalf("timed out waiting for %s; last metrics:\n%s", what, last)
+	return nil
+}
+
+// exit waits for the daemon to exit after sig and returns its error.
+func (p *agentProc) exit(sig os.Signal) error {
+	p.t.Helper()
+	must(p.t, p.cmd.Process.Signal(sig))
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(e2eWait):
+		p.t.Fatalf("agent did not exit after %v", sig)
 		return nil
 	}
+}
 
-	wait("all backends up", func(m map[string]float64) bool {
+// xdpOn returns the XDP program attached to lb's eth0 as ip(8) names it,
+// or "" when none is.
+func (tp *e2eTopo) xdpOn(t *testing.T) string {
+	t.Helper()
+	out, err := tp.lb.Exec("ip", "-d", "link", "show", "eth0")
+	must(t, err)
+	if !strings.Contains(string(out), "xdp") {
+		return ""
+	}
+	_, after, _ := strings.Cut(string(out), " name ")
+	name, _, _ := strings.Cut(after, " ")
+	return name
+}
+
+// configFile writes config files for the daemon, each replacing the last
+// in one rename: the daemon never reads half a file.
+func configFile(t *testing.T) (path string, write func(string)) {
+	path = filepath.Join(t.TempDir(), "agent.json")
+	return path, func(s string) {
+		t.Helper()
+		tmp := path + ".tmp"
+		must(t, os.WriteFile(tmp, []byte(s), 0o644))
+		must(t, os.Rename(tmp, path))
+	}
+}
+
+// TestE2EProcess runs the daemon as a process inside the load balancer's
+// namespace: it attaches and pins, serves metrics, reloads on SIGHUP
+// (keeping the running config when the new file is invalid), leaves the
+// datapath attached on SIGTERM, and `agent -stop` detaches it.
+func TestE2EProcess(t *testing.T) {
+	tp := e2eBuild(t, 3)
+	pin := testutil.BPFFS(t)
+	path, write := configFile(t)
+	write(e2eConfigJSON(0, 1, 2))
+	a := startAgent(t, tp, "-config", path, "-metrics", "127.0.0.1:9100", "-pin", pin)
+
+	m := a.wait("all backends up", func(m map[string]float64) bool {
 		return m[upSeries(0)] == 1 && m[upSeries(1)] == 1 && m[upSeries(2)] == 1
 	})
+	if m["titanlb_agent_datapath_adopted"] != 0 {
+		t.Error("a fresh start reports an adopted datapath")
+	}
 	first := tp.send(t, portRange(e2eFirstPort, 60))
 	for b := range 3 {
 		if count(first, b) == 0 {
-			t.Fatalf("backend %d got no flow: count(first, b) is 0", b)
+			t.Fatalf("backend %d got no flow of 60: %v", b, first)
 		}
 	}
 
 	// SIGHUP with backend 103 removed: it drains.
+	const draining103 = `titanlb_agent_backend_draining{address="10.78.12.2",id="103",name="103"}`
 	write(e2eConfigJSON(0, 1))
-	must(t, cmd.Process.Signal(syscall.SIGHUP))
-	m := wait("reload", func(m map[string]float64) bool { return m[`titanlb_agent_reloads_total{result="success"}`] == 1 })
-	if got := m[`titanlb_agent_backend_draining{address="10.78.12.2",id="103",name="103"}`]; got != 1.0 {
-		t.Fatalf("m[`titanlb_agent_backend_draining{address=\"10.78.12.2\",id=\"103\",name=\"103\"}`] = %v, want %v", got, 1.0)
+	must(t, a.cmd.Process.Signal(syscall.SIGHUP))
+	m = a.wait("reload", func(m map[string]float64) bool { return m[`titanlb_agent_reloads_total{result="success"}`] == 1 })
+	if m[draining103] != 1 {
+		t.Fatalf("103 not draining after the reload: %v", m[draining103])
 	}
 	second := tp.send(t, portRange(e2eFirstPort, 60))
 	if !maps.Equal(second, first) {
 		t.Fatalf("a reload moved tracked flows (103 drains): %v, then %v", first, second)
 	}
 	if got := count(tp.send(t, portRange(e2eFirstPort+1000, 60)), 2); got != 0 {
-		t.Fatalf("no new flow on draining 103: count(tp.send(t, portRange(e2eFirstPort+1000, 60)), 2) = %v, want 0", got)
+		t.Fatalf("%d new flows reached draining 103", got)
 	}
 
 	// SIGHUP with an invalid file: logged, the running config stays.
 	write(strings.Replace(e2eConfigJSON(0, 1), `"10.78.11.2"`, `"10.78.11"`, 1))
-	must(t, cmd.Process.Signal(syscall.SIGHUP))
-	m = wait("failed reload", func(m map[string]float64) bool { return m[`titanlb_agent_reloads_total{result="failure"}`] == 1 })
-	if got := m[`titanlb_agent_backend_draining{address="10.78.12.2",id="103",name="103"}`]; got != 1.0 {
-		t.Fatalf("m[`titanlb_agent_backend_draining{address=\"10.78.12.2\",id=\"103\",name=\"103\"}`] = %v, want %v", got, 1.0)
-	}
-	if got := m[upSeries(1)]; got != 1.0 {
-		t.Fatalf("m[upSeries(1)] = %v, want %v", got, 1.0)
+	must(t, a.cmd.Process.Signal(syscall.SIGHUP))
+	m = a.wait("failed reload", func(m map[string]float64) bool { return m[`titanlb_agent_reloads_total{result="failure"}`] == 1 })
+	if m[draining103] != 1 || m[upSeries(1)] != 1 {
+		t.Fatalf("after the failed reload: 103 draining %v, 102 up %v; want 1, 1", m[draining103], m[upSeries(1)])
 	}
 	// The failure counter and the log line are written one after the
 	// other: wait for the line rather than race it.
 	const reloadErr = `config: backends[1].address \"10.78.11\": not an IPv4 address`
-	for deadline := time.Now().Add(e2eWait); !strings.Contains(stderr.String(), reloadErr); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(e2eWait); !strings.Contains(a.stderr.String(), reloadErr); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the failed reload is not logged with the field:\n%s", stderr.String())
+			t.Fatalf("the failed reload is not logged with the field:\n%s", a.stderr.String())
 		}
 	}
 
-	// SIGTERM: a clean exit that detaches the program.
-	must(t, cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit status: %v", err)
-		}
-	case <-time.After(e2eWait):
-		t.Fatal("agent did not exit after SIGTERM")
+	// SIGTERM: the control plane exits cleanly, the datapath stays and
+	// keeps forwarding every tracked flow where it was.
+	if err := a.exit(syscall.SIGTERM); err != nil {
+		t.Fatalf("exit status after SIGTERM: %v", err)
 	}
-	if !strings.Contains(stderr.String(), "program detached and unloaded") {
-		t.Fatalf("%q does not contain %q", stderr.String(), "program detached and unloaded")
+	if !strings.Contains(a.stderr.String(), "control plane stopped; the datapath stays attached, pinned") {
+		t.Errorf("no word of the pinned datapath on exit:\n%s", a.stderr.String())
 	}
-	out, err := tp.lb.Exec("ip", "-d", "link", "show", "eth0")
-	must(t, err)
-	if strings.Contains(string(out), "xdp") {
-		t.Fatalf("program detached: %q contains %q", string(out), "xdp")
+	if got := tp.xdpOn(t); got != "xdp_titan" {
+		t.Fatalf("after SIGTERM eth0 runs %q, want xdp_titan", got)
+	}
+	if third := tp.send(t, portRange(e2eFirstPort, 60)); !maps.Equal(third, first) {
+		t.Fatalf("flows moved with the agent gone: %v, then %v", first, third)
+	}
+
+	// agent -stop: detached, pins removed.
+	var stdout, stderr strings.Builder
+	if code := run(context.Background(), []string{"-stop", "-iface", "eth0", "-pin", pin}, nil, &stdout, &stderr); code != exitOK {
+		t.Fatalf("agent -stop: %d, %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "datapath detached, pins removed: "+filepath.Join(pin, "eth0")) {
+		t.Errorf("agent -stop said %q", stdout.String())
+	}
+	if got := tp.xdpOn(t); got != "" {
+		t.Fatalf("after agent -stop eth0 runs %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(pin, "eth0")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("pins after agent -stop: %v", err)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"-stop", "-iface", "eth0", "-pin", pin}, nil, &stdout, &stderr); code != exitOK || !strings.Contains(stdout.String(), "nothing pinned at") {
+		t.Errorf("a second agent -stop: %d, %q", code, stdout.String())
 	}
 }
