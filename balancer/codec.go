@@ -9,26 +9,39 @@ import (
 
 // Frame layout constants.
 const (
-	EthLen      = 14     // Ethernet header without VLAN tags
-	IPv4Len     = 20     // IPv4 header without options
-	TCPLen      = 20     // TCP header without options
-	UDPLen      = 8      // UDP header
-	EtherTypeIP = 0x0800 // IPv4
+	EthLen        = 14     // Ethernet header without VLAN tags
+	IPv4Len       = 20     // IPv4 header without options
+	IPv6Len       = 40     // IPv6 fixed header
+	TCPLen        = 20     // TCP header without options
+	UDPLen        = 8      // UDP header
+	EtherTypeIP   = 0x0800 // IPv4
+	EtherTypeIPv6 = 0x86DD // IPv6
 )
 
-// Errors returned (wrapped in a *DecodeError) by [Decode].
+// Errors returned (wrapped in a *DecodeError) by [Decode]. Each names one
+// way a frame is invalid; docs/services-and-ipv6.md lists which field
+// each is reported on and in which order Decode checks them.
 var (
 	ErrTruncated   = errors.New("truncated")
+	ErrNotIP       = errors.New("not ipv4 or ipv6")
 	ErrNotIPv4     = errors.New("not ipv4")
 	ErrBadIHL      = errors.New("ihl below 5")
 	ErrBadLength   = errors.New("total length inconsistent")
 	ErrFragOverrun = errors.New("fragment ends past 65535 bytes")
 	ErrEmptyFrag   = errors.New("zero-length fragment")
+
+	ErrNotIPv6         = errors.New("not ipv6")
+	ErrPayloadLength   = errors.New("payload length beyond the frame")
+	ErrJumbogram       = errors.New("jumbogram (payload length 0, hop-by-hop options)")
+	ErrHopByHop        = errors.New("hop-by-hop options not first")
+	ErrExtChain        = errors.New("more than MaxExtHeaders extension headers")
+	ErrNestedFragment  = errors.New("second fragment header")
+	ErrIncompleteChain = errors.New("first fragment without the whole header chain")
 )
 
 // DecodeError says which part of a frame is malformed and why.
 type DecodeError struct {
-	Field string // "ethernet", "ipv4.ihl", "ipv4.total_length", "tcp", ...
+	Field string // "ethernet", "ipv4.ihl", "ipv6.ext", "tcp", ...
 	Err   error  // one of the Err* values of this package
 	Len   int    // length of the frame handed to Decode
 }
@@ -41,23 +54,34 @@ func (e *DecodeError) Error() string {
 // Unwrap returns the reason, one of the Err* values of this package.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// Decode parses an Ethernet/IPv4 frame into its header view. It never reads
-// past frame and names the malformed field in a *[DecodeError]: a short
-// Ethernet or IPv4 header, a non-IPv4 EtherType or version, IHL < 5, a total
-// length beyond the frame or below the header, a fragment that would end past
-// 65535 bytes, an empty fragment, or a first fragment or whole packet too
-// short for its TCP or UDP header. Bytes beyond the IPv4 total length
-// (Ethernet padding) are ignored.
+// Decode parses an Ethernet/IPv4 or Ethernet/IPv6 frame into its header
+// view. It never reads past frame and names the malformed field in a
+// *[DecodeError]: a short Ethernet header or an EtherType neither IPv4 nor
+// IPv6 ("ethernet.type": [ErrNotIP]); for IPv4 a short header, a version
+// other than 4, IHL < 5, a total length beyond the frame or below the
+// header, a fragment that would end past 65535 bytes, an empty fragment, or
+// a first fragment or whole packet too short for its TCP or UDP header. For
+// IPv6 it walks the extension headers as [MaxExtHeaders] documents and
+// refuses what that lists. Bytes beyond the IP packet's length (Ethernet
+// padding) are ignored.
 func Decode(frame []byte) (Packet, error) {
+	if len(frame) < EthLen {
+		return Packet{}, &DecodeError{Field: "ethernet", Err: ErrTruncated, Len: len(frame)}
+	}
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case EtherTypeIP:
+		return decode4(frame)
+	case EtherTypeIPv6:
+		return decode6(frame)
+	}
+	return Packet{}, &DecodeError{Field: "ethernet.type", Err: ErrNotIP, Len: len(frame)}
+}
+
+// decode4 decodes an Ethernet/IPv4 frame (EtherType checked).
+func decode4(frame []byte) (Packet, error) {
 	var p Packet
 	fail := func(field string, err error) (Packet, error) {
 		return Packet{}, &DecodeError{Field: field, Err: err, Len: len(frame)}
-	}
-	if len(frame) < EthLen {
-		return fail("ethernet", ErrTruncated)
-	}
-	if binary.BigEndian.Uint16(frame[12:14]) != EtherTypeIP {
-		return fail("ethernet.type", ErrNotIPv4)
 	}
 	ip := frame[EthLen:]
 	if len(ip) < IPv4Len {
@@ -96,23 +120,32 @@ func Decode(frame []byte) (Packet, error) {
 	if p.FragOffset != 0 {
 		return p, nil
 	}
-	l4 := ip[hl:total]
+	if field := readL4(&p, ip[hl:total]); field != "" {
+		return fail(field, ErrTruncated)
+	}
+	return p, nil
+}
+
+// readL4 reads p's ports (and TCP flags) from l4, the bytes after the IP
+// header chain, for TCP and UDP. It returns the field that is truncated
+// ("tcp" or "udp"), or "".
+func readL4(p *Packet, l4 []byte) string {
 	switch p.Proto {
 	case ProtoTCP:
 		if len(l4) < TCPLen {
-			return fail("tcp", ErrTruncated)
+			return "tcp"
 		}
-		p.SrcPort = binary.BigEndian.Uint16(l4[0:2])
-		p.DstPort = binary.BigEndian.Uint16(l4[2:4])
 		p.TCPFlags = l4[13]
 	case ProtoUDP:
 		if len(l4) < UDPLen {
-			return fail("udp", ErrTruncated)
+			return "udp"
 		}
-		p.SrcPort = binary.BigEndian.Uint16(l4[0:2])
-		p.DstPort = binary.BigEndian.Uint16(l4[2:4])
+	default:
+		return ""
 	}
-	return p, nil
+	p.SrcPort = binary.BigEndian.Uint16(l4[0:2])
+	p.DstPort = binary.BigEndian.Uint16(l4[2:4])
+	return ""
 }
 
 // l4HeaderLen is the L4 header Encode writes for p: TCP or UDP when p is not
@@ -136,43 +169,57 @@ func EncodedLen(p Packet, payload int) int {
 	if payload < 0 {
 		payload = 0
 	}
+	if is6(&p) {
+		return EthLen + IPv6Len + extLen(&p) + l4HeaderLen(&p) + payload
+	}
 	return EthLen + IPv4Len + l4HeaderLen(&p) + payload
 }
 
-// Encode builds a valid Ethernet/IPv4 frame for p: an IPv4 header without
-// options (p.IHL and p.Len are ignored; the total length is computed), a TCP
-// header (with p.TCPFlags) or UDP header unless p is a non-first fragment,
-// then payload bytes of a fixed pattern. The IPv4 header checksum is set; the
-// TCP or UDP checksum is set for an unfragmented packet (a fragment's L4
-// checksum covers bytes it does not carry: UDP fragments carry 0, "no
-// checksum"). Source and destination MACs are fixed, locally administered
-// addresses. Addresses that are not IPv4 are written as 0.0.0.0. A
-// packet that [Packet.Malformed] refuses has no frame: Encode returns nil.
+// Encode builds a valid Ethernet frame for p, IPv6 when p.Dst is an IPv6
+// address (or p.Dst is unset and p.Src is), else IPv4, then a TCP header
+// (with p.TCPFlags) or UDP header unless p is a non-first fragment, then
+// payload bytes of a fixed pattern. Source and destination MACs are fixed,
+// locally administered addresses. An address not of the frame's family is
+// written as the unspecified address. p.Len is ignored: lengths are
+// computed. A packet that [Packet.Malformed] refuses has no frame: Encode
+// returns nil.
+//
+// IPv4: a header without options (p.IHL is ignored), its checksum set.
+// IPv6: hop limit 64, then p.ExtHeaders extension headers: a Fragment
+// header last (offset, M, p.FragID) when p is a fragment or p.FragID is
+// not 0 (an atomic fragment), the others Destination Options headers of 8
+// bytes (PadN), so that Decode(Encode(p)) == p for a valid p.
+//
+// The TCP or UDP checksum is set for an unfragmented packet (a fragment's
+// L4 checksum covers bytes it does not carry: UDP fragments carry 0).
 func Encode(p Packet, payload int) []byte {
 	if p.Malformed() {
 		return nil
 	}
 	buf := make([]byte, EncodedLen(p, payload))
-	EncodeTo(buf, p, payload)
-	return buf
+	return buf[:EncodeTo(buf, p, payload)]
 }
 
 // EncodeTo is [Encode] into buf, which must hold at least
 // [EncodedLen](p, payload) bytes; it returns the frame's length, or 0 when
-// buf is too short, the packet would exceed 65535 bytes or p is
-// [Packet.Malformed]. It does not allocate.
+// buf is too short, the packet would exceed 65535 bytes (IPv6: a payload
+// length above 65535) or p is [Packet.Malformed]. It does not allocate.
 func EncodeTo(buf []byte, p Packet, payload int) int {
 	if payload < 0 {
 		payload = 0
 	}
 	n := EncodedLen(p, payload)
-	if len(buf) < n || n-EthLen > 65535 || p.Malformed() {
+	if len(buf) < n || p.Malformed() {
+		return 0
+	}
+	if is6(&p) {
+		return encode6(buf[:n], &p)
+	}
+	if n-EthLen > 65535 {
 		return 0
 	}
 	b := buf[:n]
-	copy(b[0:6], []byte{0x02, 0, 0, 0, 0, 0x02})
-	copy(b[6:12], []byte{0x02, 0, 0, 0, 0, 0x01})
-	binary.BigEndian.PutUint16(b[12:14], EtherTypeIP)
+	writeEthernet(b, EtherTypeIP)
 	ip := b[EthLen:]
 	total := n - EthLen
 	ip[0] = 0x45
@@ -191,8 +238,23 @@ func EncodeTo(buf []byte, p Packet, payload int) int {
 	copy(ip[12:16], s[:])
 	copy(ip[16:20], d[:])
 	binary.BigEndian.PutUint16(ip[10:12], Checksum(ip[:IPv4Len], 0))
-	l4 := ip[IPv4Len:total]
-	hl := l4HeaderLen(&p)
+	writeL4(ip[IPv4Len:total], &p, pseudo(s, d, p.Proto, total-IPv4Len))
+	return n
+}
+
+// writeEthernet writes the fixed MACs and the EtherType.
+func writeEthernet(b []byte, etherType uint16) {
+	copy(b[0:6], []byte{0x02, 0, 0, 0, 0, 0x02})
+	copy(b[6:12], []byte{0x02, 0, 0, 0, 0, 0x01})
+	binary.BigEndian.PutUint16(b[12:14], etherType)
+}
+
+// writeL4 writes the TCP or UDP header that [l4HeaderLen] says p carries
+// and the payload pattern into l4, the bytes after the IP header chain.
+// The checksum, whose pseudo-header sums to pseudoSum, is set unless p is
+// a fragment.
+func writeL4(l4 []byte, p *Packet, pseudoSum uint32) {
+	hl := l4HeaderLen(p)
 	for i := hl; i < len(l4); i++ {
 		l4[i] = byte(i)
 	}
@@ -206,7 +268,7 @@ func EncodeTo(buf []byte, p Packet, payload int) int {
 		l4[13] = p.TCPFlags
 		binary.BigEndian.PutUint16(l4[14:16], 65535)
 		if !p.IsFragment() {
-			binary.BigEndian.PutUint16(l4[16:18], Checksum(l4, pseudo(s, d, p.Proto, len(l4))))
+			binary.BigEndian.PutUint16(l4[16:18], Checksum(l4, pseudoSum))
 		}
 	case hl == UDPLen:
 		binary.BigEndian.PutUint16(l4[0:2], p.SrcPort)
@@ -214,14 +276,13 @@ func EncodeTo(buf []byte, p Packet, payload int) int {
 		binary.BigEndian.PutUint16(l4[4:6], uint16(len(l4)))
 		l4[6], l4[7] = 0, 0
 		if !p.IsFragment() {
-			c := Checksum(l4, pseudo(s, d, p.Proto, len(l4)))
+			c := Checksum(l4, pseudoSum)
 			if c == 0 {
 				c = 0xffff
 			}
 			binary.BigEndian.PutUint16(l4[6:8], c)
 		}
 	}
-	return n
 }
 
 // pseudo returns the unfolded sum of the TCP/UDP pseudo-header.

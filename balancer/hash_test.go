@@ -89,3 +89,62 @@ func BenchmarkHash5Murmur3Lib(b *testing.B) {
 	}
 	_ = sink
 }
+
+func TestHashMatchesMurmur3IPv6(t *testing.T) {
+	pkts := []Packet{
+		testPacket6(),
+		{Src: netip.MustParseAddr("ff02::1:ff00:1"), Dst: netip.MustParseAddr("::1"), Proto: 17, SrcPort: 0xffff, DstPort: 1},
+		{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("2001:db8::1"), Proto: 6}, // mixed: IPv4-mapped source
+		{Dst: netip.MustParseAddr("2001:db8::1"), Proto: 6},                                       // unset source: ::
+	}
+	for _, seed := range []uint32{0, 1, DefaultSeed, 0xdeadbeef} {
+		for _, p := range pkts {
+			k5, k3 := Key5IPv6(&p), Key3IPv6(&p)
+			if got, want := Hash5(&p, seed), murmur3.SeedSum32(seed, k5[:]); got != want {
+				t.Errorf("Hash5(%v, %#x) = %#x, murmur3 says %#x", p, seed, got, want)
+			}
+			if got, want := Hash3(&p, seed), murmur3.SeedSum32(seed, k3[:]); got != want {
+				t.Errorf("Hash3(%v, %#x) = %#x, murmur3 says %#x", p, seed, got, want)
+			}
+		}
+	}
+}
+
+// TestKeyLayoutIPv6 pins the IPv6 key layouts the C program reproduces.
+func TestKeyLayoutIPv6(t *testing.T) {
+	p := testPacket6()
+	s, d := p.Src.As16(), p.Dst.As16()
+	want5 := [40]byte(append(append(append(s[:0:0], s[:]...), d[:]...), 0x9c, 0x40, 0x01, 0xbb, 6, 0, 0, 0))
+	if k := Key5IPv6(&p); k != want5 {
+		t.Errorf("Key5IPv6 = %v, want %v", k, want5)
+	}
+	want3 := [36]byte(append(append(append(s[:0:0], s[:]...), d[:]...), 6, 0, 0, 0))
+	if k := Key3IPv6(&p); k != want3 {
+		t.Errorf("Key3IPv6 = %v, want %v", k, want3)
+	}
+	// The IPv6 hash is not the IPv4 one of the same ports.
+	q := testPacket()
+	q.SrcPort, q.DstPort = p.SrcPort, p.DstPort
+	if Hash5(&p, DefaultSeed) == Hash5(&q, DefaultSeed) {
+		t.Error("IPv6 and IPv4 packets hash alike")
+	}
+}
+
+func TestHashNoAllocIPv6(t *testing.T) {
+	p := testPacket6()
+	var sink uint32
+	if n := testing.AllocsPerRun(1000, func() { sink += Hash5(&p, 7) + Hash3(&p, 7) }); n != 0 {
+		t.Errorf("hash allocates %v per run", n)
+	}
+}
+
+func BenchmarkHash5IPv6(b *testing.B) {
+	p := testPacket6()
+	var sink uint32
+	b.ReportAllocs()
+	for b.Loop() {
+		sink += Hash5(&p, DefaultSeed)
+		p.SrcPort++
+	}
+	_ = sink
+}

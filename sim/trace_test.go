@@ -56,7 +56,7 @@ func garbage() (frames [][]byte, reasons []string) {
 	ihl[balancer.EthLen] = 0x44
 	return [][]byte{cut, arp, ihl, {0xde, 0xad}}, []string{
 		sim.DropUndecodable + "ipv4.total_length: total length inconsistent",
-		sim.DropUndecodable + "ethernet.type: not ipv4",
+		sim.DropUndecodable + "ethernet.type: not ipv4 or ipv6",
 		sim.DropUndecodable + "ipv4.ihl: ihl below 5",
 		sim.DropUndecodable + "ethernet: truncated",
 	}
