@@ -1,11 +1,10 @@
 package frag
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"strconv"
 	"time"
-
-	"github.com/titanlb/titanlb/internal/murmur"
 )
 
 // Defaults of [SetOptions].
@@ -17,28 +16,60 @@ const (
 	DefaultTimeout = 30 * time.Second
 )
 
-// Key identifies the datagram a fragment belongs to, as RFC 791 does:
-// source and destination IPv4 addresses, protocol and IP identification.
+// Key identifies the datagram a fragment belongs to: source and
+// destination addresses, protocol and identification, as RFC 791 does for
+// IPv4 (16-bit ID) and RFC 8200 §4.5 for IPv6 (the Fragment header's
+// 32-bit Identification; the protocol is the Fragment header's Next
+// Header).
 //
 // Like [netip.Addr] it is a small comparable value: use it as a map key or
-// compare it with ==. It does not allocate. The zero Key is the key of
-// 0.0.0.0 -> 0.0.0.0, protocol 0, ID 0.
+// compare it with ==; an IPv4 key never equals an IPv6 one. It does not
+// allocate. The zero Key is the IPv4 key of 0.0.0.0 -> 0.0.0.0, protocol
+// 0, ID 0.
 type Key struct {
-	src, dst [4]byte
-	proto    uint8
-	id       uint16
+	// The addresses' bytes in network order, read as two little-endian
+	// words each (an IPv4 address: src0's low 32 bits, the rest 0), and
+	// the identification, protocol and family: five words, passed in
+	// registers.
+	src0, src1, dst0, dst1 uint64
+	meta                   uint64 // id | proto<<32 | v6<<40
 }
 
-// MakeKey returns the key of a fragment from src to dst with the given
-// protocol and IP ID. An address that is not IPv4 is taken as 0.0.0.0 (an
-// IPv4-mapped IPv6 address is unmapped first).
+const metaV6 = 1 << 40
+
+// MakeKey returns the IPv4 key of a fragment from src to dst with the
+// given protocol and IP ID. An address that is not IPv4 is taken as
+// 0.0.0.0 (an IPv4-mapped IPv6 address is unmapped first); IPv6 datagrams
+// take [MakeKey6].
 func MakeKey(src, dst netip.Addr, proto uint8, id uint16) Key {
-	return Key{src: as4(src), dst: as4(dst), proto: proto, id: id}
+	return KeyFrom4(as4(src), as4(dst), proto, id)
 }
 
 // KeyFrom4 returns the key built from raw network-order IPv4 addresses.
 func KeyFrom4(src, dst [4]byte, proto uint8, id uint16) Key {
-	return Key{src: src, dst: dst, proto: proto, id: id}
+	return Key{
+		src0: uint64(binary.LittleEndian.Uint32(src[:])),
+		dst0: uint64(binary.LittleEndian.Uint32(dst[:])),
+		meta: uint64(id) | uint64(proto)<<32,
+	}
+}
+
+// MakeKey6 returns the IPv6 key of a fragment from src to dst whose
+// Fragment header has the given Next Header (proto) and Identification.
+// Addresses are taken in their 16-byte form (an IPv4 address
+// IPv4-mapped, an unset one ::).
+func MakeKey6(src, dst netip.Addr, proto uint8, id uint32) Key {
+	return KeyFrom16(src.As16(), dst.As16(), proto, id)
+}
+
+// KeyFrom16 returns the IPv6 key built from raw network-order IPv6
+// addresses.
+func KeyFrom16(src, dst [16]byte, proto uint8, id uint32) Key {
+	return Key{
+		src0: binary.LittleEndian.Uint64(src[:8]), src1: binary.LittleEndian.Uint64(src[8:]),
+		dst0: binary.LittleEndian.Uint64(dst[:8]), dst1: binary.LittleEndian.Uint64(dst[8:]),
+		meta: uint64(id) | uint64(proto)<<32 | metaV6,
+	}
 }
 
 func as4(a netip.Addr) [4]byte {
@@ -49,33 +80,41 @@ func as4(a netip.Addr) [4]byte {
 	return a.As4()
 }
 
-// hash mixes the key's 11 bytes into 64 bits (a murmur3-style finalizer
-// over two words): cheaper than a generic hash, and well spread in the low
-// bits that pick a table slot.
-func (k Key) hash() uint64 {
-	a := uint64(k.src[0]) | uint64(k.src[1])<<8 | uint64(k.src[2])<<16 | uint64(k.src[3])<<24 |
-		uint64(k.dst[0])<<32 | uint64(k.dst[1])<<40 | uint64(k.dst[2])<<48 | uint64(k.dst[3])<<56
-	b := uint64(k.proto) | uint64(k.id)<<8
-	return murmur.Fmix64(a ^ murmur.Fmix64(b+0x9e3779b97f4a7c15))
+// Is6 reports whether k is an IPv6 key.
+func (k Key) Is6() bool { return k.meta&metaV6 != 0 }
+
+// addr returns the address of the words w0, w1.
+func (k Key) addr(w0, w1 uint64) netip.Addr {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], w0)
+	binary.LittleEndian.PutUint64(b[8:], w1)
+	if k.Is6() {
+		return netip.AddrFrom16(b)
+	}
+	return netip.AddrFrom4([4]byte(b[:4]))
 }
 
 // Src returns the source address.
-func (k Key) Src() netip.Addr { return netip.AddrFrom4(k.src) }
+func (k Key) Src() netip.Addr { return k.addr(k.src0, k.src1) }
 
 // Dst returns the destination address.
-func (k Key) Dst() netip.Addr { return netip.AddrFrom4(k.dst) }
+func (k Key) Dst() netip.Addr { return k.addr(k.dst0, k.dst1) }
 
-// Proto returns the IP protocol.
-func (k Key) Proto() uint8 { return k.proto }
+// Proto returns the IP protocol (IPv6: the Fragment header's Next Header).
+func (k Key) Proto() uint8 { return uint8(k.meta >> 32) }
 
-// ID returns the IP identification.
-func (k Key) ID() uint16 { return k.id }
+// ID returns the identification's low 16 bits: the whole IPv4 IP ID
+// ([Key.ID32] gives an IPv6 key's 32 bits).
+func (k Key) ID() uint16 { return uint16(k.meta) }
+
+// ID32 returns the identification: 16 bits for IPv4, 32 for IPv6.
+func (k Key) ID32() uint32 { return uint32(k.meta) }
 
 // String returns the key as "src->dst/proto#id", e.g.
-// "10.0.0.1->192.0.2.10/17#42".
+// "10.0.0.1->192.0.2.10/17#42" or "2001:db8::1->2001:db8::10/17#42".
 func (k Key) String() string {
 	return k.Src().String() + "->" + k.Dst().String() + "/" +
-		strconv.Itoa(int(k.proto)) + "#" + strconv.Itoa(int(k.id))
+		strconv.Itoa(int(k.Proto())) + "#" + strconv.FormatUint(uint64(k.ID32()), 10)
 }
 
 // Entry is what a balancer records for a datagram: the backend its

@@ -34,3 +34,55 @@ func TestKey(t *testing.T) {
 		t.Errorf("MakeKey allocates %v", n)
 	}
 }
+
+func TestKey6(t *testing.T) {
+	s6, d6 := netip.MustParseAddr("2001:db8:ff::1"), netip.MustParseAddr("2001:db8::10")
+	k := MakeKey6(s6, d6, 17, 0xdeadbeef)
+	if !k.Is6() || k.Src() != s6 || k.Dst() != d6 || k.Proto() != 17 || k.ID32() != 0xdeadbeef || k.ID() != 0xbeef {
+		t.Errorf("accessors of %v", k)
+	}
+	if got, want := k.String(), "2001:db8:ff::1->2001:db8::10/17#3735928559"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	if k != KeyFrom16(s6.As16(), d6.As16(), 17, 0xdeadbeef) {
+		t.Error("MakeKey6 and KeyFrom16 disagree")
+	}
+	if MakeKey6(s6, d6, 17, 0xbeef) == k || MakeKey6(s6, d6, 6, 0xdeadbeef) == k || MakeKey6(d6, s6, 17, 0xdeadbeef) == k {
+		t.Error("keys differing in the ID's high bits, the protocol or the direction compare equal")
+	}
+	// An IPv6 key whose addresses hold an IPv4 key's bytes is another key.
+	k4 := KeyFrom4([4]byte{10, 0, 0, 1}, [4]byte{192, 0, 2, 10}, 17, 42)
+	k6 := KeyFrom16([16]byte{10, 0, 0, 1}, [16]byte{192, 0, 2, 10}, 17, 42)
+	if k4 == k6 || k4.Is6() || !k6.Is6() {
+		t.Errorf("IPv4 key %v and IPv6 key %v with the same bytes are not told apart", k4, k6)
+	}
+	if k4.ID32() != 42 || k4.Src() != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("IPv4 accessors of %v", k4)
+	}
+	if got := MakeKey6(srcA, netip.Addr{}, 6, 1); got.Src() != netip.MustParseAddr("::ffff:10.0.0.1") || got.Dst() != netip.IPv6Unspecified() {
+		t.Errorf("MakeKey6 of an IPv4 and an unset address: %v", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { k = MakeKey6(s6, d6, 17, k.ID32()+1) }); n != 0 {
+		t.Errorf("MakeKey6 allocates %v", n)
+	}
+}
+
+// TestKeyHashIPv4Unchanged pins the IPv4 key's 64-bit index hash (the
+// reassembler's) to its value before keys held IPv6.
+func TestKeyHashIPv4Unchanged(t *testing.T) {
+	for _, tc := range []struct {
+		k    Key
+		want uint64
+	}{
+		{MakeKey(srcA, dstV, 17, 42), 0x8d1ff13d25c9cd3d},
+		{Key{}, 0x6393d51c06c618dc},
+	} {
+		if got := mkKey4(tc.k.src0, tc.k.dst0, tc.k.meta).hash(); got != tc.want {
+			t.Errorf("%v: hash %#x, want %#x", tc.k, got, tc.want)
+		}
+	}
+	k6 := KeyFrom16([16]byte{10, 0, 0, 1}, [16]byte{192, 0, 2, 10}, 17, 42)
+	if mkKey6(k6.src0, k6.src1, k6.dst0, k6.dst1, k6.meta).hash() == mkKey4(k6.src0, k6.dst0, k6.meta).hash() {
+		t.Error("an IPv6 key hashes as the IPv4 key of its first bytes")
+	}
+}

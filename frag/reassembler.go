@@ -20,11 +20,22 @@ const (
 	// MaxFragmentsLimit is the largest ReassemblerOptions.MaxFragments:
 	// 65536 bytes in 8-byte units.
 	MaxFragmentsLimit = 8192
-	// maxDatagram is the largest IPv4 total length; a datagram's payload
-	// plus its 20-byte header may not exceed it.
+	// maxDatagram is the largest IPv4 total length (a datagram's payload
+	// plus its 20-byte header may not exceed it) and the largest IPv6
+	// payload length (a datagram's fragmentable part may not exceed it,
+	// Linux's IPV6_MAXPLEN check in net/ipv6/reassembly.c).
 	maxDatagram   = 65535
 	ipv4HeaderLen = 20
 )
+
+// headerLen is what counts toward maxDatagram beside a datagram of key k's
+// payload: the IPv4 header, nothing for IPv6.
+func headerLen(k Key) int {
+	if k.Is6() {
+		return 0
+	}
+	return ipv4HeaderLen
+}
 
 // ErrFragments is wrapped by [NewReassembler] for a MaxFragments out of range.
 var ErrFragments = errors.New("must be between 1 and MaxFragmentsLimit")
@@ -46,13 +57,16 @@ type ReassemblerOptions struct {
 	MaxFragments int
 }
 
-// Fragment is what a [Reassembler] needs to know of one received IPv4
-// fragment (or whole packet): its datagram, its place and size.
+// Fragment is what a [Reassembler] needs to know of one received IPv4 or
+// IPv6 fragment (or whole packet): its datagram, its place and size.
 type Fragment struct {
-	Key    Key    // the datagram: source, destination, protocol, IP ID
+	Key    Key    // the datagram: source, destination, protocol, identification (IPv4 or IPv6)
 	Offset uint16 // fragment offset in 8-byte units, as on the wire (13 bits)
-	More   bool   // the MF flag
-	Len    int    // payload bytes: IPv4 total length minus the header
+	More   bool   // the MF (IPv6: M) flag
+	// Len is the fragment's payload bytes: the IPv4 total length minus the
+	// header; for IPv6 the bytes after the Fragment header (for a whole
+	// packet, the payload length).
+	Len int
 	// Tag is opaque to reassembly. A simulator sets it to its own datagram
 	// number, so that a datagram assembled from fragments of two datagrams
 	// sharing a Key (an IP ID wrap) is reported as Mixed.
@@ -150,9 +164,13 @@ type progress struct {
 }
 
 // Reassembler is the backend side of fragmentation: it reassembles IPv4
-// datagrams from their fragments as a receiving host's kernel does
-// (Linux net/ipv4/ip_fragment.c and net/ipv4/inet_fragment.c), keeping only
-// which byte ranges arrived, not the bytes.
+// and IPv6 datagrams from their fragments as a receiving host's kernel
+// does (Linux net/ipv4/ip_fragment.c, net/ipv6/reassembly.c and
+// net/ipv4/inet_fragment.c, which both use), keeping only which byte
+// ranges arrived, not the bytes. Both families share the limits and the
+// drop reasons; "past 65535 bytes" counts the IPv4 header but not the
+// IPv6 one (whose limit is on the payload length), and an IPv6 datagram
+// is its [Key]: addresses, Next Header and the 32-bit identification.
 //
 // For each datagram ([Key]) in progress it keeps the received ranges,
 // sorted. A fragment that exactly repeats a range is dropped
@@ -180,7 +198,8 @@ type progress struct {
 type Reassembler struct {
 	timeout  time.Duration
 	maxFrags int
-	index    *lru.Map[Key, int32] // datagram -> slot; recency = arrival of first fragment
+	index4   *lru.Map[key4, int32] // IPv4 datagram -> slot; recency = arrival of first fragment
+	index6   *lru.Map[key6, int32] // the same for IPv6, sharing the slots
 	slots    []progress
 	free     []int32
 	stats    ReassemblerStats
@@ -209,11 +228,15 @@ func NewReassembler(opts ReassemblerOptions) (*Reassembler, error) {
 	if n == 0 {
 		n = DefaultMaxDatagrams
 	}
-	idx, err := lru.NewFunc[Key, int32](n, Key.hash)
+	idx4, err := lru.NewFunc[key4, int32](n, key4.hash)
 	if err != nil {
 		return nil, fmt.Errorf("frag: reassembler.MaxDatagrams %d: %w", n, err)
 	}
-	r.index = idx
+	idx6, err := lru.NewFunc[key6, int32](n, key6.hash)
+	if err != nil {
+		return nil, fmt.Errorf("frag: reassembler.MaxDatagrams %d: %w", n, err)
+	}
+	r.index4, r.index6 = idx4, idx6
 	r.slots = make([]progress, n)
 	r.free = make([]int32, n)
 	for i := range r.free {
@@ -223,7 +246,37 @@ func NewReassembler(opts ReassemblerOptions) (*Reassembler, error) {
 }
 
 // Len returns the number of datagrams in progress.
-func (r *Reassembler) Len() int { return r.index.Len() }
+func (r *Reassembler) Len() int { return r.index4.Len() + r.index6.Len() }
+
+// The datagram index is one LRU per family, keyed by the compact way keys
+// of [SetTable] (an IPv4 key indexed as 12 bytes, as before IPv6 keys
+// existed), over one array of slots: MaxDatagrams bounds both together.
+
+func (r *Reassembler) peek(k Key) (int32, bool) {
+	if k.meta&metaV6 != 0 {
+		return r.index6.Peek(mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
+	}
+	return r.index4.Peek(mkKey4(k.src0, k.dst0, k.meta))
+}
+
+func (r *Reassembler) put(k Key, i int32) {
+	if k.meta&metaV6 != 0 {
+		r.index6.Put(mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta), i)
+		return
+	}
+	r.index4.Put(mkKey4(k.src0, k.dst0, k.meta), i)
+}
+
+// oldest returns the datagram whose first fragment arrived first, of
+// either family (IPv4 on a tie).
+func (r *Reassembler) oldest() (Key, int32, bool) {
+	k4, i4, ok4 := r.index4.Oldest()
+	k6, i6, ok6 := r.index6.Oldest()
+	if ok6 && (!ok4 || r.slots[i6].created < r.slots[i4].created) {
+		return k6.key(), i6, true
+	}
+	return k4.key(), i4, ok4
+}
 
 // Stats returns the counters.
 func (r *Reassembler) Stats() ReassemblerStats { return r.stats }
@@ -236,7 +289,7 @@ func (r *Reassembler) Timeout() time.Duration { return r.timeout }
 func (r *Reassembler) Expire(now time.Duration) int {
 	n := 0
 	for {
-		k, i, ok := r.index.Oldest()
+		k, i, ok := r.oldest()
 		if !ok || now-r.slots[i].created <= r.timeout {
 			return n
 		}
@@ -252,7 +305,7 @@ func (r *Reassembler) Expire(now time.Duration) int {
 func (r *Reassembler) Flush() int {
 	n := 0
 	for {
-		k, i, ok := r.index.Oldest()
+		k, i, ok := r.oldest()
 		if !ok {
 			return n
 		}
@@ -263,7 +316,11 @@ func (r *Reassembler) Flush() int {
 }
 
 func (r *Reassembler) release(k Key, i int32) {
-	r.index.Delete(k)
+	if k.meta&metaV6 != 0 {
+		r.index6.Delete(mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
+	} else {
+		r.index4.Delete(mkKey4(k.src0, k.dst0, k.meta))
+	}
 	p := &r.slots[i]
 	p.spans = p.spans[:0]
 	r.free = append(r.free, i)
@@ -309,7 +366,7 @@ func (r *Reassembler) Add(now time.Duration, f Fragment) Datagram {
 		return drop(DropZeroLength)
 	}
 	if f.Offset == 0 && !f.More {
-		if f.Len+ipv4HeaderLen > maxDatagram {
+		if f.Len+headerLen(f.Key) > maxDatagram {
 			return drop(DropTooBig)
 		}
 		r.stats.Whole++
@@ -318,14 +375,14 @@ func (r *Reassembler) Add(now time.Duration, f Fragment) Datagram {
 	}
 	start := int(f.Offset) * 8
 	end := start + f.Len
-	i, ok := r.index.Peek(f.Key)
+	i, ok := r.peek(f.Key)
 	kill := func(why DropReason) Datagram {
 		if ok {
 			r.release(f.Key, i)
 		}
 		return drop(why)
 	}
-	if f.Offset > 0x1fff || end+ipv4HeaderLen > maxDatagram {
+	if f.Offset > 0x1fff || end+headerLen(f.Key) > maxDatagram {
 		return kill(DropTooBig)
 	}
 	if f.More && f.Len%8 != 0 {
@@ -343,7 +400,7 @@ func (r *Reassembler) Add(now time.Duration, f Fragment) Datagram {
 		}
 		p.created, p.total, p.got, p.tag, p.mixed = now, -1, 0, f.Tag, false
 		p.spans = p.spans[:0]
-		r.index.Put(f.Key, i)
+		r.put(f.Key, i)
 		ok = true
 	}
 	p := &r.slots[i]

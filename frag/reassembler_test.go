@@ -16,6 +16,10 @@ var (
 
 func raKey(id uint16) Key { return MakeKey(raSrc, raDst, 17, id) }
 
+func raKey6(id uint32) Key {
+	return MakeKey6(netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), 17, id)
+}
+
 func newRA(t testing.TB, o ReassemblerOptions) *Reassembler {
 	t.Helper()
 	r, err := NewReassembler(o)
@@ -239,10 +243,57 @@ func TestReassemblerNoAllocs(t *testing.T) {
 	}
 }
 
+// TestReassemblerIPv6 reassembles IPv6 datagrams: reordered, told apart
+// by 32-bit identifications, with the IPv6 size limit (the payload length:
+// a fragment may end at 65535, where an IPv4 one must leave room for its
+// 20-byte header), and the same drop reasons as IPv4.
+func TestReassemblerIPv6(t *testing.T) {
+	r := newRA(t, ReassemblerOptions{})
+	a, b := frags(raKey6(7), 3000, 1232, 1), frags(raKey6(7|1<<16), 3000, 1232, 2)
+	for i, f := range []Fragment{a[2], b[0], a[0], b[2], a[1]} {
+		if d := r.Add(time.Duration(i), f); d.Drop != DropNone || d.Complete != (i == 4) || d.Mixed {
+			t.Fatalf("fragment %d: %+v", i, d)
+		}
+	}
+	if r.Len() != 1 {
+		t.Fatalf("%d datagrams in progress, want the second", r.Len())
+	}
+	if d := r.Add(5, b[1]); !d.Complete || d.Size != 3000 || d.Tag != 2 || !d.Key.Is6() {
+		t.Fatalf("second datagram: %+v", d)
+	}
+	last := func(k Key, off uint16, n int) Fragment { return Fragment{Key: k, Offset: off, Len: n} }
+	for _, tc := range []struct {
+		f    Fragment
+		want DropReason
+	}{
+		{last(raKey6(1), 8191, 7), DropNone},   // ends at 65535
+		{last(raKey(1), 8191, 7), DropTooBig},  // IPv4: 65535 + 20 bytes of header
+		{last(raKey(2), 8189, 3), DropNone},    // IPv4: ends at 65515
+		{last(raKey6(2), 8191, 8), DropTooBig}, // ends at 65536
+		{Fragment{Key: raKey6(3), Len: 65535}, DropNone},
+		{Fragment{Key: raKey6(3), Len: 65536}, DropTooBig},
+		{Fragment{Key: raKey6(4), More: true, Len: 12}, DropBadLength},
+		{Fragment{Key: raKey6(5), Offset: 3, Len: 0}, DropZeroLength},
+	} {
+		if d := r.Add(10, tc.f); d.Drop != tc.want {
+			t.Errorf("%v offset %d len %d: drop %v, want %v", tc.f.Key, tc.f.Offset, tc.f.Len, d.Drop, tc.want)
+		}
+	}
+	// Overlap discards the datagram, as RFC 5722 asks of IPv6.
+	r.Add(20, Fragment{Key: raKey6(9), More: true, Len: 16})
+	if d := r.Add(21, Fragment{Key: raKey6(9), Offset: 1, More: true, Len: 16}); d.Drop != DropOverlap {
+		t.Fatalf("overlap: %+v", d)
+	}
+	if d := r.Add(22, Fragment{Key: raKey6(9), Offset: 2, Len: 8}); d.Drop != DropNone || d.Complete {
+		t.Fatalf("after an overlap the datagram starts anew: %+v", d)
+	}
+}
+
 // FuzzReassembler feeds arbitrary fragment sequences over three datagram
-// keys and checks against a byte map: a datagram is reported complete
-// exactly when every byte of it arrived once, never with a missing or
-// doubled byte, and the reassembler stays within its bounds.
+// keys (two IPv4, one IPv6) and checks against a byte map: a datagram is
+// reported complete exactly when every byte of it arrived once, never with
+// a missing or doubled byte, a fragment is too big exactly past its
+// family's limit, and the reassembler stays within its bounds.
 func FuzzReassembler(f *testing.F) {
 	f.Add([]byte{0, 0, 16, 1, 0, 2, 16, 0})
 	f.Add([]byte{1, 2, 8, 0, 1, 0, 16, 1, 1, 0, 16, 1})
@@ -262,6 +313,9 @@ func FuzzReassembler(f *testing.F) {
 			op := in[:4]
 			in = in[4:]
 			k := raKey(uint16(op[0] % 3))
+			if op[0]%3 == 2 {
+				k = raKey6(1<<16 | 1) // the low 16 bits of the ID are raKey(1)'s
+			}
 			now += time.Duration(op[0]>>2) * time.Millisecond
 			off := uint16(op[1] % 16)
 			if op[1] >= 0xf0 {
@@ -274,6 +328,10 @@ func FuzzReassembler(f *testing.F) {
 				}
 			}
 			d := r.Add(now, fr)
+			unfragmented := fr.Offset == 0 && !fr.More
+			if tooBig := int(fr.Offset)*8+fr.Len+headerLen(k) > 65535; fr.Len > 0 && !unfragmented && tooBig != (d.Drop == DropTooBig) {
+				t.Fatalf("%v: fragment ending at %d: drop %v", k, int(fr.Offset)*8+fr.Len, d.Drop)
+			}
 			if r.Len() > maxD {
 				t.Fatalf("%d datagrams in progress, bound %d", r.Len(), maxD)
 			}

@@ -23,9 +23,10 @@ const SetSeedTweak = 0x46524147 // "FRAG"
 
 // SetOptions configure a [SetTable]. The zero SetOptions are valid.
 type SetOptions struct {
-	// Capacity is the number of entries (0: [DefaultCapacity]), rounded
-	// up to a whole number of sets of [Ways] entries: the table has
-	// ceil(Capacity/Ways) sets.
+	// Capacity is the number of entries of each address family (0:
+	// [DefaultCapacity]), rounded up to a whole number of sets of [Ways]
+	// entries: the table has ceil(Capacity/Ways) sets for IPv4 keys and
+	// as many for IPv6 keys.
 	Capacity int
 	// Timeout is how long an entry lives after Created (0:
 	// [DefaultTimeout]); an entry with now - Created > Timeout is expired.
@@ -35,24 +36,93 @@ type SetOptions struct {
 	Seed uint32
 }
 
+// key4 is an IPv4 [Key] as a way holds it: 12 bytes, compared inline.
+type key4 struct {
+	src, dst uint32 // the addresses' bytes read as little-endian words
+	id       uint16
+	proto    uint8
+}
+
+// key4 returns the IPv4 way key of the words of a Key (passed as words,
+// not as a Key: a Key copied whole through memory costs more than the
+// lookup).
+func mkKey4(s0, d0, meta uint64) key4 {
+	return key4{src: uint32(s0), dst: uint32(d0), id: uint16(meta), proto: uint8(meta >> 32)}
+}
+
+func (k key4) key() Key {
+	return Key{src0: uint64(k.src), dst0: uint64(k.dst), meta: uint64(k.id) | uint64(k.proto)<<32}
+}
+
+// hash mixes the key into 64 bits (a murmur3-style finalizer over two
+// words): the reassembler's index hash, cheaper than a generic hash and
+// well spread in the low bits that pick a slot.
+func (k key4) hash() uint64 {
+	a := uint64(k.src) | uint64(k.dst)<<32
+	b := uint64(k.proto) | uint64(k.id)<<8
+	return murmur.Fmix64(a ^ murmur.Fmix64(b+0x9e3779b97f4a7c15))
+}
+
+// key6 is an IPv6 [Key] as a way holds it, compared inline.
+type key6 struct {
+	src, dst [2]uint64
+	meta     uint64
+}
+
+func mkKey6(s0, s1, d0, d1, meta uint64) key6 {
+	return key6{src: [2]uint64{s0, s1}, dst: [2]uint64{d0, d1}, meta: meta}
+}
+
+func (k key6) key() Key {
+	return Key{src0: k.src[0], src1: k.src[1], dst0: k.dst[0], dst1: k.dst[1], meta: k.meta}
+}
+
+// hash is [key4.hash] for IPv6 keys: three words folded in.
+func (k key6) hash() uint64 {
+	a := murmur.Fmix64(k.src[0]^murmur.Fmix64(k.src[1]+0x9e3779b97f4a7c15)) ^ k.dst[0]
+	b := murmur.Fmix64(k.dst[1] ^ k.meta<<1)
+	return murmur.Fmix64(a ^ murmur.Fmix64(b+0x9e3779b97f4a7c15))
+}
+
 // setWay is one entry slot of a set.
-type setWay struct {
-	key  Key
+type setWay[K comparable] struct {
+	key  K
 	e    Entry
 	used bool
 }
 
 // set is Ways entries and the cursor: the way next%Ways takes the next new
 // key.
-type set struct {
+type set[K comparable] struct {
 	next uint32
-	ways [Ways]setWay
+	ways [Ways]setWay[K]
+}
+
+// find returns the entry of k in the set, or nil.
+func (s *set[K]) find(k K) *Entry {
+	for i := range s.ways {
+		if w := &s.ways[i]; w.used && w.key == k {
+			return &w.e
+		}
+	}
+	return nil
+}
+
+// take writes k and e into the way at the set's cursor, which advances,
+// and returns what the way held: its entry, if it was used.
+func (s *set[K]) take(k K, e Entry) (old Entry, used bool) {
+	w := &s.ways[s.next%Ways]
+	s.next++
+	old, used = w.e, w.used
+	*w = setWay[K]{key: k, e: e, used: true}
+	return old, used
 }
 
 // SetTable is a fragment table laid out as the kernel program keeps it: a
-// fixed array of sets of [Ways] entries each, a key living only in the set
-// its hash picks ([SetTable.SetOf]). A lookup reads one set and compares
-// its keys; an insert writes into the same set:
+// fixed array of sets of [Ways] entries each per address family, a key
+// living only in the set its hash picks ([SetTable.SetOf]) in its
+// family's array. A lookup reads one set and compares its keys; an insert
+// writes into the same set:
 //
 //  1. into the way holding the key, if any, live or expired (an update);
 //  2. else into the way at the set's cursor, which then advances, evicting
@@ -68,6 +138,11 @@ type set struct {
 // entries, even when full. The kernel's choice costs a load and a store of
 // the cursor, where a least-recently-written choice compared four stamps.
 //
+// IPv4 and IPv6 keys live in two arrays of the same number of sets, as
+// the kernel program keeps them (an IPv6 key is 40 bytes, an IPv4 one 12):
+// the families never evict each other, and the IPv4 array is what it was
+// before IPv6 keys existed.
+//
 // The price of sets is that one may evict while other sets have room: with
 // as many live keys as half the capacity at random sets (many host pairs,
 // each pair's run of IP IDs at its own offset; one pair's consecutive IDs
@@ -81,7 +156,8 @@ type set struct {
 // [NewSetTable] allocates every set. A SetTable is not safe for concurrent
 // use.
 type SetTable struct {
-	sets    []set
+	sets4   []set[key4]
+	sets6   []set[key6]
 	timeout time.Duration
 	seed    uint32
 	n       int
@@ -105,56 +181,75 @@ func NewSetTable(opts SetOptions) (*SetTable, error) {
 	if to == 0 {
 		to = DefaultTimeout
 	}
-	return &SetTable{sets: make([]set, SetCount(c)), timeout: to, seed: opts.Seed}, nil
+	n := SetCount(c)
+	return &SetTable{sets4: make([]set[key4], n), sets6: make([]set[key6], n), timeout: to, seed: opts.Seed}, nil
 }
 
 // SetCount returns the number of sets of a table of capacity entries:
 // ceil(capacity / [Ways]), at least 1.
 func SetCount(capacity int) int { return max(1, (capacity+Ways-1)/Ways) }
 
-// SetOf returns the index of k's set: [SetHash] modulo the number of sets.
-func (t *SetTable) SetOf(k Key) int {
-	return int(SetHash(k, t.seed) % uint32(len(t.sets)))
+// SetOf returns the index of k's set in its family's array: [SetHash]
+// modulo the number of sets.
+func (t *SetTable) SetOf(k Key) int { return t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta) }
+
+func (t *SetTable) setOf(s0, s1, d0, d1, meta uint64) int {
+	return int(setHash(s0, s1, d0, d1, meta, t.seed) % uint32(len(t.sets4)))
 }
 
 // SetHash is the hash of [SetTable.SetOf]: MurmurHash3 (x86, 32-bit) of the
-// host pair, the 8 bytes source then destination (read as little-endian
-// words), seeded with seed, plus the IP ID. seed is [SetOptions.Seed], the
-// balancer's seed: the hash's two rounds over the host pair are the first
-// two rounds of the balancer's flow hashes (balancer.Hash5 and Hash3 of
-// the same seed), which the kernel program computes once for a fragment
-// and finishes three ways. The length (8) differs from the flow hashes'
-// (16 and 12), so the set hash is none of them. The protocol is in the key,
-// not in the hash.
+// host pair, the source then destination address bytes (read as
+// little-endian words: 8 bytes for an IPv4 key, 32 for an IPv6 one),
+// seeded with seed, plus the identification. seed is [SetOptions.Seed], the
+// balancer's seed: the hash's rounds over the host pair are the first
+// rounds of the balancer's flow hashes of the same family (balancer.Hash5
+// and Hash3 of the same seed), which the kernel program computes once for
+// a fragment and finishes three ways. The lengths (8, 32) differ from the
+// flow hashes' (16 and 12, 40 and 36), so the set hash is none of them.
+// The protocol is in the key, not in the hash.
 //
-// The IP ID is added, not hashed: a sender numbers its datagrams to a
-// destination consecutively, so its consecutive datagrams fall into
+// The identification is added, not hashed: a sender numbers its datagrams
+// to a destination consecutively, so its consecutive datagrams fall into
 // consecutive sets, spread evenly over the table, and the kernel
 // program's read of a new datagram's set walks memory forward (which the
 // CPU prefetches) instead of missing the cache at a random set. The host
 // pair's hash still places each pair's run at a seeded, unpredictable
 // offset.
-func SetHash(k Key, seed uint32) uint32 {
-	h := murmur.Mix(murmur.Mix(seed, murmur.Word(k.src)), murmur.Word(k.dst))
-	return murmur.Fmix(h^8) + uint32(k.id)
+func SetHash(k Key, seed uint32) uint32 { return setHash(k.src0, k.src1, k.dst0, k.dst1, k.meta, seed) }
+
+// setHash is [SetHash] of a key's words, passed in registers.
+func setHash(s0, s1, d0, d1, meta uint64, seed uint32) uint32 {
+	h := murmur.Mix(seed, uint32(s0))
+	if meta&metaV6 == 0 {
+		return murmur.Fmix(murmur.Mix(h, uint32(d0))^8) + uint32(meta)
+	}
+	h = murmur.Mix(h, uint32(s0>>32))
+	h = murmur.Mix(h, uint32(s1))
+	h = murmur.Mix(h, uint32(s1>>32))
+	h = murmur.Mix(h, uint32(d0))
+	h = murmur.Mix(h, uint32(d0>>32))
+	h = murmur.Mix(h, uint32(d1))
+	h = murmur.Mix(h, uint32(d1>>32))
+	return murmur.Fmix(h^32) + uint32(meta)
 }
 
 // Lookup returns the live entry of k at time now. An entry older than the
 // timeout is a miss, counted as an expiry; it stays in its way until an
 // insert reuses it.
 func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
-	s := &t.sets[t.SetOf(k)]
-	for i := range s.ways {
-		w := &s.ways[i]
-		if !w.used || w.key != k {
-			continue
-		}
-		if now-w.e.Created > t.timeout {
-			t.stats.Expiries++
-			break
-		}
+	var e *Entry
+	if i := t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta); k.meta&metaV6 != 0 {
+		e = t.sets6[i].find(mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
+	} else {
+		e = t.sets4[i].find(mkKey4(k.src0, k.dst0, k.meta))
+	}
+	switch {
+	case e == nil:
+	case now-e.Created > t.timeout:
+		t.stats.Expiries++
+	default:
 		t.stats.Hits++
-		return w.e, true
+		return *e, true
 	}
 	t.stats.Misses++
 	return Entry{}, false
@@ -164,36 +259,47 @@ func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
 // type's doc says, and reports whether a live entry of another key was
 // evicted.
 func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
-	s := &t.sets[t.SetOf(k)]
-	for i := range s.ways {
-		if w := &s.ways[i]; w.used && w.key == k {
-			w.e = e
+	i := t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta)
+	var old Entry
+	var used bool
+	if k.meta&metaV6 != 0 {
+		k6 := mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)
+		if w := t.sets6[i].find(k6); w != nil {
+			*w = e
 			t.stats.Updates++
 			return false
 		}
+		old, used = t.sets6[i].take(k6, e)
+	} else {
+		k4 := mkKey4(k.src0, k.dst0, k.meta)
+		if w := t.sets4[i].find(k4); w != nil {
+			*w = e
+			t.stats.Updates++
+			return false
+		}
+		old, used = t.sets4[i].take(k4, e)
 	}
-	w := &s.ways[s.next%Ways]
-	s.next++
 	t.stats.Inserts++
 	switch {
-	case !w.used:
+	case !used:
 		t.n++
-	case now-w.e.Created <= t.timeout:
-		evicted = true
+	case now-old.Created <= t.timeout:
 		t.stats.Evictions++
+		return true
 	}
-	*w = setWay{key: k, e: e, used: true}
-	return evicted
+	return false
 }
 
-// Len returns the number of entries, expired ones not yet reused included.
+// Len returns the number of entries of both families, expired ones not
+// yet reused included.
 func (t *SetTable) Len() int { return t.n }
 
-// Cap returns the capacity: the number of sets times [Ways].
-func (t *SetTable) Cap() int { return len(t.sets) * Ways }
+// Cap returns the capacity of each family: the number of sets times
+// [Ways].
+func (t *SetTable) Cap() int { return len(t.sets4) * Ways }
 
-// Sets returns the number of sets.
-func (t *SetTable) Sets() int { return len(t.sets) }
+// Sets returns the number of sets of each family.
+func (t *SetTable) Sets() int { return len(t.sets4) }
 
 // Timeout returns the entry lifetime.
 func (t *SetTable) Timeout() time.Duration { return t.timeout }
@@ -204,17 +310,26 @@ func (t *SetTable) Stats() TableStats { return t.stats }
 
 // Clear removes every entry and zeroes the counters.
 func (t *SetTable) Clear() {
-	clear(t.sets)
+	clear(t.sets4)
+	clear(t.sets6)
 	t.n = 0
 	t.stats = TableStats{}
 }
 
-// All yields the entries set by set, way by way, expired ones included.
+// All yields the entries set by set, way by way, expired ones included:
+// the IPv4 ones, then the IPv6 ones.
 func (t *SetTable) All() iter.Seq2[Key, Entry] {
 	return func(yield func(Key, Entry) bool) {
-		for i := range t.sets {
-			for j := range t.sets[i].ways {
-				if w := &t.sets[i].ways[j]; w.used && !yield(w.key, w.e) {
+		for i := range t.sets4 {
+			for j := range t.sets4[i].ways {
+				if w := &t.sets4[i].ways[j]; w.used && !yield(w.key.key(), w.e) {
+					return
+				}
+			}
+		}
+		for i := range t.sets6 {
+			for j := range t.sets6[i].ways {
+				if w := &t.sets6[i].ways[j]; w.used && !yield(w.key.key(), w.e) {
 					return
 				}
 			}

@@ -204,12 +204,47 @@ func TestSetTableNoAllocs(t *testing.T) {
 	i := 0
 	n := testing.AllocsPerRun(1000, func() {
 		k := KeyFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}, [4]byte{192, 0, 2, 1}, 17, uint16(i))
+		k6 := KeyFrom16([16]byte{0x20, 1, 13: byte(i >> 8), 14: byte(i)}, [16]byte{0x20, 1, 15: 1}, 17, uint32(i)<<16)
 		st.Insert(k, Entry{Backend: 1, Created: time.Duration(i)}, time.Duration(i))
+		st.Insert(k6, Entry{Backend: 1, Created: time.Duration(i)}, time.Duration(i))
 		st.Lookup(k, time.Duration(i))
+		st.Lookup(k6, time.Duration(i))
 		i++
 	})
 	if n != 0 {
 		t.Errorf("Insert and Lookup allocate %v times", n)
+	}
+}
+
+// TestSetTableIPv6 holds IPv4 and IPv6 keys in one table: an IPv6 key
+// whose bytes are an IPv4 key's, or whose ID differs only above 16 bits,
+// is another datagram.
+func TestSetTableIPv6(t *testing.T) {
+	st := newTestSetTable(t, SetOptions{Capacity: 64})
+	k4 := KeyFrom4([4]byte{10, 0, 0, 1}, [4]byte{192, 0, 2, 10}, 17, 9)
+	k6 := KeyFrom16([16]byte{10, 0, 0, 1}, [16]byte{192, 0, 2, 10}, 17, 9)
+	k6hi := KeyFrom16([16]byte{10, 0, 0, 1}, [16]byte{192, 0, 2, 10}, 17, 9|1<<16)
+	st.Insert(k4, Entry{Backend: 4}, 0)
+	st.Insert(k6, Entry{Backend: 6}, 0)
+	for k, want := range map[Key]uint32{k4: 4, k6: 6} {
+		if e, ok := st.Lookup(k, 0); !ok || e.Backend != want {
+			t.Errorf("Lookup(%v) = %+v, %v; want backend %d", k, e, ok, want)
+		}
+	}
+	if _, ok := st.Lookup(k6hi, 0); ok {
+		t.Error("an IPv6 ID differing above 16 bits found another datagram's entry")
+	}
+	if st.Len() != 2 {
+		t.Errorf("Len %d, want 2", st.Len())
+	}
+	n := 0
+	for k := range st.All() {
+		if k.Is6() {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("All yields %d IPv6 keys, want 1", n)
 	}
 }
 
@@ -219,7 +254,7 @@ func TestSetTableNoAllocs(t *testing.T) {
 // way first among equals), so first in, first out is checked against a
 // rule that keeps no cursor.
 type refSetTable struct {
-	sets    [][]refWay
+	sets    [2][][]refWay // by family: IPv4, IPv6
 	timeout time.Duration
 	clock   uint64
 	seed    uint32
@@ -231,7 +266,13 @@ type refWay struct {
 	stamp uint64 // 0: empty
 }
 
-func (r *refSetTable) set(k Key) []refWay { return r.sets[SetHash(k, r.seed)%uint32(len(r.sets))] }
+func (r *refSetTable) set(k Key) []refWay {
+	f := 0
+	if k.Is6() {
+		f = 1
+	}
+	return r.sets[f][SetHash(k, r.seed)%uint32(len(r.sets[f]))]
+}
 
 func (r *refSetTable) lookup(k Key, now time.Duration) (Entry, bool) {
 	for _, w := range r.set(k) {
@@ -263,8 +304,9 @@ func (r *refSetTable) insert(k Key, e Entry, now time.Duration) bool {
 }
 
 // FuzzSetTable drives a SetTable and the reference model with the same
-// operations (few host pairs and IP IDs, so sets collide, fill and evict;
-// a clock that jumps past the timeout) and compares every result.
+// operations (few host pairs and IP IDs, IPv4 and IPv6 keys, so sets
+// collide, fill and evict; a clock that jumps past the timeout) and
+// compares every result.
 func FuzzSetTable(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17})
 	f.Add([]byte{255, 254, 0, 0, 0, 0, 128, 1, 1, 1, 129, 2, 3, 4, 200, 9, 9, 9, 9})
@@ -274,15 +316,21 @@ func FuzzSetTable(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref := &refSetTable{sets: make([][]refWay, st.Sets()), timeout: timeout, seed: 7}
-		for i := range ref.sets {
-			ref.sets[i] = make([]refWay, Ways)
+		ref := &refSetTable{timeout: timeout, seed: 7}
+		for f := range ref.sets {
+			ref.sets[f] = make([][]refWay, st.Sets())
+			for i := range ref.sets[f] {
+				ref.sets[f][i] = make([]refWay, Ways)
+			}
 		}
 		var now time.Duration
 		for len(in) >= 2 {
 			op, arg := in[0], in[1]
 			in = in[2:]
-			k := KeyFrom4([4]byte{10, 0, 0, arg & 3}, [4]byte{192, 0, 2, 10}, 17, uint16(arg>>2))
+			k := KeyFrom4([4]byte{10, 0, 0, arg & 3}, [4]byte{192, 0, 2, 10}, 17, uint16(arg>>2&31))
+			if arg&0x80 != 0 { // the same bytes as an IPv6 key, the ID's high bits set
+				k = KeyFrom16([16]byte{10, 0, 0, arg & 3}, [16]byte{192, 0, 2, 10}, 17, uint32(arg>>2&31)|uint32(arg>>6&1)<<16)
+			}
 			switch op % 3 {
 			case 0:
 				now += time.Duration(op / 3)
@@ -299,14 +347,16 @@ func FuzzSetTable(f *testing.F) {
 				}
 			}
 			n := 0
-			for _, s := range ref.sets {
-				for _, w := range s {
-					if w.stamp != 0 {
-						n++
+			for _, f := range ref.sets {
+				for _, s := range f {
+					for _, w := range s {
+						if w.stamp != 0 {
+							n++
+						}
 					}
 				}
 			}
-			if st.Len() != n || st.Len() > st.Cap() {
+			if st.Len() != n || st.Len() > 2*st.Cap() {
 				t.Fatalf("Len %d, reference %d, Cap %d", st.Len(), n, st.Cap())
 			}
 		}
@@ -324,4 +374,36 @@ func ExampleSetTable() {
 	e, ok := st.Lookup(k, time.Second)
 	fmt.Println(st.Sets(), "sets of", Ways, "ways;", e.Backend, ok, st.Len())
 	// Output: 4096 sets of 4 ways; 2 true 1
+}
+
+// BenchmarkSetTable looks up and inserts keys of 4096 datagrams from 256
+// host pairs (one op: a lookup and an insert), into a table of 16384
+// entries: IPv4 keys and IPv6 keys.
+func BenchmarkSetTable(b *testing.B) {
+	for _, v6 := range []bool{false, true} {
+		name := "ipv4"
+		if v6 {
+			name = "ipv6"
+		}
+		b.Run(name, func(b *testing.B) {
+			st := newTestSetTable(b, SetOptions{Seed: 7})
+			keys := make([]Key, 4096)
+			for i := range keys {
+				keys[i] = KeyFrom4([4]byte{10, 0, 0, byte(i)}, [4]byte{192, 0, 2, 10}, 17, uint16(i>>8))
+				if v6 {
+					keys[i] = KeyFrom16([16]byte{0x20, 1, 0x0d, 0xb8, 15: byte(i)}, [16]byte{0x20, 1, 0x0d, 0xb8, 15: 10}, 17, uint32(i>>8))
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				k := keys[i%len(keys)]
+				now := time.Duration(i)
+				if _, ok := st.Lookup(k, now); !ok {
+					st.Insert(k, Entry{Backend: 1, Created: now}, now)
+				}
+				i++
+			}
+		})
+	}
 }
