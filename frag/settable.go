@@ -65,22 +65,24 @@ func (k key4) hash() uint64 {
 
 // key6 is an IPv6 [Key] as a way holds it, compared inline.
 type key6 struct {
-	src, dst [2]uint64
-	meta     uint64
+	s, d words2 // structs of scalars: passed in registers, compared inline
+	meta uint64
 }
 
+type words2 struct{ w0, w1 uint64 }
+
 func mkKey6(s0, s1, d0, d1, meta uint64) key6 {
-	return key6{src: [2]uint64{s0, s1}, dst: [2]uint64{d0, d1}, meta: meta}
+	return key6{words2{s0, s1}, words2{d0, d1}, meta}
 }
 
 func (k key6) key() Key {
-	return Key{src0: k.src[0], src1: k.src[1], dst0: k.dst[0], dst1: k.dst[1], meta: k.meta}
+	return Key{src0: k.s.w0, src1: k.s.w1, dst0: k.d.w0, dst1: k.d.w1, meta: k.meta}
 }
 
 // hash is [key4.hash] for IPv6 keys: three words folded in.
 func (k key6) hash() uint64 {
-	a := murmur.Fmix64(k.src[0]^murmur.Fmix64(k.src[1]+0x9e3779b97f4a7c15)) ^ k.dst[0]
-	b := murmur.Fmix64(k.dst[1] ^ k.meta<<1)
+	a := murmur.Fmix64(k.s.w0^murmur.Fmix64(k.s.w1+0x9e3779b97f4a7c15)) ^ k.d.w0
+	b := murmur.Fmix64(k.d.w1 ^ k.meta<<1)
 	return murmur.Fmix64(a ^ murmur.Fmix64(b+0x9e3779b97f4a7c15))
 }
 
@@ -98,10 +100,21 @@ type set[K comparable] struct {
 	ways [Ways]setWay[K]
 }
 
-// find returns the entry of k in the set, or nil.
-func (s *set[K]) find(k K) *Entry {
+// find4 returns the entry of k in the IPv4 set s, or nil.
+func find4(s *set[key4], k key4) *Entry {
 	for i := range s.ways {
 		if w := &s.ways[i]; w.used && w.key == k {
+			return &w.e
+		}
+	}
+	return nil
+}
+
+// find6 returns the entry of k in the IPv6 set s, or nil. It compares the
+// words itself: == on the 40-byte key calls memequal.
+func find6(s *set[key6], k key6) *Entry {
+	for i := range s.ways {
+		if w := &s.ways[i]; w.used && w.key.s == k.s && w.key.d == k.d && w.key.meta == k.meta {
 			return &w.e
 		}
 	}
@@ -153,8 +166,8 @@ func (s *set[K]) take(k K, e Entry) (old Entry, used bool) {
 // A lookup does not remove an expired entry (it counts an expiry and
 // misses); the entry's way is reused by a later insert of its key or at
 // its turn. Lookup, Insert and SetOf are O(Ways) and do not allocate:
-// [NewSetTable] allocates every set. A SetTable is not safe for concurrent
-// use.
+// [NewSetTable] allocates every set of both families. A SetTable is not
+// safe for concurrent use.
 type SetTable struct {
 	sets4   []set[key4]
 	sets6   []set[key6]
@@ -239,9 +252,9 @@ func setHash(s0, s1, d0, d1, meta uint64, seed uint32) uint32 {
 func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
 	var e *Entry
 	if i := t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta); k.meta&metaV6 != 0 {
-		e = t.sets6[i].find(mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
+		e = find6(&t.sets6[i], mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
 	} else {
-		e = t.sets4[i].find(mkKey4(k.src0, k.dst0, k.meta))
+		e = find4(&t.sets4[i], mkKey4(k.src0, k.dst0, k.meta))
 	}
 	switch {
 	case e == nil:
@@ -264,7 +277,7 @@ func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
 	var used bool
 	if k.meta&metaV6 != 0 {
 		k6 := mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)
-		if w := t.sets6[i].find(k6); w != nil {
+		if w := find6(&t.sets6[i], k6); w != nil {
 			*w = e
 			t.stats.Updates++
 			return false
@@ -272,7 +285,7 @@ func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
 		old, used = t.sets6[i].take(k6, e)
 	} else {
 		k4 := mkKey4(k.src0, k.dst0, k.meta)
-		if w := t.sets4[i].find(k4); w != nil {
+		if w := find4(&t.sets4[i], k4); w != nil {
 			*w = e
 			t.stats.Updates++
 			return false
