@@ -84,19 +84,36 @@ type Packet struct {
 const MaxFragOffset = 0x1fff
 
 // Malformed reports whether p's header fields hold what no packet of its
-// family can: a FragOffset above [MaxFragOffset]; for IPv4 (any p whose
-// Src is not IPv6), an IHL other than 0 (read as 5) and 5 to 15, or, when
-// Len is set, a total length below the header (IHL*4 bytes), a fragment
-// without data or one that would end past byte 65535; for IPv6, an IHL
-// other than 0 or a set Len below the 40-byte header. These are header
-// checks of [Decode] that the header view can make; a valid packet is
-// never malformed. It does not allocate.
+// family can: a FragOffset above [MaxFragOffset], and
+//
+//   - for IPv4 (a p that [Encode] writes as IPv4: p.Dst is not IPv6, and
+//     is set or p.Src is not IPv6): an IHL other than 0 (read as 5) and 5
+//     to 15; a FragID or ExtHeaders (IPv6 fields) other than 0; or, when
+//     Len is set, a total length below the header (IHL*4 bytes), a
+//     fragment without data or one that would end past byte 65535;
+//   - for IPv6: an IHL or IPID (IPv4 fields) other than 0; more than
+//     [MaxExtHeaders] extension headers; a fragment, or a FragID, without
+//     an extension header to carry it; a Proto that is an extension header
+//     (Hop-by-Hop, Routing, Fragment, AH, Destination Options) outside a
+//     non-first fragment; or, when Len is set, a Len below the 40-byte
+//     header plus 8 bytes per extension header, or a fragment without a
+//     byte after its Fragment header.
+//
+// These are header checks of [Decode] that the header view can make; a
+// valid packet is never malformed. It does not allocate.
 func (p *Packet) Malformed() bool {
 	if p.FragOffset > MaxFragOffset {
 		return true
 	}
-	if p.Src.Is6() && !p.Src.Is4In6() {
-		return p.IHL != 0 || p.Len != 0 && p.Len < ipv6Len
+	if is6(p) {
+		return p.IHL != 0 || p.IPID != 0 || p.ExtHeaders > MaxExtHeaders ||
+			(p.IsFragment() || p.FragID != 0) && p.ExtHeaders == 0 ||
+			p.FragOffset == 0 && isExtHeader(p.Proto) ||
+			p.Len != 0 && (int(p.Len) < IPv6Len+ExtHeaderLen*int(p.ExtHeaders) ||
+				p.IsFragment() && int(p.Len) <= IPv6Len+ExtHeaderLen)
+	}
+	if p.FragID != 0 || p.ExtHeaders != 0 {
+		return true
 	}
 	ihl := p.IHL
 	if ihl == 0 {
@@ -111,9 +128,6 @@ func (p *Packet) Malformed() bool {
 	data := int(p.Len) - int(ihl)*4
 	return data < 0 || p.IsFragment() && (data == 0 || int(p.FragOffset)*8+data > 65535)
 }
-
-// ipv6Len is the length of the fixed IPv6 header.
-const ipv6Len = 40
 
 // IsFragment reports whether p is part of a fragmented datagram (MF set
 // or a non-zero offset). An IPv6 atomic fragment is not.

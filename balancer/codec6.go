@@ -56,8 +56,18 @@ const (
 )
 
 // ExtHeaderLen is the length of each extension header [Encode] writes
-// (Destination Options with PadN, Fragment).
+// (Destination Options with PadN, Fragment), and the least any has.
 const ExtHeaderLen = 8
+
+// isExtHeader reports whether nh is a Next Header value [Decode] walks as
+// an extension header.
+func isExtHeader(nh uint8) bool {
+	switch nh {
+	case ProtoHopByHop, ProtoRouting, ProtoDestOpts, ProtoAH, ProtoFragment:
+		return true
+	}
+	return false
+}
 
 // decode6 decodes an Ethernet/IPv6 frame (EtherType checked).
 func decode6(frame []byte) (Packet, error) {
@@ -87,13 +97,7 @@ func decode6(frame []byte) (Packet, error) {
 	p.Len = uint16(end)
 	off := IPv6Len
 	fragEnd := 0 // offset just past the Fragment header; 0: none
-walk:
-	for {
-		switch nh {
-		case ProtoHopByHop, ProtoRouting, ProtoDestOpts, ProtoAH, ProtoFragment:
-		default:
-			break walk
-		}
+	for isExtHeader(nh) {
 		if nh == ProtoHopByHop && p.ExtHeaders != 0 {
 			return fail("ipv6.hop_by_hop", ErrHopByHop)
 		}
@@ -160,18 +164,8 @@ func is6(p *Packet) bool { return p.Dst.Is6() || !p.Dst.IsValid() && p.Src.Is6()
 // IPv6 packet p: it is a fragment, or an atomic fragment with an ID.
 func hasFragHeader(p *Packet) bool { return p.IsFragment() || p.FragID != 0 }
 
-// extHeaders returns the number of extension headers [Encode] writes for
-// the IPv6 packet p.
-func extHeaders(p *Packet) int {
-	n := int(p.ExtHeaders)
-	if n == 0 && hasFragHeader(p) {
-		n = 1
-	}
-	return n
-}
-
 // extLen returns the bytes of the extension headers [Encode] writes.
-func extLen(p *Packet) int { return extHeaders(p) * ExtHeaderLen }
+func extLen(p *Packet) int { return int(p.ExtHeaders) * ExtHeaderLen }
 
 // as16 returns a's 16 bytes, or zeros when a is not an IPv6 address.
 func as16(a netip.Addr) [16]byte {
@@ -196,7 +190,7 @@ func encode6(b []byte, p *Packet) int {
 	s, d := as16(p.Src), as16(p.Dst)
 	copy(ip[8:24], s[:])
 	copy(ip[24:40], d[:])
-	n := extHeaders(p)
+	n := int(p.ExtHeaders)
 	frag := hasFragHeader(p)
 	next := &ip[6]
 	off := IPv6Len

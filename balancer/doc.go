@@ -37,15 +37,20 @@
 // 32-bit words, so the C program builds the same bytes in a struct and hashes
 // its words; no tail bytes are ever processed.
 //
+// A packet with an IPv6 address hashes the same fields over 40 bytes
+// (source 16, destination 16, ports 2+2, protocol 1, three zero) and 36
+// bytes for the 3-tuple ([Key5IPv6], [Key3IPv6]).
+//
 // A packet without ports (a non-first fragment) hashes its 5-tuple with
 // ports 0; balancers that must not do so use [Hash3].
 //
 // # Packets
 //
 // [Packet] is a value type of header fields only: what a datapath can read
-// from the wire. [Decode] turns an Ethernet/IPv4 frame into one and names
-// what is malformed when it cannot; [Encode] builds a valid frame (IPv4
-// header checksum and TCP/UDP checksums set) from one. A Packet built in
+// from the wire. [Decode] turns an Ethernet/IPv4 or IPv6 frame into one
+// (IPv6 extension headers walked up to [MaxExtHeaders]) and names what is
+// malformed when it cannot; [Encode] builds a valid frame (IPv4 header
+// checksum and TCP/UDP checksums set) from one. A Packet built in
 // Go may hold what no header carries; [Packet.Malformed] says so, and
 // every balancer drops such a packet with [ReasonMalformed].
 package balancer

@@ -89,3 +89,31 @@ func ExamplePacket_Malformed() {
 	// 8191 false true
 	// 8192 true false
 }
+
+// An IPv6 first fragment behind a Destination Options header: Decode walks
+// the extension chain to the UDP header; the flow hash takes the 40-byte
+// IPv6 key.
+func ExampleDecode_ipv6() {
+	p := balancer.Packet{
+		Src: netip.MustParseAddr("2001:db8:ff::1"), Dst: netip.MustParseAddr("2001:db8::10"),
+		Proto: balancer.ProtoUDP, SrcPort: 5000, DstPort: 53,
+		MoreFragments: true, FragID: 0xcafe, ExtHeaders: 2,
+	}
+	frame := balancer.Encode(p, 1200)
+	q, err := balancer.Decode(frame)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(q.Src, q.Dst, q.SrcPort, q.DstPort, q.Len, q.ExtHeaders, q.IsFirstFragment(), q.FragID == p.FragID)
+	fmt.Printf("%#08x\n", balancer.Hash5(&q, balancer.DefaultSeed))
+
+	frame[balancer.EthLen+6] = balancer.ProtoHopByHop // two Hop-by-Hop headers: the second is not first
+	frame[balancer.EthLen+40] = balancer.ProtoHopByHop
+	_, err = balancer.Decode(frame)
+	fmt.Println(err)
+	// Output:
+	// 2001:db8:ff::1 2001:db8::10 5000 53 1264 2 true true
+	// 0xff256530
+	// decode 1278-byte frame: ipv6.hop_by_hop: hop-by-hop options not first
+}

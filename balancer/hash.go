@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/titanlb/titanlb/internal/murmur"
@@ -70,14 +71,15 @@ func hash3v6(p *Packet, seed uint32) uint32 {
 // flow hashes.
 func mix6(seed uint32, p *Packet) uint32 {
 	s, d := p.Src.As16(), p.Dst.As16()
-	h := seed
-	for i := 0; i < 16; i += 4 {
-		h = murmur.Mix(h, murmur.Word([4]byte(s[i:i+4])))
-	}
-	for i := 0; i < 16; i += 4 {
-		h = murmur.Mix(h, murmur.Word([4]byte(d[i:i+4])))
-	}
-	return h
+	le := binary.LittleEndian
+	h := murmur.Mix(seed, le.Uint32(s[0:4]))
+	h = murmur.Mix(h, le.Uint32(s[4:8]))
+	h = murmur.Mix(h, le.Uint32(s[8:12]))
+	h = murmur.Mix(h, le.Uint32(s[12:16]))
+	h = murmur.Mix(h, le.Uint32(d[0:4]))
+	h = murmur.Mix(h, le.Uint32(d[4:8]))
+	h = murmur.Mix(h, le.Uint32(d[8:12]))
+	return murmur.Mix(h, le.Uint32(d[12:16]))
 }
 
 // Key5 returns the 16-byte IPv4 5-tuple key that [Hash5] hashes for an

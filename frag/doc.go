@@ -1,4 +1,4 @@
-// Package frag tracks IPv4 fragments on both sides of a load balancer: the
+// Package frag tracks IPv4 and IPv6 fragments on both sides of a load balancer: the
 // balancer side remembers which backend each fragmented datagram goes to, and
 // the backend side reassembles the datagrams it receives.
 //
@@ -10,12 +10,13 @@
 //
 // Only the first fragment of a datagram carries the TCP or UDP ports, so a
 // balancer that hashes the 5-tuple cannot place the others by themselves. A
-// fragment table maps a datagram's [Key] (source, destination, protocol, IP ID, as
-// RFC 791 identifies a datagram) to an [Entry]: the backend chosen for it,
+// fragment table maps a datagram's [Key] (source, destination, protocol,
+// identification, as RFC 791 and RFC 8200 identify a datagram; 16 bits for
+// IPv4, 32 for IPv6) to an [Entry]: the backend chosen for it,
 // the first fragment's ports once seen, and when the entry was written.
 //
 // [SetTable] is that table, the layout of the Titan XDP program's fragment
-// map: an array of sets of four ways, a key living in the set its hash
+// map: an array of sets of four ways per address family, a key living in the set its hash
 // picks, an insert written in place into the key's own way, else into the
 // set's ways in turn (first in, first out). It is bounded and time-aware:
 // an entry older than the timeout (default [DefaultTimeout], 30 s like
