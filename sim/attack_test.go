@@ -201,15 +201,17 @@ func TestAttacks(t *testing.T) {
 	if n := get["orphan-flood/cilium"].res.Attack.Delivered; n != 0 {
 		t.Errorf("cilium delivered %d orphan-flood packets", n)
 	}
-	// A SYN flood turns a table that keeps flows through a ring change
-	// into one that forgets them: with no attack Titan disrupts no flow
-	// when 104 joins; under the flood its connection table churns and the
-	// flows whose slot moved to 104 move.
+	// A SYN flood makes a table that keeps flows through a ring change
+	// forget some: with no attack Titan disrupts no flow when 104 joins;
+	// under the flood its connection table churns, and a flow whose entry
+	// the flood evicted and whose slot moved to 104 moves. The table's
+	// CLOCK replacement keeps the entries of flows that keep sending, so
+	// fewer move than the ~1/4 whose slot moved.
 	if d := get["none/titan"].res.Disrupted; d != 0 {
 		t.Errorf("titan without attack: %d flows disrupted by 104 joining", d)
 	}
-	if d := get["syn-flood/titan"].res.Disrupted; d*10 < uint64(attackScenario().Traffic.Flows) {
-		t.Errorf("titan under SYN flood: %d flows disrupted, want the ~1/4 whose slot moved to 104", d)
+	if d, n := get["syn-flood/titan"].res.Disrupted, uint64(attackScenario().Traffic.Flows); d == 0 || d*4 >= n {
+		t.Errorf("titan under SYN flood: %d of %d flows disrupted, want some, fewer than the ~1/4 whose slot moved to 104", d, n)
 	}
 }
 

@@ -78,11 +78,11 @@ func ExampleExecute() {
 	// 18 jobs run
 	// traffic.fragmentRate  balancer  n      Reliability       AvgCost
 	//                    0    katran  3             1 ±0  295.9 ±8.933
-	//                    0     titan  3             1 ±0  178.8 ±10.99
+	//                    0     titan  3             1 ±0   140.1 ±4.81
 	//                  0.5    katran  3   0.7295 ±0.0155  171.4 ±7.477
-	//                  0.5     titan  3             1 ±0  160.4 ±4.823
+	//                  0.5     titan  3             1 ±0    135 ±2.028
 	//                    1    katran  3  0.4344 ±0.04138  107.3 ±9.101
-	//                    1     titan  3             1 ±0  150.6 ±4.137
+	//                    1     titan  3             1 ±0  132.2 ±1.655
 }
 
 // A custom balancer joins studies under a name of its own, configured by

@@ -124,7 +124,7 @@ func TestPercpuReaderMatchesStats(t *testing.T) {
 		got.OpEncap != want.OpEncap || got.Drops() != want.Drops() || got.DropFragConflict != want.DropFragConflict {
 		t.Errorf("raw read %+v, Stats %+v", got, want)
 	}
-	if want.OpMapRead == 0 || want.OpEncap == 0 || want.OpMapWrite == 0 {
+	if want.OpMapRead == 0 || want.OpEncap == 0 || want.OpHash == 0 {
 		t.Errorf("no operations counted: %+v", want)
 	}
 }

@@ -3,6 +3,7 @@ package xdp
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,8 +152,9 @@ func envInt(t *testing.T, name string, def int) int {
 // wrapper's time), but the paths with work the cost model does
 // not price exactly (Path.Fitted: the fragment paths, whose reads are
 // inlined ARRAY lookups that one read price overcharges, and whose inserts
-// store into the set uncharged), which must cost between half and twice
-// what their operations predict. Either kind of miss is measured again,
+// store into the set uncharged; the new flow, whose connection and hint
+// inserts are uncharged stores into sets at random places), which must
+// cost between half and twice what their operations predict. Either kind of miss is measured again,
 // as below.
 //
 // The machine is shared, and other work slows the kernel's paths by up to
@@ -166,9 +168,9 @@ func envInt(t *testing.T, name string, def int) int {
 // alone, after the suite).
 //
 // The controls show the check has teeth: on measurements that pass, the
-// single-scale model (cost.Default()'s prices at the fitted NsPerSTU) and
-// Calibrated with its write price halved miss, even each at its own best
-// speed factor.
+// single-scale model (cost.Default()'s prices at the fitted NsPerSTU) and,
+// when a fitted path writes, Calibrated with its write price halved miss,
+// even each at its own best speed factor.
 func TestCalibratedPredictsKernel(t *testing.T) {
 	mustLoad(t, Options{}) // skip or fail without privileges
 	m := cost.Calibrated()
@@ -213,10 +215,20 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 		if ctl := c.Scaled; len(kbench.Misses(c, kbench.Scaled(ctl, kbench.Speed(c, ctl)))) == 0 {
 			t.Errorf("control: the default prices at %.2f ns/STU predict every path", ctl.NsPerSTU*kbench.Speed(c, ctl))
 		}
-		cheap := m
-		cheap.MapWrite /= 2
-		if len(kbench.Misses(c, kbench.Scaled(cheap, kbench.Speed(c, cheap)))) == 0 {
-			t.Errorf("control: a write price of %d STU predicts every path", cheap.MapWrite)
+		// The write control needs a fitted path that writes. Titan's
+		// program makes no map update since its connection and hint
+		// tables became sets (docs/design.md): its inserts are stores
+		// into a set, and the write price is calibrated elsewhere.
+		if writes := slices.ContainsFunc(c.Measurements, func(ms kbench.Measurement) bool {
+			return ms.Path.Fitted() && ms.Path.Ops[cost.OpMapWrite] > 0
+		}); !writes {
+			t.Log("control on the write price: no fitted path writes")
+		} else {
+			cheap := m
+			cheap.MapWrite /= 2
+			if len(kbench.Misses(c, kbench.Scaled(cheap, kbench.Speed(c, cheap)))) == 0 {
+				t.Errorf("control: a write price of %d STU predicts every path", cheap.MapWrite)
+			}
 		}
 		return
 	}

@@ -24,8 +24,9 @@
 //
 //   - Parity: for the same [titan.Config], packets and backend sets, the
 //     program and balancer/titan make the same decision for every packet
-//     (action, backend, drop reason), while the connection and hint tables
-//     have room and the run is shorter than the fragment timeout.
+//     (action, backend, drop reason), however full its tables (their
+//     replacement is deterministic), while the run is shorter than the
+//     fragment timeout.
 //     docs/parity.md states the claim and its evidence.
 //   - Bad input: a malformed frame is dropped (XDP_DROP) exactly where
 //     [balancer.Decode] rejects it, each reason counted in [Stats]; a

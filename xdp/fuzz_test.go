@@ -40,10 +40,11 @@ func fuzzSeed(frames ...[]byte) []byte {
 	return b
 }
 
-// clearMap deletes every key of an LRU hash map.
+// clearMap empties a table: zeroes every set of an ARRAY (the
+// connection, fragment and hint tables), deletes every key of a hash map.
 func clearMap(tb testing.TB, m *ebpf.Map) {
 	tb.Helper()
-	if m.Type() == ebpf.Array { // the fragment table's sets: zero them
+	if m.Type() == ebpf.Array {
 		zero := make([]byte, m.ValueSize())
 		for i := range m.MaxEntries() {
 			if err := m.Put(i, zero); err != nil {

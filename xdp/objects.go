@@ -71,6 +71,8 @@ func configure(spec *ebpf.CollectionSpec, o Options, hz float64) error {
 		titanVarCfgOrphanAdmission: uint32(o.OrphanAdmission),
 		titanVarCfgOrphanCredits:   int64(o.OrphanCredits),
 		titanVarCfgFragSets:        uint32(frag.SetCount(o.FragTableSize)),
+		titanVarCfgConnSets:        uint32(frag.SetCount(o.ConnTableSize)),
+		titanVarCfgHintSets:        uint32(frag.SetCount(o.HintTableSize)),
 	}
 	if o.SourceAddr.IsValid() {
 		vars[titanVarCfgSrcAddr] = be32(o.SourceAddr)
@@ -85,9 +87,9 @@ func configure(spec *ebpf.CollectionSpec, o Options, hz float64) error {
 		}
 	}
 	sizes := map[string]uint32{
-		titanMapConns:    uint32(o.ConnTableSize),
+		titanMapConns:    uint32(frag.SetCount(o.ConnTableSize)),
 		titanMapFrags:    uint32(frag.SetCount(o.FragTableSize)),
-		titanMapHints:    uint32(o.HintTableSize),
+		titanMapHints:    uint32(frag.SetCount(o.HintTableSize)),
 		titanMapRing:     uint32(o.RingSize),
 		titanMapBackends: uint32(o.MaxBackends),
 		titanMapVips:     uint32(max(1, len(o.VIPs))),

@@ -285,6 +285,8 @@ func TestParity(t *testing.T) {
 		trace traceConfig
 		// evictInFlight: the fragment table must evict live entries.
 		evictInFlight bool
+		// evictConns: the connection and hint tables must evict.
+		evictConns bool
 	}{
 		{
 			name: "large tables, 100% fragmentation, 20% reordering",
@@ -321,6 +323,17 @@ func TestParity(t *testing.T) {
 			name:  "fragment table of 1,000 entries, a set count not a power of two",
 			cfg:   titan.Config{FragTableSize: 1000},
 			trace: traceConfig{seed: 6, packets: 100_000, fragShare: 1, reorder: 0.2, conflict: 0.002},
+		},
+		{
+			// Connection and hint tables far too small (3 and 2 sets of
+			// 4; 3 is not a power of two): flows and host pairs evict
+			// each other all the time. Their replacement (CLOCK within
+			// a set) is deterministic, like the fragment table's, so
+			// the two agree packet by packet however full.
+			name:       "connection table of 12 entries, hint table of 8, evicting",
+			cfg:        titan.Config{ConnTableSize: 12, HintTableSize: 8},
+			trace:      traceConfig{seed: 7, packets: 100_000, fragShare: 0.6, reorder: 0.2, conflict: 0.002},
+			evictConns: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -372,6 +385,8 @@ func TestParity(t *testing.T) {
 				{"conflicts", s.DropFragConflict, ms.ConflictingFirstFragments},
 				{"forwarded", s.Forwarded, ms.Forwarded},
 				{"fragment evictions", s.FragEvictions, ms.Frag.Evictions},
+				{"connection evictions", s.ConnEvictions, ms.Conn.Evictions},
+				{"hint evictions", s.HintEvictions, ms.Hint.Evictions},
 			} {
 				if c.kernel != c.model {
 					t.Errorf("%s: kernel %d, model %d", c.name, c.kernel, c.model)
@@ -384,6 +399,9 @@ func TestParity(t *testing.T) {
 			if tc.evictInFlight && (s.FragEvictions < 10_000 || 2*ms.Orphans < 3*uint64(r.byKind[kindReordered])) {
 				t.Errorf("%d fragment evictions, %d orphans (%d reordered): the table did not evict datagrams in flight",
 					s.FragEvictions, ms.Orphans, r.byKind[kindReordered])
+			}
+			if tc.evictConns && (s.ConnEvictions < 10_000 || s.HintEvictions < 1_000) {
+				t.Errorf("%d connection and %d hint evictions: the tables did not evict", s.ConnEvictions, s.HintEvictions)
 			}
 			if tc.cfg.OrphanPolicy != titan.OrphanHash3 && s.HintHits == 0 {
 				t.Errorf("no orphan followed a host hint: %+v", s)

@@ -11,7 +11,7 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 )
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_way -type frag_set -type flow5 -type flow3 -type bench_state titan titan.c
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_way -type frag_set -type conn_way -type conn_set -type hint_way -type hint_set -type bench_state titan titan.c
 
 // ErrNotPermitted is wrapped by [Load] when the kernel refuses for lack of
 // privileges (loading needs root, or CAP_BPF with CAP_NET_ADMIN). The same

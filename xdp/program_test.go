@@ -14,6 +14,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/frag"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
@@ -67,10 +68,51 @@ func TestOptionsDefaults(t *testing.T) {
 	if !reflect.DeepEqual(o.Config, c) {
 		t.Errorf("Options{} resolve to %+v, titan.Config{} to %+v", o.Config, c)
 	}
-	if o.Seed != balancer.DefaultSeed || o.RingSize != 65537 || o.ConnTableSize != 65536 ||
-		o.FragTableSize != 16384 || o.FragTimeout.Seconds() != 30 || o.HintTableSize != 65536 ||
+	if o.Seed != balancer.DefaultSeed || o.RingSize != 65537 || o.ConnTableSize != 131072 ||
+		o.FragTableSize != 16384 || o.FragTimeout.Seconds() != 30 || o.HintTableSize != 131072 ||
 		o.OrphanPolicy != titan.OrphanHostHint || o.MaxBackends != 4096 {
 		t.Errorf("defaults %+v", o)
+	}
+}
+
+// TestCDefaultsMatchOptions checks that titan.c, loaded as it is (no
+// configuration set: what a harness outside the loader does), has the
+// configuration and table sizes of Options{}.
+func TestCDefaultsMatchOptions(t *testing.T) {
+	spec, err := loadTitan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := Options{}.resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]uint32{
+		titanVarCfgSeed:            o.Seed,
+		titanVarCfgRingSize:        uint32(o.RingSize),
+		titanVarCfgOrphanPolicy:    uint32(o.OrphanPolicy),
+		titanVarCfgOrphanAdmission: uint32(o.OrphanAdmission),
+		titanVarCfgFragSets:        uint32(frag.SetCount(o.FragTableSize)),
+		titanVarCfgConnSets:        uint32(frag.SetCount(o.ConnTableSize)),
+		titanVarCfgHintSets:        uint32(frag.SetCount(o.HintTableSize)),
+	}
+	for name, want := range vars {
+		var got uint32
+		if err := spec.Variables[name].Get(&got); err != nil || got != want {
+			t.Errorf("%s = %d (%v), want %d", name, got, err, want)
+		}
+	}
+	sizes := map[string]uint32{
+		titanMapConns:    uint32(frag.SetCount(o.ConnTableSize)),
+		titanMapFrags:    uint32(frag.SetCount(o.FragTableSize)),
+		titanMapHints:    uint32(frag.SetCount(o.HintTableSize)),
+		titanMapRing:     uint32(o.RingSize),
+		titanMapBackends: uint32(o.MaxBackends),
+	}
+	for name, want := range sizes {
+		if got := spec.Maps[name].MaxEntries; got != want {
+			t.Errorf("map %s: %d entries, want %d", name, got, want)
+		}
 	}
 }
 

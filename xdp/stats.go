@@ -44,6 +44,10 @@ type Stats struct {
 	FragEvictions uint64
 	Orphans       uint64 // non-first fragments without a usable entry
 	HintHits      uint64 // orphans sent by the host-pair hint
+	// ConnEvictions and HintEvictions count ways of other keys that a
+	// new connection or hint entry took (lru.Stats.Evictions of titan's
+	// tables).
+	ConnEvictions, HintEvictions uint64
 
 	// The operations performed, as the cost model names them: what
 	// [NewBalancer] charges to [balancer.Env.Meter].

@@ -21,6 +21,8 @@ volatile const __u32 cfg_src_addr = 0;          /* outer source, network order; 
 volatile const __u32 cfg_orphan_admission = 2;  /* 1 all, 2 earned */
 volatile const __s64 cfg_orphan_credits = 1024;  /* bound of the orphan credit */
 volatile const __u32 cfg_frag_sets = 4096;      /* sets of the fragment table */
+volatile const __u32 cfg_conn_sets = 32768;     /* sets of the connection table */
+volatile const __u32 cfg_hint_sets = 32768;     /* sets of the hint table */
 
 #define ORPHAN_HASH3 1
 #define ORPHAN_HOST_HINT 2
@@ -47,7 +49,7 @@ struct flow5 {
 	__u8 pad[3];
 };
 
-/* flow3 is the 12-byte 3-tuple key: the hint table's key and the bytes of
+/* flow3 is the 12-byte 3-tuple key: the bytes of
  * balancer.Key3. */
 struct flow3 {
 	__u32 src;
@@ -87,6 +89,46 @@ struct frag_set {
 	struct frag_way way[FRAG_WAYS];
 };
 
+/* The connection and hint tables are set-associative too (ARRAYs of sets
+ * of SET_WAYS ways), global, and replace keys by CLOCK (second chance):
+ * a lookup that finds its key marks the way referenced; a new key takes
+ * the first unreferenced way from the set's hand, clearing the
+ * references of the ways it passes (the fourth way when all four were
+ * referenced), and starts unreferenced; a key already in the set is
+ * rewritten in its way and marked referenced. Inserts are stores through
+ * the pointer the set's lookup returned: no map update helper, no lock.
+ *
+ * A connection way holds its key as two words and the backend beside the
+ * flow hash in a third: a hit needs the stored hash to equal the
+ * packet's, so a way torn by two CPUs writing it at once (one write's key
+ * words, the other's backend) is a miss, not a wrong backend. */
+#define SET_WAYS 4
+#define CONN_USED (1ull << 40)  /* in conn_way.rest, above the protocol */
+#define HINT_USED 0x100u        /* in hint_way.rest, above the protocol */
+
+struct conn_way {
+	__u64 hosts;     /* the packet's 8 address bytes: src | dst << 32 */
+	__u64 rest;      /* the port word (the packet's 4 bytes) | proto << 32 | CONN_USED */
+	__u64 val;       /* backend id | flow hash << 32 */
+};
+
+struct conn_set {
+	__u8 ref[SET_WAYS]; /* CLOCK's reference bits */
+	__u32 next;         /* the hand: the way next % SET_WAYS is looked at first */
+	struct conn_way way[SET_WAYS];
+};
+
+struct hint_way {
+	__u64 hosts;     /* as conn_way.hosts */
+	__u64 rest;      /* proto | HINT_USED | backend id << 32 */
+};
+
+struct hint_set {
+	__u8 ref[SET_WAYS];
+	__u32 next;
+	struct hint_way way[SET_WAYS];
+};
+
 struct backend {
 	__u32 addr;      /* IPv4, network order */
 	__u32 flags;     /* BACKEND_USABLE: present and up */
@@ -120,6 +162,8 @@ struct counters {
 	__u64 frag_evictions;    /* live entries of other keys overwritten by an insert */
 	__u64 orphans;
 	__u64 hint_hits;
+	__u64 conn_evictions;    /* used ways of other keys a new connection took */
+	__u64 hint_evictions;    /* used ways of other keys a new hint took */
 	/* Operations performed, as the cost model names them (cost.Op): a
 	 * murmur3 hash (flow hashes and the fragment set index), a map lookup
 	 * (stats and VIP lookups included), a map update helper call (stores
@@ -135,10 +179,10 @@ struct counters {
 #define update(st, map, key, val) ((st)->op_map_write++, bpf_map_update_elem(map, key, val, BPF_ANY))
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, struct flow5);
-	__type(value, __u32);
-	__uint(max_entries, 65536);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct conn_set);
+	__uint(max_entries, 32768);
 } conns SEC(".maps");
 
 struct {
@@ -149,10 +193,10 @@ struct {
 } frags SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, struct flow3);
-	__type(value, __u32);
-	__uint(max_entries, 65536);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct hint_set);
+	__uint(max_entries, 32768);
 } hints SEC(".maps");
 
 struct {
@@ -270,21 +314,53 @@ static __always_inline __u32 hash3(__u32 hh, const struct flow3 *k)
 	return fmix(h);
 }
 
-/* frag_set_of is the fragment table's set index (frag.SetHash): murmur3
- * of the host pair (eight bytes, seed cfg_seed, finished from the shared
- * state hh) plus the IP ID, modulo the set count: a mask when the count
- * is a power of two (the default); the verifier knows the rodata count
- * and drops the other arm. A sender numbers its datagrams to a
- * destination consecutively, so its next datagram's set is the one after
- * its last: a new datagram's set read walks memory forward, which the CPU
- * prefetches, instead of a random set's cache miss. */
-static __always_inline __u32 frag_set_of(__u32 hh, __u16 ipid)
+/* set_of is h modulo a table's set count n: a mask when n is a power of
+ * two (the default); n is rodata, so the verifier drops the other arm. */
+static __always_inline __u32 set_of(__u32 h, __u32 n)
 {
-	__u32 h = fmix(hh ^ 8) + bpf_ntohs(ipid);
+	if ((n & (n - 1)) == 0)
+		return h & (n - 1);
+	return h % n;
+}
 
-	if ((cfg_frag_sets & (cfg_frag_sets - 1)) == 0)
-		return h & (cfg_frag_sets - 1);
-	return h % cfg_frag_sets;
+/* host_set_hash finishes murmur3 over the 8-byte host pair from the
+ * shared state hh: the hash of the host pair alone (frag.SetHash without
+ * the IP ID), which places a host pair's hint and, plus the IP ID, its
+ * datagrams' fragment sets. */
+static __always_inline __u32 host_set_hash(__u32 hh)
+{
+	return fmix(hh ^ 8);
+}
+
+/* frag_set_of is the fragment table's set index (frag.SetHash): the host
+ * pair's hash hx (host_set_hash) plus the IP ID, modulo the set count. A
+ * sender numbers its datagrams to a destination consecutively, so its
+ * next datagram's set is the one after its last: a new datagram's set
+ * read walks memory forward, which the CPU prefetches, instead of a
+ * random set's cache miss. */
+static __always_inline __u32 frag_set_of(__u32 hx, __u16 ipid)
+{
+	return set_of(hx + bpf_ntohs(ipid), cfg_frag_sets);
+}
+
+/* clock_take picks the way of a set that a new key takes, CLOCK's way:
+ * the first unreferenced way from the hand, clearing the reference bits
+ * of the ways it passes, the fourth when all four are referenced. The
+ * new entry starts unreferenced; the hand moves past it. */
+static __always_inline __u32 clock_take(__u8 *ref, __u32 *next)
+{
+	__u32 n = *next;
+
+#pragma unroll
+	for (int i = 0; i < SET_WAYS - 1; i++) {
+		if (!ref[n & (SET_WAYS - 1)])
+			break;
+		ref[n & (SET_WAYS - 1)] = 0;
+		n++;
+	}
+	ref[n & (SET_WAYS - 1)] = 0;
+	*next = n + 1;
+	return n & (SET_WAYS - 1);
 }
 
 /* usable returns the backend entry for id when it is present and up. */
@@ -307,23 +383,87 @@ static __always_inline struct backend *ring_pick(struct counters *st, __u32 h, _
 	return lookup(st, &backends, id);
 }
 
+/* hint_set_of returns the hint table's set of the host pair hash hx. */
+static __always_inline struct hint_set *hint_set_of(struct counters *st, __u32 hx)
+{
+	__u32 si = set_of(hx, cfg_hint_sets);
+
+	return lookup(st, &hints, &si);
+}
+
+/* hint_find returns the way of hs holding the hint of (hosts, proto) and
+ * marks it referenced, or 0. */
+static __always_inline struct hint_way *hint_find(struct hint_set *hs, __u64 hosts, __u32 proto)
+{
+	struct hint_way *w = 0;
+
+#pragma unroll
+	for (int i = 0; i < SET_WAYS; i++) {
+		if (hs->way[i].hosts == hosts && (__u32)hs->way[i].rest == (proto | HINT_USED)) {
+			w = &hs->way[i]; /* a key is in one way at most */
+			if (!hs->ref[i])
+				hs->ref[i] = 1;
+		}
+	}
+	return w;
+}
+
+/* hint_write records id as the hint of k's host pair and protocol, in
+ * the set of the host pair hash hx: in the key's way, else in the way
+ * CLOCK takes. */
+static __always_inline void hint_write(struct counters *st, struct flow5 *k, __u32 hx, __u32 id)
+{
+	__u64 hosts = *(__u64 *)k;
+	__u64 nv = (k->proto | HINT_USED) | (__u64)id << 32;
+	struct hint_set *hs = hint_set_of(st, hx);
+	struct hint_way *w;
+
+	if (!hs) /* unreachable: the index is below cfg_hint_sets, the map's size */
+		return;
+	w = hint_find(hs, hosts, k->proto);
+	if (!w) {
+		w = &hs->way[clock_take(hs->ref, &hs->next)];
+		if (w->rest & HINT_USED)
+			st->hint_evictions++;
+		w->hosts = hosts;
+	}
+	if (w->rest != nv) /* a host pair's flows mostly share a backend: no store */
+		w->rest = nv;
+}
+
 /* pick_flow is step 2 of the algorithm: connection table, ring on a miss
- * or an unusable backend, and a write of the choice. hh is host_hash(k). */
+ * or an unusable backend, and a write of the choice. hh is host_hash(k);
+ * hx is host_set_hash(hh) when have_hx, else computed here if needed. */
 static __always_inline struct backend *pick_flow(struct counters *st, struct flow5 *k, __u32 hh,
-						 __u32 *id)
+						 __u32 hx, int have_hx, __u32 *id)
 {
 	__u32 h = hash5(hh, k);
-	__u32 *cid;
-
-	st->op_hash++;
-	cid = lookup(st, &conns, k);
+	__u32 si = set_of(h, cfg_conn_sets);
+	__u64 hosts = *(__u64 *)k;
+	__u64 rest = *(__u64 *)&k->sport | CONN_USED;
+	struct conn_set *cs;
+	struct conn_way *w = 0;
 	struct backend *b;
 
-	if (cid) {
-		b = usable(st, *cid);
+	st->op_hash++;
+	cs = lookup(st, &conns, &si);
+	if (!cs) /* unreachable: si < cfg_conn_sets, the map's size */
+		return 0;
+#pragma unroll
+	for (int i = 0; i < SET_WAYS; i++) {
+		if (cs->way[i].hosts == hosts && cs->way[i].rest == rest && (__u32)(cs->way[i].val >> 32) == h) {
+			w = &cs->way[i]; /* a key is in one way at most */
+			if (!cs->ref[i])
+				cs->ref[i] = 1;
+		}
+	}
+	if (w) {
+		__u32 cid = (__u32)w->val;
+
+		b = usable(st, cid);
 		if (b) {
 			st->conn_hits++;
-			*id = *cid;
+			*id = cid;
 			return b;
 		}
 		st->repicks++;
@@ -333,17 +473,28 @@ static __always_inline struct backend *pick_flow(struct counters *st, struct flo
 	b = ring_pick(st, h, id);
 	if (!b)
 		return 0;
-	update(st, &conns, k, id);
+	if (!w) {
+		w = &cs->way[clock_take(cs->ref, &cs->next)];
+		if (w->rest & CONN_USED)
+			st->conn_evictions++;
+		w->hosts = hosts;
+		w->rest = rest;
+	}
+	w->val = *id | (__u64)h << 32;
 	if (KEEP_HINTS) {
-		struct flow3 hk = {.src = k->src, .dst = k->dst, .proto = k->proto};
-		update(st, &hints, &hk, id);
+		if (!have_hx) {
+			hx = host_set_hash(hh);
+			st->op_hash++;
+		}
+		hint_write(st, k, hx, *id);
 	}
 	if (cfg_orphan_admission == ADMIT_EARNED) {
 		__u32 zero = 0;
 		__s64 *c = lookup(st, &credit, &zero);
 
 		/* A new flow earns one credit, up to the bound. The atomic add
-		 * is not a map update. */
+		 * is not a map update; with the credit full (no orphans of
+		 * unknown hosts lately) the line is only read. */
 		if (c && *c < cfg_orphan_credits)
 			__sync_fetch_and_add(c, 1);
 	}
@@ -352,25 +503,28 @@ static __always_inline struct backend *pick_flow(struct counters *st, struct flo
 
 /* pick_orphan chooses for a non-first fragment without a usable entry.
  * *refused is set when ADMIT_EARNED does not admit it: unknown host pair,
- * credit spent. hh is host_hash of the packet. */
+ * credit spent. hh is host_hash of the packet, hx host_set_hash(hh). */
 static __always_inline struct backend *pick_orphan(struct counters *st, struct flow3 *k, __u32 hh,
-						   __u32 *id, int *refused)
+						   __u32 hx, __u32 *id, int *refused)
 {
 	struct backend *b;
 
 	st->orphans++;
 	if (KEEP_HINTS) {
-		__u32 *hid = lookup(st, &hints, k);
+		struct hint_set *hs = hint_set_of(st, hx);
+		struct hint_way *w = hs ? hint_find(hs, *(__u64 *)k, k->proto) : 0;
 
-		if (hid && cfg_orphan_policy == ORPHAN_HOST_HINT) {
-			b = usable(st, *hid);
+		if (w && cfg_orphan_policy == ORPHAN_HOST_HINT) {
+			__u32 hid = w->rest >> 32;
+
+			b = usable(st, hid);
 			if (b) {
 				st->hint_hits++;
-				*id = *hid;
+				*id = hid;
 				return b;
 			}
 		}
-		if (!hid && cfg_orphan_admission == ADMIT_EARNED) {
+		if (!w && cfg_orphan_admission == ADMIT_EARNED) {
 			__u32 zero = 0;
 			__s64 *c = lookup(st, &credit, &zero);
 
@@ -544,12 +698,13 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 	}
 
 	if (!(frag & (IP_MF | IP_OFFSET))) {
-		b = pick_flow(st, &k5, host_hash(&k5), &id);
+		b = pick_flow(st, &k5, host_hash(&k5), 0, 0, &id);
 	} else {
 		__u64 hosts = *(__u64 *)(ip + 12);
 		__u32 tag = k5.proto | FRAG_USED << 8 | (__u32)*(__u16 *)(ip + 4) << 16;
 		__u32 hh = host_hash(&k5);
-		__u32 si = frag_set_of(hh, *(__u16 *)(ip + 4));
+		__u32 hx = host_set_hash(hh);
+		__u32 si = frag_set_of(hx, *(__u16 *)(ip + 4));
 		/* The clock: jiffies, which the verifier inlines into one load
 		 * (a helper call, bpf_ktime_get_coarse_ns, cost some 2 ns more
 		 * a fragment, at the same tick resolution). */
@@ -597,13 +752,13 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 			__u32 has_ports = 0;
 
 			if (off == 0) {
-				b = pick_flow(st, &k5, hh, &id);
+				b = pick_flow(st, &k5, hh, hx, 1, &id);
 				has_ports = FRAG_HAS_PORTS;
 			} else {
 				struct flow3 k3 = {.src = k5.src, .dst = k5.dst, .proto = k5.proto};
 				int refused = 0;
 
-				b = pick_orphan(st, &k3, hh, &id, &refused);
+				b = pick_orphan(st, &k3, hh, hx, &id, &refused);
 				if (refused) {
 					st->drop_unknown_orphan++;
 					return XDP_DROP;

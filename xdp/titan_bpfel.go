@@ -26,6 +26,20 @@ type titanBenchState struct {
 	Iter uint64
 }
 
+type titanConnSet struct {
+	_    structs.HostLayout
+	Ref  [4]uint8
+	Next uint32
+	Way  [4]titanConnWay
+}
+
+type titanConnWay struct {
+	_     structs.HostLayout
+	Hosts uint64
+	Rest  uint64
+	Val   uint64
+}
+
 type titanCounters struct {
 	_                 structs.HostLayout
 	Packets           uint64
@@ -53,28 +67,12 @@ type titanCounters struct {
 	FragEvictions     uint64
 	Orphans           uint64
 	HintHits          uint64
+	ConnEvictions     uint64
+	HintEvictions     uint64
 	OpHash            uint64
 	OpMapRead         uint64
 	OpMapWrite        uint64
 	OpEncap           uint64
-}
-
-type titanFlow3 struct {
-	_     structs.HostLayout
-	Src   uint32
-	Dst   uint32
-	Proto uint8
-	Pad   [3]uint8
-}
-
-type titanFlow5 struct {
-	_     structs.HostLayout
-	Src   uint32
-	Dst   uint32
-	Sport uint16
-	Dport uint16
-	Proto uint8
-	Pad   [3]uint8
 }
 
 type titanFragSet struct {
@@ -93,6 +91,19 @@ type titanFragWay struct {
 	Sport   uint16
 	Dport   uint16
 	Pad     uint32
+}
+
+type titanHintSet struct {
+	_    structs.HostLayout
+	Ref  [4]uint8
+	Next uint32
+	Way  [4]titanHintWay
+}
+
+type titanHintWay struct {
+	_     structs.HostLayout
+	Hosts uint64
+	Rest  uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -114,8 +125,10 @@ const (
 	titanProgXdpJiffies        = "xdp_jiffies"
 	titanProgXdpTitan          = "xdp_titan"
 	titanProgXdpTitanStateless = "xdp_titan_stateless"
+	titanVarCfgConnSets        = "cfg_conn_sets"
 	titanVarCfgFragSets        = "cfg_frag_sets"
 	titanVarCfgFragTimeout     = "cfg_frag_timeout"
+	titanVarCfgHintSets        = "cfg_hint_sets"
 	titanVarCfgOrphanAdmission = "cfg_orphan_admission"
 	titanVarCfgOrphanCredits   = "cfg_orphan_credits"
 	titanVarCfgOrphanPolicy    = "cfg_orphan_policy"
@@ -194,8 +207,10 @@ type titanMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type titanVariableSpecs struct {
+	CfgConnSets        *ebpf.VariableSpec `ebpf:"cfg_conn_sets"`
 	CfgFragSets        *ebpf.VariableSpec `ebpf:"cfg_frag_sets"`
 	CfgFragTimeout     *ebpf.VariableSpec `ebpf:"cfg_frag_timeout"`
+	CfgHintSets        *ebpf.VariableSpec `ebpf:"cfg_hint_sets"`
 	CfgOrphanAdmission *ebpf.VariableSpec `ebpf:"cfg_orphan_admission"`
 	CfgOrphanCredits   *ebpf.VariableSpec `ebpf:"cfg_orphan_credits"`
 	CfgOrphanPolicy    *ebpf.VariableSpec `ebpf:"cfg_orphan_policy"`
@@ -254,8 +269,10 @@ func (m *titanMaps) Close() error {
 //
 // It can be passed to loadTitanObjects or ebpf.CollectionSpec.LoadAndAssign.
 type titanVariables struct {
+	CfgConnSets        *ebpf.Variable `ebpf:"cfg_conn_sets"`
 	CfgFragSets        *ebpf.Variable `ebpf:"cfg_frag_sets"`
 	CfgFragTimeout     *ebpf.Variable `ebpf:"cfg_frag_timeout"`
+	CfgHintSets        *ebpf.Variable `ebpf:"cfg_hint_sets"`
 	CfgOrphanAdmission *ebpf.Variable `ebpf:"cfg_orphan_admission"`
 	CfgOrphanCredits   *ebpf.Variable `ebpf:"cfg_orphan_credits"`
 	CfgOrphanPolicy    *ebpf.Variable `ebpf:"cfg_orphan_policy"`

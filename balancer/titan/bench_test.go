@@ -93,7 +93,7 @@ func BenchmarkProcess(b *testing.B) {
 
 // BenchmarkBaseline measures what Process builds on: the bare Maglev pick
 // (flow hash and ring lookup, what a stateless balancer does), and the
-// established-flow path with a Go map instead of the bounded LRU.
+// established-flow path with a Go map instead of the bounded set table.
 func BenchmarkBaseline(b *testing.B) {
 	pkts := make([]balancer.Packet, benchPackets)
 	for i := range pkts {

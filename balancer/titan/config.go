@@ -16,10 +16,10 @@ import (
 // program's xdp.Options embed Config, so they are its defaults too.
 const (
 	DefaultRingSize      = 65537            // Maglev ring M, a prime
-	DefaultConnTableSize = 65536            // connection table entries
+	DefaultConnTableSize = 131072           // connection table entries
 	DefaultFragTableSize = 16384            // fragment table entries
 	DefaultFragTimeout   = 30 * time.Second // like Linux net.ipv4.ipfrag_time
-	DefaultHintTableSize = 65536            // host-pair hint table entries
+	DefaultHintTableSize = 131072           // host-pair hint table entries
 	// DefaultOrphanPolicy is what OrphanDefault resolves to, chosen from
 	// the simulation figures in docs/design.md (Orphan policies).
 	DefaultOrphanPolicy = OrphanHostHint
@@ -106,8 +106,12 @@ type Config struct {
 	// RingSize is the Maglev ring size M, a prime of at most
 	// [maglev.MaxSize] (0: [DefaultRingSize]).
 	RingSize uint64
-	// ConnTableSize bounds the connection table, one global LRU shared by
-	// every CPU (0: [DefaultConnTableSize]).
+	// ConnTableSize is the number of connection table entries (0:
+	// [DefaultConnTableSize]): one global set-associative table of
+	// ceil(ConnTableSize/[frag.Ways]) sets of frag.Ways entries, each set
+	// replacing its keys by CLOCK (second chance: a flow that keeps
+	// sending keeps its entry), so the size is rounded up to a multiple
+	// of frag.Ways.
 	ConnTableSize int
 	// FragTableSize is the number of fragment table entries (0:
 	// [DefaultFragTableSize]): one global set-associative table
@@ -118,8 +122,10 @@ type Config struct {
 	// FragTimeout is how long a fragment table entry lives after it was
 	// written (0: [DefaultFragTimeout]).
 	FragTimeout time.Duration
-	// HintTableSize bounds the host-pair hint table used by
-	// [OrphanHostHint] (0: [DefaultHintTableSize]).
+	// HintTableSize is the number of entries of the host-pair hint table
+	// kept for [OrphanHostHint] and [AdmitEarned] (0:
+	// [DefaultHintTableSize]), laid out as the connection table: rounded
+	// up to a multiple of [frag.Ways].
 	HintTableSize int
 	// OrphanPolicy places orphan fragments (OrphanDefault:
 	// [DefaultOrphanPolicy]).

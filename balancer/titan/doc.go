@@ -42,9 +42,12 @@
 //     [balancer.Env.Now], and no decision depends on [balancer.Env.CPU]
 //     (all tables are global, as in the kernel).
 //   - Bounded: [New] allocates every table ([Config.ConnTableSize],
-//     [Config.FragTableSize], [Config.HintTableSize]); Process does not
-//     allocate. Full tables degrade gracefully: an evicted flow re-picks
-//     from the consistent ring, an evicted datagram's later fragments
-//     become orphans, an evicted host pair falls back to [OrphanHash3].
+//     [Config.FragTableSize], [Config.HintTableSize]), each an array of
+//     sets of four entries as the kernel keeps it, with a replacement
+//     that is a pure function of the packets (the kernel evicts what the
+//     model evicts); Process does not allocate. Full tables degrade
+//     gracefully: an evicted flow re-picks from the consistent ring, an
+//     evicted datagram's later fragments become orphans, an evicted host
+//     pair falls back to [OrphanHash3].
 //   - Bad input is a counted drop with a reason, never a panic.
 package titan

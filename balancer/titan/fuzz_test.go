@@ -117,7 +117,8 @@ func FuzzTables(f *testing.F) {
 			if st.Credit < 0 || st.Credit > int64(cfg.OrphanCredits) {
 				t.Fatalf("orphan credit %d outside [0, %d]", st.Credit, cfg.OrphanCredits)
 			}
-			if st.Len.Conn > conns || st.Len.Frag > cfg.FragTableSize || st.Len.Hint > hints {
+			// Each table holds whole sets of frag.Ways entries.
+			if st.Len.Conn > frag.SetCount(conns)*frag.Ways || st.Len.Frag > cfg.FragTableSize || st.Len.Hint > frag.SetCount(hints)*frag.Ways {
 				t.Fatalf("tables beyond their bounds: %+v", st.Len)
 			}
 			if st.Packets != st.Forwarded+st.Passed+st.DroppedTotal() {

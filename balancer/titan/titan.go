@@ -35,23 +35,18 @@ type hintKey struct {
 	proto    uint8
 }
 
-// addrs packs two IPv4 addresses into a word.
-func addrs(src, dst [4]byte) uint64 {
-	return uint64(src[0]) | uint64(src[1])<<8 | uint64(src[2])<<16 | uint64(src[3])<<24 |
-		uint64(dst[0])<<32 | uint64(dst[1])<<40 | uint64(dst[2])<<48 | uint64(dst[3])<<56
+// hostHash is murmur3's state after the host pair (seeded with seed):
+// the prefix that the flow hashes ([balancer.Hash5], [balancer.Hash3])
+// and the host pair's set hash share, which the kernel program computes
+// once per packet.
+func hostHash(seed uint32, src, dst [4]byte) uint32 {
+	return murmur.Mix(murmur.Mix(seed, murmur.Word(src)), murmur.Word(dst))
 }
 
-// hash is the connection table's index hash (table placement only; the
-// flow hash that picks backends is balancer.Hash5).
-func (k connKey) hash() uint64 {
-	b := uint64(k.srcPort) | uint64(k.dstPort)<<16 | uint64(k.proto)<<32
-	return murmur.Fmix64(addrs(k.src, k.dst) ^ murmur.Fmix64(b+0x9e3779b97f4a7c15))
-}
-
-// hash is the hint table's index hash.
-func (k hintKey) hash() uint64 {
-	return murmur.Fmix64(addrs(k.src, k.dst) ^ murmur.Fmix64(uint64(k.proto)+0x9e3779b97f4a7c15))
-}
+// hostSetHash is the hash of the host pair alone, finished from its
+// hostHash: [frag.SetHash] without the IP ID. It picks a host pair's
+// hint set, and, plus the IP ID, its datagrams' fragment sets.
+func hostSetHash(hh uint32) uint32 { return murmur.Fmix(hh ^ 8) }
 
 // Balancer is the Titan datapath model. It is not safe for concurrent use;
 // every CPU of a simulated node shares it, as the kernel program's CPUs
@@ -61,10 +56,10 @@ type Balancer struct {
 	vips     map[[4]byte]struct{} // nil: balance every IPv4 destination
 	ring     *balancer.Ring       // nil until SetBackends
 	usable   map[balancer.BackendID]bool
-	conns    *lru.Map[connKey, balancer.BackendID]
+	conns    *clockTable[connKey]
 	frags    *frag.SetTable
-	hints    *lru.Map[hintKey, balancer.BackendID] // nil unless OrphanHostHint or AdmitEarned
-	credit   int64                                 // orphan credit (AdmitEarned)
+	hints    *clockTable[hintKey] // nil unless OrphanHostHint or AdmitEarned
+	credit   int64                // orphan credit (AdmitEarned)
 	counters counters
 }
 
@@ -115,9 +110,12 @@ type Stats struct {
 	// or gone, so that the packet re-picked from the ring.
 	ConnRepicks, FragRepicks uint64
 
-	Conn lru.Stats                      // connection table counters
+	// Conn counts the connection table's lookups (Hits, Misses) and
+	// inserts (Inserts of new keys, Updates in place, Evictions of
+	// another key's entry); Deletes stays 0.
+	Conn lru.Stats
 	Frag frag.TableStats                // fragment table counters
-	Hint lru.Stats                      // host-pair hint table counters (zero unless OrphanHostHint)
+	Hint lru.Stats                      // host-pair hint table counters, as Conn's (zero unless the hints are kept)
 	Len  struct{ Conn, Frag, Hint int } // current table occupancy
 }
 
@@ -136,16 +134,12 @@ func New(cfg Config) (*Balancer, error) {
 			b.vips[v.As4()] = struct{}{}
 		}
 	}
-	if b.conns, err = lru.NewFunc[connKey, balancer.BackendID](c.ConnTableSize, connKey.hash); err != nil {
-		return nil, fmt.Errorf("titan: config.ConnTableSize: %w", err)
-	}
+	b.conns = newClockTable[connKey](c.ConnTableSize)
 	if b.frags, err = frag.NewSetTable(frag.SetOptions{Capacity: c.FragTableSize, Timeout: c.FragTimeout, Seed: c.Seed}); err != nil {
 		return nil, fmt.Errorf("titan: config.FragTableSize: %w", err)
 	}
 	if c.OrphanPolicy == OrphanHostHint || c.OrphanAdmission == AdmitEarned {
-		if b.hints, err = lru.NewFunc[hintKey, balancer.BackendID](c.HintTableSize, hintKey.hash); err != nil {
-			return nil, fmt.Errorf("titan: config.HintTableSize: %w", err)
-		}
+		b.hints = newClockTable[hintKey](c.HintTableSize)
 	}
 	return b, nil
 }
@@ -196,7 +190,7 @@ func (b *Balancer) Stats() Stats {
 		ConflictingFirstFragments: c.dropConflict,
 		UnknownOrphans:            c.dropUnknownOrphan, Credit: b.credit,
 		ConnRepicks: c.connRepicks, FragRepicks: c.fragRepicks,
-		Conn: b.conns.Stats(), Frag: b.frags.Stats(),
+		Conn: b.conns.stats, Frag: b.frags.Stats(),
 	}
 	for r, n := range map[string]uint64{
 		balancer.ReasonNoBackend:       c.dropNoBackend,
@@ -210,7 +204,7 @@ func (b *Balancer) Stats() Stats {
 	}
 	s.Len.Conn, s.Len.Frag = b.conns.Len(), b.frags.Len()
 	if b.hints != nil {
-		s.Hint, s.Len.Hint = b.hints.Stats(), b.hints.Len()
+		s.Hint, s.Len.Hint = b.hints.stats, b.hints.Len()
 	}
 	return s
 }
@@ -258,8 +252,9 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 			return balancer.Decision{Action: balancer.Pass}
 		}
 	}
+	hh := hostHash(b.cfg.Seed, src, dst)
 	if !p.IsFragment() {
-		id, ok := b.pickFlow(m, p, src, dst)
+		id, ok := b.pickFlow(m, p, src, dst, hh, 0, false)
 		return b.forward(m, id, ok)
 	}
 
@@ -269,6 +264,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		b.counters.firstFragments++
 	}
 	fk := frag.KeyFrom4(src, dst, p.Proto, p.IPID)
+	hx := hostSetHash(hh)    // shared by the fragment set and the hint set
 	m.Charge(cost.OpHash)    // the set index
 	m.Charge(cost.OpMapRead) // fragment table: the key's set
 	e, hit := b.frags.Lookup(fk, now)
@@ -298,13 +294,13 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	var ok bool
 	ne := frag.Entry{Created: now}
 	if first {
-		id, ok = b.pickFlow(m, p, src, dst)
+		id, ok = b.pickFlow(m, p, src, dst, hh, hx, true)
 		ne.SrcPort, ne.DstPort = ports(p)
 		ne.HasPorts = true
 	} else {
 		b.counters.orphans++
 		var admit bool
-		id, ok, admit = b.pickOrphan(m, p, src, dst)
+		id, ok, admit = b.pickOrphan(m, p, src, dst, hx)
 		if !admit {
 			b.counters.dropUnknownOrphan++
 			return balancer.Decision{Action: balancer.Drop, Reason: ReasonUnknownOrphan}
@@ -320,8 +316,10 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 
 // pickFlow places a whole packet or a first fragment: connection table,
 // then the ring on a miss or an unusable backend (writing the connection
-// entry and, under OrphanHostHint, the host-pair hint).
-func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte) (balancer.BackendID, bool) {
+// entry and, when hints are kept, the host-pair hint). hh is the host
+// pair's hostHash; hx its hostSetHash when haveHX (a fragment computed it
+// for its set), else pickFlow computes it if it writes a hint.
+func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte, hh, hx uint32, haveHX bool) (balancer.BackendID, bool) {
 	sp, dp := ports(p)
 	m.Charge(cost.OpHash)
 	var h uint32
@@ -332,8 +330,8 @@ func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte)
 		h = balancer.Hash5(&q, b.cfg.Seed)
 	}
 	ck := connKey{src: src, dst: dst, srcPort: sp, dstPort: dp, proto: p.Proto}
-	m.Charge(cost.OpMapRead) // connection table
-	if id, ok := b.conns.Get(ck); ok {
+	m.Charge(cost.OpMapRead) // connection table: the key's set
+	if id, ok := b.conns.get(ck, h); ok {
 		m.Charge(cost.OpMapRead) // backend array: usable?
 		if b.usable[id] {
 			b.counters.connHits++
@@ -346,11 +344,15 @@ func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte)
 		return 0, false
 	}
 	b.counters.newFlows++
-	m.Charge(cost.OpMapWrite) // connection table
-	b.conns.Put(ck, id)
+	// A store into the set already read: no map update (uncharged).
+	b.conns.put(ck, h, id)
 	if b.hints != nil {
-		m.Charge(cost.OpMapWrite) // hint table
-		b.hints.Put(hintKey{src: src, dst: dst, proto: p.Proto}, id)
+		if !haveHX {
+			m.Charge(cost.OpHash) // the hint set index
+			hx = hostSetHash(hh)
+		}
+		m.Charge(cost.OpMapRead) // hint table: the host pair's set, then a store into it
+		b.hints.put(hintKey{src: src, dst: dst, proto: p.Proto}, hx, id)
 	}
 	if b.cfg.OrphanAdmission == AdmitEarned {
 		m.Charge(cost.OpMapRead) // orphan credit: lookup, then an atomic add
@@ -363,10 +365,10 @@ func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte)
 
 // pickOrphan places a non-first fragment that has no usable entry; admit
 // is false when [AdmitEarned] refuses it.
-func (b *Balancer) pickOrphan(m *cost.Meter, p *balancer.Packet, src, dst [4]byte) (id balancer.BackendID, ok, admit bool) {
+func (b *Balancer) pickOrphan(m *cost.Meter, p *balancer.Packet, src, dst [4]byte, hx uint32) (id balancer.BackendID, ok, admit bool) {
 	if b.hints != nil {
-		m.Charge(cost.OpMapRead) // hint table
-		hid, known := b.hints.Get(hintKey{src: src, dst: dst, proto: p.Proto})
+		m.Charge(cost.OpMapRead) // hint table: the host pair's set
+		hid, known := b.hints.get(hintKey{src: src, dst: dst, proto: p.Proto}, hx)
 		if known && b.cfg.OrphanPolicy == OrphanHostHint {
 			m.Charge(cost.OpMapRead) // backend array: usable?
 			if b.usable[hid] {

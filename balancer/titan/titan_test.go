@@ -125,9 +125,11 @@ func TestCostTable(t *testing.T) {
 		{titan.OrphanHash3, titan.AdmitEarned}, {titan.OrphanHostHint, titan.AdmitEarned},
 	} {
 		policy := pa.policy
-		// hint: the hint table is kept (a write per new flow, a read per
-		// orphan); credit: the orphan credit is read per new flow and per
-		// orphan of an unknown host.
+		// hint: the hint table is kept (per new flow, a read of its set,
+		// then a store, and for a whole packet the set index's hash; a
+		// read per orphan); credit: the orphan credit is read per new flow
+		// and per orphan of an unknown host. New entries are stores into
+		// sets already read: no map write.
 		hint, credit := uint64(0), uint64(0)
 		if policy == titan.OrphanHostHint || pa.admission == titan.AdmitEarned {
 			hint = 1
@@ -141,14 +143,15 @@ func TestCostTable(t *testing.T) {
 			p     balancer.Packet
 			want  ops
 		}{
-			{"new TCP flow", nil, tcp, ops{r: 4 + credit, h: 1, w: 1 + hint, e: 1}},
+			{"new TCP flow", nil, tcp, ops{r: 4 + hint + credit, h: 1 + hint, e: 1}},
 			{"established TCP flow", []balancer.Packet{tcp}, tcp, ops{r: 3, h: 1, e: 1}},
-			{"new UDP flow", nil, udp, ops{r: 4 + credit, h: 1, w: 1 + hint, e: 1}},
+			{"new UDP flow", nil, udp, ops{r: 4 + hint + credit, h: 1 + hint, e: 1}},
 			{"established UDP flow", []balancer.Packet{udp}, udp, ops{r: 3, h: 1, e: 1}},
 			// A fragment hashes its key to its set and reads the set
 			// (h: 1, r: 1); the entry is stored into that set in place,
-			// no map write.
-			{"first fragment, new flow", nil, first, ops{r: 5 + credit, h: 2, w: 1 + hint, e: 1}},
+			// no map write. The host pair's hash of its set index is
+			// the hint set's too.
+			{"first fragment, new flow", nil, first, ops{r: 5 + hint + credit, h: 2, e: 1}},
 			{"first fragment, known flow", []balancer.Packet{udp}, first, ops{r: 4, h: 2, e: 1}},
 			{"non-first fragment, entry", []balancer.Packet{first}, mid, ops{r: 3, h: 1, e: 1}},
 			{"first fragment after its orphan", []balancer.Packet{mid}, first, ops{r: 3, h: 1, e: 1}},
@@ -440,8 +443,8 @@ func TestVIPFiltering(t *testing.T) {
 	m.Reset()
 	p.Dst = testutil.VIP
 	forwardTo(t, b.Process(&balancer.Env{Meter: m}, &p))
-	if m.Count(cost.OpMapRead) != 6 {
-		t.Errorf("new flow to a VIP: %d reads, want 6 (stats, VIP, conn, ring, backend, orphan credit)", m.Count(cost.OpMapRead))
+	if m.Count(cost.OpMapRead) != 7 {
+		t.Errorf("new flow to a VIP: %d reads, want 7 (stats, VIP, conn, ring, backend, hint, orphan credit)", m.Count(cost.OpMapRead))
 	}
 	// No VIPs: every IPv4 destination is balanced; IPv6 is passed.
 	all := newLB(t, titan.Config{})
