@@ -42,8 +42,8 @@ func BenchmarkProcess(b *testing.B) {
 		}, nil)
 	})
 	b.Run("new-flow", func(b *testing.B) {
-		// Ever new flows through a 65536-entry table: every packet misses,
-		// writes and (once full) evicts.
+		// Ever new flows through a 131072-entry table: every packet misses,
+		// stores and (once its sets are full) evicts.
 		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
 			pkts := make([]balancer.Packet, benchPackets)
 			for i := range pkts {

@@ -39,8 +39,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	got := b.Config()
 	want := titan.Config{
-		Seed: balancer.DefaultSeed, RingSize: 65537, ConnTableSize: 65536,
-		FragTableSize: 16384, FragTimeout: 30 * time.Second, HintTableSize: 65536,
+		Seed: balancer.DefaultSeed, RingSize: 65537, ConnTableSize: 131072,
+		FragTableSize: 16384, FragTimeout: 30 * time.Second, HintTableSize: 131072,
 		OrphanPolicy: titan.DefaultOrphanPolicy, OrphanAdmission: titan.DefaultOrphanAdmission,
 		OrphanCredits: titan.DefaultOrphanCredits,
 	}
