@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -38,15 +39,18 @@ const (
 
 // Config configures the model. The zero Config is valid: ring of 65537,
 // 128 forwarding cores sharing an 8,000,000-entry connection table (62,500
-// per CPU), the shared flow-hash seed, every IPv4 destination a VIP, fragments
-// dropped.
+// per CPU), the shared flow-hash seed, every destination a VIP of the
+// backends' family, fragments dropped.
 type Config struct {
 	// Seed is the flow-hash seed; 0 means [balancer.DefaultSeed]. Katran
 	// hashes with jhash (get_packet_hash, seeded with CH_RINGS_SIZE); the
 	// model uses the shared murmur3 [balancer.Hash5], so its backend choices
 	// match the other TitanLB balancers, not a real Katran's.
 	Seed uint32
-	// RingSize is the Maglev ring size M (a prime); 0 means 65537.
+	// RingSize is the Maglev ring size M (a prime) of every VIP whose
+	// [balancer.Service] leaves RingSize 0; 0 means 65537. Katran's
+	// RING_SIZE is one compile-time size for every VIP; a service's own
+	// RingSize is honoured as a what-if.
 	RingSize uint64
 	// CPUs is the number of forwarding cores (KatranConfig.forwardingCores),
 	// CPU 0 to CPUs-1, each with its own LRU; 0 means [MaxSupportedCPUs].
@@ -58,11 +62,19 @@ type Config struct {
 	// each forwarding core gets LRUSize/CPUs entries (KatranLb::initLrus).
 	// 0 means [DefaultLRUSize].
 	LRUSize int
-	// VIPs are the virtual IPs, each registered as Katran VIP with port 0
-	// (all ports) for TCP and UDP; empty means every IPv4 destination is a
-	// VIP registered with its own port. Packets to other destinations are
-	// passed to the stack.
+	// VIPs are the virtual IPs (IPv4 or IPv6) of the backend set of
+	// [Balancer.SetBackends], each registered as a Katran VIP with port 0
+	// (all ports) for TCP and UDP; empty means every destination of a
+	// family with backends is a VIP registered with its own port. Packets
+	// to other destinations are passed to the stack. [Balancer.SetServices]
+	// registers its services' keys instead.
 	VIPs []netip.Addr
+	// ServiceOptions sets Katran's per-VIP options (vip_meta.flags and
+	// the port-0 registration, which [balancer.Service] has no field for)
+	// of the service whose key is the map key, each time
+	// [Balancer.SetServices] installs it. A key that names no service has
+	// no effect.
+	ServiceOptions map[balancer.ServiceKey]VIPOptions
 	// Naive turns off the fragment drop, reproducing the naive stateless
 	// balancer that the TitanLB proposal describes: every fragment is
 	// balanced like a whole packet, so a non-first fragment (which carries
@@ -71,13 +83,36 @@ type Config struct {
 	Naive bool
 }
 
-// Errors from [New], wrapped with the field.
+// VIPOptions are the options of one Katran VIP that a [balancer.Service]
+// has no field for (balancer.bpf.c, process_packet and get_packet_dst).
+// The zero VIPOptions is a VIP registered with its own port, hashing the
+// whole 5-tuple.
+type VIPOptions struct {
+	// AllPorts registers the service in vip_map with port 0 instead of its
+	// own: Katran's port-0 VIP, which serves every destination port of its
+	// address and protocol that no other service names (its Key.Port
+	// included), found by process_packet's second vip_map lookup. As
+	// upstream without F_HASH_DPORT_ONLY or F_HASH_SRC_DST_PORT, its flows
+	// are hashed and tracked with destination port 0, so a client's
+	// connections to different ports share a backend and a
+	// connection-table entry. At most one service per address and protocol
+	// may set it.
+	AllPorts bool
+	// HashNoSrcPort is F_HASH_NO_SRC_PORT: the source port is zeroed in
+	// the flow before the connection table and the hash, so every
+	// connection of a client address to the service goes to one backend.
+	HashNoSrcPort bool
+}
+
+// Errors from [New] and the setters, wrapped with the field.
 var (
 	ErrNegative = errors.New("must not be negative")
 	ErrTooMany  = errors.New("more than MaxSupportedCPUs")
 	ErrTooSmall = errors.New("smaller than CPUs: a per-CPU LRU would be empty")
 	ErrTooLarge = errors.New("per-CPU share above frag.MaxCapacity")
-	ErrNotIPv4  = errors.New("not an IPv4 address")
+	ErrAllPorts = errors.New("a second all-ports VIP of one address and protocol")
+	// Deprecated: the model serves IPv6; a bad VIP is [balancer.ErrBadVIP].
+	ErrNotIPv4 = errors.New("not an IPv4 address")
 )
 
 // resolved returns cfg with every default filled in, or an error naming
@@ -107,10 +142,11 @@ func (cfg Config) resolved() (Config, error) {
 		return Config{}, fmt.Errorf("katran: config.LRUSize %d: %w (%d CPUs)", cfg.LRUSize, ErrTooLarge, c.CPUs)
 	}
 	for i, v := range c.VIPs {
-		if !v.Is4() {
-			return Config{}, fmt.Errorf("katran: config.VIPs[%d] %v: %w", i, v, ErrNotIPv4)
+		if !v.IsValid() || v.IsUnspecified() || v.Zone() != "" || v.Is4In6() || v.IsMulticast() {
+			return Config{}, fmt.Errorf("katran: config.VIPs[%d] %v: %w", i, v, balancer.ErrBadVIP)
 		}
 	}
 	c.VIPs = append(c.VIPs[:0:0], c.VIPs...)
+	c.ServiceOptions = maps.Clone(c.ServiceOptions)
 	return c, nil
 }

@@ -67,7 +67,8 @@ func TestNaiveNonFirstFragmentIgnoresPorts(t *testing.T) {
 	zero := testutil.UDP(0)
 	zero.DstPort = 0
 	h := balancer.Hash5(&zero, balancer.DefaultSeed)
-	want, _ := b.ring.Lookup(h)
+	svc, _ := b.table.Lookup(&zero)
+	want, _ := svc.Pick(h)
 	if d0.Action != balancer.Forward || d0.Backend != want {
 		t.Fatalf("non-first fragment: %+v, want forward to %d (ports-0 hash)", d0, want)
 	}
@@ -218,7 +219,8 @@ func TestNewErrors(t *testing.T) {
 		{Config{LRUSize: -5}, "config.LRUSize -5", ErrNegative},
 		{Config{CPUs: 8, LRUSize: 4}, "config.LRUSize 4", ErrTooSmall},
 		{Config{CPUs: 2, LRUSize: 1 << 30}, "config.LRUSize 1073741824", ErrTooLarge}, // 2^29 per CPU
-		{Config{VIPs: []netip.Addr{netip.MustParseAddr("::1")}}, "config.VIPs[0] ::1", ErrNotIPv4},
+		{Config{VIPs: []netip.Addr{netip.MustParseAddr("ff02::1")}}, "config.VIPs[0] ff02::1", balancer.ErrBadVIP},
+		{Config{VIPs: []netip.Addr{{}}}, "config.VIPs[0] invalid IP", balancer.ErrBadVIP},
 	}
 	for _, c := range cases {
 		_, err := New(c.cfg)

@@ -42,23 +42,44 @@ func drop(reason string) balancer.Decision {
 }
 
 func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balancer.Packet) balancer.Decision {
-	// parse_l3_headers (pckt_parsing.h): a header no IPv4 packet can
-	// carry, options, then fragments.
+	// parse_l3_headers (pckt_parsing.h): a header no packet can carry,
+	// then, for IPv4, options and fragments; for IPv6, the first Next
+	// Header (Katran walks no extension header).
 	if p.Malformed() {
 		b.stats.DropMalformed++
 		return drop(balancer.ReasonMalformed)
 	}
-	if p.IHL != 0 && p.IHL != 5 {
-		b.stats.DropIPOptions++
-		return drop(ReasonIPOptions)
-	}
-	if p.IsFragment() && !b.cfg.Naive {
-		b.stats.DropFragment++
-		return drop(ReasonFragment)
-	}
-	if !p.Src.Is4() || !p.Dst.Is4() {
-		b.stats.DropMalformed++
-		return drop(balancer.ReasonMalformed)
+	if p.Dst.Is6() {
+		if !p.Src.Is6() {
+			b.stats.DropMalformed++
+			return drop(balancer.ReasonMalformed)
+		}
+		if p.ExtHeaders > 0 {
+			// The view keeps no chain order; it is read as Encode writes
+			// it, the Fragment header last: the IPv6 header's Next Header
+			// is the Fragment header only when it is the one extension
+			// header.
+			if p.ExtHeaders != 1 || !p.IsFragment() && p.FragID == 0 {
+				return balancer.Decision{Action: balancer.Pass} // nexthdr neither TCP nor UDP
+			}
+			if !b.cfg.Naive { // nexthdr == IPPROTO_FRAGMENT, atomic fragments too
+				b.stats.DropFragment6++
+				return drop(ReasonFragment6)
+			}
+		}
+	} else {
+		if p.IHL != 0 && p.IHL != 5 {
+			b.stats.DropIPOptions++
+			return drop(ReasonIPOptions)
+		}
+		if p.IsFragment() && !b.cfg.Naive {
+			b.stats.DropFragment++
+			return drop(ReasonFragment)
+		}
+		if !p.Src.Is4() || !p.Dst.Is4() {
+			b.stats.DropMalformed++
+			return drop(balancer.ReasonMalformed)
+		}
 	}
 	// process_packet: only TCP and UDP are balanced (ICMP handling,
 	// handle_if_icmp, is not modelled: the packet view has no ICMP header).
@@ -69,14 +90,17 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 	if flow.FragOffset != 0 {
 		flow.SrcPort, flow.DstPort = 0, 0 // no L4 header (naive model only)
 	}
-	// vip_map lookup with the packet's port, then with port 0.
+	// vip_map lookup with the packet's port, then with port 0: a port-0
+	// VIP, without F_HASH_DPORT_ONLY/F_HASH_SRC_DST_PORT, hashes and
+	// tracks the flow with destination port 0.
 	m.Charge(cost.OpMapRead)
-	if b.vips != nil {
+	svc, ok := b.vipLookup(p.Dst, flow.DstPort, p.Proto)
+	if !ok {
 		m.Charge(cost.OpMapRead)
-		if _, ok := b.vips[p.Dst]; !ok {
+		if svc, ok = b.vipLookup(p.Dst, 0, p.Proto); !ok {
 			return balancer.Decision{Action: balancer.Pass}
 		}
-		flow.DstPort = 0 // port-0 VIP without F_HASH_DPORT_ONLY/F_HASH_SRC_DST_PORT
+		flow.DstPort = 0
 	}
 	if int(p.Len)+balancer.EthLen > MaxPacketSize {
 		b.stats.DropTooBig++
@@ -84,6 +108,9 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 	}
 	// stats[MAX_VIPS + LRU_CNTRS].
 	m.Charge(cost.OpMapRead)
+	if b.options(svc).HashNoSrcPort {
+		flow.SrcPort = 0 // F_HASH_NO_SRC_PORT
+	}
 	// lru_mapping[cpu]; on a miss the fallback LRU and FALLBACK_LRU_CNTR.
 	m.Charge(cost.OpMapRead)
 	st := &b.fallback
@@ -93,7 +120,7 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 		m.Charge(cost.OpMapRead)
 		b.stats.FallbackLRU++
 	}
-	key := flowKey(balancer.Key5(&flow))
+	key := makeFlowKey(&flow)
 	syn := p.Proto == balancer.ProtoTCP && p.TCPFlags&balancer.TCPSyn != 0
 	rst := p.Proto == balancer.ProtoTCP && p.TCPFlags&balancer.TCPRst != 0
 
@@ -123,15 +150,15 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 				b.stats.TCPNonSYNMisses++
 			}
 		}
-		// get_packet_dst
+		// get_packet_dst: the VIP's ring (ch_rings[vip_num * M + hash % M]).
 		underFlood := b.underFlood(m, st, now)
 		m.Charge(cost.OpHash)
 		h := balancer.Hash5(&flow, b.cfg.Seed)
 		m.Charge(cost.OpMapRead) // ch_rings
 		var id balancer.BackendID
 		ok := false
-		if b.ring != nil {
-			id, ok = b.ring.Lookup(h)
+		if svc != nil {
+			id, ok = svc.Pick(h)
 		}
 		if !ok {
 			m.Charge(cost.OpMapRead) // increment_ch_drop_real_0
@@ -150,7 +177,9 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 		m.Charge(cost.OpMapRead) // update_vip_lru_miss_stats: vip_miss_stats
 		dst = id
 	}
-	// ctl_array, stats[vip_num], reals_stats, then encap_v4 (IPIP).
+	// ctl_array, stats[vip_num], reals_stats, then encap_v4 (IPIP) or, to
+	// an IPv6 real (F_IPV6), encap_v6 (IPv6-in-IPv6): one
+	// bpf_xdp_adjust_head and a header either way, no map.
 	m.Charge(cost.OpMapRead)
 	m.Charge(cost.OpMapRead)
 	m.Charge(cost.OpMapRead)

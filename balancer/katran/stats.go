@@ -7,6 +7,7 @@ import (
 // Drop reasons counted by the model (see [Stats]).
 const (
 	ReasonFragment  = "katran: ipv4 fragment"
+	ReasonFragment6 = "katran: ipv6 fragment" // the IPv6 header's Next Header is a Fragment header
 	ReasonIPOptions = "katran: ipv4 options"
 	ReasonTooBig    = "katran: packet too big"
 	ReasonNoBackend = balancer.ReasonNoBackend
@@ -15,8 +16,9 @@ const (
 // Stats counts what the model did. Drops are by reason.
 type Stats struct {
 	Packets, Forwarded, Passed uint64
-	DropMalformed              uint64 // nil, addresses not IPv4, or [balancer.Packet.Malformed]
+	DropMalformed              uint64 // nil, addresses of two families or unset, or [balancer.Packet.Malformed]
 	DropFragment               uint64 // IPv4 fragments (the default, non-naive model)
+	DropFragment6              uint64 // IPv6 packets whose first Next Header is a Fragment header, atomic fragments too
 	DropIPOptions              uint64 // IHL != 5
 	DropTooBig                 uint64 // frame above MaxPacketSize
 	DropNoBackend              uint64 // ring slot empty (ch_drop_real_0)
