@@ -138,7 +138,7 @@ func TestSNATPortExhaustion(t *testing.T) {
 			t.Fatalf("client %d: %+v", i, d)
 		}
 	}
-	if n := b.nat.Len(); n > 64 {
+	if n := b.v4.nat.Len(); n > 64 {
 		t.Errorf("NAT map holds %d entries, above its bound 64", n)
 	}
 	if s := b.Stats(); s.NATNew != 200 {
@@ -185,7 +185,7 @@ func TestNewErrors(t *testing.T) {
 		{Config{NATMapSize: -2}, "config.NATMapSize -2", ErrNegative},
 		{Config{CTMapSizeAny: 1 << 29}, "config.CTMapSizeAny 536870912", ErrTooLarge},
 		{Config{Mode: 7}, "config.Mode 7", ErrMode},
-		{Config{VIPs: []netip.Addr{{}}}, "config.VIPs[0]", ErrNotIPv4},
+		{Config{VIPs: []netip.Addr{{}}}, "config.VIPs[0]", balancer.ErrBadVIP},
 	}
 	for _, c := range cases {
 		_, err := New(c.cfg)

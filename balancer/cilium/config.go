@@ -16,7 +16,8 @@ import (
 const (
 	// DefaultMaglevTableSize is LB_MAGLEV_LUT_SIZE (--bpf-lb-maglev-table-size).
 	DefaultMaglevTableSize = 16381
-	// DefaultFragMapSize is CILIUM_IPV4_FRAG_MAP_MAX_ENTRIES (--bpf-fragments-map-max).
+	// DefaultFragMapSize is CILIUM_IPV4_FRAG_MAP_MAX_ENTRIES and
+	// CILIUM_IPV6_FRAG_MAP_MAX_ENTRIES (--bpf-fragments-map-max).
 	DefaultFragMapSize = 8192
 	// DefaultCTMapSizeTCP and DefaultCTMapSizeAny are the conntrack map
 	// sizes (--bpf-ct-global-tcp-max, --bpf-ct-global-any-max).
@@ -60,16 +61,21 @@ func (m Mode) String() string {
 
 // Config configures the model. The zero Config is valid: SNAT mode, Maglev
 // table 16381, fragment map 8192, conntrack 524288 (TCP) and 262144 (other),
-// NAT 524288, neighbour 524288 entries, the shared flow-hash seed, every IPv4
-// destination a service frontend.
+// NAT 524288, neighbour 524288 entries (each map per address family, as
+// Cilium keeps them), the shared flow-hash seed, every destination of the
+// backends' families a service frontend.
 type Config struct {
 	// Seed is the flow-hash seed; 0 means [balancer.DefaultSeed]. Cilium
 	// selects the Maglev slot with jhash (__hash_from_tuple_v4); the model
 	// uses the shared murmur3 [balancer.Hash5].
 	Seed uint32
-	// MaglevTableSize is the Maglev table size M (a prime); 0 means 16381.
+	// MaglevTableSize is the Maglev table size M (a prime) of every
+	// service whose [balancer.Service] leaves RingSize 0; 0 means 16381.
+	// Cilium's LB_MAGLEV_LUT_SIZE is one size for every service; a
+	// service's own RingSize is honoured as a what-if.
 	MaglevTableSize uint64
-	// FragMapSize bounds the fragment map (an LRU); 0 means 8192.
+	// FragMapSize bounds each family's fragment map (an LRU); 0 means
+	// 8192.
 	FragMapSize int
 	// CTMapSizeTCP and CTMapSizeAny bound the conntrack LRUs for TCP and
 	// for other protocols; 0 means the defaults.
@@ -81,8 +87,11 @@ type Config struct {
 	NeighMapSize int
 	// Mode is SNAT (the default) or DSR with IPIP dispatch.
 	Mode Mode
-	// VIPs are the service frontends; empty means every IPv4 destination
-	// is one. Packets to other destinations pass to the stack.
+	// VIPs are the service frontends (IPv4 or IPv6) of the backend set
+	// of [Balancer.SetBackends]; empty means every destination of a family
+	// with backends is one. Packets to other destinations pass to the
+	// stack. [Balancer.SetServices] makes its services' keys the
+	// frontends instead.
 	VIPs []netip.Addr
 }
 
@@ -91,7 +100,8 @@ var (
 	ErrNegative = errors.New("must not be negative")
 	ErrTooLarge = errors.New("above frag.MaxCapacity")
 	ErrMode     = errors.New("unknown mode")
-	ErrNotIPv4  = errors.New("not an IPv4 address")
+	// Deprecated: the model serves IPv6; a bad VIP is [balancer.ErrBadVIP].
+	ErrNotIPv4 = errors.New("not an IPv4 address")
 )
 
 // resolved returns cfg with every default filled in, or an error naming
@@ -126,8 +136,8 @@ func (cfg Config) resolved() (Config, error) {
 		}
 	}
 	for i, v := range c.VIPs {
-		if !v.Is4() {
-			return Config{}, fmt.Errorf("cilium: config.VIPs[%d] %v: %w", i, v, ErrNotIPv4)
+		if !v.IsValid() || v.IsUnspecified() || v.Zone() != "" || v.Is4In6() || v.IsMulticast() {
+			return Config{}, fmt.Errorf("cilium: config.VIPs[%d] %v: %w", i, v, balancer.ErrBadVIP)
 		}
 	}
 	c.VIPs = append(c.VIPs[:0:0], c.VIPs...)

@@ -69,16 +69,16 @@ func FuzzFragMap(f *testing.F) {
 				}
 			}
 			for name, l := range map[string][2]int{
-				"frag": {b.frag.Len(), b.frag.Cap()}, "ct tcp": {b.ctTCP.Len(), b.ctTCP.Cap()},
-				"ct any": {b.ctAny.Len(), b.ctAny.Cap()}, "nat": {b.nat.Len(), b.nat.Cap()},
-				"neigh": {b.neigh.Len(), b.neigh.Cap()},
+				"frag": {b.v4.frag.Len(), b.v4.frag.Cap()}, "ct tcp": {b.v4.ctTCP.Len(), b.v4.ctTCP.Cap()},
+				"ct any": {b.v4.ctAny.Len(), b.v4.ctAny.Cap()}, "nat": {b.v4.nat.Len(), b.v4.nat.Cap()},
+				"neigh": {b.v4.neigh.Len(), b.v4.neigh.Cap()},
 			} {
 				if l[0] > l[1] {
 					t.Fatalf("%s map holds %d, bound %d", name, l[0], l[1])
 				}
 			}
-			if b.FragMapLen() != b.frag.Len() {
-				t.Fatalf("FragMapLen %d, map %d", b.FragMapLen(), b.frag.Len())
+			if b.FragMapLen() != b.v4.frag.Len() {
+				t.Fatalf("FragMapLen %d, map %d", b.FragMapLen(), b.v4.frag.Len())
 			}
 		}
 		s := b.Stats()

@@ -5,17 +5,19 @@ import (
 	"github.com/titanlb/titanlb/cost"
 )
 
-// l4Ports models ipv4_handle_fragmentation: a non-first fragment reads its
-// ports from the fragment map (dropped when absent); a first fragment writes
-// them. It fills t's ports.
-func (b *Balancer) l4Ports(m *cost.Meter, p, t *balancer.Packet) (balancer.Decision, bool) {
+// l4Ports models ipv4_handle_fragmentation and ipv6_handle_fragmentation
+// (the family's fragment map): a non-first fragment reads its ports from
+// the map (dropped when absent); a first fragment writes them. It fills
+// t's ports. An IPv6 atomic fragment is no fragment (ipfrag_encode_ipv6:
+// frag_off & 0xfff9 is 0): it is not tracked.
+func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p, t *balancer.Packet) (balancer.Decision, bool) {
 	if !p.IsFragment() {
 		return balancer.Decision{}, true
 	}
-	k := fragKey{dst: p.Dst.As4(), src: p.Src.As4(), id: p.IPID, proto: p.Proto}
+	k := f.fragK(p.Src, p.Dst, uint32(p.IPID)|p.FragID, p.Proto)
 	if p.FragOffset != 0 {
-		m.Charge(cost.OpMapRead) // ipv4_frag_get_l4ports
-		v, ok := b.frag.Get(k)
+		m.Charge(cost.OpMapRead) // ipv{4,6}_frag_get_l4ports
+		v, ok := f.frag.Get(k)
 		if !ok {
 			return drop(ReasonFragNotFound), false
 		}
@@ -23,8 +25,8 @@ func (b *Balancer) l4Ports(m *cost.Meter, p, t *balancer.Packet) (balancer.Decis
 		t.SrcPort, t.DstPort = v.sport, v.dport
 		return balancer.Decision{}, true
 	}
-	m.Charge(cost.OpMapWrite) // map_update_elem(cilium_ipv4_frag_datagrams, BPF_ANY)
+	m.Charge(cost.OpMapWrite) // map_update_elem(cilium_ipv{4,6}_frag_datagrams, BPF_ANY)
 	b.stats.FragWrites++
-	b.frag.Put(k, ports{p.SrcPort, p.DstPort})
+	f.frag.Put(k, ports{p.SrcPort, p.DstPort})
 	return balancer.Decision{}, true
 }

@@ -2,10 +2,125 @@ package cilium
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/internal/murmur"
+	"github.com/titanlb/titanlb/lru"
 )
+
+// family is one address family's maps: Cilium keeps each family in maps
+// of its own (cilium_ipv4_frag_datagrams and cilium_ipv6_frag_datagrams,
+// the ct4 and ct6 conntrack maps, cilium_snat_v4_external and
+// cilium_snat_v6_external, NODEPORT_NEIGH4 and NODEPORT_NEIGH6). T is
+// the family's conntrack and NAT tuple (tupleKey, tuple6Key), F its
+// fragment-map key (fragKey, frag6Key), A an address ([4]byte,
+// [16]byte); the family's functions build them.
+type family[T, F, A comparable] struct {
+	frag         *lru.Map[F, ports]
+	ctTCP, ctAny *lru.Map[T, ctEntry]
+	nat          *lru.Map[T, natEntry]
+	neigh        *lru.Map[A, struct{}]
+	// The key builders take header fields, not the packet: a pointer
+	// passed to a function value escapes (Process would allocate), and a
+	// copy of the packet, a type switch on the key type or a method of a
+	// type parameter each cost the IPv4 path more.
+	tuple func(src, dst netip.Addr, sport, dport uint16, proto, flags uint8) T // conntrack or SNAT tuple
+	rev   func(backend netip.Addr, bport, port uint16, proto uint8) T          // reverse SNAT tuple
+	fragK func(src, dst netip.Addr, id uint32, proto uint8) F                  // fragment-map key
+	addr  func(a netip.Addr) A                                                 // neighbour-map key
+}
+
+// newFamily makes a family's maps within c's bounds, hashed by hash,
+// fhash and ahash: the fragment map reserves fragReserve entries (0: all
+// of them), the others a few thousand, and each doubles toward its bound
+// on demand.
+func newFamily[T, F, A comparable](c Config, f *family[T, F, A], hash func(T) uint64, fhash func(F) uint64, ahash func(A) uint64, fragReserve int) (*family[T, F, A], error) {
+	var err error
+	if f.frag, err = lru.NewWith[F, ports](c.FragMapSize, lru.Options[F]{Hash: fhash, Reserve: fragReserve}); err != nil {
+		return nil, errField("FragMapSize", c.FragMapSize, err)
+	}
+	if f.ctTCP, err = lru.NewWith[T, ctEntry](c.CTMapSizeTCP, lru.Options[T]{Hash: hash, Reserve: 4096}); err != nil {
+		return nil, errField("CTMapSizeTCP", c.CTMapSizeTCP, err)
+	}
+	if f.ctAny, err = lru.NewWith[T, ctEntry](c.CTMapSizeAny, lru.Options[T]{Hash: hash, Reserve: 4096}); err != nil {
+		return nil, errField("CTMapSizeAny", c.CTMapSizeAny, err)
+	}
+	if f.nat, err = lru.NewWith[T, natEntry](c.NATMapSize, lru.Options[T]{Hash: hash, Reserve: 4096}); err != nil {
+		return nil, errField("NATMapSize", c.NATMapSize, err)
+	}
+	if f.neigh, err = lru.NewWith[A, struct{}](c.NeighMapSize, lru.Options[A]{Hash: ahash, Reserve: 1024}); err != nil {
+		return nil, errField("NeighMapSize", c.NeighMapSize, err)
+	}
+	return f, nil
+}
+
+// evictions returns the entries pushed out of the family's full maps.
+func (f *family[T, F, A]) evictions() uint64 {
+	return f.frag.Stats().Evictions + f.ctTCP.Stats().Evictions + f.ctAny.Stats().Evictions +
+		f.nat.Stats().Evictions + f.neigh.Stats().Evictions
+}
+
+// newFamily4 makes the IPv4 maps; the fragment map is allocated whole.
+func newFamily4(c Config) (*family[tupleKey, fragKey, [4]byte], error) {
+	return newFamily(c, &family[tupleKey, fragKey, [4]byte]{
+		tuple: tuple4, rev: revKey, addr: netip.Addr.As4,
+		fragK: func(src, dst netip.Addr, id uint32, proto uint8) fragKey {
+			return fragKey{dst: dst.As4(), src: src.As4(), id: uint16(id), proto: proto}
+		},
+	}, hashTuple, hashFrag, hashAddr, 0)
+}
+
+// newFamily6 makes the IPv6 maps, each growing on demand.
+func newFamily6(c Config) (*family[tuple6Key, frag6Key, [16]byte], error) {
+	return newFamily(c, &family[tuple6Key, frag6Key, [16]byte]{
+		tuple: tuple6, rev: revKey6, addr: netip.Addr.As16,
+		fragK: func(src, dst netip.Addr, id uint32, proto uint8) frag6Key {
+			return frag6Key{id: id, proto: proto, src: src.As16(), dst: dst.As16()}
+		},
+	}, hashTuple6, hashFrag6, hashAddr6, 1024)
+}
+
+// tuple4 is an IPv4 tuple, laid out as [balancer.Key5].
+func tuple4(src, dst netip.Addr, sport, dport uint16, proto, flags uint8) tupleKey {
+	return key4(src.As4(), dst.As4(), sport, dport, proto, flags)
+}
+
+func key4(s, d [4]byte, sport, dport uint16, proto, flags uint8) tupleKey {
+	k := tupleKey{flags: flags}
+	copy(k.t[0:4], s[:])
+	copy(k.t[4:8], d[:])
+	k.t[8], k.t[9] = byte(sport>>8), byte(sport)
+	k.t[10], k.t[11] = byte(dport>>8), byte(dport)
+	k.t[12] = proto
+	return k
+}
+
+// tuple6 is an IPv6 tuple, laid out as [balancer.Key5IPv6].
+func tuple6(src, dst netip.Addr, sport, dport uint16, proto, flags uint8) tuple6Key {
+	return key6(src.As16(), dst.As16(), sport, dport, proto, flags)
+}
+
+func key6(s, d [16]byte, sport, dport uint16, proto, flags uint8) tuple6Key {
+	k := tuple6Key{flags: flags}
+	copy(k.t[0:16], s[:])
+	copy(k.t[16:32], d[:])
+	k.t[32], k.t[33] = byte(sport>>8), byte(sport)
+	k.t[34], k.t[35] = byte(dport>>8), byte(dport)
+	k.t[36] = proto
+	return k
+}
+
+// revKey is the reverse SNAT tuple set_v4_rtuple builds: backend ->
+// node, backend port bport -> allocated port.
+func revKey(backend netip.Addr, bport, port uint16, proto uint8) tupleKey {
+	return key4(backend.As4(), nodeAddr, bport, port, proto, tupleIn)
+}
+
+// revKey6 is the reverse SNAT tuple set_v6_rtuple builds.
+func revKey6(backend netip.Addr, bport, port uint16, proto uint8) tuple6Key {
+	return key6(backend.As16(), nodeAddr6, bport, port, proto, tupleIn)
+}
 
 // fragKey is struct ipv4_frag_id: daddr, saddr, IP ID, protocol.
 type fragKey struct {
@@ -14,7 +129,16 @@ type fragKey struct {
 	proto    uint8
 }
 
-// ports is struct ipv4_frag_l4ports.
+// frag6Key is struct ipv6_frag_id (bpf/lib/ipv6.h): the Fragment
+// header's 32-bit Identification, the protocol (its Next Header), saddr,
+// daddr.
+type frag6Key struct {
+	id       uint32
+	proto    uint8
+	src, dst [16]byte
+}
+
+// ports is struct ipv4_frag_l4ports (ipv6_frag_l4ports).
 type ports struct{ sport, dport uint16 }
 
 // CT tuple flags (TUPLE_F_*) distinguishing entries in one CT map.
@@ -30,10 +154,25 @@ type tupleKey struct {
 	flags uint8
 }
 
+// tuple6Key is an IPv6 conntrack or SNAT tuple.
+type tuple6Key struct {
+	t     [40]byte // saddr, daddr, sport, dport, proto as balancer.Key5IPv6 lays out
+	flags uint8
+}
+
 func hashTuple(k tupleKey) uint64 {
 	a := binary.LittleEndian.Uint64(k.t[:8])
 	b := binary.LittleEndian.Uint64(k.t[8:]) ^ uint64(k.flags)<<56
 	return murmur.Fmix64(a ^ murmur.Fmix64(b))
+}
+
+func hashTuple6(k tuple6Key) uint64 {
+	le := binary.LittleEndian
+	h := murmur.Fmix64(le.Uint64(k.t[32:]) ^ uint64(k.flags)<<56)
+	for i := 0; i < 32; i += 8 {
+		h = murmur.Fmix64(h ^ le.Uint64(k.t[i:]))
+	}
+	return h
 }
 
 func hashFrag(k fragKey) uint64 {
@@ -41,7 +180,19 @@ func hashFrag(k fragKey) uint64 {
 	return murmur.Fmix64(a ^ murmur.Fmix64(uint64(k.id)<<8|uint64(k.proto)))
 }
 
+func hashFrag6(k frag6Key) uint64 {
+	le := binary.LittleEndian
+	h := murmur.Fmix64(uint64(k.id)<<8 | uint64(k.proto))
+	h = murmur.Fmix64(h ^ le.Uint64(k.src[:8]) ^ murmur.Fmix64(le.Uint64(k.src[8:])))
+	return murmur.Fmix64(h ^ le.Uint64(k.dst[:8]) ^ murmur.Fmix64(le.Uint64(k.dst[8:])))
+}
+
 func hashAddr(k [4]byte) uint64 { return murmur.Fmix64(uint64(binary.LittleEndian.Uint32(k[:]))) }
+
+func hashAddr6(k [16]byte) uint64 {
+	le := binary.LittleEndian
+	return murmur.Fmix64(le.Uint64(k[:8]) ^ murmur.Fmix64(le.Uint64(k[8:])))
+}
 
 type ctEntry struct{ backend balancer.BackendID }
 

@@ -5,6 +5,11 @@ import (
 	"github.com/titanlb/titanlb/cost"
 )
 
+// ipv6MaxHeaders is IPV6_MAX_HEADERS (bpf/lib/ipv6.h): ipv6_hdrlen_offset
+// makes that many steps and must meet the upper layer within them, so a
+// chain of that many extension headers is DROP_INVALID_EXTHDR.
+const ipv6MaxHeaders = 4
+
 // Process runs p through the model of Cilium's XDP NodePort load balancer
 // (docs/fidelity.md gives the path and what each step is charged). It does
 // not allocate.
@@ -34,54 +39,79 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 			b.stats.DropNoBackend++
 		case ReasonNATNoMapping:
 			b.stats.DropNATNoMapping++
+		case ReasonInvalidExtHdr:
+			b.stats.DropInvalidExtHdr++
 		}
 	}
 	return d
 }
 
 func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision {
-	if p == nil || p.Malformed() || !p.Src.Is4() || !p.Dst.Is4() {
+	if p == nil || p.Malformed() {
+		return drop(balancer.ReasonMalformed)
+	}
+	if p.Dst.Is6() {
+		if !p.Src.Is6() {
+			return drop(balancer.ReasonMalformed)
+		}
+		// check_v6 -> check_v6_lb: ep_tail_call(CILIUM_CALL_IPV6_FROM_NETDEV)
+		// -> tail_lb_ipv6 -> nodeport_lb6.
+		m.Charge(cost.OpTailCall)
+		// ipv6_hdrlen_offset: the walk meets the upper layer within
+		// IPV6_MAX_HEADERS steps; No Next Header is invalid too.
+		if p.ExtHeaders >= ipv6MaxHeaders || p.Proto == balancer.ProtoNoNext {
+			return drop(ReasonInvalidExtHdr)
+		}
+		return nodeport(b, b.v6, m, p)
+	}
+	if !p.Src.Is4() || !p.Dst.Is4() {
 		return drop(balancer.ReasonMalformed)
 	}
 	// cil_xdp_entry -> check_filters -> check_v4 -> check_v4_lb:
 	// ep_tail_call(CILIUM_CALL_IPV4_FROM_NETDEV) -> tail_lb_ipv4 -> nodeport_lb4.
 	m.Charge(cost.OpTailCall)
-	// lb4_extract_tuple: only TCP/UDP are service protocols.
+	return nodeport(b, b.v4, m, p)
+}
+
+// nodeport is nodeport_lb4 (nodeport_lb6 for the IPv6 family's maps),
+// after the tail call that reaches it.
+func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p *balancer.Packet) balancer.Decision {
+	// lb{4,6}_extract_tuple: only TCP/UDP are service protocols.
 	if p.Proto != balancer.ProtoTCP && p.Proto != balancer.ProtoUDP {
 		return balancer.Decision{Action: balancer.Pass}
 	}
 	tuple := *p
-	// ipv4_load_l4_ports -> ipv4_handle_fragmentation (1st time).
-	if d, ok := b.l4Ports(m, p, &tuple); !ok {
+	// ipv{4,6}_load_l4_ports -> ipv{4,6}_handle_fragmentation (1st time).
+	if d, ok := l4Ports(b, f, m, p, &tuple); !ok {
 		return d
 	}
-	// lb4_lookup_service on cilium_lb4_services_v2 (then the wildcard entry).
+	// lb{4,6}_lookup_service on cilium_lb{4,6}_services_v2 with the
+	// ports, recovered from the fragment map for a non-first fragment
+	// (then the wildcard entry, which the model never holds).
 	m.Charge(cost.OpMapRead)
-	if b.vips != nil {
-		if _, ok := b.vips[p.Dst]; !ok {
-			m.Charge(cost.OpMapRead)
-			return balancer.Decision{Action: balancer.Pass}
-		}
+	svc, ok := b.lookupService(p.Dst, tuple.DstPort, p.Proto)
+	if !ok {
+		m.Charge(cost.OpMapRead)
+		return balancer.Decision{Action: balancer.Pass}
 	}
 	syn := p.Proto == balancer.ProtoTCP && p.TCPFlags&balancer.TCPSyn != 0 && p.FragOffset == 0
-	ct := b.ctAny
+	ct := f.ctAny
 	if p.Proto == balancer.ProtoTCP {
-		ct = b.ctTCP
+		ct = f.ctTCP
 	}
-	// lb4_local: ct_lazy_lookup4(CT_SERVICE, SCOPE_REVERSE).
+	// lb{4,6}_local: ct_lazy_lookup{4,6}(CT_SERVICE, SCOPE_REVERSE).
 	frag := p.IsFragment()
-	svcKey := tupleKey{balancer.Key5(&tuple), tupleService}
+	svcKey := f.tuple(tuple.Src, tuple.Dst, tuple.SrcPort, tuple.DstPort, tuple.Proto, tupleService)
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
 	if e := ct.Ref(svcKey); e != nil { // CT_REPLY
 		b.stats.CTServiceHit++
 		id = e.backend
-		m.Charge(cost.OpMapRead) // lb4_lookup_backend
+		m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
 		be, present := b.backend[id]
-		active := present && be.Weight > 0
-		if !active && (!present || syn) {
-			nid, ok := b.selectBackend(m, &tuple)
+		if !(present && active(svc, be)) && (!present || syn) {
+			nid, ok := b.selectBackend(m, svc, &tuple)
 			if !ok {
 				return drop(ReasonNoBackend)
 			}
@@ -92,79 +122,81 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 		}
 	} else { // CT_NEW
 		b.stats.CTServiceNew++
-		if b.ring == nil || b.ring.Table == nil { // svc->count == 0
+		if svc == nil || svc.Ring.Table == nil { // svc->count == 0
 			return drop(ReasonNoBackend)
 		}
-		nid, ok := b.selectBackend(m, &tuple)
+		nid, ok := b.selectBackend(m, svc, &tuple)
 		if !ok {
 			return drop(ReasonNoBackend)
 		}
 		id = nid
-		m.Charge(cost.OpMapWrite) // ct_create4(CT_SERVICE)
+		m.Charge(cost.OpMapWrite) // ct_create{4,6}(CT_SERVICE)
 		ct.Put(svcKey, ctEntry{backend: id})
 	}
 	be := b.backend[id]
 	if b.cfg.Mode == ModeSNAT {
-		m.Charge(cost.OpRewrite) // lb4_dnat_request / lb4_xlate: daddr, dport, checksums
+		m.Charge(cost.OpRewrite) // lb{4,6}_dnat_request / lb{4,6}_xlate: daddr, dport, checksums
 	}
-	// __lookup_ip4_endpoint(tuple.daddr): is the backend local? (never here)
+	// __lookup_ip{4,6}_endpoint(tuple.daddr): is the backend local? (never here)
 	m.Charge(cost.OpMapRead)
 	if b.cfg.Mode == ModeDSR {
 		return b.dsr(m, id)
 	}
-	// SNAT: ct_lazy_lookup4(CT_EGRESS, SCOPE_BIDIR): reverse, then forward.
+	// SNAT: ct_lazy_lookup{4,6}(CT_EGRESS, SCOPE_BIDIR): reverse, then forward.
 	post := tuple
 	post.Dst = be.Addr
-	egKey := tupleKey{balancer.Key5(&post), tupleEgress}
+	egKey := f.tuple(post.Src, post.Dst, post.SrcPort, post.DstPort, post.Proto, tupleEgress)
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	m.Charge(cost.OpMapRead)
 	if _, ok := ct.Get(egKey); !ok {
-		m.Charge(cost.OpMapWrite) // ct_create4(CT_EGRESS)
+		m.Charge(cost.OpMapWrite) // ct_create{4,6}(CT_EGRESS)
 		ct.Put(egKey, ctEntry{backend: id})
 	}
-	// neigh_record_ip4: lookup the client's MAC, update if missing.
+	// neigh_record_ip{4,6}: lookup the client's MAC, update if missing.
 	m.Charge(cost.OpMapRead)
-	src := p.Src.As4()
-	if _, ok := b.neigh.Get(src); !ok {
+	src := f.addr(p.Src)
+	if _, ok := f.neigh.Get(src); !ok {
 		m.Charge(cost.OpMapWrite)
-		b.neigh.Put(src, struct{}{})
+		f.neigh.Put(src, struct{}{})
 	}
-	// ep_tail_call(CILIUM_CALL_IPV4_NODEPORT_NAT_EGRESS) ->
-	// tail_nodeport_nat_egress_ipv4 -> snat_v4_nat.
+	// ep_tail_call(CILIUM_CALL_IPV{4,6}_NODEPORT_NAT_EGRESS) ->
+	// tail_nodeport_nat_egress_ipv{4,6} -> snat_v{4,6}_nat.
 	m.Charge(cost.OpTailCall)
-	// ipv4_load_l4_ports -> ipv4_handle_fragmentation (2nd time).
-	if d, ok := b.l4Ports(m, p, &tuple); !ok {
+	// ipv{4,6}_load_l4_ports -> ipv{4,6}_handle_fragmentation (2nd time).
+	if d, ok := l4Ports(b, f, m, p, &tuple); !ok {
 		return d
 	}
-	if d, ok := b.snat(m, &post); !ok {
+	if d, ok := snat(b, f, m, &post); !ok {
 		return d
 	}
-	m.Charge(cost.OpRewrite) // snat_v4_rewrite_headers
-	// fib_redirect_v4: bpf_fib_lookup, a helper without a map; not charged.
+	m.Charge(cost.OpRewrite) // snat_v{4,6}_rewrite_headers
+	// fib_redirect: bpf_fib_lookup, a helper without a map; not charged.
 	return balancer.Decision{Action: balancer.Forward, Backend: id}
 }
 
 // ctMetrics models __ct_lookup4's update_metrics(REASON_FRAG_PACKET) for a
-// fragment: a cilium_metrics lookup.
+// fragment: a cilium_metrics lookup (charged alike for __ct_lookup6).
 func (b *Balancer) ctMetrics(m *cost.Meter, frag bool) {
 	if frag {
 		m.Charge(cost.OpMapRead)
 	}
 }
 
-// selectBackend is lb4_select_backend_id_maglev + lb4_lookup_backend: the
-// outer HASH_OF_MAPS and inner ARRAY lookups, the tuple hash, the backend.
-func (b *Balancer) selectBackend(m *cost.Meter, t *balancer.Packet) (balancer.BackendID, bool) {
-	m.Charge(cost.OpMapRead) // cilium_lb4_maglev (outer)
+// selectBackend is lb{4,6}_select_backend_id_maglev +
+// lb{4,6}_lookup_backend on service svc: the outer HASH_OF_MAPS (keyed
+// by the service's rev_nat_index) and inner ARRAY lookups, the tuple
+// hash, the backend.
+func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *balancer.Packet) (balancer.BackendID, bool) {
+	m.Charge(cost.OpMapRead) // cilium_lb{4,6}_maglev (outer)
 	m.Charge(cost.OpMapRead) // inner LUT array
 	m.Charge(cost.OpHash)
 	var id balancer.BackendID
 	ok := false
-	if b.ring != nil {
-		id, ok = b.ring.Lookup(balancer.Hash5(t, b.cfg.Seed))
+	if svc != nil {
+		id, ok = svc.Pick(balancer.Hash5(t, b.cfg.Seed))
 	}
-	m.Charge(cost.OpMapRead) // lb4_lookup_backend
+	m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
 	if !ok {
 		return 0, false
 	}

@@ -5,22 +5,26 @@ import (
 	"github.com/titanlb/titanlb/cost"
 )
 
-// nodeAddr is the node's address that SNAT translates to (IPV4_DIRECT_ROUTING).
-var nodeAddr = [4]byte{192, 0, 2, 254}
+// The node's addresses that SNAT translates to (IPV4_DIRECT_ROUTING,
+// IPV6_DIRECT_ROUTING).
+var (
+	nodeAddr  = [4]byte{192, 0, 2, 254}
+	nodeAddr6 = [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 15: 0xfe}
+)
 
-// snat models snat_v4_nat_handle_mapping (and snat_v4_new_mapping) for the
-// post-DNAT tuple t: client -> backend.
-func (b *Balancer) snat(m *cost.Meter, t *balancer.Packet) (balancer.Decision, bool) {
-	fwd := tupleKey{balancer.Key5(t), tupleOut}
+// snat models snat_v4_nat_handle_mapping and snat_v4_new_mapping (their
+// snat_v6 twins on the IPv6 family's NAT map) for the post-DNAT tuple t:
+// client -> backend.
+func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, t *balancer.Packet) (balancer.Decision, bool) {
+	fwd := f.tuple(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, tupleOut)
 	m.Charge(cost.OpMapRead) // __snat_lookup(tuple)
-	rev := t.Dst.As4()
-	if e, ok := b.nat.Get(fwd); ok {
+	if e, ok := f.nat.Get(fwd); ok {
 		// Check the reverse entry; restore it when it was evicted.
 		m.Charge(cost.OpMapRead)
-		rk := revKey(rev, t, e.port)
-		if _, ok := b.nat.Get(rk); !ok {
+		rk := f.rev(t.Dst, t.DstPort, e.port, t.Proto)
+		if _, ok := f.nat.Get(rk); !ok {
 			m.Charge(cost.OpMapWrite)
-			b.nat.Put(rk, natEntry{port: t.SrcPort})
+			f.nat.Put(rk, natEntry{port: t.SrcPort})
 		}
 		return balancer.Decision{}, true
 	}
@@ -32,13 +36,13 @@ func (b *Balancer) snat(m *cost.Meter, t *balancer.Packet) (balancer.Decision, b
 		port = b.clampPort(uint16(b.random()))
 	}
 	for retry := 0; retry < SNATCollisionRetries; retry++ {
-		rk := revKey(rev, t, port)
+		rk := f.rev(t.Dst, t.DstPort, port, t.Proto)
 		m.Charge(cost.OpMapWrite)
-		if _, taken := b.nat.Peek(rk); !taken { // BPF_NOEXIST: fails on a present key without touching it
-			b.nat.Put(rk, natEntry{port: t.SrcPort})
-			m.Charge(cost.OpMapRead) // cilium_snat_v4_alloc_retries
+		if _, taken := f.nat.Peek(rk); !taken { // BPF_NOEXIST: fails on a present key without touching it
+			f.nat.Put(rk, natEntry{port: t.SrcPort})
+			m.Charge(cost.OpMapRead) // cilium_snat_v{4,6}_alloc_retries
 			m.Charge(cost.OpMapWrite)
-			b.nat.Put(fwd, natEntry{port: port})
+			f.nat.Put(fwd, natEntry{port: port})
 			b.stats.NATNew++
 			return balancer.Decision{}, true
 		}
@@ -48,21 +52,8 @@ func (b *Balancer) snat(m *cost.Meter, t *balancer.Packet) (balancer.Decision, b
 			port = b.clampPort(port + 1)
 		}
 	}
-	m.Charge(cost.OpMapRead) // cilium_snat_v4_alloc_retries
+	m.Charge(cost.OpMapRead) // cilium_snat_v{4,6}_alloc_retries
 	return drop(ReasonNATNoMapping), false
-}
-
-// revKey is the reverse SNAT tuple set_v4_rtuple builds: backend -> node,
-// backend port -> allocated port.
-func revKey(backend [4]byte, t *balancer.Packet, port uint16) tupleKey {
-	var k tupleKey
-	copy(k.t[0:4], backend[:])
-	copy(k.t[4:8], nodeAddr[:])
-	k.t[8], k.t[9] = byte(t.DstPort>>8), byte(t.DstPort)
-	k.t[10], k.t[11] = byte(port>>8), byte(port)
-	k.t[12] = t.Proto
-	k.flags = tupleIn
-	return k
 }
 
 // clampPort is __snat_clamp_port_range over [NATPortMin, NATPortMax].

@@ -13,26 +13,14 @@ import (
 func dual(t testing.TB, cfg Config) *Balancer {
 	t.Helper()
 	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.SetBackends(append(testutil.Backends(3), testutil.Backends6(2)...)); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.ReadyDual(t, b, err)
 }
 
 // services returns a model serving testutil.Services with cfg.
 func services(t testing.TB, cfg Config) *Balancer {
 	t.Helper()
 	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.SetServices(testutil.Services(func(int, *balancer.Backend) {})); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.ReadyServices(t, b, err)
 }
 
 func TestServices(t *testing.T) {

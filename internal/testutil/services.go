@@ -56,6 +56,33 @@ func Backends6(n int) []balancer.Backend {
 	return bs
 }
 
+// ReadyDual returns lb, made by a constructor that returned err, after
+// handing it [Backends](3) and [Backends6](2): a catch-all per family. It
+// fails tb when err or SetBackends is not nil.
+func ReadyDual[B balancer.Balancer](tb testing.TB, lb B, err error) B {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := lb.SetBackends(append(Backends(3), Backends6(2)...)); err != nil {
+		tb.Fatal(err)
+	}
+	return lb
+}
+
+// ReadyServices returns lb, made by a constructor that returned err,
+// serving [Services]; it fails tb when err or SetServices is not nil.
+func ReadyServices[B ServiceBalancer](tb testing.TB, lb B, err error) B {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := lb.SetServices(Services(func(int, *balancer.Backend) {})); err != nil {
+		tb.Fatal(err)
+	}
+	return lb
+}
+
 // ServiceBalancer is a balancer that serves services.
 type ServiceBalancer interface {
 	balancer.Balancer
