@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"time"
 
@@ -71,10 +70,10 @@ type Config struct {
 	VIPs []netip.Addr
 	// ServiceOptions sets Katran's per-VIP options (vip_meta.flags and
 	// the port-0 registration, which [balancer.Service] has no field for)
-	// of the service whose key is the map key, each time
-	// [Balancer.SetServices] installs it. A key that names no service has
-	// no effect.
-	ServiceOptions map[balancer.ServiceKey]VIPOptions
+	// of the service of each key, each time [Balancer.SetServices]
+	// installs it. A key may appear once; one that names no service has no
+	// effect.
+	ServiceOptions []ServiceOption
 	// Naive turns off the fragment drop, reproducing the naive stateless
 	// balancer that the TitanLB proposal describes: every fragment is
 	// balanced like a whole packet, so a non-first fragment (which carries
@@ -102,6 +101,12 @@ type VIPOptions struct {
 	// the flow before the connection table and the hash, so every
 	// connection of a client address to the service goes to one backend.
 	HashNoSrcPort bool
+}
+
+// ServiceOption is the [VIPOptions] of the service of one key.
+type ServiceOption struct {
+	Key balancer.ServiceKey
+	VIPOptions
 }
 
 // Errors from [New] and the setters, wrapped with the field.
@@ -147,6 +152,13 @@ func (cfg Config) resolved() (Config, error) {
 		}
 	}
 	c.VIPs = append(c.VIPs[:0:0], c.VIPs...)
-	c.ServiceOptions = maps.Clone(c.ServiceOptions)
+	seen := make(map[balancer.ServiceKey]int, len(c.ServiceOptions))
+	for i, o := range c.ServiceOptions {
+		if j, ok := seen[o.Key]; ok {
+			return Config{}, fmt.Errorf("katran: config.ServiceOptions[%d].Key %v: %w (config.ServiceOptions[%d])", i, o.Key, balancer.ErrDuplicateService, j)
+		}
+		seen[o.Key] = i
+	}
+	c.ServiceOptions = append(c.ServiceOptions[:0:0], c.ServiceOptions...)
 	return c, nil
 }

@@ -15,9 +15,10 @@ type Balancer struct {
 	cfg      Config // New's, every default filled in
 	perCPU   int    // each core's LRU capacity
 	vips     map[netip.Addr]struct{}
-	table    *balancer.ServiceTable // the services (or catch-alls) and their rings
-	set      bool                   // a setter succeeded once
-	opts     []VIPOptions           // by ServiceEntry.Index (services mode)
+	table    *balancer.ServiceTable             // the services (or catch-alls) and their rings
+	set      bool                               // a setter succeeded once
+	svcOpts  map[balancer.ServiceKey]VIPOptions // Config.ServiceOptions
+	opts     []VIPOptions                       // by ServiceEntry.Index (services mode)
 	allPorts map[vipProto]*balancer.ServiceEntry
 	reals    map[balancer.BackendID]balancer.Backend
 	cpus     []cpuState // one per forwarding core; index = CPU
@@ -44,6 +45,10 @@ func New(cfg Config) (*Balancer, error) {
 		return nil, err
 	}
 	b := &Balancer{cfg: c, perCPU: c.LRUSize / c.CPUs, table: balancer.NewServiceTable(c.RingSize)}
+	b.svcOpts = make(map[balancer.ServiceKey]VIPOptions, len(c.ServiceOptions))
+	for _, o := range c.ServiceOptions {
+		b.svcOpts[o.Key] = o.VIPOptions
+	}
 	if len(c.VIPs) > 0 {
 		b.vips = make(map[netip.Addr]struct{}, len(c.VIPs))
 		for _, v := range c.VIPs {
@@ -114,7 +119,7 @@ func (b *Balancer) SetBackends(bs []balancer.Backend) error {
 func (b *Balancer) SetServices(ss []balancer.Service) error {
 	first := make(map[vipProto]int)
 	for i, s := range ss {
-		if !b.cfg.ServiceOptions[s.Key].AllPorts {
+		if !b.svcOpts[s.Key].AllPorts {
 			continue
 		}
 		k := vipProto{s.Key.VIP, s.Key.Proto}
@@ -130,7 +135,7 @@ func (b *Balancer) SetServices(ss []balancer.Service) error {
 	opts := make([]VIPOptions, len(es))
 	allPorts := make(map[vipProto]*balancer.ServiceEntry, len(first))
 	for _, e := range es {
-		o := b.cfg.ServiceOptions[e.Key]
+		o := b.svcOpts[e.Key]
 		opts[e.Index] = o
 		if o.AllPorts {
 			allPorts[vipProto{e.Key.VIP, e.Key.Proto}] = e

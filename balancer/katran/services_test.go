@@ -40,8 +40,8 @@ func TestServices(t *testing.T) {
 func TestOpCountsIPv6AndServices(t *testing.T) {
 	d := func() balancer.Balancer { return dual(t, Config{}) }
 	port0 := func() balancer.Balancer {
-		return services(t, Config{ServiceOptions: map[balancer.ServiceKey]VIPOptions{
-			{VIP: testutil.VIP, Port: 53, Proto: balancer.ProtoUDP}: {AllPorts: true},
+		return services(t, Config{ServiceOptions: []ServiceOption{
+			{balancer.ServiceKey{VIP: testutil.VIP, Port: 53, Proto: balancer.ProtoUDP}, VIPOptions{AllPorts: true}},
 		}})
 	}
 	svc := func() balancer.Balancer { return services(t, Config{}) }
@@ -155,7 +155,7 @@ func TestIPv6Naive(t *testing.T) {
 // connections to any port share a backend and a connection-table entry.
 func TestPortZeroVIP(t *testing.T) {
 	all := balancer.ServiceKey{VIP: testutil.VIP, Port: 80, Proto: balancer.ProtoTCP}
-	b, err := New(Config{CPUs: 1, LRUSize: 1000, ServiceOptions: map[balancer.ServiceKey]VIPOptions{all: {AllPorts: true}}})
+	b, err := New(Config{CPUs: 1, LRUSize: 1000, ServiceOptions: []ServiceOption{{all, VIPOptions{AllPorts: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,9 +188,11 @@ func TestPortZeroVIP(t *testing.T) {
 		t.Errorf("UDP to port 5353: %+v, want pass", d)
 	}
 
-	two := map[balancer.ServiceKey]VIPOptions{all: {AllPorts: true}, {VIP: testutil.VIP, Port: 443, Proto: balancer.ProtoTCP}: {AllPorts: true}}
+	two := []ServiceOption{{all, VIPOptions{AllPorts: true}}, {balancer.ServiceKey{VIP: testutil.VIP, Port: 443, Proto: balancer.ProtoTCP}, VIPOptions{AllPorts: true}}}
 	b2, _ := New(Config{ServiceOptions: two})
 	testutil.WantError(t, b2.SetServices(ss), "services[1].Key 198.51.100.1:443/tcp", ErrAllPorts)
+	_, err = New(Config{ServiceOptions: append(two, two[0])})
+	testutil.WantError(t, err, "config.ServiceOptions[2].Key 198.51.100.1:80/tcp", balancer.ErrDuplicateService)
 }
 
 // HashNoSrcPort (F_HASH_NO_SRC_PORT): every connection of a client
@@ -198,7 +200,7 @@ func TestPortZeroVIP(t *testing.T) {
 // not affected.
 func TestHashNoSrcPort(t *testing.T) {
 	k := balancer.ServiceKey{VIP: testutil.VIP, Port: 443, Proto: balancer.ProtoTCP}
-	b, err := New(Config{CPUs: 1, LRUSize: 1000, ServiceOptions: map[balancer.ServiceKey]VIPOptions{k: {HashNoSrcPort: true}}})
+	b, err := New(Config{CPUs: 1, LRUSize: 1000, ServiceOptions: []ServiceOption{{k, VIPOptions{HashNoSrcPort: true}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,9 +287,9 @@ func FuzzServices(f *testing.F) {
 	f.Add([]byte{0x01, 0x3f, 0x02, 0x02, 0x03, 0x40, 0x06, 0x26, 0x00, 0x61, 0x03, 0x42, 0x21, 0xe1})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		naive := len(in)%3 == 0
-		b, err := New(Config{CPUs: 2, LRUSize: 16, RingSize: 13, Naive: naive, ServiceOptions: map[balancer.ServiceKey]VIPOptions{
-			{VIP: testutil.VIP, Port: 80, Proto: balancer.ProtoTCP}:   {AllPorts: true},
-			{VIP: testutil.VIP6, Port: 443, Proto: balancer.ProtoUDP}: {HashNoSrcPort: true},
+		b, err := New(Config{CPUs: 2, LRUSize: 16, RingSize: 13, Naive: naive, ServiceOptions: []ServiceOption{
+			{balancer.ServiceKey{VIP: testutil.VIP, Port: 80, Proto: balancer.ProtoTCP}, VIPOptions{AllPorts: true}},
+			{balancer.ServiceKey{VIP: testutil.VIP6, Port: 443, Proto: balancer.ProtoUDP}, VIPOptions{HashNoSrcPort: true}},
 		}})
 		if err != nil {
 			t.Fatal(err)
