@@ -57,3 +57,14 @@ func BenchmarkProcessFragment(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProcessEstablishedIPv6 is BenchmarkProcessEstablished on an
+// IPv6 flow (the IPv6 maps and keys), for the IPv4/IPv6 ratio in one run.
+func BenchmarkProcessEstablishedIPv6(b *testing.B) {
+	for _, mode := range []Mode{ModeSNAT, ModeDSR} {
+		b.Run(mode.String(), func(b *testing.B) {
+			p := []balancer.Packet{testutil.UDP6(5000)}
+			testutil.BenchProcess(b, dual(b, Config{Mode: mode}), p, balancer.Forward, func(int) []balancer.Packet { return p })
+		})
+	}
+}

@@ -47,3 +47,15 @@ func BenchmarkProcessFragmentNaive(b *testing.B) {
 	f := testutil.NonFirstFrag()
 	benchOne(b, Config{Naive: true}, nil, balancer.Forward, func(int) balancer.Packet { return f })
 }
+
+// BenchmarkProcessEstablishedIPv6 is BenchmarkProcessEstablished on an
+// IPv6 flow (40-byte flow key, the IPv6 hash), for the IPv4/IPv6 ratio
+// in one run.
+func BenchmarkProcessEstablishedIPv6(b *testing.B) {
+	syn, ack := testutil.TCP6(1000, balancer.TCPSyn), testutil.TCP6(1000, balancer.TCPAck)
+	var buf [1]balancer.Packet
+	testutil.BenchProcess(b, dual(b, Config{}), []balancer.Packet{syn}, balancer.Forward, func(int) []balancer.Packet {
+		buf[0] = ack
+		return buf[:]
+	})
+}
