@@ -100,7 +100,11 @@ var (
 	ErrNegative = errors.New("must not be negative")
 	ErrTooLarge = errors.New("above frag.MaxCapacity")
 	ErrMode     = errors.New("unknown mode")
-	// Deprecated: the model serves IPv6; a bad VIP is [balancer.ErrBadVIP].
+	// ErrNotIPv4 refused IPv6 VIPs and backends before the model served
+	// IPv6; nothing returns it now.
+	//
+	// Deprecated: a bad VIP is [balancer.ErrBadVIP], a bad backend
+	// address [balancer.ErrBadAddr].
 	ErrNotIPv4 = errors.New("not an IPv4 address")
 )
 

@@ -65,3 +65,42 @@ func ExampleMode() {
 	// snat: 240 STU (9 reads, 2 tail calls)
 	// dsr: 170 STU (4 reads, 2 tail calls)
 }
+
+// Services: two services on one VIP with their own pools. A non-first
+// fragment carries no ports, but Cilium reads them from its fragment map
+// before the service lookup, so each datagram stays with its service.
+func ExampleBalancer_SetServices() {
+	vip := netip.MustParseAddr("2001:db8:100::1")
+	lb, err := cilium.New(cilium.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	be := func(id balancer.BackendID, addr string) []balancer.Backend {
+		return []balancer.Backend{{ID: id, Addr: netip.MustParseAddr(addr), Weight: 1, Up: true}}
+	}
+	err = lb.SetServices([]balancer.Service{
+		{Key: balancer.ServiceKey{VIP: vip, Port: 53, Proto: balancer.ProtoUDP}, Backends: be(1, "2001:db8:1::1")},
+		{Key: balancer.ServiceKey{VIP: vip, Port: 123, Proto: balancer.ProtoUDP}, Backends: be(2, "2001:db8:1::2")},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client := netip.MustParseAddr("2001:db8::7")
+	for i, port := range []uint16{53, 123} {
+		first := balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, SrcPort: 40000, DstPort: port,
+			FragID: uint32(i), MoreFragments: true, ExtHeaders: 1, Len: 1280}
+		rest := balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP,
+			FragID: uint32(i), FragOffset: 154, ExtHeaders: 1, Len: 648}
+		a := lb.Process(&balancer.Env{}, &first)
+		b := lb.Process(&balancer.Env{}, &rest)
+		fmt.Printf("port %d: first fragment to %v, rest to %v\n", port, a.Backend, b.Backend)
+	}
+	orphan := balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, FragID: 9, FragOffset: 154, ExtHeaders: 1, Len: 648}
+	fmt.Println(lb.Process(&balancer.Env{}, &orphan).Reason)
+	// Output:
+	// port 53: first fragment to 1, rest to 1
+	// port 123: first fragment to 2, rest to 2
+	// first logical datagram fragment not found
+}

@@ -116,7 +116,11 @@ var (
 	ErrTooSmall = errors.New("smaller than CPUs: a per-CPU LRU would be empty")
 	ErrTooLarge = errors.New("per-CPU share above frag.MaxCapacity")
 	ErrAllPorts = errors.New("a second all-ports VIP of one address and protocol")
-	// Deprecated: the model serves IPv6; a bad VIP is [balancer.ErrBadVIP].
+	// ErrNotIPv4 refused IPv6 VIPs and backends before the model served
+	// IPv6; nothing returns it now.
+	//
+	// Deprecated: a bad VIP is [balancer.ErrBadVIP], a bad backend
+	// address [balancer.ErrBadAddr].
 	ErrNotIPv4 = errors.New("not an IPv4 address")
 )
 
