@@ -17,7 +17,9 @@ type AttackKind uint8
 
 // The attacks. Every attack packet comes from a spoofed source drawn
 // uniformly from Attack.Sources addresses of 100.64.0.0/10 (disjoint from
-// the legitimate clients' 10.1.0.0/16) toward the VIP, with a random IP ID.
+// the legitimate clients' 10.1.0.0/16) toward the VIP (and port, for TCP)
+// of Traffic, or of the first IPv4 service of Scenario.Services, with a
+// random IP ID. Attacks are IPv4.
 const (
 	// AttackOrphanFlood sends non-first fragments (UDP, 40 bytes of
 	// payload at a random offset, MF random) whose first fragment never
@@ -141,6 +143,21 @@ func (a *Attack) validate(i int, dur Time) error {
 	return nil
 }
 
+// attackTarget returns the VIP and port attacks are sent to: the
+// traffic's, or with services the first IPv4 service's key; ok is false
+// when there is none (attacks are IPv4).
+func (sc *Scenario) attackTarget() (vip netip.Addr, port uint16, ok bool) {
+	if !sc.servicesMode() {
+		return sc.Traffic.vip(), sc.Traffic.port(), true
+	}
+	for i := range sc.Services {
+		if k := sc.Services[i].Key; k.VIP.Is4() {
+			return k.VIP, k.Port, true
+		}
+	}
+	return netip.Addr{}, 0, false
+}
+
 // attackSrcBase is 100.64.0.0, the first spoofed source.
 const attackSrcBase = 0x64400000
 
@@ -257,7 +274,8 @@ func installAttacks(r *runner) {
 	sc := r.sc
 	a := &attacks{r: r}
 	for i := range sc.Attacks {
-		a.gens = append(a.gens, newAttacker(&sc.Attacks[i], i, sc.Seed, sc.Traffic.vip(), sc.Traffic.port(), r.end))
+		vip, port, _ := sc.attackTarget()
+		a.gens = append(a.gens, newAttacker(&sc.Attacks[i], i, sc.Seed, vip, port, r.end))
 	}
 	r.atk.Drops = map[string]uint64{}
 	a.h = r.sched.Handle(a.arrive)

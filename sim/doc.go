@@ -12,9 +12,11 @@
 //
 // # Using it
 //
-// A [Scenario] is plain data (JSON-friendly): backends, [Traffic], a [Node]
-// (or a [Fleet] of them), timed control events ([Event]) and attacks
-// ([Attack]). Zero fields take documented defaults (DefaultFlows,
+// A [Scenario] is plain data (JSON-friendly): backends and their
+// [Traffic] (IPv4, and IPv6 by Traffic.IPv6Share), or [ServiceTraffic]
+// services each with its own traffic, a [Node] (or a [Fleet] of them),
+// timed control events ([Event]) and attacks ([Attack]). Zero fields take
+// documented defaults (DefaultFlows,
 // DefaultRate, ...), so a scenario with just Backends and a Duration
 // runs; [Scenario.Validate] rejects bad input with a [*ScenarioError]
 // naming the field ("sim: scenario.traffic.mtu 20: must be at least 68").
@@ -22,8 +24,9 @@
 // [Run] simulates one scenario and returns a [Result]: Reliability
 // (datagrams a backend got whole), FragmentAccuracy, Affinity, flows
 // disrupted, cost per packet (STU and ns), latency percentiles, drops by
-// reason, load per backend and per CPU, and [AttackResult] and
-// [FleetResult] when the scenario has attacks or a fleet. [Sweep] runs
+// reason, load per backend and per CPU, and [AttackResult],
+// [FleetResult] and a [ServiceResult] per service when the scenario has
+// attacks, a fleet or services. [Sweep] runs
 // many scenarios on all cores. [ReadTrace] reads a pcap or pcapng file
 // into a Trace to replay as Traffic.Trace; [RunRecorded] also returns
 // every packet's fate, which [WriteDecisions] and [WriteDropped] write as

@@ -299,11 +299,17 @@ func (f *fleet) fresh(i int) error {
 // balancers' flow hash.
 const ecmpSeed = 0x45434d50 // "ECMP"
 
-// ecmpHash is the router's hash of p under mode m.
+// ecmpHash is the router's hash of p under mode m; an IPv6 packet's
+// addresses are hashed whole, as Linux's fib6_multipath_hash does.
 func ecmpHash(p *balancer.Packet, m ECMPMode) uint64 {
-	s, d := p.Src.As4(), p.Dst.As4()
-	h := murmur.Fmix64(ecmpSeed ^ (uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])))
-	h = murmur.Fmix64(h ^ (uint64(d[0])<<24 | uint64(d[1])<<16 | uint64(d[2])<<8 | uint64(d[3])))
+	var h uint64
+	if p.Src.Is4() {
+		s, d := p.Src.As4(), p.Dst.As4()
+		h = murmur.Fmix64(ecmpSeed ^ (uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])))
+		h = murmur.Fmix64(h ^ (uint64(d[0])<<24 | uint64(d[1])<<16 | uint64(d[2])<<8 | uint64(d[3])))
+	} else {
+		h = murmur.Fmix64(addrHash6(ecmpSeed, p) ^ addrWord(p.Dst, 1))
+	}
 	switch {
 	case !p.IsFragment() || m == ECMP5Tuple:
 		h ^= uint64(p.Proto)<<32 | uint64(p.SrcPort)<<16 | uint64(p.DstPort)
@@ -359,7 +365,7 @@ func (f *fleet) nodeEvent(i uint32) {
 	f.regroupUp(ev.Node)
 	err := f.fresh(ev.Node)
 	if err == nil {
-		err = n.lb.SetBackends(r.backendSet())
+		err = r.configure(n.lb)
 	}
 	if err != nil && r.err == nil {
 		r.err = fmt.Errorf("sim: %s: node up at scenario.fleet.events %v node %d: %w", r.lb.Name(), ev.At, ev.Node, err)
@@ -502,7 +508,7 @@ func (f *fleet) deliver(p *packet, i int32) {
 		return
 	}
 	f.rehomed++
-	if fl.owner != i+1 && fl.flags&flowDisrupted == 0 && prev.epoch == r.epoch && r.backends[fl.owner-1].b.Up {
+	if fl.owner != i+1 && fl.flags&flowDisrupted == 0 && prev.epoch == r.epoch && r.usable(p, fl.owner-1) {
 		f.broken++
 	}
 }

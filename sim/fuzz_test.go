@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"net/netip"
@@ -185,6 +186,103 @@ func FuzzAttack(f *testing.F) {
 		k := sim.AttackKind(kind)
 		if (k == sim.AttackOverlap || k == sim.AttackTeardrop) && res.Attack.Reassembled != 0 {
 			t.Fatalf("%v: %d overlapping datagrams reassembled", k, res.Attack.Reassembled)
+		}
+	})
+}
+
+// FuzzServices feeds arbitrary scenarios, as JSON, with services and IPv6
+// traffic to Validate and, when they are valid and small, to Run with a
+// balancer serving services. Validate accepts or names a field; Run
+// accepts what Validate accepts; every service's packets are delivered
+// or dropped for a counted reason, the totals are the services' sums
+// (the generated traffic is all theirs), and a second run gives the same
+// Result.
+func FuzzServices(f *testing.F) {
+	f.Add([]byte(`{"Duration":2000000,"Services":[
+		{"Key":{"VIP":"192.0.2.10","Port":80,"Proto":6},"Backends":[{"ID":1,"Addr":"10.0.0.1","Weight":1,"Up":true},{"ID":2,"Addr":"10.0.0.2","Weight":1,"Up":true}],"Traffic":{"Flows":20,"Rate":100000}},
+		{"Key":{"VIP":"192.0.2.10","Port":53,"Proto":17},"Backends":[{"ID":2,"Addr":"10.0.0.2","Weight":3,"Up":true}],"Traffic":{"Flows":20,"Rate":100000,"FragmentRate":0.5,"Reorder":1}},
+		{"Key":{"VIP":"2001:db8::1","Port":53,"Proto":17},"Backends":[{"ID":7,"Addr":"2001:db8::7","Weight":1,"Up":true}],"RingSize":13,"Traffic":{"Flows":9,"Rate":50000,"FragmentRate":0.5,"ExtHeaders":2,"FragmentGap":1000}}],
+		"Events":[{"At":500000,"Kind":"remove-backend","Backend":1,"Service":{"VIP":"192.0.2.10","Port":80,"Proto":6}},{"At":700000,"Kind":"down","Backend":2},{"At":900000,"Kind":"remove-service","Service":{"VIP":"2001:db8::1","Port":53,"Proto":17}}]}`))
+	f.Add([]byte(`{"Duration":1000000,"Backends":[{"ID":1,"Addr":"10.0.0.1","Weight":1,"Up":true},{"ID":601,"Addr":"2001:db8::601","Weight":1,"Up":true}],
+		"Traffic":{"Flows":50,"Rate":200000,"IPv6Share":0.5,"ExtHeaders":1,"UDPShare":1,"FragmentRate":0.3,"MTU":1280}}`))
+	f.Add([]byte(`{"Services":[{"Key":{"VIP":"192.0.2.10","Port":0,"Proto":6},"Backends":[]}],"Events":[{"Kind":"add-service"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var sc sim.Scenario
+		if json.Unmarshal(data, &sc) != nil {
+			return
+		}
+		newLB := func() (balancer.Balancer, error) { return &svcLB{}, nil }
+		if err := sc.Validate(); err != nil {
+			var se *sim.ScenarioError
+			if !errors.As(err, &se) || se.Field == "" || !errors.Is(err, sim.ErrInvalid) || !strings.HasPrefix(err.Error(), "sim: scenario.") {
+				t.Fatalf("Validate: %v (%T) does not name a scenario field", err, err)
+			}
+			if _, rerr := sim.Run(sc, newLB); rerr == nil {
+				t.Fatalf("Run accepted a scenario Validate rejects: %v", err)
+			}
+			return
+		}
+		// Run only what is quick.
+		d := sc.Duration
+		if d == 0 {
+			d = sim.DefaultDuration
+		}
+		traffics := []sim.Traffic{sc.Traffic}
+		if len(sc.Services) > 0 {
+			traffics = nil
+			for _, s := range sc.Services {
+				traffics = append(traffics, s.Traffic)
+			}
+		}
+		var sent float64
+		for _, tr := range traffics {
+			r := tr.Rate
+			if r == 0 {
+				r = sim.DefaultRate
+			}
+			sent += r * d.Seconds()
+			if tr.Flows > 1<<12 || tr.Flows == 0 {
+				return
+			}
+		}
+		if sent > 3000 || len(sc.Traffic.Trace.Packets) > 0 || sc.Node.CPUs > 16 || sc.Node.QueueLen > 1<<12 || sc.Fleet.Nodes > 4 || len(sc.Attacks) > 0 {
+			return
+		}
+		res, err := sim.Run(sc, newLB)
+		if err != nil {
+			t.Fatalf("Run of a valid scenario: %v", err)
+		}
+		again, err := sim.Run(sc, newLB)
+		if err != nil || !reflect.DeepEqual(res, again) {
+			t.Fatalf("second run differs: %v", err)
+		}
+		lost := func(drops map[string]uint64) uint64 {
+			n := uint64(0)
+			for why, c := range drops {
+				if !strings.HasPrefix(why, "reassembly: ") {
+					n += c
+				}
+			}
+			return n
+		}
+		if res.Delivered+lost(res.Drops) != res.Packets {
+			t.Fatalf("delivered %d + dropped %d != packets %d", res.Delivered, lost(res.Drops), res.Packets)
+		}
+		if len(sc.Services) == 0 {
+			return
+		}
+		var sum sim.ServiceResult
+		for k, s := range res.Services {
+			if s.Delivered+lost(s.Drops) != s.Packets || s.Whole > s.Datagrams || s.Reliability > 1 || s.FragmentAccuracy > 1 || s.Affinity > 1 {
+				t.Fatalf("service %s: %+v", k, s)
+			}
+			sum.Datagrams += s.Datagrams
+			sum.Packets += s.Packets
+			sum.Delivered += s.Delivered
+			sum.Whole += s.Whole
+		}
+		if sum.Datagrams != res.Datagrams || sum.Packets != res.Packets || sum.Delivered != res.Delivered || sum.Whole != res.Whole {
+			t.Fatalf("services' sums %+v, totals %d/%d/%d/%d", sum, res.Datagrams, res.Packets, res.Delivered, res.Whole)
 		}
 	})
 }

@@ -82,3 +82,40 @@ func heapInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
 }
+
+// svcLB is a stateless test balancer that serves services (and the
+// catch-all) through a balancer.ServiceTable: Maglev over the 5-tuple
+// hash on the packet's service's ring; a packet without ports goes to
+// the VIP's fallback service, one of no service is passed.
+type svcLB struct {
+	t    balancer.ServiceTable
+	sets int // SetServices calls
+}
+
+func (l *svcLB) Name() string { return "testservices" }
+
+func (l *svcLB) SetBackends(bs []balancer.Backend) error { return l.t.SetBackends(bs) }
+
+func (l *svcLB) SetServices(ss []balancer.Service) error {
+	l.sets++
+	return l.t.SetServices(ss)
+}
+
+func (l *svcLB) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
+	env.Meter.Charge(cost.OpMapRead)
+	e, ok := l.t.Lookup(p)
+	if !ok && !p.HasPorts() {
+		e, ok = l.t.Fallback(p.Dst, p.Proto)
+	}
+	if !ok {
+		return balancer.Decision{Action: balancer.Pass}
+	}
+	env.Meter.Charge(cost.OpHash)
+	id, ok := e.Pick(balancer.Hash5(p, balancer.DefaultSeed))
+	if !ok {
+		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonNoBackend}
+	}
+	return balancer.Decision{Action: balancer.Forward, Backend: id}
+}
+
+func newSvc() (balancer.Balancer, error) { return &svcLB{}, nil }

@@ -85,6 +85,12 @@ type Result struct {
 	// Fleet is the per-node load and the node-change figures of a run
 	// with a Scenario.Fleet (see [FleetResult]); zero without one.
 	Fleet FleetResult `json:",omitzero"`
+
+	// Services reports each service of Scenario.Services, keyed by its
+	// key's String ("192.0.2.1:80/tcp", "[2001:db8::1]:443/udp"); nil
+	// without services. Every other field is the total over all
+	// traffic.
+	Services map[string]ServiceResult `json:",omitempty"`
 }
 
 // ratio returns a/b, or 0 when b is 0.

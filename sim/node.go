@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"encoding/binary"
 	"math/bits"
+	"net/netip"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
@@ -20,6 +22,7 @@ type packet struct {
 	frag   uint16 // fragment index (0: the first, by offset)
 	nfrag  uint16 // fragments in the datagram; 0 or 1: not fragmented
 	attack bool   // sent by an Attack: left out of the legitimate metrics
+	svc    uint16 // index in Scenario.Services (noService: none); 0 without services
 }
 
 // cpu is one CPU of the node with its RX queue: a single server that
@@ -84,9 +87,15 @@ const rssSeed = 0x52535331 // "RSS1"
 // rss returns the RX queue of p among n, as a NIC's receive-side scaling
 // does: a hash of the 4-tuple (addresses and ports) for a whole packet and
 // of the 2-tuple (addresses) for any fragment, first included, since
-// non-first fragments carry no ports. The hash is murmur3's finaliser over
-// the tuple, reduced to n with a multiply-shift.
+// non-first fragments carry no ports (for IPv6 too: the ports of a
+// fragment sit behind its Fragment header, which a NIC's RSS does not
+// parse past, as Microsoft's RSS specification has it for IPv6
+// fragments). The hash is murmur3's finaliser over the tuple (an IPv6
+// address as two 64-bit words), reduced to n with a multiply-shift.
 func rss(p *balancer.Packet, n int) int {
+	if !p.Src.Is4() {
+		return rss6(p, n)
+	}
 	s, d := p.Src.As4(), p.Dst.As4()
 	h := uint64(rssSeed)
 	h ^= uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])
@@ -98,4 +107,38 @@ func rss(p *balancer.Packet, n int) int {
 	h = murmur.Fmix64(h)
 	hi, _ := bits.Mul64(h, uint64(n))
 	return int(hi)
+}
+
+// rss6 is rss for an IPv6 packet.
+func rss6(p *balancer.Packet, n int) int {
+	h := addrHash6(rssSeed, p) ^ addrWord(p.Dst, 1)
+	if !p.IsFragment() {
+		h ^= uint64(p.SrcPort)<<48 | uint64(p.DstPort)<<32
+	}
+	h = murmur.Fmix64(h)
+	hi, _ := bits.Mul64(h, uint64(n))
+	return int(hi)
+}
+
+// addrWord returns word w (0: the high 8 bytes, 1: the low 8) of a's
+// 16-byte form.
+func addrWord(a netip.Addr, w int) uint64 {
+	b := a.As16()
+	return binary.BigEndian.Uint64(b[8*w:])
+}
+
+// addrHash6 mixes seed with an IPv6 packet's source address and the high
+// word of its destination; the caller mixes in the low word (and the
+// ports).
+func addrHash6(seed uint64, p *balancer.Packet) uint64 {
+	h := murmur.Fmix64(seed ^ addrWord(p.Src, 0))
+	h = murmur.Fmix64(h ^ addrWord(p.Src, 1))
+	return murmur.Fmix64(h ^ addrWord(p.Dst, 0))
+}
+
+// fragData6 returns the fragment data of an IPv6 fragment: the bytes
+// after its Fragment header, the headers before it taken as
+// [balancer.Encode] writes them (8 bytes each).
+func fragData6(h *balancer.Packet) int {
+	return int(h.Len) - balancer.IPv6Len - balancer.ExtHeaderLen*int(h.ExtHeaders)
 }

@@ -3,22 +3,31 @@ package sim
 import "testing"
 
 func TestRSS(t *testing.T) {
-	g := newTraffic(&Traffic{Flows: 4000, Clients: 1000, UDPShare: 1}, 1)
-	counts := make([]int, 4)
-	for f := range 4000 {
-		h := g.header(f)
-		counts[rss(&h, 4)]++
-		frag := h
-		frag.MoreFragments = true
-		other := g.header((f + 1000) % 4000) // same client, other port
-		other.FragOffset = 3
-		if rss(&frag, 4) != rss(&other, 4) {
-			t.Fatalf("fragments of one host pair on two queues")
+	for _, v6 := range []float64{0, 1} {
+		g := newCatchAll(&Traffic{Flows: 4000, Clients: 1000, UDPShare: 1, IPv6Share: v6}, 1)
+		counts := make([]int, 4)
+		hosts := make([]int, 4)
+		for f := range 4000 {
+			h := g.header(f)
+			if h.Src.Is6() != (v6 == 1) {
+				t.Fatalf("IPv6 share %v: flow from %v", v6, h.Src)
+			}
+			counts[rss(&h, 4)]++
+			frag := h
+			frag.MoreFragments = true
+			other := g.header((f + 1000) % 4000) // same client, other port
+			other.FragOffset = 3
+			if rss(&frag, 4) != rss(&other, 4) {
+				t.Fatalf("fragments of one host pair on two queues")
+			}
+			if f < 1000 {
+				hosts[rss(&frag, 4)]++
+			}
 		}
-	}
-	for i, c := range counts {
-		if c < 850 || c > 1150 {
-			t.Errorf("queue %d got %d of 4000 flows", i, c)
+		for i := range counts {
+			if counts[i] < 850 || counts[i] > 1150 || hosts[i] < 200 || hosts[i] > 300 {
+				t.Errorf("IPv6 share %v: queue %d got %d of 4000 flows, %d of 1000 host pairs", v6, i, counts[i], hosts[i])
+			}
 		}
 	}
 }

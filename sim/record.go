@@ -96,14 +96,13 @@ func (rc *recorder) drop(p *packet, reason string) {
 }
 
 // wireFrame encodes a generated header as its frame: Encode with the
-// payload that makes the IPv4 total length h.Len, or, when h.Len is
-// shorter than the headers Encode writes, Encode's frame cut to h.Len
-// with the total length and checksum fixed.
+// payload that makes the IP length h.Len, or, when h.Len is shorter than
+// the IPv4 headers Encode writes (tiny-fragment attacks), Encode's frame
+// cut to h.Len with the total length and checksum fixed.
 func wireFrame(h *balancer.Packet) []byte {
-	l4 := balancer.EncodedLen(*h, 0) - balancer.EthLen - balancer.IPv4Len
-	payload := int(h.Len) - balancer.IPv4Len - l4
+	payload := int(h.Len) - (balancer.EncodedLen(*h, 0) - balancer.EthLen)
 	f := balancer.Encode(*h, max(payload, 0))
-	if payload >= 0 || int(h.Len) < balancer.IPv4Len {
+	if payload >= 0 || int(h.Len) < balancer.IPv4Len || !h.Src.Is4() {
 		return f
 	}
 	f = f[:balancer.EthLen+int(h.Len)]

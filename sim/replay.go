@@ -3,6 +3,7 @@ package sim
 import (
 	"cmp"
 	"errors"
+	"net/netip"
 	"slices"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -19,6 +20,7 @@ type replay struct {
 	meta   []traceMeta   // by packet
 	groups []traceGroup  // fragmented datagrams
 	next   int           // next packet to arrive
+	svc    []uint16      // by flow: its service (noService: none); nil without services
 }
 
 // traceMeta is what the simulator knows of a trace packet.
@@ -39,18 +41,20 @@ type traceGroup struct {
 }
 
 // flowKey is a flow's 5-tuple (ports 0 for protocols without them and for
-// fragments whose first fragment is not in the trace).
+// fragments whose first fragment is not in the trace); an IPv4 address
+// is held IPv4-mapped.
 type flowKey struct {
-	src, dst   [4]byte
+	src, dst   [16]byte
 	proto      uint8
 	sport, dpt uint16
 }
 
-// fragKey identifies a datagram's fragments: (src, dst, proto, IP ID).
+// fragKey identifies a datagram's fragments: (src, dst, proto, IP ID),
+// the IPv6 Fragment header's 32-bit Identification for IPv6.
 type fragKey struct {
-	src, dst [4]byte
+	src, dst [16]byte
 	proto    uint8
-	id       uint16
+	id       uint32
 }
 
 // groupState is a group being built.
@@ -73,16 +77,19 @@ type groupState struct {
 // ends at), when timeout has passed since its first fragment, or at
 // frag.MaxFragmentsLimit fragments. It returns the flow count and the
 // largest group. Its allocations do not grow with the packets but with
-// the flows and datagrams (maps and slices grown by doubling).
-func newReplay(tr *Trace, dur, timeout Time) (*replay, int, int) {
+// the flows and datagrams (maps and slices grown by doubling). It also
+// returns the flows' keys, by flow.
+func newReplay(tr *Trace, dur, timeout Time) (*replay, []flowKey, int) {
 	end, _ := slices.BinarySearchFunc(tr.Packets, dur, func(p TracePacket, t Time) int { return cmp.Compare(p.At, t) })
 	rp := &replay{pkts: tr.Packets[:end], meta: make([]traceMeta, end)}
 	flows := map[flowKey]uint32{}
+	var keys []flowKey
 	flowOf := func(k flowKey) uint32 {
 		f, ok := flows[k]
 		if !ok {
 			f = uint32(len(flows))
 			flows[k] = f
+			keys = append(keys, k)
 		}
 		return f
 	}
@@ -97,7 +104,7 @@ func newReplay(tr *Trace, dur, timeout Time) (*replay, int, int) {
 			continue
 		}
 		rp.meta[i].hdr, rp.meta[i].ok = h, true
-		s, d := h.Src.As4(), h.Dst.As4()
+		s, d := h.Src.As16(), h.Dst.As16()
 		if !h.IsFragment() {
 			rp.meta[i].flow = flowOf(flowKey{s, d, h.Proto, h.SrcPort, h.DstPort})
 			continue
@@ -105,7 +112,11 @@ func newReplay(tr *Trace, dur, timeout Time) (*replay, int, int) {
 		if offs == nil {
 			offs = make([]uint16, end)
 		}
-		k := fragKey{s, d, h.Proto, h.IPID}
+		k := fragKey{s, d, h.Proto, uint32(h.IPID)}
+		data := int(h.Len) - int(h.IHL)*4
+		if !h.Src.Is4() {
+			k.id, data = h.FragID, fragData6(&h)
+		}
 		gi, ok := open[k]
 		if ok {
 			g := &groups[gi]
@@ -117,7 +128,6 @@ func newReplay(tr *Trace, dur, timeout Time) (*replay, int, int) {
 			open[k] = gi
 		}
 		g := &groups[gi]
-		data := int(h.Len) - int(h.IHL)*4
 		g.bytes += data
 		g.n++
 		if !h.MoreFragments {
@@ -165,7 +175,7 @@ func newReplay(tr *Trace, dur, timeout Time) (*replay, int, int) {
 		m.flow, m.frag = groups[m.group-1].flow, uint16(j)
 		j++
 	}
-	return rp, len(flows), largest
+	return rp, keys, largest
 }
 
 func (g *groupState) complete() bool {
@@ -180,9 +190,21 @@ func installReplay(r *runner) {
 	if timeout == 0 {
 		timeout = frag.DefaultTimeout
 	}
-	rp, nflows, largest := newReplay(tr, r.dur, timeout)
+	rp, keys, largest := newReplay(tr, r.dur, timeout)
 	rp.r = r
-	r.flows = make([]flow, nflows)
+	r.flows = make([]flow, len(keys))
+	if r.svc != nil {
+		// A flow is the service's whose (destination, port, protocol)
+		// it has, installed or not.
+		rp.svc = make([]uint16, len(keys))
+		for f, k := range keys {
+			rp.svc[f] = noService
+			sk := balancer.ServiceKey{VIP: netip.AddrFrom16(k.dst).Unmap(), Port: k.dpt, Proto: k.proto}
+			if i := r.sc.serviceIndex(sk); i >= 0 {
+				rp.svc[f] = uint16(i)
+			}
+		}
+	}
 	if r.sc.Reassembly.MaxFragments == 0 {
 		r.reasmOpts.MaxFragments = min(max(frag.DefaultMaxFragments, largest), frag.MaxFragmentsLimit)
 	}
@@ -226,6 +248,22 @@ func (rp *replay) packet(i int, now Time) {
 		return
 	}
 	p := packet{hdr: m.hdr, arrive: now, flow: m.flow}
+	var st *svcStats
+	if rp.svc != nil {
+		p.svc = rp.svc[m.flow]
+		st = r.svc.stats(&p)
+	}
+	if st != nil {
+		st.packets++
+		if m.group != 0 {
+			st.fragments++
+			if !rp.groups[m.group-1].open {
+				st.datagrams++
+			}
+		} else {
+			st.datagrams++
+		}
+	}
 	if m.group == 0 {
 		r.datagrams++
 	} else {

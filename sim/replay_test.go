@@ -20,7 +20,8 @@ import (
 // same Result and the same decision for every packet: the trace is just
 // another traffic source for the same machinery, and the ground truth a
 // trace derives from headers (5-tuple flows, (src, dst, proto, IP ID)
-// datagrams) matches the generator's bookkeeping.
+// datagrams; IPv6 alike, with its 32-bit Identification; a flow's
+// service by its key) matches the generator's bookkeeping.
 func TestTraceRoundTrip(t *testing.T) {
 	overloaded := mixed(5)
 	overloaded.Node = sim.Node{CPUs: 1, QueueLen: 8}
@@ -33,6 +34,15 @@ func TestTraceRoundTrip(t *testing.T) {
 	fleet.Fleet = sim.Fleet{Nodes: 3, Events: []sim.NodeEvent{sim.NodeDown(40*time.Millisecond, 1)}}
 	spaced := mixed(7)
 	spaced.Traffic.FragmentGap = 50 * time.Microsecond
+	ipv6 := mixed(10)
+	ipv6.Traffic.IPv6Share, ipv6.Traffic.ExtHeaders = 0.6, 2
+	ipv6.Backends = append(ipv6.Backends, sim.Backends6(3)...)
+	services := twoServices()
+	services.Services = append(services.Services, sim.ServiceTraffic{
+		Service: balancer.Service{Key: balancer.ServiceKey{VIP: sim.DefaultVIP6, Port: 53, Proto: balancer.ProtoUDP}, Backends: sim.Backends6(2)},
+		Traffic: sim.Traffic{Flows: 100, Rate: 5000, FragmentRate: 0.5, Reorder: 0.5},
+	})
+	services.Events = []sim.Event{sim.RemoveFromPool(30*time.Millisecond, dnsKey, 105), sim.BackendDown(60*time.Millisecond, 103)}
 	for _, c := range []struct {
 		name  string
 		sc    sim.Scenario
@@ -45,6 +55,8 @@ func TestTraceRoundTrip(t *testing.T) {
 		{"titan spaced fragments", spaced, newTitan},
 		{"katran mixed", mixed(8), func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
 		{"cilium mixed", mixed(9), func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
+		{"IPv4 and IPv6 (extension headers)", ipv6, newSvc},
+		{"services, IPv4 and IPv6", services, newSvc},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			gen, rec, err := sim.RunRecorded(c.sc, c.newLB)

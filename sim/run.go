@@ -28,10 +28,12 @@ const (
 // Run simulates sc with a balancer from newLB and returns what it
 // measured. newLB is called once per node of Scenario.Fleet (once
 // without a Fleet), and again for each node that joins mid-run; Run gives
-// each balancer the scenario's backends with SetBackends, then again at
-// every control event. An invalid
-// scenario is a [*ScenarioError]; a balancer that cannot be built or
-// rejects a backend set is an error naming the event.
+// each balancer the scenario's backends with SetBackends (with
+// Scenario.Services, the services with SetServices: a balancer that does
+// not implement [balancer.ServiceSetter] is an error naming it), then
+// again at every control event. An invalid scenario is a
+// [*ScenarioError]; a balancer that cannot be built or rejects a backend
+// or service set is an error naming the event.
 //
 // The same scenario and balancer give the same Result. Run does not
 // allocate per packet once its queues and tables have reached their
@@ -75,6 +77,7 @@ type runner struct {
 	hDone     HandlerID
 	hControl  HandlerID
 	on        hooks                        // the optional parts (hooks.go)
+	svc       *services                    // Scenario.Services; nil: the catch-all
 	route     func(p *balancer.Packet) int // the CPU a packet arrives on: RSS, or a fleet's router then RSS; -1: none
 	nodes     []lbNode                     // one, or a Fleet's
 	flows     []flow                       // the traffic's flows, generated or from a trace
@@ -137,22 +140,28 @@ func newRunner(sc *Scenario, lb balancer.Balancer, newLB func() (balancer.Balanc
 		c.lb = lb
 	}
 	r.route = func(p *balancer.Packet) int { return rss(p, ncpu) }
+	if sc.servicesMode() {
+		r.svc = installServices(r)
+	} else {
+		r.backends = make([]backend, len(sc.Backends))
+		for i, b := range sc.Backends {
+			r.backends[i] = backend{b: b, name: b.RingName()}
+		}
+	}
 	var maxID balancer.BackendID
-	for _, b := range sc.Backends {
-		maxID = max(maxID, b.ID)
+	for i := range r.backends {
+		maxID = max(maxID, r.backends[i].b.ID)
 	}
 	if maxID < 1<<16 {
 		r.idIndex = make([]int32, maxID+1)
 	} else {
-		r.idMap = make(map[balancer.BackendID]int32, len(sc.Backends))
+		r.idMap = make(map[balancer.BackendID]int32, len(r.backends))
 	}
-	r.backends = make([]backend, len(sc.Backends))
-	for i, b := range sc.Backends {
-		r.backends[i] = backend{b: b, name: b.RingName()}
-		if r.idIndex != nil {
-			r.idIndex[b.ID] = int32(i) + 1
+	for i := range r.backends {
+		if id := r.backends[i].b.ID; r.idIndex != nil {
+			r.idIndex[id] = int32(i) + 1
 		} else {
-			r.idMap[b.ID] = int32(i) + 1
+			r.idMap[id] = int32(i) + 1
 		}
 	}
 	r.events = slices.Clone(sc.Events)
@@ -192,6 +201,9 @@ func (r *runner) backendIndex(id balancer.BackendID) int {
 
 func (r *runner) run() error {
 	if err := r.setBackends(); err != nil {
+		if r.svc != nil {
+			return fmt.Errorf("sim: %s: SetServices(scenario.services): %w", r.lb.Name(), err)
+		}
 		return fmt.Errorf("sim: %s: SetBackends(scenario.backends): %w", r.lb.Name(), err)
 	}
 	for i, ev := range r.events {
@@ -214,17 +226,29 @@ func (r *runner) run() error {
 }
 
 // setBackends hands every node up a fresh copy of the whole backend set
-// (a balancer may keep the slice it is given).
+// (a balancer may keep the slice it is given), or of the services.
 func (r *runner) setBackends() error {
 	r.epoch++
 	for i := range r.nodes {
 		if n := &r.nodes[i]; n.up {
-			if err := n.lb.SetBackends(r.backendSet()); err != nil {
+			if err := r.configure(n.lb); err != nil {
 				return fmt.Errorf("%s%w", n.label, err)
 			}
 		}
 	}
 	return nil
+}
+
+// configure hands lb the current backend set, or the current services.
+func (r *runner) configure(lb balancer.Balancer) error {
+	if r.svc == nil {
+		return lb.SetBackends(r.backendSet())
+	}
+	ss, ok := lb.(balancer.ServiceSetter)
+	if !ok {
+		return fmt.Errorf("%s does not implement balancer.ServiceSetter: scenario.services needs it", lb.Name())
+	}
+	return ss.SetServices(r.svc.set())
 }
 
 // backendSet returns a copy of the current backend set.
@@ -236,19 +260,28 @@ func (r *runner) backendSet() []balancer.Backend {
 	return bs
 }
 
-// control applies event i and hands the new backend set to the balancer.
+// control applies event i and hands the new backend set (or services) to
+// the balancer.
 func (r *runner) control(i uint32) {
 	ev := r.events[i]
-	b := &r.backends[r.backendIndex(ev.Backend)]
 	switch ev.Kind {
 	case EventBackendDown:
-		b.b.Up = false
+		r.backends[r.backendIndex(ev.Backend)].b.Up = false
 	case EventBackendUp:
-		b.b.Up = true
+		r.backends[r.backendIndex(ev.Backend)].b.Up = true
 	case EventSetWeight:
-		b.b.Weight = ev.Weight
+		if r.svc == nil {
+			r.backends[r.backendIndex(ev.Backend)].b.Weight = ev.Weight
+		}
+	}
+	if r.svc != nil {
+		r.svc.apply(&ev)
 	}
 	if err := r.setBackends(); err != nil && r.err == nil {
+		if r.svc != nil {
+			r.err = fmt.Errorf("sim: %s: SetServices at scenario.events %v %s %d %v: %w", r.lb.Name(), ev.At, ev.Kind, ev.Backend, ev.Service, err)
+			return
+		}
 		r.err = fmt.Errorf("sim: %s: SetBackends at scenario.events %v %s %d: %w", r.lb.Name(), ev.At, ev.Kind, ev.Backend, err)
 	}
 }
@@ -417,13 +450,18 @@ func (r *runner) reassemble(b *backend, p *packet) {
 		b.reasm, _ = frag.NewReassembler(r.reasmOpts)
 	}
 	h := &p.hdr
-	d := b.reasm.Add(r.sched.Now(), frag.Fragment{
-		Key:    frag.KeyFrom4(h.Src.As4(), h.Dst.As4(), h.Proto, h.IPID),
-		Offset: h.FragOffset,
-		More:   h.MoreFragments,
-		Len:    int(h.Len) - int(h.IHL)*4,
-		Tag:    p.dgram,
-	})
+	f := frag.Fragment{Offset: h.FragOffset, More: h.MoreFragments, Tag: p.dgram}
+	if h.Src.Is4() {
+		f.Key = frag.KeyFrom4(h.Src.As4(), h.Dst.As4(), h.Proto, h.IPID)
+		f.Len = int(h.Len) - int(h.IHL)*4
+	} else {
+		f.Key = frag.KeyFrom16(h.Src.As16(), h.Dst.As16(), h.Proto, h.FragID)
+		f.Len = fragData6(h)
+	}
+	d := b.reasm.Add(r.sched.Now(), f)
+	if r.svc != nil {
+		r.svc.reassembled(p, &d)
+	}
 	if d.Complete {
 		switch {
 		case d.Mixed:
@@ -453,10 +491,14 @@ func (r *runner) score(p *packet, i int32) {
 			fl.owner = i + 1
 		}
 		r.affine++
-	case !r.backends[fl.owner-1].b.Up:
-		// The flow's backend is down: it had to move. A fragment cannot
-		// say where to (see above), so the next whole packet will.
+	case !r.usable(p, fl.owner-1):
+		// The flow's backend is down (or left its service's pool): it
+		// had to move. A fragment cannot say where to (see above), so
+		// the next whole packet will.
 		r.moved++
+		if r.svc != nil {
+			r.svc.scored(p, scoreMoved)
+		}
 		fl.owner = 0
 		if whole {
 			fl.owner = i + 1
@@ -466,8 +508,23 @@ func (r *runner) score(p *packet, i int32) {
 		if whole && fl.flags&flowDisrupted == 0 {
 			fl.flags |= flowDisrupted
 			r.disrupted++
+			if r.svc != nil {
+				r.svc.scored(p, scoreDisrupted)
+			}
+		}
+		if r.svc != nil {
+			r.svc.scored(p, scoreElsewhere)
 		}
 	}
+}
+
+// usable reports whether backend index i may keep p's flow: it is up
+// and, with services, in the pool of p's service.
+func (r *runner) usable(p *packet, i int32) bool {
+	if r.svc != nil {
+		return r.svc.usable(p.svc, i)
+	}
+	return r.backends[i].b.Up
 }
 
 // result assembles the Result.

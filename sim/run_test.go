@@ -224,24 +224,39 @@ func TestRunNoAllocsPerPacket(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation count over two runs")
 	}
-	sc := mixed(3)
-	allocs := func(d time.Duration) (uint64, uint64) {
-		sc.Duration = d
-		sc.Events = nil
-		var m0, m1 runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&m0)
-		r := mustRun(t, sc, newMaglev)
-		runtime.ReadMemStats(&m1)
-		return m1.Mallocs - m0.Mallocs, r.Packets
-	}
-	a1, p1 := allocs(100 * time.Millisecond)
-	a2, p2 := allocs(400 * time.Millisecond)
-	// The longer run allocates no more per extra packet than a rounding
-	// error (table growth happens in the first few milliseconds).
-	per := float64(a2-min(a1, a2)) / float64(p2-p1)
-	if per > 0.01 {
-		t.Errorf("%.3f allocations per extra packet (%d allocs for %d packets, %d for %d)", per, a1, p1, a2, p2)
+	ipv6 := mixed(3)
+	ipv6.Traffic.IPv6Share, ipv6.Traffic.ExtHeaders = 0.5, 1
+	ipv6.Backends = append(ipv6.Backends, sim.Backends6(3)...)
+	services := twoServices()
+	for _, tc := range []struct {
+		name  string
+		sc    sim.Scenario
+		newLB func() (balancer.Balancer, error)
+	}{
+		{"catch-all", mixed(3), newMaglev},
+		{"ipv6", ipv6, newSvc},
+		{"services", services, newSvc},
+	} {
+		sc := tc.sc
+		allocs := func(d time.Duration) (uint64, uint64) {
+			sc.Duration = d
+			sc.Events = nil
+			var m0, m1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m0)
+			r := mustRun(t, sc, tc.newLB)
+			runtime.ReadMemStats(&m1)
+			return m1.Mallocs - m0.Mallocs, r.Packets
+		}
+		a1, p1 := allocs(100 * time.Millisecond)
+		a2, p2 := allocs(400 * time.Millisecond)
+		// The longer run allocates no more per extra packet than a
+		// rounding error (table growth happens in the first few
+		// milliseconds).
+		per := float64(a2-min(a1, a2)) / float64(p2-p1)
+		if per > 0.01 {
+			t.Errorf("%s: %.3f allocations per extra packet (%d allocs for %d packets, %d for %d)", tc.name, per, a1, p1, a2, p2)
+		}
 	}
 }
 

@@ -56,8 +56,9 @@ const (
 // ReadTrace reads a pcap (microsecond or nanosecond, either byte order,
 // optionally gzip-compressed) or pcapng file, told apart by its magic
 // number, into a [Trace]. Frames must be Ethernet (link type 1) or raw
-// IPv4 (link types 101 and 228, given an Ethernet header with the same
-// fixed addresses [balancer.Encode] writes). Trace.Start is the first
+// IP (link type 101, IPv4 or IPv6 by its version; 228, IPv4; 229, IPv6),
+// given an Ethernet header with the same fixed addresses
+// [balancer.Encode] writes. Trace.Start is the first
 // frame's capture time rounded down to the whole second, and a frame's At
 // its capture time minus Start: so the first frame arrives within the
 // first simulated second, and a trace written by [WriteTrace] with a
@@ -69,8 +70,8 @@ const (
 // A file that is not a capture, is cut short, or has inconsistent
 // lengths is a [*TraceError] naming the packet and byte offset (for a
 // gzip-compressed file, in the decompressed stream); frames
-// that do not decode as IPv4 are read as they are (a run counts them as
-// drops).
+// that do not decode as IPv4 or IPv6 are read as they are (a run counts
+// them as drops).
 //
 // ReadTrace holds the file once, at most [MaxTraceBytes]. A
 // gzip-compressed file is decompressed twice: once to count its bytes,
@@ -326,10 +327,10 @@ func eofUnexpected(err error) error {
 
 func checkLinkType(lt layers.LinkType) error {
 	switch lt {
-	case layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeIPv4:
+	case layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		return nil
 	}
-	return fmt.Errorf("link type %d (%v): want Ethernet (1) or raw IPv4 (101, 228)", uint16(lt), lt)
+	return fmt.Errorf("link type %d (%v): want Ethernet (1) or raw IP (101, 228, 229)", uint16(lt), lt)
 }
 
 // traceBuilder accumulates the frames ReadTrace reads.
@@ -356,6 +357,9 @@ func (b *traceBuilder) add(ts time.Time, lt layers.LinkType, frame []byte) error
 	if lt != layers.LinkTypeEthernet {
 		eth := make([]byte, balancer.EthLen+len(frame))
 		copy(eth, ethHeader[:])
+		if lt == layers.LinkTypeIPv6 || lt == layers.LinkTypeRaw && len(frame) > 0 && frame[0]>>4 == 6 {
+			eth[12], eth[13] = 0x86, 0xdd
+		}
 		copy(eth[balancer.EthLen:], frame)
 		frame = eth
 	}
@@ -363,6 +367,7 @@ func (b *traceBuilder) add(ts time.Time, lt layers.LinkType, frame []byte) error
 	return nil
 }
 
-// ethHeader is the Ethernet header given to raw IPv4 frames: the fixed
-// addresses balancer.Encode writes, EtherType IPv4.
+// ethHeader is the Ethernet header given to raw IP frames: the fixed
+// addresses balancer.Encode writes, EtherType IPv4 (IPv6 for an IPv6
+// frame).
 var ethHeader = [balancer.EthLen]byte{0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00}

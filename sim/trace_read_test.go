@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"runtime"
@@ -202,6 +203,36 @@ func TestReadTraceFormats(t *testing.T) {
 		}
 		check(t, b.Bytes())
 	})
+
+	// Raw IP with IPv6 frames (link type 101 by the version nibble, 229
+	// always) gets the IPv6 EtherType.
+	for _, lt := range []layers.LinkType{layers.LinkTypeRaw, layers.LinkTypeIPv6} {
+		t.Run(fmt.Sprintf("raw IPv6 link type %d", lt), func(t *testing.T) {
+			v6 := balancer.Packet{Src: netip.MustParseAddr("2001:db8:1::5"), Dst: sim.DefaultVIP6, Proto: balancer.ProtoUDP,
+				SrcPort: 1024, DstPort: 443, FragID: 9, MoreFragments: true, ExtHeaders: 2}
+			frame := balancer.Encode(v6, 100)
+			v6.Len = uint16(len(frame) - balancer.EthLen)
+			var b bytes.Buffer
+			w := pcapgo.NewWriter(&b)
+			if err := w.WriteFileHeader(65535, lt); err != nil {
+				t.Fatal(err)
+			}
+			ip := frame[balancer.EthLen:]
+			if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(ip), Length: len(ip)}, ip); err != nil {
+				t.Fatal(err)
+			}
+			got, err := sim.ReadTrace(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Packets) != 1 || !bytes.Equal(got.Packets[0].Frame, frame) {
+				t.Fatalf("read %d packets: % x", len(got.Packets), got.Packets[0].Frame[:16])
+			}
+			if h, err := balancer.Decode(got.Packets[0].Frame); err != nil || h != v6 {
+				t.Fatalf("decoded %+v, %v", h, err)
+			}
+		})
+	}
 
 	t.Run("big-endian nanosecond Ethernet", func(t *testing.T) {
 		be := binary.BigEndian

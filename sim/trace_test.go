@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +157,10 @@ func readTraceFile(t testing.TB, path string) sim.Trace {
 // replayOf returns sc with its traffic replaced by tr.
 func replayOf(sc sim.Scenario, tr sim.Trace) sim.Scenario {
 	sc.Traffic = sim.Traffic{Trace: tr}
+	sc.Services = slices.Clone(sc.Services)
+	for i := range sc.Services {
+		sc.Services[i].Traffic = sim.Traffic{}
+	}
 	return sc
 }
 

@@ -14,6 +14,7 @@ const (
 	flowUDP       uint8 = 1 << iota // the flow is UDP (else TCP)
 	flowStarted                     // a TCP flow has sent its SYN
 	flowDisrupted                   // counted in Result.Disrupted
+	flowV6                          // the flow is IPv6 (else IPv4)
 )
 
 // flow is the per-flow state: 8 bytes, so that a million flows take 8 MB.
@@ -28,14 +29,24 @@ type flow struct {
 // 10.1.0.0 + c.
 const clientBase = 0x0a010000
 
+// clientBase6 is the first IPv6 client address, 2001:db8:1::: client c is
+// 2001:db8:1:: + c, the same host as 10.1.0.0 + c.
+var clientBase6 = [16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1}
+
+// trafficStream is the random stream of the catch-all traffic ("sim-traf");
+// service i's is trafficStream + 1 + i.
+const trafficStream = 0x73696d2d74726166
+
 // traffic generates datagrams: which flow sends next, and its packets.
 type traffic struct {
 	rng       *rand.Rand
 	alias     []aliasEntry // Zipf popularity as an alias table; nil: uniform
 	flows     []flow
 	ipid      []uint16 // next IP ID per client host (Linux keeps one per destination)
+	ipid6     []uint32 // next IPv6 fragment Identification per client host; nil: no IPv6 flows
 	clients   int
 	vip       netip.Addr
+	vip6      netip.Addr
 	port      uint16
 	mtu       int
 	size      int
@@ -47,15 +58,41 @@ type traffic struct {
 	churnGap  float64 // mean time between new flows, ns; 0: no churn
 	perClient int     // flows per client host (the last may have fewer)
 	fragBytes int     // payload bytes per fragment but the last
+	ext       int     // Destination Options headers of an IPv6 packet
+	frag6     int     // IPv6: fragmentable bytes per fragment but the last
+	syn6      int     // IPv6: a SYN's length
+	base      uint32  // the run's index of flows[0]
 }
 
-func newTraffic(t *Traffic, seed int64) *traffic {
+// trafficSpec is where a traffic goes: the catch-all's VIPs or a service.
+type trafficSpec struct {
+	vip, vip6 netip.Addr // destinations of the IPv4 and IPv6 flows
+	port      uint16
+	proto     uint8    // a service's protocol; 0: Traffic.UDPShare draws each flow's
+	v6        bool     // a service of an IPv6 VIP: every flow is IPv6
+	stream    uint64   // random stream
+	base      uint32   // the run's index of the first flow
+	ipid      []uint16 // shared IP ID counters (services of one VIP); nil: its own
+	ipid6     []uint32
+}
+
+// catchAllSpec is the spec of Scenario.Traffic without services.
+func catchAllSpec(t *Traffic) trafficSpec {
+	return trafficSpec{vip: t.vip(), vip6: t.vip6(), port: t.port(), stream: trafficStream}
+}
+
+// newTraffic returns the generator of t toward sp, its flows in flows
+// (len t.flows()). The draws it makes (IP IDs, then each flow's family
+// and protocol) come from its own stream: the catch-all traffic without
+// IPv6 draws exactly what it drew before IPv6 and services existed.
+func newTraffic(t *Traffic, seed int64, sp trafficSpec, flows []flow) *traffic {
 	g := &traffic{
-		rng:      rand.New(rand.NewPCG(uint64(seed), 0x73696d2d74726166)), // "sim-traf"
-		flows:    make([]flow, t.flows()),
+		rng:      rand.New(rand.NewPCG(uint64(seed), sp.stream)),
+		flows:    flows,
 		clients:  t.clients(),
-		vip:      t.vip(),
-		port:     t.port(),
+		vip:      sp.vip,
+		vip6:     sp.vip6,
+		port:     sp.port,
 		mtu:      t.mtu(),
 		size:     t.size(),
 		large:    t.largeSize(),
@@ -63,18 +100,42 @@ func newTraffic(t *Traffic, seed int64) *traffic {
 		fragRate: t.FragmentRate,
 		reorder:  t.Reorder,
 		meanGap:  1e9 / t.rate(),
+		ext:      t.ExtHeaders,
+		base:     sp.base,
 	}
 	if t.FlowChurn > 0 {
 		g.churnGap = 1e9 / t.FlowChurn
 	}
 	g.perClient = (len(g.flows) + g.clients - 1) / g.clients
-	g.ipid = make([]uint16, g.clients)
-	for i := range g.ipid {
-		g.ipid[i] = uint16(g.rng.Uint32())
+	g.ipid = sp.ipid
+	if g.ipid == nil && !sp.v6 {
+		g.ipid = make([]uint16, g.clients)
+		for i := range g.ipid {
+			g.ipid[i] = uint16(g.rng.Uint32())
+		}
+	}
+	v6share := t.IPv6Share
+	if sp.v6 {
+		v6share = 1
+	}
+	if v6share > 0 {
+		g.ipid6 = sp.ipid6
+		if g.ipid6 == nil {
+			g.ipid6 = make([]uint32, g.clients)
+			for i := range g.ipid6 {
+				g.ipid6[i] = g.rng.Uint32()
+			}
+		}
 	}
 	for i := range g.flows {
-		if g.rng.Float64() < g.udpShare {
+		switch {
+		case sp.proto == balancer.ProtoUDP:
 			g.flows[i].flags = flowUDP
+		case sp.proto == 0 && g.rng.Float64() < g.udpShare:
+			g.flows[i].flags = flowUDP
+		}
+		if sp.v6 || v6share > 0 && g.rng.Float64() < v6share {
+			g.flows[i].flags |= flowV6
 		}
 	}
 	if t.Zipf > 0 {
@@ -85,6 +146,8 @@ func newTraffic(t *Traffic, seed int64) *traffic {
 		g.alias = newAlias(w)
 	}
 	g.fragBytes = (g.mtu - balancer.IPv4Len) / 8 * 8
+	g.frag6 = (g.mtu - balancer.IPv6Len - balancer.ExtHeaderLen*(g.ext+1)) / 8 * 8
+	g.syn6 = balancer.IPv6Len + balancer.ExtHeaderLen*g.ext + 40
 	return g
 }
 
@@ -110,7 +173,7 @@ func (g *traffic) renew() int {
 	f := g.rng.IntN(len(g.flows))
 	fl := &g.flows[f]
 	fl.gen++
-	fl.flags &= flowUDP
+	fl.flags &= flowUDP | flowV6
 	fl.owner = 0
 	return f
 }
@@ -183,6 +246,10 @@ func (g *traffic) client(f int) (c, n int) {
 // header returns flow f's packet header without IP ID, length or flags.
 func (g *traffic) header(f int) balancer.Packet {
 	c, n := g.client(f)
+	fl := &g.flows[f]
+	if fl.flags&flowV6 != 0 {
+		return g.header6(fl, c, n)
+	}
 	a := uint32(clientBase + c)
 	p := balancer.Packet{
 		Src:     netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)}),
@@ -192,15 +259,40 @@ func (g *traffic) header(f int) balancer.Packet {
 		DstPort: g.port,
 		IHL:     5,
 	}
-	fl := &g.flows[f]
 	if fl.flags&flowUDP != 0 {
 		p.Proto = balancer.ProtoUDP
 	}
 	if fl.gen != 0 {
-		// A replaced flow takes the port perClient further on per
-		// generation, wrapping round the ephemeral range as a host's
-		// port allocator does.
-		p.SrcPort = uint16(1024 + (n+int(fl.gen)*g.perClient)%maxPorts)
+		p.SrcPort = g.renewedPort(fl, n)
+	}
+	return p
+}
+
+// renewedPort is the source port of flow number n of its host after
+// fl.gen replacements: perClient further on per generation, wrapping
+// round the ephemeral range as a host's port allocator does.
+func (g *traffic) renewedPort(fl *flow, n int) uint16 {
+	return uint16(1024 + (n+int(fl.gen)*g.perClient)%maxPorts)
+}
+
+// header6 is header for IPv6 flow fl, number n of client c: the host's
+// IPv6 address toward the IPv6 VIP, with the Destination Options headers.
+func (g *traffic) header6(fl *flow, c, n int) balancer.Packet {
+	a := clientBase6
+	a[12], a[13], a[14], a[15] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
+	p := balancer.Packet{
+		Src:        netip.AddrFrom16(a),
+		Dst:        g.vip6,
+		Proto:      balancer.ProtoTCP,
+		SrcPort:    uint16(1024 + n),
+		DstPort:    g.port,
+		ExtHeaders: uint8(g.ext),
+	}
+	if fl.flags&flowUDP != 0 {
+		p.Proto = balancer.ProtoUDP
+	}
+	if fl.gen != 0 {
+		p.SrcPort = g.renewedPort(fl, n)
 	}
 	return p
 }
@@ -213,14 +305,20 @@ func (g *traffic) datagram(f int, out []packet) []packet {
 	fl := &g.flows[f]
 	h := g.header(f)
 	c, _ := g.client(f)
-	h.IPID = g.ipid[c]
-	g.ipid[c]++
+	v6 := fl.flags&flowV6 != 0
+	syn := 60
+	if !v6 {
+		h.IPID = g.ipid[c]
+		g.ipid[c]++
+	} else {
+		syn = g.syn6
+	}
 	size := g.size
 	switch {
 	case h.Proto == balancer.ProtoTCP && fl.flags&flowStarted == 0:
 		fl.flags |= flowStarted
 		h.TCPFlags = balancer.TCPSyn
-		size = min(60, g.mtu)
+		size = min(syn, g.mtu)
 	case h.Proto == balancer.ProtoTCP:
 		h.TCPFlags = balancer.TCPAck
 		fallthrough
@@ -232,7 +330,10 @@ func (g *traffic) datagram(f int, out []packet) []packet {
 	out = out[:0]
 	if size <= g.mtu {
 		h.Len = uint16(size)
-		return append(out, packet{hdr: h, flow: uint32(f)})
+		return append(out, packet{hdr: h, flow: g.base + uint32(f)})
+	}
+	if v6 {
+		return g.fragment6(h, f, c, size, out)
 	}
 	payload := size - balancer.IPv4Len
 	n := (payload + g.fragBytes - 1) / g.fragBytes
@@ -246,7 +347,41 @@ func (g *traffic) datagram(f int, out []packet) []packet {
 		if i > 0 {
 			p.SrcPort, p.DstPort, p.TCPFlags = 0, 0, 0
 		}
-		out = append(out, packet{hdr: p, flow: uint32(f), frag: uint16(i), nfrag: uint16(n)})
+		out = append(out, packet{hdr: p, flow: g.base + uint32(f), frag: uint16(i), nfrag: uint16(n)})
+	}
+	if g.reorder > 0 && g.rng.Float64() < g.reorder {
+		g.shuffle(out)
+	}
+	return out
+}
+
+// fragment6 splits flow f's IPv6 datagram h of size bytes from client c
+// into out as an IPv6 host does (RFC 8200 §4.5, Linux's ip6_fragment):
+// the unfragmentable part (the IPv6 header and the Destination Options
+// headers) repeated in each fragment, then a Fragment header carrying the
+// host's next 32-bit Identification, then fragmentable bytes in 8-byte
+// units; the upper-layer header (the ports) is in the first fragment only.
+func (g *traffic) fragment6(h balancer.Packet, f, c, size int, out []packet) []packet {
+	// The loop of datagram's IPv4 fragmentation, with the IPv6 header
+	// chain: one shared function cost the IPv4 path 1% more instructions
+	// per run (a call and a copy of the header per datagram).
+	unfrag := balancer.IPv6Len + balancer.ExtHeaderLen*g.ext
+	payload := size - unfrag
+	n := (payload + g.frag6 - 1) / g.frag6
+	h.FragID = g.ipid6[c]
+	g.ipid6[c]++
+	h.ExtHeaders = uint8(g.ext + 1)
+	for i := range n {
+		p := h
+		off := i * g.frag6
+		l := min(g.frag6, payload-off)
+		p.FragOffset = uint16(off / 8)
+		p.MoreFragments = i < n-1
+		p.Len = uint16(unfrag + balancer.ExtHeaderLen + l)
+		if i > 0 {
+			p.SrcPort, p.DstPort, p.TCPFlags = 0, 0, 0
+		}
+		out = append(out, packet{hdr: p, flow: g.base + uint32(f), frag: uint16(i), nfrag: uint16(n)})
 	}
 	if g.reorder > 0 && g.rng.Float64() < g.reorder {
 		g.shuffle(out)
@@ -273,7 +408,9 @@ func (g *traffic) shuffle(ps []packet) {
 type generator struct {
 	r               *runner
 	t               *traffic
-	gap             Time // Traffic.FragmentGap
+	svc             uint16    // the service of its packets
+	st              *svcStats // the service's counters; nil: the catch-all
+	gap             Time      // Traffic.FragmentGap
 	hArrive, hChurn HandlerID
 	hLate           HandlerID
 	scratch         []packet
@@ -281,15 +418,86 @@ type generator struct {
 	lateFree        []uint32 // free slots of late
 }
 
-// installGenerator makes generated traffic the run's source.
+// installGenerator makes generated traffic the run's source: the
+// catch-all's Traffic, or one generator per service, their flows side by
+// side in the run's flows (service order).
 func installGenerator(r *runner) {
+	sc := r.sc
+	if !sc.servicesMode() {
+		t := &sc.Traffic
+		r.flows = make([]flow, t.flows())
+		addGenerator(r, t, newTraffic(t, sc.Seed, catchAllSpec(t), r.flows), 0, nil)
+		return
+	}
+	n := 0
+	for i := range sc.Services {
+		n += sc.Services[i].Traffic.flows()
+	}
+	r.flows = make([]flow, n)
+	// The services of one VIP share each client host's IP ID counters
+	// (Linux keeps them per destination), sized for the most clients.
+	type counters struct {
+		clients int
+		ipid    []uint16
+		ipid6   []uint32
+	}
+	shared := map[netip.Addr]*counters{}
+	for i := range sc.Services {
+		s := &sc.Services[i]
+		c := shared[s.Key.VIP]
+		if c == nil {
+			c = &counters{}
+			shared[s.Key.VIP] = c
+		}
+		c.clients = max(c.clients, s.Traffic.clients())
+	}
+	base := 0
+	for i := range sc.Services {
+		s := &sc.Services[i]
+		t := &s.Traffic
+		c := shared[s.Key.VIP]
+		sp := trafficSpec{
+			vip: s.Key.VIP, vip6: s.Key.VIP, port: s.Key.Port, proto: s.Key.Proto,
+			v6: s.Key.VIP.Is6(), stream: trafficStream + 1 + uint64(i),
+			base: uint32(base), ipid: c.ipid, ipid6: c.ipid6,
+		}
+		nf := t.flows()
+		g := newTraffic(t, sc.Seed, sp, r.flows[base:base+nf])
+		// The first service of the VIP numbers the counters of every
+		// client any of the VIP's services has.
+		switch {
+		case sp.v6 && c.ipid6 == nil:
+			c.ipid6 = growIDs(g.ipid6, c.clients, func() uint32 { return g.rng.Uint32() })
+			g.ipid6 = c.ipid6
+		case !sp.v6 && c.ipid == nil:
+			c.ipid = growIDs(g.ipid, c.clients, func() uint16 { return uint16(g.rng.Uint32()) })
+			g.ipid = c.ipid
+		}
+		addGenerator(r, t, g, uint16(i), &r.svc.svcs[i].st)
+		base += nf
+	}
+}
+
+// growIDs extends IP ID (or IPv6 Identification) counters to n clients,
+// each new one drawn.
+func growIDs[T uint16 | uint32](ids []T, n int, draw func() T) []T {
+	for len(ids) < n {
+		ids = append(ids, draw())
+	}
+	return ids
+}
+
+// addGenerator adds a generator of t's datagrams to the run; st, when
+// not nil, counts them for service svc.
+func addGenerator(r *runner, t *Traffic, tr *traffic, svc uint16, st *svcStats) {
 	g := &generator{
 		r:       r,
-		t:       newTraffic(&r.sc.Traffic, r.sc.Seed),
-		gap:     r.sc.Traffic.FragmentGap,
+		t:       tr,
+		svc:     svc,
+		st:      st,
+		gap:     t.FragmentGap,
 		scratch: make([]packet, 0, 64),
 	}
-	r.flows = g.t.flows
 	g.hArrive = r.sched.Handle(g.arrive)
 	g.hChurn = r.sched.Handle(g.churn)
 	g.hLate = r.sched.Handle(g.lateArrive)
@@ -314,6 +522,9 @@ func (g *generator) churn(uint32) {
 	r := g.r
 	g.t.renew()
 	r.newFlows++
+	if g.st != nil {
+		g.st.newFlows++
+	}
 	if next := r.sched.Now() + g.t.nextChurn(); next < r.dur && r.err == nil {
 		r.sched.Post(next, g.hChurn, 0)
 	}
@@ -330,6 +541,16 @@ func (g *generator) arrive(uint32) {
 	g.scratch = ps
 	r.datagrams++
 	r.packets += uint64(len(ps))
+	if st := g.st; st != nil {
+		st.datagrams++
+		st.packets += uint64(len(ps))
+		if len(ps) > 1 {
+			st.fragments += uint64(len(ps))
+		}
+		for i := range ps {
+			ps[i].svc = g.svc
+		}
+	}
 	if len(ps) > 1 {
 		r.fragments += uint64(len(ps))
 		id := r.dgrams.open(len(ps))

@@ -9,7 +9,7 @@ import (
 
 func TestTrafficFragments(t *testing.T) {
 	tr := Traffic{Flows: 10, UDPShare: 1, FragmentRate: 1, MTU: 1500, LargeSize: 4000}
-	g := newTraffic(&tr, 1)
+	g := newCatchAll(&tr, 1)
 	ps := g.datagram(3, nil)
 	if len(ps) != 3 {
 		t.Fatalf("4000-byte datagram over MTU 1500: %d packets, want 3", len(ps))
@@ -50,7 +50,7 @@ func TestTrafficFragments(t *testing.T) {
 }
 
 func TestTrafficTCPStartsWithSYN(t *testing.T) {
-	g := newTraffic(&Traffic{Flows: 4, FragmentRate: 1, MTU: 1500, LargeSize: 2900}, 7)
+	g := newCatchAll(&Traffic{Flows: 4, FragmentRate: 1, MTU: 1500, LargeSize: 2900}, 7)
 	first := g.datagram(2, nil)
 	if len(first) != 1 || first[0].hdr.Proto != balancer.ProtoTCP || first[0].hdr.TCPFlags != balancer.TCPSyn {
 		t.Fatalf("first datagram of a TCP flow: %+v, want one SYN", first[0].hdr)
@@ -62,7 +62,7 @@ func TestTrafficTCPStartsWithSYN(t *testing.T) {
 }
 
 func TestTrafficReorderNeverInOrder(t *testing.T) {
-	g := newTraffic(&Traffic{Flows: 1, UDPShare: 1, FragmentRate: 1, Reorder: 1, MTU: 576, LargeSize: 1200}, 3)
+	g := newCatchAll(&Traffic{Flows: 1, UDPShare: 1, FragmentRate: 1, Reorder: 1, MTU: 576, LargeSize: 1200}, 3)
 	for range 200 {
 		ps := g.datagram(0, nil)
 		inOrder := true
@@ -78,7 +78,7 @@ func TestTrafficReorderNeverInOrder(t *testing.T) {
 }
 
 func TestTrafficZipf(t *testing.T) {
-	g := newTraffic(&Traffic{Flows: 1000, Zipf: 1.1}, 5)
+	g := newCatchAll(&Traffic{Flows: 1000, Zipf: 1.1}, 5)
 	counts := make([]int, 1000)
 	const n = 200000
 	for range n {
@@ -96,7 +96,7 @@ func TestTrafficZipf(t *testing.T) {
 	if counts[0] <= counts[10] || counts[10] <= counts[500] {
 		t.Errorf("popularity not decreasing: %d, %d, %d", counts[0], counts[10], counts[500])
 	}
-	u := newTraffic(&Traffic{Flows: 10}, 5)
+	u := newCatchAll(&Traffic{Flows: 10}, 5)
 	uc := make([]int, 10)
 	for range 100000 {
 		uc[u.pick()]++
@@ -106,4 +106,9 @@ func TestTrafficZipf(t *testing.T) {
 			t.Errorf("uniform: flow %d picked %d of 100000 times", i, c)
 		}
 	}
+}
+
+// newCatchAll is the generator of a catch-all scenario's traffic t.
+func newCatchAll(t *Traffic, seed int64) *traffic {
+	return newTraffic(t, seed, catchAllSpec(t), make([]flow, t.flows()))
 }
