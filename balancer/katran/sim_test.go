@@ -53,3 +53,27 @@ func TestSimNaiveFragmentAccuracy(t *testing.T) {
 func TestSimBackendDownDisruptsNoOtherFlow(t *testing.T) {
 	simtest.BackendDown(t, "katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) })
 }
+
+// Half the flows IPv6, every datagram fragmented: Katran drops every
+// fragment of both families, each under its own reason; with a
+// Destination Options header before the Fragment header, its IPv6
+// fragments' first Next Header is not a Fragment header and they are
+// passed to the stack instead, lost all the same.
+func TestSimIPv6FragmentsNeverDelivered(t *testing.T) {
+	sc := scenario(1, 0)
+	sc.Traffic.IPv6Share = 0.5
+	sc.Backends = append(sim.Backends(3), sim.Backends6(3)...)
+	res := run(t, katran.Config{}, sc)
+	v4, v6 := res.Drops[katran.ReasonFragment], res.Drops[katran.ReasonFragment6]
+	if res.Reliability > 0.001 || v4+v6 < res.Fragments*99/100 || v4 < res.Fragments*4/10 || v6 < res.Fragments*4/10 {
+		t.Errorf("IPv6 share 0.5, 100%% fragments: reliability %v, %d IPv4 and %d IPv6 fragment drops of %d fragments", res.Reliability, v4, v6, res.Fragments)
+	}
+	t.Logf("katran, half IPv6, 100%% fragments: reliability %v, drops %v", res.Reliability, res.Drops)
+
+	sc.Traffic.ExtHeaders = 1
+	res = run(t, katran.Config{}, sc)
+	if p := res.Drops[sim.DropPassed]; res.Reliability > 0.001 || res.Drops[katran.ReasonFragment6] != 0 || p < res.Fragments*4/10 {
+		t.Errorf("IPv6 fragments behind a Destination Options header: reliability %v, drops %v; want them passed", res.Reliability, res.Drops)
+	}
+	t.Logf("katran, half IPv6 behind Destination Options, 100%% fragments: reliability %v, drops %v", res.Reliability, res.Drops)
+}
