@@ -24,7 +24,7 @@ func BenchmarkCompare(b *testing.B) {
 		b.ReportAllocs()
 		var packets uint64
 		for b.Loop() {
-			rows, err := compare(o)
+			rows, _, err := compare(o)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -11,6 +11,8 @@
 //	go run ./examples/compare -naive                # adds the naive stateless Katran of the original design
 //	go run ./examples/compare -json                 # the rows with their full results
 //	go run ./examples/compare -svg compare.svg      # reliability and cost against fragmentation
+//	go run ./examples/compare -services             # one VIP with two services of different pools, per service
+//	go run ./examples/compare -ipv6                 # the same over IPv6 (VIP, clients and backends)
 package main
 
 import (
@@ -47,6 +49,8 @@ type options struct {
 	naive    bool
 	json     bool
 	svg      string
+	services bool // one VIP with two services (servicesScenario)
+	ipv6     bool // IPv6 VIP, clients and backends
 }
 
 // Row is one balancer at one fragmentation rate.
@@ -86,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	rows, err := compare(o)
+	rows, out, err := compare(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "compare: %v\n", err)
 		return 1
@@ -108,8 +112,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if o.services {
+		printServices(stdout, rows, o, out)
+		return 0
+	}
 	printTable(stdout, rows, o)
 	fmt.Fprintln(stdout)
+	for _, s := range out {
+		fmt.Fprint(stdout, wrap(s, 80))
+	}
 	for _, s := range verdict(rows) {
 		fmt.Fprint(stdout, wrap(s, 80))
 	}
@@ -136,6 +147,8 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.naive, "naive", false, "add katran-naive: Katran with fragments balanced like whole packets (katran.Config{Naive: true})")
 	fs.BoolVar(&o.json, "json", false, "print the rows with their full results as JSON")
 	fs.StringVar(&o.svg, "svg", "", "write a plot of reliability and cost against fragmentation to `file`")
+	fs.BoolVar(&o.services, "services", false, "one VIP with two UDP services whose pools overlap: a row per service (sim.Scenario.Services)")
+	fs.BoolVar(&o.ipv6, "ipv6", false, "IPv6 VIP, clients and backends (sim.Traffic.IPv6Share, sim.Backends6)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -156,6 +169,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.duration <= 0 {
 		return bad("-duration %v: must be positive", o.duration)
+	}
+	if o.services && o.backends < 2 {
+		return bad("-backends %d: -services needs at least 2 (two pools)", o.backends)
+	}
+	if o.services && o.svg != "" {
+		return bad("-svg: plots the default comparison, not -services")
 	}
 	if *reorder < 0 || *reorder > 100 {
 		return bad("-reorder %v: must be a percentage between 0 and 100", *reorder)
@@ -186,8 +205,13 @@ func parseRates(s string) ([]float64, error) {
 	return out, nil
 }
 
-// scenario is the one scenario every balancer runs, at fragmentation rate f.
+// scenario is the one scenario every balancer runs, at fragmentation rate
+// f: the default one, IPv6 with -ipv6, or with -services
+// [servicesScenario].
 func scenario(o options, f float64) sim.Scenario {
+	if o.services {
+		return servicesScenario(o, f)
+	}
 	sc := sim.Scenario{
 		Seed:     o.seed,
 		Duration: o.duration,
@@ -196,13 +220,27 @@ func scenario(o options, f float64) sim.Scenario {
 	sc.Traffic.Flows = o.flows
 	sc.Traffic.FragmentRate = f
 	sc.Traffic.Reorder = o.reorder
+	if o.ipv6 {
+		sc.Backends = sim.Backends6(o.backends)
+		sc.Traffic.IPv6Share = 1
+	}
 	return sc
 }
 
 // compare runs every lane at every rate and returns the rows, rate-major in
-// the order of o.frags, then in the order of lanes.
-func compare(o options) ([]Row, error) {
-	ls := lanes(o)
+// the order of o.frags, then in the order of lanes, and a note for each
+// lane left out because it cannot run the scenario (no services, no
+// IPv6).
+func compare(o options) ([]Row, []string, error) {
+	var ls []lane
+	var out []string
+	for _, l := range lanes(o) {
+		if err := configure(l, scenario(o, 0)); err != nil {
+			out = append(out, fmt.Sprintf("%s left out: %s.", l.name, strings.TrimPrefix(err.Error(), l.name+": ")))
+			continue
+		}
+		ls = append(ls, l)
+	}
 	var jobs []sim.Job
 	for _, f := range o.frags {
 		for _, l := range ls {
@@ -211,29 +249,27 @@ func compare(o options) ([]Row, error) {
 	}
 	results, err := sim.Sweep(jobs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows := make([]Row, len(results))
 	for i, r := range results {
 		rows[i] = Row{FragmentRate: o.frags[i/len(ls)], Balancer: ls[i%len(ls)].name, Result: r}
 	}
-	return rows, nil
+	return rows, out, nil
 }
 
-func drops(r sim.Result) uint64 {
-	var n uint64
-	for _, v := range r.Drops {
-		n += v
-	}
-	return n
-}
+func drops(r sim.Result) uint64 { return total(r.Drops) }
 
 // printTable prints the scenario and one line per row. The output is the
 // simulation's alone (no wall time), so the same flags print the same
 // bytes.
 func printTable(w io.Writer, rows []Row, o options) {
-	fmt.Fprintf(w, "%d backends, %d flows, %v simulated per run, %.0f%% reordered, seed %d (%d runs)\n\n",
-		o.backends, o.flows, o.duration, 100*o.reorder, o.seed, len(rows))
+	family := ""
+	if o.ipv6 {
+		family = "IPv6 "
+	}
+	fmt.Fprintf(w, "%d %sbackends, %d flows, %v simulated per run, %.0f%% reordered, seed %d (%d runs)\n\n",
+		o.backends, family, o.flows, o.duration, 100*o.reorder, o.seed, len(rows))
 	var buf strings.Builder
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, c := range columns {
@@ -309,6 +345,14 @@ columns:
 			fmt.Fprintf(&b, "  %-16s%s\n", name, line)
 		}
 	}
-	b.WriteString("\nflags:\n")
+	b.WriteString(`
+with -services, one row per rate, balancer and service; service is the
+VIP:port/protocol, affinity the delivered packets that reached their flow's
+backend / delivered (sim.ServiceResult), and the other columns are the
+service's own. A balancer that does not serve services (or, with -ipv6,
+IPv6 backends) is left out, and the output says why.
+
+flags:
+`)
 	return b.String()
 }

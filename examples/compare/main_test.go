@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
@@ -287,6 +288,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-reorder", "101"}, "-reorder 101: must be a percentage between 0 and 100"},
 		{[]string{"-duration", "0s"}, "-duration 0s: must be positive"},
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"-services", "-backends", "1"}, "-backends 1: -services needs at least 2 (two pools)"},
+		{[]string{"-services", "-svg", "x.svg"}, "-svg: plots the default comparison, not -services"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -301,5 +304,120 @@ func TestBadFlags(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(append(append([]string{}, small...), "-frag", "0", "-svg", filepath.Join(t.TempDir(), "no", "such", "dir.svg")), &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "-svg") {
 		t.Errorf("-svg into a missing directory: %d, %q; want 1 naming -svg", code, stderr.String())
+	}
+}
+
+// servers returns the lanes of o that serve services, and the others.
+func servers(t *testing.T, o options) (in, out []string) {
+	t.Helper()
+	for _, l := range lanes(o) {
+		lb, err := l.new()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := lb.(balancer.ServiceSetter); ok {
+			in = append(in, l.name)
+		} else {
+			out = append(out, l.name)
+		}
+	}
+	return in, out
+}
+
+// TestServices checks -services: a row per rate and balancer serving
+// services, each with both services' results; every service's packets
+// reach its own pool; balancers without SetServices are named as left
+// out; the rows are sim.Run's.
+func TestServices(t *testing.T) {
+	args := []string{"-frag", "0,100", "-reorder", "30", "-backends", "6"}
+	var rows []Row
+	if err := json.Unmarshal([]byte(runOK(t, append(args, "-services", "-json")...)), &rows); err != nil {
+		t.Fatal(err)
+	}
+	o, err := parse(append(append([]string{}, small...), append(args, "-services")...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := servers(t, o)
+	if len(in) == 0 || len(rows) != 2*len(in) {
+		t.Fatalf("%d rows for %v serving services", len(rows), in)
+	}
+	sc := servicesScenario(o, 1)
+	if a, b := names(sc.Services[0].Backends), names(sc.Services[1].Backends); a != "101-104" || b != "103-106" {
+		t.Errorf("pools %s and %s of 6 backends", a, b)
+	}
+	for _, r := range rows {
+		if len(r.Result.Services) != 2 {
+			t.Fatalf("%s: services %v", r.Balancer, slices.Collect(maps.Keys(r.Result.Services)))
+		}
+		for _, s := range sc.Services {
+			sr := r.Result.Services[s.Key.String()]
+			if sr.Datagrams == 0 || (r.FragmentRate == 1) != (sr.Fragments > 0) {
+				t.Errorf("%s at %v, %v: %d datagrams, %d fragments", r.Balancer, r.FragmentRate, s.Key, sr.Datagrams, sr.Fragments)
+			}
+			for name, n := range sr.PerBackend {
+				if n > 0 && !slices.ContainsFunc(s.Backends, func(b balancer.Backend) bool { return b.Name == name }) {
+					t.Errorf("%s, %v: %d packets reached %s", r.Balancer, s.Key, n, name)
+				}
+			}
+		}
+	}
+	want, err := sim.Run(sc, lanes(o)[slices.IndexFunc(lanes(o), func(l lane) bool { return l.name == in[0] })].new)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var round sim.Result
+	data, _ := json.Marshal(want)
+	json.Unmarshal(data, &round)
+	if got := rows[len(in)].Result; !reflect.DeepEqual(got, round) {
+		t.Errorf("%s's row at 100%% differs from sim.Run of the scenario", in[0])
+	}
+	table := runOK(t, append(args, "-services")...)
+	t.Log("\n" + table)
+	for _, name := range out {
+		if !strings.Contains(table, name+" left out: "+name+" does not implement balancer.ServiceSetter.") {
+			t.Errorf("the table does not say %s is left out", name)
+		}
+	}
+	for _, name := range in {
+		if !strings.Contains(table, name+": every packet stayed in its service's pool") {
+			t.Errorf("no verdict line for %s", name)
+		}
+	}
+	for _, want := range []string{"one VIP, 2 UDP services: 192.0.2.1:443/udp on backends 101-104,", "192.0.2.1:8443/udp on 103-106; 400 flows"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("header does not say %q", want)
+		}
+	}
+}
+
+// TestIPv6 checks -ipv6: IPv6 packets to IPv6 backends, for the balancers
+// that take IPv6 backends; the others are named as left out.
+func TestIPv6(t *testing.T) {
+	for _, services := range []bool{false, true} {
+		args := []string{"-frag", "50", "-ipv6"}
+		if services {
+			args = append(args, "-services")
+		}
+		var rows []Row
+		if err := json.Unmarshal([]byte(runOK(t, append(args, "-json")...)), &rows); err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			t.Fatal("no balancer ran IPv6")
+		}
+		for _, r := range rows {
+			if r.Result.Fragments == 0 || r.Result.Delivered == 0 {
+				t.Errorf("%s: %d fragments, %d delivered", r.Balancer, r.Result.Fragments, r.Result.Delivered)
+			}
+			for name, n := range r.Result.PerBackend {
+				if n > 0 && name < "601" {
+					t.Errorf("%s: IPv6 traffic reached %s", r.Balancer, name)
+				}
+			}
+		}
+		if !services && !strings.Contains(runOK(t, args...), "3 IPv6 backends, 400 flows") {
+			t.Error("header does not say IPv6")
+		}
 	}
 }
