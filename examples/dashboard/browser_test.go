@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,4 +143,102 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	screenshot("dashboard.png")
+}
+
+// TestBrowserServices drives the page of -services: one ring per service
+// over its pool, each balancer's figures per service (a balancer without
+// SetServices shown as left out), a pool changed by unticking a backend.
+func TestBrowserServices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: skipped in -short mode")
+	}
+	ctx := browsertest.New(t, 3*time.Minute)
+	bs := sim.Backends(3)
+	srv, err := NewServer(Config{Flows: 200, Duration: 100 * time.Millisecond, Interval: 100 * time.Millisecond, Services: twoServices(bs)},
+		lanes(), bs, simulate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	go srv.Loop(loopCtx)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	wait := func(what, js string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second))); err != nil {
+			t.Fatalf("waiting for %s: %v\npredicate: %s", what, err, js)
+		}
+	}
+	rects := func(ring int, backend string) string {
+		return `document.querySelectorAll('svg[data-ring="` + strconv.Itoa(ring) + `"] rect[data-backend="` + backend + `"]').length`
+	}
+	perService := func(b, key string) string {
+		return `Number(document.querySelector('[data-balancer="` + b + `"] [data-service-metric="` + key + `"]').dataset.reliability)`
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(hs.URL)); err != nil {
+		t.Fatal(err)
+	}
+	wait("two service rings over their pools", `document.querySelectorAll('.service').length === 2 &&
+		`+rects(0, "101")+` > 0 && `+rects(0, "102")+` > 0 && `+rects(0, "103")+` === 0 &&
+		`+rects(1, "102")+` > 0 && `+rects(1, "103")+` > 0 && `+rects(1, "101")+` === 0 &&
+		getComputedStyle(document.getElementById('ring')).display === 'none'`)
+
+	in, out := serving(t)
+	for _, name := range out {
+		wait(name+" shown as left out", `document.querySelector('[data-balancer="`+name+`"]').dataset.leftOut === '1' &&
+			document.querySelector('[data-balancer="`+name+`"] .left-out').textContent.includes('ServiceSetter')`)
+	}
+	// At 100% fragmentation, in order: Katran loses every datagram of
+	// both services, Cilium keeps them whole; the cards show it per
+	// service.
+	var st State
+	if code := postJSON(t, hs.URL+"/api/settings", `{"fragment_rate": 1}`, &st); code != 200 {
+		t.Fatalf("POST settings: %d", code)
+	}
+	for _, key := range []string{"192.0.2.1:443/udp", "192.0.2.1:8443/udp"} {
+		for _, name := range in {
+			cond := perService(name, key) + ` >= 0.99`
+			if name == "katran" {
+				cond = perService(name, key) + ` <= 0.01`
+			}
+			wait(name+" on "+key+" at 100% fragmentation", `document.querySelector('[data-balancer="`+name+`"]').dataset.fragmentRate === '1' && `+cond)
+		}
+	}
+	// Untick 101 in the first service's pool: its ring is 102's alone.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#pool-0-101`))); err != nil {
+		t.Fatalf("click 101 in service 0's pool: %v", err)
+	}
+	wait("service 0's ring without 101", rects(0, "101")+` === 0 && `+rects(0, "102")+` > 0 && !document.getElementById('pool-0-101').checked`)
+	if got := srv.State().Services[0].Pool; !slices.Equal(got, []uint32{102}) {
+		t.Errorf("server pool of service 0: %v, want [102]", got)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	p := filepath.Join(t.TempDir(), "dashboard-services.png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", p, len(png))
+	if dir := os.Getenv("TITANLB_SCREENSHOT_DIR"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "dashboard-services.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// postJSON posts body to url as JSON and decodes the answer into out.
+func postJSON(t *testing.T, url, body string, out any) int {
+	t.Helper()
+	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode
 }

@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Interval, "interval", time.Second, "wall time between ticks")
 	fs.DurationVar(&cfg.Idle, "idle", 30*time.Second, "pause the simulation after this long without a page polling")
 	fs.IntVar(&cfg.History, "history", 120, "ticks kept for the chart")
+	services := fs.Bool("services", false, "one VIP with two UDP services whose pools overlap (443 on 101-102, 8443 on 102-103) instead of one pool")
 	fs.StringVar(&cfg.Token, "token", os.Getenv(tokenEnv), "token every request must carry (Bearer header, or open /?token=... once); required unless -addr is loopback (default $"+tokenEnv+")")
 	var hosts string
 	fs.StringVar(&hosts, "allow-host", "", "comma-separated host names the Host header may carry besides loopback names and the -addr host (a name clients use to reach this server)")
@@ -131,7 +132,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			cfg.Hosts = append(cfg.Hosts, localNames()...)
 		}
 	}
-	srv, err := NewServer(cfg, lanes(), sim.Backends(3), simulate)
+	bs := sim.Backends(3)
+	if *services {
+		cfg.Services = twoServices(bs)
+	}
+	srv, err := NewServer(cfg, lanes(), bs, simulate)
 	if err != nil {
 		ln.Close()
 		return bad("%v", err)

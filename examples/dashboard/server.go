@@ -40,6 +40,20 @@ type Config struct {
 	// "Authorization: Bearer <token>", or as the cookie a visit to
 	// /?token=<token> sets. Compared in constant time.
 	Token string
+
+	// Services, when set, make each tick's scenario these services
+	// (sim.Scenario.Services) instead of one pool serving everything: a
+	// key and a pool of the server's backends each, which POST
+	// /api/services/{index} changes. A balancer that does not serve
+	// services is left out (State.LeftOut says why).
+	Services []ServiceConfig
+}
+
+// ServiceConfig is one service of [Config.Services]: its key and the IDs
+// of the backends in its pool (each backend's weight is its own).
+type ServiceConfig struct {
+	Key  balancer.ServiceKey
+	Pool []balancer.BackendID
 }
 
 func (c Config) withDefaults() Config {
@@ -110,7 +124,7 @@ type BackendState struct {
 }
 
 // Figures are one balancer's results for one tick, all read from its
-// simulation Result.
+// simulation Result; with services, each service's too.
 type Figures struct {
 	Reliability      float64 `json:"reliability"`
 	FragmentAccuracy float64 `json:"fragment_accuracy"`
@@ -121,6 +135,9 @@ type Figures struct {
 	Packets          uint64  `json:"packets"`
 	Fragments        uint64  `json:"fragments"`
 	Drops            uint64  `json:"drops"`
+	// Services are the same figures for each service, by key
+	// ("192.0.2.1:443/udp"); absent without services.
+	Services map[string]Figures `json:"services,omitempty"`
 }
 
 // Sample is one tick: the settings it ran with and each balancer's figures.
@@ -156,8 +173,23 @@ type State struct {
 	Current   *Sample        `json:"current"`   // latest tick, nil before the first
 	History   []Sample       `json:"history"`   // oldest first
 	Ring      RingView       `json:"ring"`
-	Config    ConfigView     `json:"config"`
-	Error     string         `json:"error,omitempty"` // of the last tick, if it failed
+	// Services are the services of [Config.Services], each with its pool
+	// and its own ring; absent without services.
+	Services []ServiceState `json:"services,omitempty"`
+	// LeftOut names the balancers that cannot run the scenario (no
+	// services) with the reason; they have no figures.
+	LeftOut map[string]string `json:"left_out,omitempty"`
+	Config  ConfigView        `json:"config"`
+	Error   string            `json:"error,omitempty"` // of the last tick, if it failed
+}
+
+// ServiceState is one service as the page shows it.
+type ServiceState struct {
+	Key  string   `json:"key"`  // "192.0.2.1:443/udp"
+	Pool []uint32 `json:"pool"` // backend IDs, in the order given
+	// Ring is the service's own Maglev ring, over its pool's backends
+	// that are up.
+	Ring RingView `json:"ring"`
 }
 
 // ConfigView is the part of [Config] the page shows.
@@ -174,8 +206,9 @@ type Lane struct {
 }
 
 // Simulate runs one tick's scenario for one balancer; the server calls it
-// with the settings and backends of the moment.
-type Simulate func(cfg Config, s Settings, bs []balancer.Backend, seed int64, lane Lane) (Figures, error)
+// with the settings, backends and services (nil without
+// [Config.Services]) of the moment.
+type Simulate func(cfg Config, s Settings, bs []balancer.Backend, ss []balancer.Service, seed int64, lane Lane) (Figures, error)
 
 // Server holds the dashboard's state and serves its page and JSON API. Its
 // methods are safe for concurrent use.
@@ -195,7 +228,11 @@ type Server struct {
 	history  []Sample // ring buffer of cfg.History samples
 	head     int      // index of the oldest sample when full
 	ring     RingView
-	slots    []uint32 // full ring, for the disruption of the next change
+	slots    []uint32               // full ring, for the disruption of the next change
+	pools    [][]balancer.BackendID // by service, Config.Services' then as POSTed
+	svcRings []RingView             // by service
+	svcSlots [][]uint32             // by service: full ring
+	leftOut  map[string]string      // lane -> why it cannot run the scenario
 	lastErr  string
 	lastSeen time.Time
 	wake     chan struct{}
@@ -222,19 +259,46 @@ func NewServer(cfg Config, lanes []Lane, backends []balancer.Backend, simulate S
 		wake:     make(chan struct{}, 1),
 		lastSeen: time.Now(),
 	}
+	for i, sc := range cfg.Services {
+		for j, id := range sc.Pool {
+			if !slices.ContainsFunc(backends, func(b balancer.Backend) bool { return b.ID == id }) {
+				return nil, fmt.Errorf("dashboard: services[%d].pool[%d] %d: no such backend", i, j, id)
+			}
+		}
+		s.pools = append(s.pools, slices.Clone(sc.Pool))
+	}
+	if len(s.pools) > 0 {
+		if err := balancer.ValidateServices(s.servicesLocked()); err != nil {
+			return nil, fmt.Errorf("dashboard: %w", err)
+		}
+		s.leftOut = map[string]string{}
+		for _, l := range lanes {
+			if why := cannotServe(l, s.servicesLocked()); why != "" {
+				s.leftOut[l.Name] = why
+			}
+		}
+		if len(s.leftOut) == len(lanes) {
+			return nil, fmt.Errorf("dashboard: services: no balancer serves them (%s)", s.leftOut[lanes[0].Name])
+		}
+	}
 	if err := s.rebuildRingLocked(); err != nil {
 		return nil, err
 	}
 	s.ring.Moved = 0
+	for i := range s.svcRings {
+		s.svcRings[i].Moved = 0
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /api/state", s.handleState)
 	s.mux.HandleFunc("POST /api/settings", s.handleSettings)
 	s.mux.HandleFunc("POST /api/backends/{id}", s.handleBackend)
+	s.mux.HandleFunc("POST /api/services/{index}", s.handleService)
 	s.mux.HandleFunc("/api/settings", allow("POST"))
 	s.mux.HandleFunc("/api/state", allow("GET"))
 	s.mux.HandleFunc("/api/backends/{id}", allow("POST"))
+	s.mux.HandleFunc("/api/services/{index}", allow("POST"))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		badRequest(w, http.StatusNotFound, "", "%s: no such endpoint (have GET /api/state, POST /api/settings, POST /api/backends/{id})", r.URL.Path)
+		badRequest(w, http.StatusNotFound, "", "%s: no such endpoint (have GET /api/state, POST /api/settings, POST /api/backends/{id}, POST /api/services/{index})", r.URL.Path)
 	})
 	s.mux.Handle("/", staticHandler())
 	s.handler = s.guard(s.mux)
@@ -277,6 +341,7 @@ func (s *Server) Step() {
 		s.mu.Lock()
 		settings, version, tick := s.settings, s.version, s.tick
 		bs := slices.Clone(s.backends)
+		ss := s.servicesLocked()
 		s.mu.Unlock()
 
 		start := time.Now()
@@ -288,8 +353,11 @@ func (s *Server) Step() {
 		}
 		var err error
 		for _, lane := range s.lanes {
+			if _, out := s.leftOut[lane.Name]; out {
+				continue
+			}
 			var f Figures
-			f, err = s.simulate(s.cfg, settings, bs, s.cfg.Seed+int64(tick), lane)
+			f, err = s.simulate(s.cfg, settings, bs, ss, s.cfg.Seed+int64(tick), lane)
 			if err != nil {
 				err = fmt.Errorf("%s: %w", lane.Name, err)
 				break
@@ -332,6 +400,11 @@ func (s *Server) record(sample Sample) {
 func (s *Server) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.stateLocked()
+}
+
+// stateLocked is State; s.mu is held.
+func (s *Server) stateLocked() State {
 	st := State{
 		Version:  s.version,
 		Settings: s.settings,
@@ -350,21 +423,57 @@ func (s *Server) State() State {
 	for _, b := range s.backends {
 		st.Backends = append(st.Backends, BackendState{ID: uint32(b.ID), Name: b.RingName(), Up: b.Up})
 	}
+	for i, p := range s.pools {
+		ss := ServiceState{Key: s.cfg.Services[i].Key.String(), Ring: s.svcRings[i]}
+		for _, id := range p {
+			ss.Pool = append(ss.Pool, uint32(id))
+		}
+		st.Services = append(st.Services, ss)
+	}
+	if len(s.leftOut) > 0 {
+		st.LeftOut = make(map[string]string, len(s.leftOut))
+		for k, v := range s.leftOut {
+			st.LeftOut[k] = v
+		}
+	}
 	st.History = make([]Sample, 0, len(s.history))
 	st.History = append(st.History, s.history[s.head:]...)
 	st.History = append(st.History, s.history[:s.head]...)
 	return st
 }
 
-// rebuildRingLocked builds the ring for s.backends and the view of it;
-// s.mu is held.
+// rebuildRingLocked builds the ring for s.backends and the view of it,
+// and each service's; s.mu is held. On error nothing changes.
 func (s *Server) rebuildRingLocked() error {
-	r, err := balancer.NewRing(s.backends, 0)
+	v, slots, err := s.ringView(s.backends, s.slots)
 	if err != nil {
-		return fmt.Errorf("dashboard: %w", err)
+		return err
+	}
+	svcRings := make([]RingView, len(s.pools))
+	svcSlots := make([][]uint32, len(s.pools))
+	for i, svc := range s.servicesLocked() {
+		var prev []uint32
+		if i < len(s.svcSlots) {
+			prev = s.svcSlots[i]
+		}
+		if svcRings[i], svcSlots[i], err = s.ringView(svc.Backends, prev); err != nil {
+			return fmt.Errorf("services[%d]: %w", i, err)
+		}
+	}
+	s.ring, s.slots = v, slots
+	s.svcRings, s.svcSlots = svcRings, svcSlots
+	return nil
+}
+
+// ringView builds the ring of bs and its view; prev, when not nil, is
+// the ring it replaces, whose moved slots the view counts.
+func (s *Server) ringView(bs []balancer.Backend, prev []uint32) (RingView, []uint32, error) {
+	r, err := balancer.NewRing(bs, 0)
+	if err != nil {
+		return RingView{}, nil, fmt.Errorf("dashboard: %w", err)
 	}
 	v := RingView{Size: len(r.Slots), Counts: make(map[string]uint64)}
-	for _, b := range s.backends {
+	for _, b := range bs {
 		v.Counts[b.ID.String()] = 0
 	}
 	moved := 0
@@ -372,11 +481,11 @@ func (s *Server) rebuildRingLocked() error {
 		if id != balancer.RingNone {
 			v.Counts[strconv.FormatUint(uint64(id), 10)]++
 		}
-		if s.slots != nil && s.slots[i] != id {
+		if prev != nil && prev[i] != id {
 			moved++
 		}
 	}
-	if s.slots != nil {
+	if prev != nil {
 		v.Moved = float64(moved) / float64(len(r.Slots))
 	}
 	n := min(s.cfg.RingSamples, len(r.Slots))
@@ -388,8 +497,43 @@ func (s *Server) rebuildRingLocked() error {
 		}
 		v.Samples[i] = id
 	}
-	s.ring, s.slots = v, r.Slots
-	return nil
+	return v, r.Slots, nil
+}
+
+// servicesLocked returns the services as they are: each key with its
+// pool's backends as s.backends has them (Up, Weight); nil without
+// services. s.mu is held (or s is not shared yet).
+func (s *Server) servicesLocked() []balancer.Service {
+	if len(s.pools) == 0 {
+		return nil
+	}
+	ss := make([]balancer.Service, len(s.pools))
+	for i, p := range s.pools {
+		ss[i].Key = s.cfg.Services[i].Key
+		for _, id := range p {
+			if j := slices.IndexFunc(s.backends, func(b balancer.Backend) bool { return b.ID == id }); j >= 0 {
+				ss[i].Backends = append(ss[i].Backends, s.backends[j])
+			}
+		}
+	}
+	return ss
+}
+
+// cannotServe returns why a fresh balancer of lane l refuses the services
+// ss, or "".
+func cannotServe(l Lane, ss []balancer.Service) string {
+	lb, err := l.New()
+	if err != nil {
+		return err.Error()
+	}
+	setter, ok := lb.(balancer.ServiceSetter)
+	if !ok {
+		return "does not implement balancer.ServiceSetter"
+	}
+	if err := setter.SetServices(ss); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // changed records a change of settings or backends; s.mu is held.
@@ -562,4 +706,71 @@ func (s *Server) handleBackend(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, s.State())
+}
+
+// serviceRequest is the body of POST /api/services/{index}.
+type serviceRequest struct {
+	Pool *[]uint32 `json:"pool"`
+}
+
+// handleService replaces a service's pool with the backend IDs given.
+func (s *Server) handleService(w http.ResponseWriter, r *http.Request) {
+	raw := r.PathValue("index")
+	i, err := strconv.Atoi(raw)
+	s.mu.Lock()
+	n := len(s.pools)
+	s.mu.Unlock()
+	switch {
+	case n == 0:
+		badRequest(w, http.StatusNotFound, "index", "service: no services (the dashboard runs one pool; start it with -services)")
+		return
+	case err != nil || raw != strconv.Itoa(i):
+		badRequest(w, http.StatusBadRequest, "index", "service: index %q: not a service index", raw)
+		return
+	case i < 0 || i >= n:
+		badRequest(w, http.StatusNotFound, "index", "service: index %d: no such service (have 0 to %d)", i, n-1)
+		return
+	}
+	var req serviceRequest
+	if !decode(w, r, fmt.Sprintf("service %d", i), &req) {
+		return
+	}
+	if req.Pool == nil {
+		badRequest(w, http.StatusBadRequest, "pool", "service %d: pool: required (the backend IDs of the service's pool)", i)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pool := make([]balancer.BackendID, 0, len(*req.Pool))
+	for j, id := range *req.Pool {
+		switch {
+		case !slices.ContainsFunc(s.backends, func(b balancer.Backend) bool { return uint32(b.ID) == id }):
+			have := make([]string, len(s.backends))
+			for k, b := range s.backends {
+				have[k] = b.ID.String()
+			}
+			badRequest(w, http.StatusBadRequest, "pool", "service %d: pool[%d] %d: no such backend (have %s)", i, j, id, strings.Join(have, ", "))
+			return
+		case slices.Contains(pool, balancer.BackendID(id)):
+			badRequest(w, http.StatusBadRequest, "pool", "service %d: pool[%d] %d: listed twice", i, j, id)
+			return
+		}
+		pool = append(pool, balancer.BackendID(id))
+	}
+	if len(pool) == 0 {
+		badRequest(w, http.StatusBadRequest, "pool", "service %d: pool: must list at least one backend", i)
+		return
+	}
+	if !slices.Equal(pool, s.pools[i]) {
+		old := s.pools[i]
+		s.pools[i] = pool
+		if err := s.rebuildRingLocked(); err != nil {
+			s.pools[i] = old
+			badRequest(w, http.StatusBadRequest, "pool", "service %d: %v", i, err)
+			return
+		}
+		s.changed()
+	}
+	st := s.stateLocked()
+	writeJSON(w, http.StatusOK, st)
 }

@@ -299,6 +299,12 @@ func TestNewServerErrors(t *testing.T) {
 		{"negative idle", Config{Idle: -time.Second}, sim.Backends(3), "idle -1s"},
 		{"no backends", Config{}, nil, "backends"},
 		{"duplicate backend", Config{}, append(sim.Backends(3), sim.Backends(3)[0]), "backends[3].ID 101"},
+		{"service of an unknown backend", Config{Services: []ServiceConfig{{Key: twoServices(sim.Backends(3))[0].Key, Pool: []balancer.BackendID{101, 999}}}},
+			sim.Backends(3), "dashboard: services[0].pool[1] 999: no such backend"},
+		{"empty pool", Config{Services: []ServiceConfig{{Key: twoServices(sim.Backends(3))[0].Key}}},
+			sim.Backends(3), "dashboard: services[0].backends"},
+		{"duplicate service", Config{Services: append(twoServices(sim.Backends(3)), twoServices(sim.Backends(3))[1])},
+			sim.Backends(3), "dashboard: services[2].Key 192.0.2.1:8443/udp: duplicate service (services[1])"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewServer(tc.cfg, lanes(), tc.bs, simulate)

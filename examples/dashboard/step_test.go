@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"sync/atomic"
 	"testing"
 
@@ -28,11 +29,11 @@ func TestStepFigures(t *testing.T) {
 	bs[2].Up = false
 	cfg := testConfig.withDefaults()
 	for _, lane := range lanes() {
-		r, err := sim.Run(scenario(cfg, Settings{FragmentRate: 1}, bs, cfg.Seed+int64(cur.Tick)), lane.New)
+		r, err := sim.Run(scenario(cfg, Settings{FragmentRate: 1}, bs, nil, cfg.Seed+int64(cur.Tick)), lane.New)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := cur.Balancers[lane.Name], figures(r); got != want {
+		if got, want := cur.Balancers[lane.Name], figures(r); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: figures %+v, sim.Run gives %+v", lane.Name, got, want)
 		}
 		if r.PerBackend["103"] != 0 {
@@ -65,14 +66,14 @@ func TestStepFigures(t *testing.T) {
 func TestStepDiscardsStale(t *testing.T) {
 	var srv *Server
 	var calls atomic.Int32
-	simulate2 := func(cfg Config, s Settings, bs []balancer.Backend, seed int64, lane Lane) (Figures, error) {
+	simulate2 := func(cfg Config, s Settings, bs []balancer.Backend, ss []balancer.Service, seed int64, lane Lane) (Figures, error) {
 		if calls.Add(1) == 1 {
 			srv.mu.Lock()
 			srv.settings.FragmentRate = 0.5
 			srv.changed()
 			srv.mu.Unlock()
 		}
-		return simulate(cfg, s, bs, seed, lane)
+		return simulate(cfg, s, bs, ss, seed, lane)
 	}
 	var err error
 	srv, err = NewServer(testConfig, lanes(), sim.Backends(3), simulate2)

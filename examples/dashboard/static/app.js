@@ -139,14 +139,23 @@ function renderCards(st) {
         <div class="metric big"><span class="k">Avg cost (STU)</span><span class="v" data-metric="avg_cost">–</span></div>
         <div class="metric"><span class="k">Fragment accuracy</span><span class="v" data-metric="fragment_accuracy">–</span></div>
         <div class="metric"><span class="k">Latency p99</span><span class="v" data-metric="latency_p99_us">–</span></div>
-        <div class="metric"><span class="k">Drops / packets</span><span class="v" data-metric="drops">–</span></div>`;
+        <div class="metric"><span class="k">Drops / packets</span><span class="v" data-metric="drops">–</span></div>
+        <div class="svc-metrics" data-services></div>
+        <p class="left-out" hidden></p>`;
       box.appendChild(c);
     }
   }
   const cur = st.current;
   for (const card of box.children) {
+    const why = st.left_out && st.left_out[card.dataset.balancer];
+    const note = card.querySelector(".left-out");
+    note.hidden = !why;
+    note.textContent = why ? "Not in this comparison: " + why + "." : "";
+    if (why) card.dataset.leftOut = "1";
+    else delete card.dataset.leftOut;
     const f = cur && cur.balancers[card.dataset.balancer];
     if (!f) continue;
+    renderServiceMetrics(card.querySelector("[data-services]"), st, f);
     card.dataset.fragmentRate = cur.settings.fragment_rate;
     card.dataset.version = cur.version;
     const set = (k, v) => { card.querySelector(`[data-metric="${k}"]`).textContent = v; };
@@ -159,11 +168,50 @@ function renderCards(st) {
   }
 }
 
+// renderServiceMetrics lists, under a card, each service's reliability and
+// fragment accuracy from the balancer's figures f.
+function renderServiceMetrics(box, st, f) {
+  const keys = (st.services || []).map((s) => s.key);
+  if (box.childElementCount !== keys.length) {
+    box.textContent = "";
+    for (const k of keys) {
+      const m = document.createElement("div");
+      m.className = "metric";
+      m.innerHTML = `<span class="k"></span><span class="v"></span>`;
+      m.querySelector(".k").textContent = k;
+      m.querySelector(".v").dataset.serviceMetric = k;
+      box.appendChild(m);
+    }
+  }
+  for (const v of box.querySelectorAll("[data-service-metric]")) {
+    const sf = f.services && f.services[v.dataset.serviceMetric];
+    v.textContent = sf ? fmt(sf.reliability, 3) + (sf.fragments > 0 ? " (acc " + fmt(sf.fragment_accuracy, 2) + ")" : "") : "–";
+    v.title = "reliability (fragment accuracy) of " + v.dataset.serviceMetric;
+    v.dataset.reliability = sf ? sf.reliability : "";
+  }
+}
+
 // --- ring -------------------------------------------------------------------
 
 function renderRing(st) {
+  const withServices = !!(st.services && st.services.length);
+  el("ring").style.display = withServices ? "none" : "";
+  el("ring-legend").style.display = withServices ? "none" : "";
+  renderServices(st);
+  if (withServices) {
+    el("ring-caption").textContent = "one ring per service, over its pool";
+    return;
+  }
   const r = st.ring;
-  const g = el("ring");
+  drawRing(el("ring"), r, st);
+  el("ring-caption").textContent =
+    `${r.size} slots; slots 0–${r.samples.length - 1} shown as they are` + (r.moved ? ` · last change moved ${(100 * r.moved).toFixed(1)}% of slots` : "");
+  ringLegend(el("ring-legend"), r, st, st.backends);
+}
+
+// drawRing draws ring view r into the svg g, one rect per run of equal
+// owners; it redraws only when the samples changed.
+function drawRing(g, r, st) {
   const key = r.samples.join(",");
   if (g.dataset.key !== key) {
     g.dataset.key = key;
@@ -185,17 +233,67 @@ function renderRing(st) {
       i = j;
     }
   }
-  el("ring-caption").textContent =
-    `${r.size} slots; slots 0–${r.samples.length - 1} shown as they are` + (r.moved ? ` · last change moved ${(100 * r.moved).toFixed(1)}% of slots` : "");
-  const legend = el("ring-legend");
+}
+
+// ringLegend lists each of backends with its slots in ring view r.
+function ringLegend(legend, r, st, backends) {
   legend.textContent = "";
-  st.backends.forEach((b, i) => {
+  backends.forEach((b) => {
+    const i = st.backends.findIndex((x) => x.id === b.id);
     const n = r.counts[String(b.id)] || 0;
     const s = document.createElement("span");
     s.style.setProperty("--c", backendColor(b.id, i));
     s.dataset.backend = b.id;
     s.innerHTML = `<i></i>${b.name}: <b data-slots="${b.id}">${n}</b> slots (${(100 * n / r.size).toFixed(1)}%)`;
     legend.appendChild(s);
+  });
+}
+
+// renderServices draws each service: its key, a checkbox per backend for
+// its pool (a change POSTs the new pool), its own ring and its slots.
+function renderServices(st) {
+  const box = el("services");
+  const svcs = st.services || [];
+  if (box.childElementCount !== svcs.length) {
+    box.textContent = "";
+    svcs.forEach((svc, k) => {
+      const d = document.createElement("div");
+      d.className = "service";
+      d.dataset.service = svc.key;
+      d.innerHTML = `<h3></h3><div class="pool"></div>` +
+        `<svg class="ring" data-ring="${k}" viewBox="0 0 1024 48" preserveAspectRatio="none" role="img"></svg><div class="legend"></div>`;
+      d.querySelector("h3").textContent = svc.key;
+      d.querySelector("svg").setAttribute("aria-label", "Maglev ring of " + svc.key);
+      const pool = d.querySelector(".pool");
+      st.backends.forEach((b, i) => {
+        const label = document.createElement("label");
+        label.style.setProperty("--c", backendColor(b.id, i));
+        label.innerHTML = `<input type="checkbox" id="pool-${k}-${b.id}" data-pool="${k}" data-backend="${b.id}">${b.name}`;
+        const input = label.querySelector("input");
+        input.addEventListener("change", async () => {
+          const ids = [...pool.querySelectorAll("input:checked")].map((x) => Number(x.dataset.backend));
+          ui.pending++;
+          try {
+            render(await api("POST", "/api/services/" + k, { pool: ids }));
+          } catch (e) {
+            setStatus(e.message, true);
+            input.checked = !input.checked;
+          } finally {
+            ui.pending--;
+          }
+        });
+        pool.appendChild(label);
+      });
+      box.appendChild(d);
+    });
+  }
+  svcs.forEach((svc, k) => {
+    const d = box.children[k];
+    if (ui.pending === 0) {
+      for (const input of d.querySelectorAll(".pool input")) input.checked = svc.pool.includes(Number(input.dataset.backend));
+    }
+    drawRing(d.querySelector("svg"), svc.ring, st);
+    ringLegend(d.querySelector(".legend"), svc.ring, st, st.backends.filter((b) => svc.pool.includes(b.id)));
   });
 }
 
