@@ -21,6 +21,10 @@ type item struct {
 	arg  uint32
 }
 
+// smallCap is the most events the small sorted array holds (see
+// [Scheduler], Implementation).
+const smallCap = 16
+
 // numBuckets is the number of radix buckets: bucket 0 holds events at the
 // last popped time, bucket b (1..64) those whose time differs from it first
 // in bit b-1.
@@ -54,12 +58,25 @@ const numBuckets = 65
 // then scheduled between Now and L goes to a short sorted list that runs
 // first. BenchmarkHold compares it with container/heap.
 //
+// A simulation's queue is usually tiny (the next arrival and one event per
+// busy CPU), where a radix heap's redistribution costs more than it
+// saves. While at most [smallCap] events are pending, they live in a short
+// array sorted by time, FIFO among equal times, instead; the queue moves
+// into the radix heap when an event would overflow the array, and back when
+// half of it would hold what is pending.
+//
 // A Scheduler is not safe for concurrent use. The zero Scheduler is ready
 // to use; [NewScheduler] returns a new one.
 type Scheduler struct {
-	now      Time
-	last     uint64 // time of the last popped event; every pending event is >= last
-	n        int
+	now Time
+	n   int // pending events, both modes
+	// small mode: small[sHead:sTail] sorted by (time, insertion), used
+	// while big is 0
+	small        [smallCap]item
+	sHead, sTail int
+	big          int // events in the radix heap and the early list
+
+	last     uint64 // time of the last popped event; every pending event in the radix heap is >= last
 	head0    int    // next item to pop in buckets[0]
 	nonempty uint64 // bit b-1 set: buckets[b] non-empty, b in 1..64
 	buckets  [numBuckets][]item
@@ -120,26 +137,80 @@ func (s *Scheduler) Post(t Time, h HandlerID, arg uint32) {
 	s.push(t, uint32(h), arg)
 }
 
+// post is [Scheduler.Post] for a handler known to be registered.
+func (s *Scheduler) post(t Time, h HandlerID, arg uint32) { s.push(t, uint32(h), arg) }
+
 // PostAfter is [Scheduler.Post] at d after Now; a negative d is 0.
 func (s *Scheduler) PostAfter(d Time, h HandlerID, arg uint32) {
 	s.Post(s.now+max(d, 0), h, arg)
 }
 
 func (s *Scheduler) push(t Time, kind, arg uint32) {
-	if t < s.now {
-		t = s.now
-	}
-	at := uint64(t)
+	t = max(t, s.now)
 	s.n++
+	if s.big == 0 {
+		if s.sTail < smallCap || s.sHead > 0 {
+			s.pushSmall(item{at: uint64(t), kind: kind, arg: arg})
+			return
+		}
+		s.spill()
+	}
+	s.pushBig(item{at: uint64(t), kind: kind, arg: arg})
+}
+
+// pushSmall inserts it into the small array after the events at or before
+// its time. The array has room, possibly after moving its events down.
+func (s *Scheduler) pushSmall(it item) {
+	if s.sTail == smallCap {
+		copy(s.small[:], s.small[s.sHead:s.sTail])
+		s.sTail -= s.sHead
+		s.sHead = 0
+	}
+	i := s.sTail
+	for i > s.sHead && s.small[i-1].at > it.at {
+		s.small[i] = s.small[i-1]
+		i--
+	}
+	s.small[i] = it
+	s.sTail++
+}
+
+// spill moves the small array's events, in order, into the empty radix
+// heap.
+func (s *Scheduler) spill() {
+	s.buckets[0] = s.buckets[0][:0]
+	s.head0 = 0
+	s.early = s.early[:0]
+	s.earlyAt = 0
+	s.last = uint64(s.now) // every pending event is at or after Now
+	for _, it := range s.small[s.sHead:s.sTail] {
+		s.pushBig(it)
+	}
+	s.sHead, s.sTail = 0, 0
+}
+
+// unspill moves the radix heap's events, in order, into the empty small
+// array.
+func (s *Scheduler) unspill() {
+	for s.big > 0 {
+		s.small[s.sTail] = s.popBig()
+		s.sTail++
+	}
+}
+
+// pushBig adds it to the radix heap (or the early list).
+func (s *Scheduler) pushBig(it item) {
+	s.big++
+	at := it.at
 	if at < s.last {
-		s.pushEarly(item{at: at, kind: kind, arg: arg})
+		s.pushEarly(it)
 		return
 	}
 	b := bucketOf(at, s.last)
 	if len(s.buckets[b]) == cap(s.buckets[b]) {
 		s.reuse(b)
 	}
-	s.buckets[b] = append(s.buckets[b], item{at: at, kind: kind, arg: arg})
+	s.buckets[b] = append(s.buckets[b], it)
 	if b > 0 {
 		s.nonempty |= 1 << (b - 1)
 	}
@@ -224,6 +295,9 @@ func (s *Scheduler) reuse(b int) {
 
 // Peek returns the time of the next event and whether there is one.
 func (s *Scheduler) Peek() (Time, bool) {
+	if s.sHead < s.sTail {
+		return Time(s.small[s.sHead].at), true
+	}
 	if s.earlyAt < len(s.early) {
 		return Time(s.early[s.earlyAt].at), true
 	}
@@ -236,28 +310,64 @@ func (s *Scheduler) Peek() (Time, bool) {
 // Step runs the next event, advancing Now to its time, and reports whether
 // there was one.
 func (s *Scheduler) Step() bool {
-	var it item
-	if s.earlyAt < len(s.early) {
-		it = s.early[s.earlyAt]
-		s.earlyAt++
-	} else {
-		if s.head0 >= len(s.buckets[0]) && !s.refill() {
-			return false
-		}
-		it = s.buckets[0][s.head0]
-		s.head0++
+	it, ok := s.next()
+	if !ok {
+		return false
 	}
-	s.n--
-	s.now = Time(it.at)
+	s.dispatch(it)
+	return true
+}
+
+// dispatch runs event it.
+func (s *Scheduler) dispatch(it item) {
 	if it.kind == 0 {
 		fn := s.fns[it.arg]
 		s.fns[it.arg] = nil
 		s.free = append(s.free, it.arg)
 		fn()
-		return true
+		return
 	}
 	s.handlers[it.kind-1](it.arg)
-	return true
+}
+
+// next removes the next event, advances Now to its time and returns it, or
+// reports that none is pending. Step is next then dispatch; a caller that
+// knows some of its handlers may run them itself.
+func (s *Scheduler) next() (item, bool) {
+	var it item
+	switch {
+	case s.sHead < s.sTail:
+		it = s.small[s.sHead]
+		if s.sHead++; s.sHead == s.sTail {
+			s.sHead, s.sTail = 0, 0
+		}
+	case s.big > 0:
+		it = s.popBig()
+		if s.big <= smallCap/2 {
+			s.unspill()
+		}
+	default:
+		return item{}, false
+	}
+	s.n--
+	s.now = Time(it.at)
+	return it, true
+}
+
+// popBig removes and returns the radix heap's next event; big > 0.
+func (s *Scheduler) popBig() item {
+	s.big--
+	if s.earlyAt < len(s.early) {
+		it := s.early[s.earlyAt]
+		s.earlyAt++
+		return it
+	}
+	if s.head0 >= len(s.buckets[0]) {
+		s.refill()
+	}
+	it := s.buckets[0][s.head0]
+	s.head0++
+	return it
 }
 
 // Run runs the events with time <= until in order, including those they

@@ -88,9 +88,15 @@ func TestSchedulerPost(t *testing.T) {
 // TestSchedulerMatchesReference drives the scheduler with random pushes and
 // pops and compares every pop with a sorted reference ordered by
 // (time, sequence).
+// A push share near one half keeps the queue around the small array's
+// size, so that it moves between the array and the radix heap often.
 func TestSchedulerMatchesReference(t *testing.T) {
-	for _, spread := range []int64{1, 10, 1000, 1 << 40} {
-		rng := rand.New(rand.NewPCG(uint64(spread), 1))
+	for _, tc := range []struct {
+		spread int64
+		push   int // percent of operations that push when the queue is not empty
+	}{{1, 67}, {10, 67}, {1000, 67}, {1 << 40, 67}, {10, 50}, {1000, 50}, {1 << 40, 50}} {
+		spread := tc.spread
+		rng := rand.New(rand.NewPCG(uint64(spread), uint64(tc.push)))
 		s := NewScheduler()
 		type ref struct {
 			at  Time
@@ -100,8 +106,14 @@ func TestSchedulerMatchesReference(t *testing.T) {
 		var seq uint32
 		var popped []uint32
 		h := s.Handle(func(arg uint32) { popped = append(popped, arg) })
+		var wasBig bool
+		switches := 0 // between the small array and the radix heap
 		for range 20000 {
-			if rng.IntN(3) > 0 || len(pending) == 0 {
+			if big := s.big > 0; big != wasBig {
+				switches++
+				wasBig = big
+			}
+			if rng.IntN(100) < tc.push || len(pending) == 0 {
 				at := s.Now() + Time(rng.Int64N(spread))
 				s.Post(at, h, seq)
 				pending = append(pending, ref{at, seq})
@@ -147,6 +159,9 @@ func TestSchedulerMatchesReference(t *testing.T) {
 			if s.Len() != len(pending) {
 				t.Fatalf("Len %d, want %d", s.Len(), len(pending))
 			}
+		}
+		if switches < 2 {
+			t.Errorf("spread %d, push %d%%: the queue switched modes %d times, want at least 2", spread, tc.push, switches)
 		}
 	}
 }
