@@ -286,7 +286,7 @@ func installAttacks(r *runner) {
 func (a *attacks) start() {
 	for i, g := range a.gens {
 		if t := g.start + g.gap(); t < g.stop {
-			a.r.sched.Post(t, a.h, uint32(i))
+			a.r.sched.post(t, a.h, uint32(i))
 		}
 	}
 }
@@ -305,6 +305,6 @@ func (a *attacks) arrive(i uint32) {
 		r.inject(&ps[j], nil)
 	}
 	if next := now + g.gap(); next < g.stop {
-		r.sched.Post(next, a.h, i)
+		r.sched.post(next, a.h, i)
 	}
 }

@@ -341,7 +341,7 @@ func (f *fleet) route(p *balancer.Packet) int {
 func (f *fleet) start() {
 	f.flowNode = make([]flowSeen, len(f.r.flows))
 	for i, ev := range f.events {
-		f.r.sched.Post(ev.At, f.hNode, uint32(i))
+		f.r.sched.post(ev.At, f.hNode, uint32(i))
 	}
 }
 
@@ -378,15 +378,17 @@ func (f *fleet) fail(k int) {
 	r := f.r
 	for c := k * f.cpn; c < (k+1)*f.cpn; c++ {
 		cp := &r.cpus[c]
-		f.lost[c] = cp.busy
-		for j := range cp.n {
+		f.lost[c] = cp.busy()
+		// The packet in service (the head) stays until its service
+		// ends; the ones waiting behind it are lost now.
+		for j := 1; j < cp.n; j++ {
 			q := cp.head + j
 			if q >= len(cp.queue) {
 				q -= len(cp.queue)
 			}
 			r.drop(DropNodeDown, &cp.queue[q])
 		}
-		cp.head, cp.n = 0, 0
+		cp.n = min(cp.n, 1)
 	}
 }
 

@@ -26,24 +26,35 @@ type packet struct {
 }
 
 // cpu is one CPU of the node with its RX queue: a single server that
-// processes its queue in order.
+// processes its queue in order. The packet in service stays at the head of
+// the ring until its service ends, so that a packet is copied once, into
+// the ring, on its way through the node.
 type cpu struct {
-	queue    []packet // ring, grown by doubling up to limit slots
-	limit    int      // Node.QueueLen
-	head, n  int
-	busy     bool
-	cur      packet          // the packet being processed
-	hdr      balancer.Packet // the copy of cur.hdr handed to the balancer
+	queue    []packet        // ring, grown by doubling up to limit+1 slots
+	limit    int             // Node.QueueLen: packets waiting, besides the one in service
+	head, n  int             // n: packets held, the one in service (at head) included
+	hdr      balancer.Packet // the copy of the head's header handed to the balancer
 	dec      balancer.Decision
 	busyTime Time
 	env      balancer.Env
-	meter    *cost.Meter
+	stu      cost.STU          // the cost of the packet in service
+	meter    *cost.Meter       // legitimate packets' operations, the whole run
+	atkMeter *cost.Meter       // attack packets'
 	lb       balancer.Balancer // its node's balancer
 }
 
+// busy reports whether a packet is in service.
+func (c *cpu) busy() bool { return c.n > 0 }
+
+// cur returns the packet in service; the CPU is busy.
+func (c *cpu) cur() *packet { return &c.queue[c.head] }
+
+// push appends p to the ring and reports whether it fit: a packet arriving
+// at an idle CPU always does (it goes into service), one arriving at a
+// busy CPU if fewer than limit packets wait.
 func (c *cpu) push(p *packet) bool {
 	if c.n == len(c.queue) {
-		if c.n >= c.limit {
+		if c.n > c.limit {
 			return false
 		}
 		c.grow()
@@ -57,10 +68,10 @@ func (c *cpu) push(p *packet) bool {
 	return true
 }
 
-// grow doubles the ring (up to limit), keeping the queued packets in
-// order, so that deep queues cost memory only when they fill.
+// grow doubles the ring (up to limit+1), keeping the packets in order, so
+// that deep queues cost memory only when they fill.
 func (c *cpu) grow() {
-	q := make([]packet, min(max(2*len(c.queue), 64), c.limit))
+	q := make([]packet, min(max(2*len(c.queue), 64), c.limit+1))
 	for i := range c.n {
 		j := c.head + i
 		if j >= len(c.queue) {
@@ -71,8 +82,8 @@ func (c *cpu) grow() {
 	c.queue, c.head = q, 0
 }
 
+// pop removes the packet in service.
 func (c *cpu) pop() {
-	c.cur = c.queue[c.head]
 	c.head++
 	if c.head == len(c.queue) {
 		c.head = 0

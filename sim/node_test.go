@@ -32,13 +32,15 @@ func TestRSS(t *testing.T) {
 	}
 }
 
+// A CPU holds the packet in service and up to limit waiting behind it,
+// in a ring that grows to that bound and no further.
 func TestCPUQueueGrowsToItsBound(t *testing.T) {
 	c := cpu{limit: 100}
 	next := uint32(0)
 	push := func(n int) {
 		for range n {
 			if !c.push(&packet{flow: next}) {
-				t.Fatalf("push of flow %d refused with %d queued", next, c.n)
+				t.Fatalf("push of flow %d refused with %d held", next, c.n)
 			}
 			next++
 		}
@@ -47,20 +49,20 @@ func TestCPUQueueGrowsToItsBound(t *testing.T) {
 	for range 10 { // move the head so that the ring wraps before it grows
 		c.pop()
 	}
-	push(60)
+	push(61)
 	if c.push(&packet{flow: 999}) {
-		t.Fatal("push accepted past the bound of 100")
+		t.Fatal("push accepted past 1 in service + 100 waiting")
 	}
-	if len(c.queue) > 100 {
-		t.Errorf("ring of %d slots for a bound of 100", len(c.queue))
+	if len(c.queue) > 101 {
+		t.Errorf("ring of %d slots for 1 + 100 packets", len(c.queue))
 	}
 	for want := uint32(10); want < next; want++ {
-		c.pop()
-		if c.cur.flow != want {
-			t.Fatalf("popped flow %d, want %d", c.cur.flow, want)
+		if !c.busy() || c.cur().flow != want {
+			t.Fatalf("head is flow %d (busy %v), want %d", c.cur().flow, c.busy(), want)
 		}
+		c.pop()
 	}
-	if c.n != 0 {
+	if c.n != 0 || c.busy() {
 		t.Errorf("%d left in the queue", c.n)
 	}
 }

@@ -215,7 +215,7 @@ func installReplay(r *runner) {
 // start schedules the trace's first arrival.
 func (rp *replay) start() {
 	if len(rp.pkts) > 0 {
-		rp.r.sched.Post(rp.pkts[0].At, rp.h, 0)
+		rp.r.sched.post(rp.pkts[0].At, rp.h, 0)
 	}
 }
 
@@ -230,7 +230,7 @@ func (rp *replay) arrive(uint32) {
 		rp.next++
 	}
 	if rp.next < len(rp.pkts) && r.err == nil {
-		r.sched.Post(rp.pkts[rp.next].At, rp.h, 0)
+		r.sched.post(rp.pkts[rp.next].At, rp.h, 0)
 	}
 }
 

@@ -135,7 +135,7 @@ func newRunner(sc *Scenario, lb balancer.Balancer, newLB func() (balancer.Balanc
 	for i := range r.cpus {
 		c := &r.cpus[i]
 		c.limit = ql
-		c.meter = cost.NewMeter(r.model)
+		c.meter, c.atkMeter = cost.NewMeter(r.model), cost.NewMeter(r.model)
 		c.env = balancer.Env{CPU: i % ncpu, Meter: c.meter}
 		c.lb = lb
 	}
@@ -207,14 +207,27 @@ func (r *runner) run() error {
 		return fmt.Errorf("sim: %s: SetBackends(scenario.backends): %w", r.lb.Name(), err)
 	}
 	for i, ev := range r.events {
-		r.sched.Post(ev.At, r.hControl, uint32(i))
+		r.sched.post(ev.At, r.hControl, uint32(i))
 	}
 	for _, start := range r.on.start {
 		start()
 	}
-	r.sched.Drain()
+	for {
+		it, ok := r.sched.next()
+		if !ok {
+			break
+		}
+		if it.kind == uint32(r.hDone) { // most events: spare the indirect call
+			r.done(it.arg)
+		} else {
+			r.sched.dispatch(it)
+		}
+	}
 	if r.err != nil {
 		return r.err
+	}
+	for i := range r.cpus {
+		r.ops.Add(r.cpus[i].meter)
 	}
 	r.end = max(r.end, r.sched.Now())
 	for i := range r.backends {
@@ -299,13 +312,12 @@ func (r *runner) inject(p *packet, frame []byte) {
 		return
 	}
 	cp := &r.cpus[c]
-	if !cp.busy {
-		cp.cur = *p
-		r.start(c)
-		return
-	}
 	if !cp.push(p) {
 		r.drop(DropQueueFull, p)
+		return
+	}
+	if cp.n == 1 { // the CPU was idle
+		r.start(c)
 	}
 }
 
@@ -322,30 +334,37 @@ func (r *runner) refuse(p *packet, frame []byte, reason string) {
 // of its service: its metered cost times NsPerSTU.
 func (r *runner) start(c int) {
 	cp := &r.cpus[c]
-	cp.busy = true
-	cp.meter.Reset()
+	p := cp.cur()
+	// The CPU's meters run for the whole run, legitimate packets apart
+	// from an attack's: a packet costs what its Process adds.
+	m := cp.meter
+	if p.attack {
+		m = cp.atkMeter
+	}
+	cp.env.Meter = m
 	cp.env.Now = r.sched.Now()
-	cp.hdr = cp.cur.hdr // the balancer gets a copy: what it writes does not change the bookkeeping
+	cp.hdr = p.hdr // the balancer gets a copy: what it writes does not change the bookkeeping
+	before := m.Total()
 	cp.dec = cp.lb.Process(&cp.env, &cp.hdr)
-	stu := cp.meter.Total()
-	if cp.cur.attack {
+	stu := m.Total() - before
+	cp.stu = stu
+	if p.attack {
 		r.atk.Processed++
 		r.atk.Cost += stu
 	} else {
-		r.ops.Add(cp.meter)
 		r.costHist.add(uint64(stu))
 		r.processed++
 	}
 	d := r.model.Duration(stu)
 	cp.busyTime += d
-	r.sched.PostAfter(d, r.hDone, uint32(c))
+	r.sched.post(r.sched.Now()+d, r.hDone, uint32(c))
 }
 
 // done ends CPU c's service: the decided packet leaves the node, and the
 // next queued one starts.
 func (r *runner) done(c uint32) {
 	cp := &r.cpus[c]
-	p := &cp.cur
+	p := cp.cur()
 	for _, leave := range r.on.leave {
 		leave(int(c), p, &cp.dec)
 	}
@@ -364,12 +383,10 @@ func (r *runner) done(c uint32) {
 		}
 		r.drop(reason, p)
 	}
-	if cp.n == 0 {
-		cp.busy = false
-		return
-	}
 	cp.pop()
-	r.start(int(c))
+	if cp.n > 0 {
+		r.start(int(c))
+	}
 }
 
 // drop counts a lost packet and resolves it if it is a fragment.

@@ -431,7 +431,7 @@ func (sv *services) leave(c int, p *packet, _ *balancer.Decision) {
 		return
 	}
 	r := sv.r
-	stu := r.cpus[c].meter.Total()
+	stu := r.cpus[c].stu
 	st.processed++
 	st.cost += uint64(stu)
 	st.costHist.add(uint64(stu))

@@ -508,11 +508,11 @@ func addGenerator(r *runner, t *Traffic, tr *traffic, svc uint16, st *svcStats) 
 func (g *generator) start() {
 	r := g.r
 	if first := g.t.gap(); first < r.dur {
-		r.sched.Post(first, g.hArrive, 0)
+		r.sched.post(first, g.hArrive, 0)
 	}
 	if g.t.churnGap > 0 {
 		if first := g.t.nextChurn(); first < r.dur {
-			r.sched.Post(first, g.hChurn, 0)
+			r.sched.post(first, g.hChurn, 0)
 		}
 	}
 }
@@ -526,7 +526,7 @@ func (g *generator) churn(uint32) {
 		g.st.newFlows++
 	}
 	if next := r.sched.Now() + g.t.nextChurn(); next < r.dur && r.err == nil {
-		r.sched.Post(next, g.hChurn, 0)
+		r.sched.post(next, g.hChurn, 0)
 	}
 }
 
@@ -568,7 +568,7 @@ func (g *generator) arrive(uint32) {
 		r.inject(p, nil)
 	}
 	if next := now + g.t.gap(); next < r.dur && r.err == nil {
-		r.sched.Post(next, g.hArrive, 0)
+		r.sched.post(next, g.hArrive, 0)
 	}
 }
 
@@ -585,7 +585,7 @@ func (g *generator) later(t Time, p *packet) {
 		slot = uint32(len(g.late))
 		g.late = append(g.late, *p)
 	}
-	g.r.sched.Post(t, g.hLate, slot)
+	g.r.sched.post(t, g.hLate, slot)
 }
 
 // lateArrive delivers the fragment held in slot to the NIC.
