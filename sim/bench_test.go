@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -110,4 +112,54 @@ func BenchmarkRunKatran(b *testing.B) {
 
 func BenchmarkRunCilium(b *testing.B) {
 	benchRun(b, benchScenario(200*time.Millisecond), func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) })
+}
+
+// BenchmarkRunDesigns is the speed of each design's model against the
+// simulator's own floor, in the same run: each op runs the throughput
+// scenario once with the stateless test balancer (the baseline: events,
+// RSS, queues, reassembly and metrics, with a Maglev lookup per packet),
+// then with Titan, Katran and Cilium, one after the other on one locked
+// thread, from a collected heap. It reports, per design, the median over
+// ops of simulated packets per second of the thread's CPU time (which the
+// machine's other work does not inflate the way it does the wall clock),
+// and its ratio to the baseline's: titan/base and so on.
+func BenchmarkRunDesigns(b *testing.B) {
+	designs := []struct {
+		name string
+		mk   func() (balancer.Balancer, error)
+	}{
+		{"base", newMaglev},
+		{"titan", newTitan},
+		{"katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
+		{"cilium", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
+	}
+	sc := benchScenario(200 * time.Millisecond)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	rates := make([][]float64, len(designs))
+	for b.Loop() {
+		for i, d := range designs {
+			runtime.GC()
+			c := testutil.ThreadCPU()
+			r, err := sim.Run(sc, d.mk)
+			cpu := testutil.ThreadCPU() - c
+			if err != nil {
+				b.Fatal(err)
+			}
+			rates[i] = append(rates[i], float64(r.Packets)/cpu.Seconds())
+		}
+	}
+	base := median(rates[0])
+	b.ReportMetric(base, "base-pkts/s")
+	for i, d := range designs[1:] {
+		rate := median(rates[i+1])
+		b.ReportMetric(rate, d.name+"-pkts/s")
+		b.ReportMetric(rate/base, d.name+"/base")
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
