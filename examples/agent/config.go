@@ -44,22 +44,36 @@ const maxConfigSize = 1 << 20
 
 // Errors of config validation, wrapped with the field's name and value.
 var (
-	ErrNotIPv4     = errors.New("not an IPv4 address")
+	ErrNotIP       = errors.New("not an IPv4 or IPv6 address")
+	ErrFamily      = errors.New("not the VIP's address family")
 	ErrMissing     = errors.New("missing")
 	ErrDuplicate   = errors.New("duplicate")
 	ErrRange       = errors.New("out of range")
 	ErrBadDuration = errors.New("not a duration")
 	ErrImmutable   = errors.New("cannot change on reload (restart the agent)")
 	ErrUnusable    = errors.New("not a usable unicast address")
+	ErrUnknown     = errors.New("no such backend")
+	ErrUnserved    = errors.New("serves nothing")
 )
+
+// ErrNotIPv4 is the error an IPv6 address got before the agent took IPv6.
+//
+// Deprecated: addresses are IPv4 or IPv6; an address that is neither is
+// [ErrNotIP].
+var ErrNotIPv4 = ErrNotIP
+
+// MaxServices is the most services a config may list: what the XDP
+// datapath can hold (xdp.MaxServices when it serves services).
+const MaxServices = 256
 
 // Config is a validated agent configuration: every default filled in.
 type Config struct {
 	// Interface is the network interface the program attaches to; the
 	// -iface flag overrides it.
 	Interface string
-	// VIPs are the virtual addresses balanced; at least one. Other
-	// traffic on the interface is passed to the kernel untouched.
+	// VIPs are the virtual addresses balanced, IPv4 or IPv6; at least
+	// one. Other traffic on the interface is passed to the kernel
+	// untouched.
 	VIPs []netip.Addr
 	// Program holds the options the Titan program is loaded with.
 	Program ProgramConfig
@@ -67,6 +81,26 @@ type Config struct {
 	Health HealthConfig
 	// Backends are the configured backends, in file order.
 	Backends []BackendConfig
+	// Services, when set, are the services the datapath serves (each a
+	// VIP, port and protocol with its own pool and ring), in file order:
+	// a packet to a VIP's port and protocol that is no service is passed.
+	// Without services every backend serves every port and protocol of
+	// the VIPs of its family (the catch-all).
+	Services []ServiceConfig
+}
+
+// ServiceConfig is one configured service: its key, its pool (each
+// backend with its weight in this service) and its ring size.
+type ServiceConfig struct {
+	Key      balancer.ServiceKey
+	Pool     []PoolMember
+	RingSize uint64 // 0: program.ring_size
+}
+
+// PoolMember is a backend of a service's pool.
+type PoolMember struct {
+	ID     balancer.BackendID
+	Weight uint32
 }
 
 // ProgramConfig is the part of [xdp.Options] the file may set, with the
@@ -147,6 +181,16 @@ type fileConfig struct {
 		Weight     *int64 `json:"weight"`
 		HealthPort *int64 `json:"health_port"`
 	} `json:"backends"`
+	Services []struct {
+		VIP      string `json:"vip"`
+		Port     *int64 `json:"port"`
+		Protocol string `json:"protocol"`
+		Pool     []struct {
+			ID     *int64 `json:"id"`
+			Weight *int64 `json:"weight"`
+		} `json:"pool"`
+		RingSize int64 `json:"ring_size"`
+	} `json:"services"`
 }
 
 // LoadConfig reads and validates the JSON config file at path, which must
@@ -188,7 +232,7 @@ func fileKind(m os.FileMode) string {
 // read strictly: keys match exactly (case included), each once, an unknown
 // key is an error (a misspelt key must not be ignored silently), and
 // nothing may follow the object. Errors name the field, e.g.
-// `config: backends[1].address "x": not an IPv4 address`.
+// `config: backends[1].address "x": not an IPv4 or IPv6 address`.
 func ParseConfig(r io.Reader) (*Config, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxConfigSize+1))
 	if err != nil {
@@ -206,8 +250,9 @@ func ParseConfig(r io.Reader) (*Config, error) {
 
 // unusable says why a is no address to send packets to or to balance, or
 // returns "": the balancer would deliver to itself (unspecified, loopback,
-// "this network"), to many hosts (multicast, broadcast), or to no routable
-// host (link-local, reserved).
+// IPv4's "this network"), to many hosts (multicast, IPv4 broadcast), or
+// to no routable host (link-local, IPv4's reserved 240.0.0.0/4); an IPv6
+// address with a zone or IPv4-mapped is written otherwise.
 func unusable(a netip.Addr) string {
 	switch {
 	case a.IsUnspecified():
@@ -216,6 +261,14 @@ func unusable(a netip.Addr) string {
 		return "loopback (the balancer host itself)"
 	case a.IsMulticast():
 		return "multicast"
+	case a.Zone() != "":
+		return "has a zone (%" + a.Zone() + ")"
+	case a.Is4In6():
+		return "IPv4-mapped (write the IPv4 address)"
+	case a.Is6() && a.IsLinkLocalUnicast():
+		return "link-local (fe80::/10: not routed)"
+	case a.Is6():
+		return ""
 	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		return "broadcast"
 	case a.As4()[0] == 0:
@@ -228,20 +281,40 @@ func unusable(a netip.Addr) string {
 	return ""
 }
 
+// parseAddr parses an IPv4 or IPv6 address that is usable (see
+// [unusable]); field names it in errors.
+func parseAddr(field, s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%s %q: %w", field, s, ErrNotIP)
+	}
+	if why := unusable(a); why != "" {
+		return netip.Addr{}, fmt.Errorf("%s %q: %w: %s", field, s, ErrUnusable, why)
+	}
+	return a, nil
+}
+
+// family names a's address family.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
 func (fc *fileConfig) validate() (*Config, error) {
 	c := &Config{Interface: fc.Interface}
 	if len(fc.VIPs) == 0 {
-		return nil, fmt.Errorf("config: vips: %w: at least one VIP (an empty list would balance every IPv4 packet on the interface)", ErrMissing)
+		return nil, fmt.Errorf("config: vips: %w: at least one VIP (an empty list would balance every packet on the interface)", ErrMissing)
 	}
 	vips := map[netip.Addr]int{}
+	vipFamily := map[bool]bool{} // Is4 -> some VIP of that family
 	for i, s := range fc.VIPs {
-		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("config: vips[%d] %q: %w", i, s, ErrNotIPv4)
+		a, err := parseAddr(fmt.Sprintf("config: vips[%d]", i), s)
+		if err != nil {
+			return nil, err
 		}
-		if why := unusable(a); why != "" {
-			return nil, fmt.Errorf("config: vips[%d] %q: %w: %s", i, s, ErrUnusable, why)
-		}
+		vipFamily[a.Is4()] = true
 		if j, ok := vips[a]; ok {
 			return nil, fmt.Errorf("config: vips[%d] %q: %w (vips[%d])", i, s, ErrDuplicate, j)
 		}
@@ -312,7 +385,7 @@ func (fc *fileConfig) validate() (*Config, error) {
 	switch {
 	case n > MaxBackends:
 		return nil, fmt.Errorf("config: backends: %d backends: %w (at most %d)", n, ErrRange, MaxBackends)
-	case uint64(n) > c.Program.RingSize:
+	case len(fc.Services) == 0 && uint64(n) > c.Program.RingSize:
 		// Every backend may be up at once: the ring needs a slot each.
 		return nil, fmt.Errorf("config: program.ring_size %d: %w (fewer slots than the %d backends)", c.Program.RingSize, ErrRange, n)
 	case float64(n)/h.Interval.Seconds() > MaxCheckRate:
@@ -345,12 +418,12 @@ func (fc *fileConfig) validate() (*Config, error) {
 		if fb.Address == "" {
 			return nil, fmt.Errorf("%s: %w", field("address"), ErrMissing)
 		}
-		a, err := netip.ParseAddr(fb.Address)
-		if err != nil || !a.Is4() {
-			return nil, fmt.Errorf("%s %q: %w", field("address"), fb.Address, ErrNotIPv4)
+		a, err := parseAddr(field("address"), fb.Address)
+		if err != nil {
+			return nil, err
 		}
-		if why := unusable(a); why != "" {
-			return nil, fmt.Errorf("%s %q: %w: %s", field("address"), fb.Address, ErrUnusable, why)
+		if len(fc.Services) == 0 && !vipFamily[a.Is4()] {
+			return nil, fmt.Errorf("%s %q: %w: no VIP is %s", field("address"), fb.Address, ErrUnserved, family(a))
 		}
 		if j, ok := addrs[a]; ok {
 			return nil, fmt.Errorf("%s %q: %w (backends[%d])", field("address"), fb.Address, ErrDuplicate, j)
@@ -376,7 +449,139 @@ func (fc *fileConfig) validate() (*Config, error) {
 		b.HealthPort = uint16(*fb.HealthPort)
 		c.Backends = append(c.Backends, b)
 	}
+	if err := fc.validateServices(c, vips, ids); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// validateServices reads the services section into c: each service's VIP
+// one of vips, a port and protocol (tcp or udp) no other service of the
+// VIP has, a pool of configured backends (ids: by ID, their index) of the
+// VIP's family, each once, and a ring size that is 0 (program.ring_size)
+// or a prime that holds the pool. With services, every backend must be in
+// a pool.
+func (fc *fileConfig) validateServices(c *Config, vips map[netip.Addr]int, ids map[balancer.BackendID]int) error {
+	if len(fc.Services) > MaxServices {
+		return fmt.Errorf("config: services: %d services: %w (at most %d)", len(fc.Services), ErrRange, MaxServices)
+	}
+	keys := map[balancer.ServiceKey]int{}
+	pooled := map[balancer.BackendID]bool{}
+	for i, fs := range fc.Services {
+		field := func(f string) string { return fmt.Sprintf("config: services[%d].%s", i, f) }
+		var s ServiceConfig
+		if fs.VIP == "" {
+			return fmt.Errorf("%s: %w", field("vip"), ErrMissing)
+		}
+		vip, err := parseAddr(field("vip"), fs.VIP)
+		if err != nil {
+			return err
+		}
+		if _, ok := vips[vip]; !ok {
+			return fmt.Errorf("%s %q: %w: not one of vips (the program balances those only)", field("vip"), fs.VIP, ErrUnknown)
+		}
+		if fs.Port == nil {
+			return fmt.Errorf("%s: %w", field("port"), ErrMissing)
+		}
+		if *fs.Port < 1 || *fs.Port > 65535 {
+			return fmt.Errorf("%s %d: %w (1 to 65535)", field("port"), *fs.Port, ErrRange)
+		}
+		s.Key = balancer.ServiceKey{VIP: vip, Port: uint16(*fs.Port)}
+		switch fs.Protocol {
+		case "tcp":
+			s.Key.Proto = balancer.ProtoTCP
+		case "udp":
+			s.Key.Proto = balancer.ProtoUDP
+		case "":
+			return fmt.Errorf("%s: %w (tcp or udp)", field("protocol"), ErrMissing)
+		default:
+			return fmt.Errorf("%s %q: %w (tcp or udp)", field("protocol"), fs.Protocol, ErrRange)
+		}
+		if j, ok := keys[s.Key]; ok {
+			return fmt.Errorf("config: services[%d] %v: %w (services[%d])", i, s.Key, ErrDuplicate, j)
+		}
+		keys[s.Key] = i
+		if len(fs.Pool) == 0 {
+			return fmt.Errorf("%s: %w: at least one backend", field("pool"), ErrMissing)
+		}
+		in := map[balancer.BackendID]int{}
+		for j, fm := range fs.Pool {
+			mf := func(f string) string { return field(fmt.Sprintf("pool[%d].%s", j, f)) }
+			if fm.ID == nil {
+				return fmt.Errorf("%s: %w", mf("id"), ErrMissing)
+			}
+			bi, ok := ids[balancer.BackendID(*fm.ID)]
+			if *fm.ID < 0 || *fm.ID > 1<<32-1 || !ok {
+				return fmt.Errorf("%s %d: %w (not in backends)", mf("id"), *fm.ID, ErrUnknown)
+			}
+			b := c.Backends[bi]
+			if k, ok := in[b.ID]; ok {
+				return fmt.Errorf("%s %d: %w (pool[%d])", mf("id"), b.ID, ErrDuplicate, k)
+			}
+			in[b.ID] = j
+			if b.Addr.Is4() != vip.Is4() {
+				return fmt.Errorf("%s %d: backends[%d].address %v: %w (%s)", mf("id"), b.ID, bi, b.Addr, ErrFamily, vip)
+			}
+			m := PoolMember{ID: b.ID, Weight: b.Weight}
+			if fm.Weight != nil {
+				if *fm.Weight < 0 || *fm.Weight > 1<<16 {
+					return fmt.Errorf("%s %d: %w (0 to 65536)", mf("weight"), *fm.Weight, ErrRange)
+				}
+				m.Weight = uint32(*fm.Weight)
+			}
+			s.Pool = append(s.Pool, m)
+			pooled[b.ID] = true
+		}
+		switch r := fs.RingSize; {
+		case r == 0:
+			if uint64(len(s.Pool)) > c.Program.RingSize {
+				return fmt.Errorf("config: program.ring_size %d: %w (fewer slots than services[%d]'s %d backends)", c.Program.RingSize, ErrRange, i, len(s.Pool))
+			}
+		case r < 0 || r > maglev.MaxSize:
+			return fmt.Errorf("%s %d: %w (0 for program.ring_size, at most %d)", field("ring_size"), r, ErrRange, maglev.MaxSize)
+		case r < int64(len(s.Pool)):
+			// Every backend may be up at once: the ring needs a slot each.
+			return fmt.Errorf("%s %d: %w (fewer slots than its %d backends)", field("ring_size"), r, ErrRange, len(s.Pool))
+		case !maglev.IsPrime(uint64(r)):
+			return fmt.Errorf("%s %d: %w", field("ring_size"), r, maglev.ErrSizeNotPrime)
+		}
+		s.RingSize = uint64(fs.RingSize)
+		c.Services = append(c.Services, s)
+	}
+	if len(c.Services) == 0 {
+		return nil
+	}
+	for i, b := range c.Backends {
+		if !pooled[b.ID] {
+			return fmt.Errorf("config: backends[%d].id %d: %w: in no service's pool (with services, every backend serves one)", i, b.ID, ErrUnserved)
+		}
+	}
+	// What the datapath checks too, as a last word.
+	if err := balancer.ValidateServices(c.services(nil)); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// services returns the configured services with each pool member's
+// backend as the datapath gets it: its name and address, its weight in the
+// service, Up as up reports it (nil: every backend up).
+func (c *Config) services(up func(balancer.BackendID) bool) []balancer.Service {
+	byID := make(map[balancer.BackendID]BackendConfig, len(c.Backends))
+	for _, b := range c.Backends {
+		byID[b.ID] = b
+	}
+	ss := make([]balancer.Service, len(c.Services))
+	for i, s := range c.Services {
+		ss[i] = balancer.Service{Key: s.Key, RingSize: s.RingSize}
+		for _, m := range s.Pool {
+			b := byID[m.ID]
+			ss[i].Backends = append(ss[i].Backends, balancer.Backend{
+				ID: b.ID, Name: b.Name, Addr: b.Addr, Weight: m.Weight, Up: up == nil || up(b.ID),
+			})
+		}
+	}
+	return ss
 }
 
 // validate checks what xdp.Load would refuse, so that a bad program

@@ -111,7 +111,8 @@ func TestConfigErrors(t *testing.T) {
 		{"key case nested", `{` + vip + `,"backends":[{"id":1,"Address":"10.0.0.1","health_port":80}]}`, "config: backends[0].Address: unknown field", nil},
 		{"duplicate key", `{` + vip + `,"vips":["192.0.2.9"],"backends":[` + b1 + `]}`, "config: vips: duplicate field (line 1)", nil},
 		{"no vips", `{"backends":[` + b1 + `]}`, "config: vips: missing", ErrMissing},
-		{"bad vip", `{"vips":["::1"],"backends":[` + b1 + `]}`, `config: vips[0] "::1": not an IPv4 address`, ErrNotIPv4},
+		{"bad vip", `{"vips":["192.0.2"],"backends":[` + b1 + `]}`, `config: vips[0] "192.0.2": not an IPv4 or IPv6 address`, ErrNotIP},
+		{"vip6 loopback", vipConfig("::1"), `config: vips[0] "::1": not a usable unicast address: loopback`, ErrUnusable},
 		{"dup vip", `{"vips":["192.0.2.1","192.0.2.1"],"backends":[` + b1 + `]}`, `config: vips[1] "192.0.2.1": duplicate (vips[0])`, ErrDuplicate},
 		// Finding 4: addresses the balancer can never reach correctly.
 		{"vip unspecified", vipConfig("0.0.0.0"), `config: vips[0] "0.0.0.0": not a usable unicast address: unspecified`, ErrUnusable},
@@ -126,7 +127,7 @@ func TestConfigErrors(t *testing.T) {
 		{"backend link-local", backend("169.254.1.1"), `config: backends[0].address "169.254.1.1": not a usable unicast address: link-local`, ErrUnusable},
 		{"backend reserved", backend("240.0.0.1"), `config: backends[0].address "240.0.0.1": not a usable unicast address: reserved`, ErrUnusable},
 		{"no backends", `{` + vip + `}`, "config: backends: missing", ErrMissing},
-		{"bad address", `{` + vip + `,"backends":[` + b1 + `,{"id":2,"address":"x","health_port":80}]}`, `config: backends[1].address "x": not an IPv4 address`, ErrNotIPv4},
+		{"bad address", `{` + vip + `,"backends":[` + b1 + `,{"id":2,"address":"x","health_port":80}]}`, `config: backends[1].address "x": not an IPv4 or IPv6 address`, ErrNotIP},
 		{"missing address", `{` + vip + `,"backends":[{"id":2,"health_port":80}]}`, `config: backends[0].address: missing`, ErrMissing},
 		{"missing id", `{` + vip + `,"backends":[{"address":"10.0.0.1","health_port":80}]}`, `config: backends[0].id: missing`, ErrMissing},
 		{"id range", `{` + vip + `,"backends":[{"id":4096,"address":"10.0.0.1","health_port":80}]}`, `config: backends[0].id 4096: out of range (0 to program.max_backends-1 = 4095)`, ErrRange},
@@ -153,20 +154,7 @@ func TestConfigErrors(t *testing.T) {
 		{"table size", `{` + vip + `,"program":{"conn_table_size":-1},"backends":[` + b1 + `]}`, `config: program.conn_table_size -1: out of range`, ErrRange},
 		{"attach mode", `{` + vip + `,"program":{"attach_mode":"turbo"},"backends":[` + b1 + `]}`, `config: program.attach_mode "turbo": out of range`, ErrRange},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig(strings.NewReader(tc.in))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want one containing %q", err, tc.want)
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Fatalf("%v is not %v", err, tc.is)
-			}
-			for _, goName := range []string{"int64", "[]string", "struct", "main.", "Go "} {
-				if strings.Contains(err.Error(), goName) {
-					t.Errorf("error %q names Go's %q", err, goName)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { refused(t, tc.in, tc.want, tc.is) })
 	}
 }
 
@@ -316,4 +304,22 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted config, refused ring: %v", err)
 		}
 	})
+}
+
+// refused checks that ParseConfig refuses in with an error containing
+// want, matching is (unless nil), and naming no Go type.
+func refused(t *testing.T, in, want string, is error) {
+	t.Helper()
+	_, err := ParseConfig(strings.NewReader(in))
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one containing %q", err, want)
+	}
+	if is != nil && !errors.Is(err, is) {
+		t.Fatalf("%v is not %v", err, is)
+	}
+	for _, goName := range []string{"int64", "[]string", "struct", "main.", "Go "} {
+		if strings.Contains(err.Error(), goName) {
+			t.Errorf("error %q names Go's %q", err, goName)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/xdp"
 )
 
@@ -29,6 +30,57 @@ type Datapath interface {
 	Close() error
 }
 
+// ServiceDatapath is a [Datapath] that serves services: the agent hands a
+// config with services to SetServices, the whole desired set (each pool's
+// backends with their health and their weight in the service), instead of
+// SetBackends.
+type ServiceDatapath interface {
+	Datapath
+	SetServices(ss []balancer.Service) error
+}
+
+// ErrDatapath is wrapped by [XDPTakes] for what the config asks that the
+// XDP datapath of this build cannot do.
+var ErrDatapath = errors.New("the XDP datapath of this build cannot take it")
+
+// XDPTakes reports what of cfg the XDP datapath cannot take, before
+// anything is loaded, so that the agent refuses the config (at start,
+// with -check, and on reload) with an error that names the field rather
+// than failing at the first write: services, unless [xdp.Program]
+// implements [balancer.ServiceSetter]; IPv6 VIPs, unless the program's
+// config takes them; IPv6 backends, unless the Titan model the program
+// is in parity with takes them ([titan.Balancer.SetBackends] or
+// SetServices, which refuse what the kernel program refuses). Each
+// refusal lifts by itself when the datapath grows the feature.
+func XDPTakes(cfg *Config) error {
+	if len(cfg.Services) > 0 {
+		if _, ok := any((*xdp.Program)(nil)).(balancer.ServiceSetter); !ok {
+			return fmt.Errorf("config: services: %w: xdp.Program does not serve services yet (no SetServices); list the backends without services", ErrDatapath)
+		}
+	}
+	opts := cfg.Options()
+	if _, err := opts.Config.Resolve(); err != nil {
+		return fmt.Errorf("config: vips: %w: %w", ErrDatapath, err)
+	}
+	model, err := titan.New(opts.Config)
+	if err != nil {
+		return fmt.Errorf("config: program: %w: %w", ErrDatapath, err)
+	}
+	var bs []balancer.Backend
+	for _, b := range cfg.Backends {
+		bs = append(bs, balancer.Backend{ID: b.ID, Name: b.Name, Addr: b.Addr, Weight: b.Weight, Up: true})
+	}
+	if len(cfg.Services) == 0 {
+		err = model.SetBackends(bs)
+	} else if ss, ok := any(model).(balancer.ServiceSetter); ok {
+		err = ss.SetServices(cfg.services(nil))
+	}
+	if err != nil {
+		return fmt.Errorf("config: backends: %w: %w", ErrDatapath, err)
+	}
+	return nil
+}
+
 // XDPDatapath is the real [Datapath]: an [xdp.Program] attached to one
 // interface, pinned ([OpenPinnedXDP]) or not ([OpenXDP]). Its methods
 // serialise access to the program, which is not safe for concurrent use on
@@ -42,7 +94,7 @@ type XDPDatapath struct {
 	closed  bool
 }
 
-var _ Datapath = (*XDPDatapath)(nil)
+var _ ServiceDatapath = (*XDPDatapath)(nil)
 
 // OpenXDP loads the Titan program with the config's VIPs and program
 // options and attaches it to the interface ifindex in the configured
@@ -168,6 +220,18 @@ func (d *XDPDatapath) SetBackends(bs []balancer.Backend) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.prog.SetBackends(bs)
+}
+
+// SetServices implements [ServiceDatapath] when the program serves
+// services, and refuses the set otherwise (see [XDPTakes]).
+func (d *XDPDatapath) SetServices(ss []balancer.Service) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	setter, ok := any(d.prog).(balancer.ServiceSetter)
+	if !ok {
+		return fmt.Errorf("set services: %w: xdp.Program does not serve services yet", ErrDatapath)
+	}
+	return setter.SetServices(ss)
 }
 
 // Stats implements [Datapath].

@@ -132,9 +132,16 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	if cfg.Interface == "" {
 		return usage(errors.New("no interface: give -iface or \"interface\" in the config"))
 	}
+	if err := XDPTakes(cfg); err != nil {
+		return usage(err)
+	}
 	if *check {
-		fmt.Fprintf(stdout, "config OK: interface %s, VIPs %v, %d backends, health every %v (timeout %v, rise %d, fall %d, drain %v)\n",
-			cfg.Interface, cfg.VIPs, len(cfg.Backends), cfg.Health.Interval, cfg.Health.Timeout,
+		services := ""
+		if n := len(cfg.Services); n > 0 {
+			services = fmt.Sprintf(" in %d services", n)
+		}
+		fmt.Fprintf(stdout, "config OK: interface %s, VIPs %v, %d backends%s, health every %v (timeout %v, rise %d, fall %d, drain %v)\n",
+			cfg.Interface, cfg.VIPs, len(cfg.Backends), services, cfg.Health.Interval, cfg.Health.Timeout,
 			cfg.Health.Rise, cfg.Health.Fall, cfg.Health.Drain)
 		return exitOK
 	}
@@ -284,6 +291,9 @@ func reload(a *Agent, path, ifaceFlag string, log *slog.Logger) {
 	next, err := LoadConfig(path)
 	if err == nil {
 		err = checkFDs(len(next.Backends))
+	}
+	if err == nil {
+		err = XDPTakes(next)
 	}
 	if err != nil {
 		a.countFailedReload()

@@ -31,7 +31,7 @@ func TestRunFlagsAndConfig(t *testing.T) {
 		{"unknown flag", []string{"-bogus"}, exitUsage, "", "flag provided but not defined: -bogus"},
 		{"extra argument", []string{"-config", "agent.example.json", "now"}, exitUsage, "", `unexpected argument "now"`},
 		{"missing file", []string{"-config", filepath.Join(dir, "none.json")}, exitUsage, "", "agent: config: open "},
-		{"bad field", []string{"-config", bad}, exitUsage, "", `agent: config: backends[1].address "x": not an IPv4 address` + "\nusage:"},
+		{"bad field", []string{"-config", bad}, exitUsage, "", `agent: config: backends[1].address "x": not an IPv4 or IPv6 address` + "\nusage:"},
 		{"no interface", []string{"-config", noIface, "-check"}, exitUsage, "", "no interface: give -iface"},
 		{"bad metrics addr", []string{"-config", "agent.example.json", "-metrics", "9100"}, exitUsage, "", `-metrics "9100"`},
 		{"unknown interface", []string{"-config", "agent.example.json", "-iface", "titanlb-none0"}, exitUsage, "", `interface "titanlb-none0"`},

@@ -230,7 +230,7 @@ func TestE2EProcess(t *testing.T) {
 	}
 	// The failure counter and the log line are written one after the
 	// other: wait for the line rather than race it.
-	const reloadErr = `config: backends[1].address \"10.78.11\": not an IPv4 address`
+	const reloadErr = `config: backends[1].address \"10.78.11\": not an IPv4 or IPv6 address`
 	for deadline := time.Now().Add(e2eWait); !strings.Contains(a.stderr.String(), reloadErr); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the failed reload is not logged with the field:\n%s", a.stderr.String())
