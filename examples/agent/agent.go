@@ -49,6 +49,7 @@ type Agent struct {
 
 	inFlight atomic.Int64 // health checks under way
 
+	wmu      sync.Mutex // serialises writes to the datapath; taken before mu
 	mu       sync.Mutex
 	cfg      *Config
 	bes      map[balancer.BackendID]*backendState
@@ -58,7 +59,7 @@ type Agent struct {
 	adopted  bool // the datapath outlived the previous agent
 	rounds   uint64
 	skipped  uint64 // checks that could not run for lack of a local resource
-	late     uint64 // checks not started because the last one was still running
+	overlap  uint64 // checks started while the backend's previous one still ran
 	reloadOK uint64
 	reloadKO uint64
 	pushOK   uint64
@@ -77,7 +78,7 @@ type backendState struct {
 	ups, downs uint64 // transitions after the first check
 	draining   bool   // removed from the config: weight 0 until drainUntil
 	drainUntil time.Time
-	checking   bool // a check is under way
+	running    int  // checks under way
 	unchecked  bool // adopted drain of unknown health port: not checked
 }
 
@@ -195,6 +196,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	up, down := 0, 0
+	for _, s := range a.Backends() {
+		if s.Up {
+			up++
+		} else {
+			down++
+		}
+	}
+	a.log.Info("first round of health checks", "up", up, "down", down)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { a.writer(ctx) })
@@ -233,8 +243,8 @@ func (a *Agent) writer(ctx context.Context) {
 			return
 		case <-a.dirt:
 		}
+		err := a.push()
 		a.mu.Lock()
-		err := a.pushLocked()
 		gap := a.cfg.Health.Interval / 10
 		a.mu.Unlock()
 		a.logRound(ctx, err)
@@ -278,21 +288,24 @@ func (a *Agent) targets(unchecked bool) []BackendConfig {
 
 // round checks targets, starting check i at i*spread/len(targets) after
 // the round begins, then ends the drains that are due and writes the
-// backend set if it changed. A backend whose previous check is still
-// running is not checked again (counted as late).
+// backend set if it changed.
 func (a *Agent) round(ctx context.Context, targets []BackendConfig, spread time.Duration) error {
 	a.mu.Lock()
 	timeout := a.cfg.Health.Timeout
 	a.mu.Unlock()
 	start := time.Now()
 	var wg sync.WaitGroup
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	for i, t := range targets {
 		if spread > 0 {
 			at := start.Add(time.Duration(int64(spread) * int64(i) / int64(len(targets))))
 			if d := time.Until(at); d > 0 {
+				timer.Reset(d)
 				select {
 				case <-ctx.Done():
-				case <-time.After(d):
+				case <-timer.C:
 				}
 			}
 		}
@@ -310,7 +323,6 @@ func (a *Agent) round(ctx context.Context, targets []BackendConfig, spread time.
 	}
 
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.rounds++
 	a.roundSeconds.Observe(time.Since(start).Seconds())
 	now := a.now()
@@ -320,10 +332,14 @@ func (a *Agent) round(ctx context.Context, targets []BackendConfig, spread time.
 			a.log.Info("backend drained and removed", "id", id, "name", b.cfg.Name)
 		}
 	}
-	return a.pushLocked()
+	a.mu.Unlock()
+	return a.push()
 }
 
-// begin marks t's check as under way, unless one already is.
+// begin counts t's check as under way. One that starts while the
+// backend's previous check still runs (a timeout close to the interval, or
+// a stalled agent) is counted as overlapping, and runs: skipping it would
+// halve the rate at which the backend is checked.
 func (a *Agent) begin(t BackendConfig) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -331,43 +347,57 @@ func (a *Agent) begin(t BackendConfig) bool {
 	if b == nil {
 		return false // removed by a reload
 	}
-	if b.checking {
-		a.late++
-		return false
+	if b.running > 0 {
+		a.overlap++
 	}
-	b.checking = true
+	b.running++
 	return true
 }
 
 // check connects to t's health port and applies the result.
 func (a *Agent) check(ctx context.Context, t BackendConfig, timeout time.Duration) {
 	a.inFlight.Add(1)
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	// Not derived from ctx: thousands of checks a second registering with
+	// one parent context contend for its lock. A check outlives a
+	// cancelled ctx by its timeout at most, and records nothing then.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	c, err := a.dial(cctx, "tcp", t.HealthAddr())
 	if err == nil {
 		err = c.Close()
 	}
 	cancel()
 	a.inFlight.Add(-1)
+	// Logs are written after the lock is released: a slow stderr must not
+	// hold up the other checks.
+	if logf := a.apply(ctx, t, err); logf != nil {
+		logf()
+	}
+}
 
+// apply records the result err of t's check and returns what to log.
+func (a *Agent) apply(ctx context.Context, t BackendConfig, err error) func() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	b := a.bes[t.ID]
-	if b != nil {
-		b.checking = false
+	if b != nil && b.running > 0 {
+		b.running--
 	}
+	return a.applyLocked(ctx, t, b, err)
+}
+
+// applyLocked is apply's record keeping; a.mu is held.
+func (a *Agent) applyLocked(ctx context.Context, t BackendConfig, b *backendState, err error) func() {
 	switch {
 	case ctx.Err() != nil:
-		return
+		return nil
 	case localError(err):
 		// The agent's own shortage says nothing about the backend.
 		a.skipped++
-		a.log.Warn("health check could not run", "id", t.ID, "err", err)
-		return
+		return func() { a.log.Warn("health check could not run", "id", t.ID, "err", err) }
 	case b == nil || b.cfg.Addr != t.Addr || b.cfg.HealthPort != t.HealthPort:
-		return // removed or readdressed by a reload during the check
+		return nil // removed or readdressed by a reload during the check
 	}
-	a.record(b, err)
+	return a.record(b, err)
 }
 
 // localError reports whether a dial failed for lack of a resource of this
@@ -382,7 +412,7 @@ func localError(err error) bool {
 }
 
 // record applies one check result to b.
-func (a *Agent) record(b *backendState, err error) {
+func (a *Agent) record(b *backendState, err error) (logf func()) {
 	if err == nil {
 		b.ok++
 		b.succ++
@@ -393,25 +423,34 @@ func (a *Agent) record(b *backendState, err error) {
 		b.succ = 0
 	}
 	h := a.cfg.Health
+	c, up, succ, fail := b.cfg, b.up, b.succ, b.fail
 	switch {
 	case !b.checked:
 		b.checked, b.up = true, err == nil
-		a.log.Info("backend first check", "id", b.cfg.ID, "name", b.cfg.Name, "addr", b.cfg.HealthAddr(), "up", b.up, "err", err)
+		up = b.up
+		logf = func() {
+			a.log.Debug("backend first check", "id", c.ID, "name", c.Name, "addr", c.HealthAddr(), "up", up, "err", err)
+		}
 	case !b.up && b.succ >= h.Rise:
 		b.up = true
 		b.ups++
-		a.log.Info("backend up", "id", b.cfg.ID, "name", b.cfg.Name, "addr", b.cfg.HealthAddr(), "successes", b.succ)
+		logf = func() {
+			a.log.Info("backend up", "id", c.ID, "name", c.Name, "addr", c.HealthAddr(), "successes", succ)
+		}
 	case b.up && b.fail >= h.Fall:
 		b.up = false
 		b.downs++
-		a.log.Warn("backend down", "id", b.cfg.ID, "name", b.cfg.Name, "addr", b.cfg.HealthAddr(), "failures", b.fail, "err", err)
+		logf = func() {
+			a.log.Warn("backend down", "id", c.ID, "name", c.Name, "addr", c.HealthAddr(), "failures", fail, "err", err)
+		}
 	default:
-		return
+		return nil
 	}
 	select { // a change: ask Run's writer for a write
 	case a.dirt <- struct{}{}:
 	default:
 	}
+	return logf
 }
 
 // desiredLocked is the backend set for the datapath, sorted by ID:
@@ -430,14 +469,39 @@ func (a *Agent) desiredLocked() []balancer.Backend {
 	return out
 }
 
-// pushLocked writes the desired set to the datapath unless it already
-// holds it.
+// push writes the desired set to the datapath unless it already holds it.
+// The write (a ring build: tens of milliseconds for thousands of backends)
+// runs outside a.mu, so that health results go on being recorded
+// meanwhile; a.wmu keeps the writes in order.
+func (a *Agent) push() error {
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
+	a.mu.Lock()
+	want := a.desiredLocked()
+	same := a.hasPush && slices.Equal(want, a.pushed)
+	a.mu.Unlock()
+	if same {
+		return nil
+	}
+	err := a.dp.SetBackends(want)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.wroteLocked(want, err)
+}
+
+// pushLocked is push with a.wmu and a.mu held, for [Agent.Reload], which
+// must know at once whether the datapath took the new set.
 func (a *Agent) pushLocked() error {
 	want := a.desiredLocked()
 	if a.hasPush && slices.Equal(want, a.pushed) {
 		return nil
 	}
-	if err := a.dp.SetBackends(want); err != nil {
+	return a.wroteLocked(want, a.dp.SetBackends(want))
+}
+
+// wroteLocked records the outcome of writing want; a.mu is held.
+func (a *Agent) wroteLocked(want []balancer.Backend, err error) error {
+	if err != nil {
 		a.pushKO++
 		a.synced = false
 		return fmt.Errorf("agent: set backends: %w", err)
@@ -464,6 +528,8 @@ func (a *Agent) pushLocked() error {
 // once. On error (a field that cannot change without reloading the
 // program, or a datapath refusal) the old config stays in force.
 func (a *Agent) Reload(next *Config) error {
+	a.wmu.Lock()
+	defer a.wmu.Unlock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.cfg.checkReload(next); err != nil {

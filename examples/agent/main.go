@@ -315,16 +315,18 @@ func reload(a *Agent, path, ifaceFlag string, log *slog.Logger) {
 // [httpserver.MaxConns]), the log.
 const fdReserve = httpserver.MaxConns + 64
 
-// checkFDs reports whether the open-file limit lets n health checks run at
-// once (the first round starts them all together) with [fdReserve] to
-// spare. Go raises the soft limit to the hard one at start.
+// checkFDs reports whether the open-file limit lets the health checks of
+// n backends run with [fdReserve] to spare: two sockets per backend, for
+// the first round starts every check at once, and a check whose timeout
+// equals the interval still runs when the backend's next one starts. Go
+// raises the soft limit to the hard one at start.
 func checkFDs(n int) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return nil // unknown: the checks will tell (skipped checks are counted)
 	}
-	if need := uint64(n + fdReserve); lim.Cur < need {
-		return fmt.Errorf("open-file limit %d: %d backends need %d (one socket per backend at the first round, %d for the rest); raise it (ulimit -n, LimitNOFILE=)", lim.Cur, n, need, fdReserve)
+	if need := uint64(2*n + fdReserve); lim.Cur < need {
+		return fmt.Errorf("open-file limit %d: %d backends need %d (two sockets per backend, %d for the rest); raise it (ulimit -n, LimitNOFILE=)", lim.Cur, n, need, fdReserve)
 	}
 	return nil
 }

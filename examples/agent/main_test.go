@@ -70,11 +70,11 @@ func TestCheckFDs(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Skip(err)
 	}
-	if err := checkFDs(MaxBackends); lim.Cur >= MaxBackends+fdReserve && err != nil {
+	if err := checkFDs(MaxBackends); lim.Cur >= 2*MaxBackends+fdReserve && err != nil {
 		t.Errorf("limit %d: %v", lim.Cur, err)
 	}
 	low := lim
-	low.Cur = fdReserve + 100
+	low.Cur = fdReserve + 200
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Skip(err)
 	}
@@ -83,7 +83,7 @@ func TestCheckFDs(t *testing.T) {
 		t.Errorf("100 backends under %d: %v", low.Cur, err)
 	}
 	err := checkFDs(101)
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("open-file limit %d: 101 backends need %d", low.Cur, 101+fdReserve)) {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("open-file limit %d: 101 backends need %d", low.Cur, 202+fdReserve)) {
 		t.Errorf("101 backends under %d: %v", low.Cur, err)
 	}
 }

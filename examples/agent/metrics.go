@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/titanlb/titanlb/xdp"
 )
@@ -75,7 +77,7 @@ type collector struct {
 
 	backendUp, backendDraining, backendWeight, backendServing *prometheus.Desc
 	transitions, checks                                       *prometheus.Desc
-	rounds, skipped, late, inFlight                           *prometheus.Desc
+	rounds, skipped, overlap, inFlight                        *prometheus.Desc
 	reloads, sets, synced, adopted, xdpUp                     *prometheus.Desc
 }
 
@@ -93,7 +95,7 @@ func newCollector(a *Agent) *collector {
 		checks:          prometheus.NewDesc("titanlb_agent_health_checks_total", "TCP connect health checks, by result.", append(be, "result"), nil),
 		rounds:          prometheus.NewDesc("titanlb_agent_health_rounds_total", "Rounds of health checks completed.", nil, nil),
 		skipped:         prometheus.NewDesc("titanlb_agent_health_checks_skipped_total", "Checks that could not run for lack of a local resource (file descriptors, buffers, ports); they count for no backend.", nil, nil),
-		late:            prometheus.NewDesc("titanlb_agent_health_checks_late_total", "Checks not started because the backend's previous check was still running.", nil, nil),
+		overlap:         prometheus.NewDesc("titanlb_agent_health_checks_overlapping_total", "Checks started while the backend's previous check was still running (health.timeout close to health.interval, or a stalled agent).", nil, nil),
 		inFlight:        prometheus.NewDesc("titanlb_agent_health_checks_in_flight", "Health checks under way.", nil, nil),
 		reloads:         prometheus.NewDesc("titanlb_agent_reloads_total", "Config reloads (SIGHUP), by result; a failed one keeps the old config.", []string{"result"}, nil),
 		sets:            prometheus.NewDesc("titanlb_agent_set_backends_total", "Backend sets written to the datapath, by result.", []string{"result"}, nil),
@@ -133,7 +135,7 @@ func newCollector(a *Agent) *collector {
 // Describe implements [prometheus.Collector].
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.backendUp, c.backendDraining, c.backendWeight, c.backendServing,
-		c.transitions, c.checks, c.rounds, c.skipped, c.late, c.inFlight, c.reloads, c.sets, c.synced, c.adopted, c.xdpUp} {
+		c.transitions, c.checks, c.rounds, c.skipped, c.overlap, c.inFlight, c.reloads, c.sets, c.synced, c.adopted, c.xdpUp} {
 		ch <- d
 	}
 	seen := map[*prometheus.Desc]bool{}
@@ -159,7 +161,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	a := c.a
 	bes := a.Backends()
 	a.mu.Lock()
-	rounds, skipped, late := a.rounds, a.skipped, a.late
+	rounds, skipped, overlap := a.rounds, a.skipped, a.overlap
 	rok, rko, pok, pko, synced, adopted := a.reloadOK, a.reloadKO, a.pushOK, a.pushKO, a.synced && a.hasPush, a.adopted
 	a.mu.Unlock()
 
@@ -185,7 +187,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.rounds, rounds)
 	counter(c.skipped, skipped)
-	counter(c.late, late)
+	counter(c.overlap, overlap)
 	gauge(c.inFlight, float64(a.inFlight.Load()))
 	counter(c.reloads, rok, "success")
 	counter(c.reloads, rko, "failure")
@@ -233,12 +235,14 @@ func (a *Agent) Registry() *prometheus.Registry {
 	return reg
 }
 
-// Handler serves /metrics from a new [Agent.Registry], at most 4 scrapes
-// at once, each given up after 10 seconds.
+// Handler serves /metrics from a new [Agent.Registry]: at most 4 scrapes at
+// once, each given up after 10 seconds, and scrapes less than
+// [scrapeTTL] apart share one collection, so that a burst of scrapers costs
+// the agent one (at 4096 backends a collection is about 33,000 series).
 func (a *Agent) Handler() http.Handler {
 	reg := a.Registry()
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle("GET /metrics", promhttp.HandlerFor(&cachedGatherer{g: reg, ttl: scrapeTTL}, promhttp.HandlerOpts{
 		ErrorLog:            slogAdapter{a},
 		ErrorHandling:       promhttp.ContinueOnError,
 		Registry:            reg,
@@ -249,6 +253,32 @@ func (a *Agent) Handler() http.Handler {
 		fmt.Fprintln(w, "titanlb agent: metrics at /metrics")
 	})
 	return mux
+}
+
+// scrapeTTL is how long one collection serves scrapes.
+const scrapeTTL = time.Second
+
+// cachedGatherer gathers at most once per ttl; scrapes that arrive during
+// a collection wait for it and share it. promhttp only reads the families.
+type cachedGatherer struct {
+	g   prometheus.Gatherer
+	ttl time.Duration
+
+	mu  sync.Mutex
+	at  time.Time
+	mfs []*dto.MetricFamily
+	err error
+}
+
+// Gather implements [prometheus.Gatherer].
+func (c *cachedGatherer) Gather() ([]*dto.MetricFamily, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mfs == nil || time.Since(c.at) >= c.ttl {
+		c.mfs, c.err = c.g.Gather()
+		c.at = time.Now()
+	}
+	return c.mfs, c.err
 }
 
 // slogAdapter gives promhttp the agent's logger.

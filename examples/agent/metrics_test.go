@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,5 +259,50 @@ func TestSnake(t *testing.T) {
 		if got := snake(in); got != want {
 			t.Errorf("snake(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// countingDP counts the reads of the program's counters: one per
+// collection.
+type countingDP struct {
+	fakeDP
+	reads atomic.Int64
+}
+
+func (c *countingDP) Stats() (xdp.Stats, error) {
+	c.reads.Add(1)
+	return c.fakeDP.Stats()
+}
+
+// TestScrapesShareACollection: a burst of scrapes costs one collection;
+// a scrape after scrapeTTL collects again.
+func TestScrapesShareACollection(t *testing.T) {
+	dp := &countingDP{}
+	a := NewAgent(manyBackends(100, time.Second, time.Second), dp, AgentOptions{})
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	var wg sync.WaitGroup
+	for range 4 { // the in-flight limit
+		wg.Go(func() {
+			res, err := srv.Client().Get(srv.URL + "/metrics")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				t.Errorf("scrape: %d", res.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if n := dp.reads.Load(); n != 1 {
+		t.Errorf("4 scrapes at once read the counters %d times, want 1", n)
+	}
+	time.Sleep(scrapeTTL)
+	scrape(t, srv.URL)
+	if n := dp.reads.Load(); n != 2 {
+		t.Errorf("a scrape after %v read the counters %d times in all, want 2", scrapeTTL, n)
 	}
 }

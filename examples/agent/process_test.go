@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/titanlb/titanlb/internal/atomicfile"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
@@ -79,20 +80,23 @@ type agentProc struct {
 	client *http.Client // dials from inside lb, where the daemon listens on loopback
 }
 
-// startAgent starts the daemon with args inside lb; it is killed, if still
-// running, when the test ends.
+// startAgent starts the daemon with args inside lb, in a session of its
+// own as a daemon would be (with the kernel's autogroup scheduling, its CPU
+// share is then its own, not shared with this test's load); it is killed,
+// if still running, when the test ends.
 func startAgent(t *testing.T, tp *e2eTopo, args ...string) *agentProc {
 	t.Helper()
 	self, err := os.Executable()
 	must(t, err)
 	cmd := exec.Command("ip", append([]string{"netns", "exec", tp.lb.Name(), self}, args...)...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	p := &agentProc{t: t, tp: tp, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	must(t, cmd.Start())
 	done := make(chan struct{})
 	go func() { p.exited <- cmd.Wait(); close(done) }()
-	p.client = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+	p.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 			err = tp.lb.Do(func() error {
 				var derr error
@@ -127,18 +131,58 @@ func (p *agentProc) wait(what string, cond func(map[string]float64) bool) map[st
 		}
 		resp, err := p.client.Get("http://127.0.0.1:9100/metrics")
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
+			b, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			last = string(b)
-			e, perr := parseExposition(last)
-			must(p.t, perr)
-			if cond(e.samples) {
-				return e.samples
+			if rerr == nil && resp.StatusCode == http.StatusOK { // else: cut short, or over the in-flight limit
+				last = string(b)
+				e, perr := parseExposition(last)
+				must(p.t, perr)
+				if cond(e.samples) {
+					return e.samples
+				}
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	p.t.Fatalf("timed out waiting for %s; last metrics:\n%s", what, last)
+	return nil
+}
+
+// waitLog waits until the daemon has logged msg, for at most e2eWait.
+func (p *agentProc) waitLog(msg string) {
+	p.t.Helper()
+	for deadline := time.Now().Add(e2eWait); !strings.Contains(p.stderr.String(), msg); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the agent did not log %q within %v", msg, e2eWait)
+		}
+	}
+}
+
+// scrape reads /metrics, with a minute's patience and three tries (a
+// scrape the daemon gives up after its own 10 s answers 503), and returns
+// the body as served.
+func (p *agentProc) scrape() []byte {
+	p.t.Helper()
+	c := &http.Client{Timeout: time.Minute, Transport: p.client.Transport}
+	var last error
+	for range 3 {
+		res, err := c.Get("http://127.0.0.1:9100/metrics")
+		if err != nil {
+			last = err
+			continue
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		switch {
+		case err != nil:
+			last = err
+		case res.StatusCode != http.StatusOK:
+			last = fmt.Errorf("GET /metrics: %d", res.StatusCode)
+		default:
+			return b
+		}
+	}
+	p.t.Fatal(last)
 	return nil
 }
 
@@ -170,14 +214,12 @@ func (tp *e2eTopo) xdpOn(t *testing.T) string {
 }
 
 // configFile writes config files for the daemon, each replacing the last
-// in one rename: the daemon never reads half a file.
+// atomically: the daemon never reads half a file.
 func configFile(t *testing.T) (path string, write func(string)) {
 	path = filepath.Join(t.TempDir(), "agent.json")
 	return path, func(s string) {
 		t.Helper()
-		tmp := path + ".tmp"
-		must(t, os.WriteFile(tmp, []byte(s), 0o644))
-		must(t, os.Rename(tmp, path))
+		must(t, atomicfile.WriteFile(path, []byte(s), 0o644))
 	}
 }
 

@@ -249,10 +249,15 @@ func TestE2ERestart(t *testing.T) {
 	tp.backends[2].health.start()
 	time.Sleep(300 * time.Millisecond)
 	a3 := startAgent(t, tp, args...)
-	a3.wait("adopted with 103 out", func(m map[string]float64) bool {
-		return m["titanlb_agent_datapath_adopted"] == 1 && m[serving103] == 0 && m["titanlb_agent_health_rounds_total"] >= 1
+	m = a3.wait("adopted, 103 back", func(m map[string]float64) bool {
+		return m["titanlb_agent_datapath_adopted"] == 1 && allUp(m) && m[serving103] == 1
 	})
-	a3.wait("103 back", func(m map[string]float64) bool { return allUp(m) && m[serving103] == 1 })
+	// 103 came back by a transition: the agent started it down, as the
+	// adopted datapath had it (a fresh start would have let its first
+	// check decide, with no transition).
+	if up := m[`titanlb_agent_backend_transitions_total{address="10.78.12.2",id="103",name="103",to="up"}`]; up != 1 {
+		t.Errorf("103 went up %v times after the adoption, want 1", up)
+	}
 	time.Sleep(500 * time.Millisecond)
 
 	stop()

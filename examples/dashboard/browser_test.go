@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/titanlb/titanlb/internal/atomicfile"
 	"github.com/titanlb/titanlb/internal/browsertest"
 	"github.com/titanlb/titanlb/sim"
 )
@@ -54,12 +55,12 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("screenshot: %v", err)
 		}
 		p := filepath.Join(t.TempDir(), name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
+		if err := atomicfile.WriteFile(p, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("screenshot: %s (%d bytes)", p, len(png))
 		if dir := os.Getenv("TITANLB_SCREENSHOT_DIR"); dir != "" {
-			if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
