@@ -42,10 +42,14 @@ type AgentOptions struct {
 type Agent struct {
 	dp   Datapath
 	dial func(ctx context.Context, network, address string) (net.Conn, error)
-	now  func() time.Time
-	log  *slog.Logger
-	kick chan struct{} // a reload asks Run for an early round
-	dirt chan struct{} // a health transition asks Run for a write
+	// netDial: dial is net's, which bounds a connect by the socket's own
+	// deadline; never is the Done channel of the contexts it gets.
+	netDial bool
+	never   chan struct{}
+	now     func() time.Time
+	log     *slog.Logger
+	kick    chan struct{} // a reload asks Run for an early round
+	dirt    chan struct{} // a health transition asks Run for a write
 
 	inFlight atomic.Int64 // health checks under way
 
@@ -66,6 +70,7 @@ type Agent struct {
 	pushKO   uint64
 
 	roundSeconds prometheus.Histogram // how long rounds take, start to last result
+	spacing      prometheus.Histogram // time between a backend's consecutive checks, in intervals
 }
 
 // backendState is one backend's health and drain state.
@@ -78,8 +83,9 @@ type backendState struct {
 	ups, downs uint64 // transitions after the first check
 	draining   bool   // removed from the config: weight 0 until drainUntil
 	drainUntil time.Time
-	running    int  // checks under way
-	unchecked  bool // adopted drain of unknown health port: not checked
+	running    int       // checks under way
+	lastStart  time.Time // when its last check started
+	unchecked  bool      // adopted drain of unknown health port: not checked
 }
 
 // BackendStatus is a snapshot of one backend as the agent sees it.
@@ -128,9 +134,14 @@ func NewAgent(cfg *Config, dp Datapath, opts AgentOptions) *Agent {
 			Help:    "Time from the start of a round of health checks to its last result: about health.interval when spread, health.timeout at most when all start at once.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
+		spacing: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "titanlb_agent_health_check_spacing_intervals",
+			Help:    "Time between the starts of a backend's consecutive checks, in health intervals: 1 when the schedule holds.",
+			Buckets: []float64{0.5, 0.9, 0.95, 0.99, 1.01, 1.05, 1.1, 1.5, 2, 4},
+		}),
 	}
 	if a.dial == nil {
-		a.dial = (&net.Dialer{}).DialContext
+		a.dial, a.netDial, a.never = (&net.Dialer{}).DialContext, true, make(chan struct{})
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -225,7 +236,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				t.Stop()
 				return nil
 			case <-a.kick:
-				wg.Go(func() { a.logRound(ctx, a.round(ctx, a.targets(true), 0)) })
+				if ts := a.targets(true); len(ts) > 0 {
+					wg.Go(func() { a.logRound(ctx, a.round(ctx, ts, 0)) })
+				}
 			case <-t.C:
 				break wait
 			}
@@ -339,7 +352,9 @@ func (a *Agent) round(ctx context.Context, targets []BackendConfig, spread time.
 // begin counts t's check as under way. One that starts while the
 // backend's previous check still runs (a timeout close to the interval, or
 // a stalled agent) is counted as overlapping, and runs: skipping it would
-// halve the rate at which the backend is checked.
+// halve the rate at which the backend is checked. One that falls due while
+// two run is skipped (counted): an agent that far behind must not open
+// more sockets than its budget of two per backend.
 func (a *Agent) begin(t BackendConfig) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -347,20 +362,37 @@ func (a *Agent) begin(t BackendConfig) bool {
 	if b == nil {
 		return false // removed by a reload
 	}
-	if b.running > 0 {
+	switch b.running {
+	case 0:
+	case 1:
 		a.overlap++
+	default:
+		a.skipped++
+		return false
 	}
 	b.running++
+	now := time.Now()
+	if !b.lastStart.IsZero() {
+		a.spacing.Observe(now.Sub(b.lastStart).Seconds() / a.cfg.Health.Interval.Seconds())
+	}
+	b.lastStart = now
 	return true
 }
 
 // check connects to t's health port and applies the result.
 func (a *Agent) check(ctx context.Context, t BackendConfig, timeout time.Duration) {
 	a.inFlight.Add(1)
-	// Not derived from ctx: thousands of checks a second registering with
-	// one parent context contend for its lock. A check outlives a
-	// cancelled ctx by its timeout at most, and records nothing then.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	// The check's context is not derived from ctx: thousands of checks a
+	// second registering with one parent contend for its lock. A check
+	// outlives a cancelled ctx by its timeout at most, and records nothing
+	// then. For net's dialer it is a deadline that is never cancelled: the
+	// connect is then bounded by the socket's deadline (a netpoll timer)
+	// alone, without a context timer and a goroutine per check.
+	var cctx context.Context = deadlineOnly{context.WithoutCancel(ctx), time.Now().Add(timeout), a.never}
+	cancel := func() {}
+	if !a.netDial {
+		cctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	}
 	c, err := a.dial(cctx, "tcp", t.HealthAddr())
 	if err == nil {
 		err = c.Close()
@@ -373,6 +405,19 @@ func (a *Agent) check(ctx context.Context, t BackendConfig, timeout time.Duratio
 		logf()
 	}
 }
+
+// deadlineOnly is a context with a deadline that is never cancelled: its
+// Done channel is never closed, and AfterFunc (which context.AfterFunc
+// and the contexts derived from it use) registers nothing.
+type deadlineOnly struct {
+	context.Context
+	at   time.Time
+	done chan struct{}
+}
+
+func (d deadlineOnly) Deadline() (time.Time, bool)         { return d.at, true }
+func (d deadlineOnly) Done() <-chan struct{}               { return d.done }
+func (d deadlineOnly) AfterFunc(func()) (stop func() bool) { return func() bool { return true } }
 
 // apply records the result err of t's check and returns what to log.
 func (a *Agent) apply(ctx context.Context, t BackendConfig, err error) func() {

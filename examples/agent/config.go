@@ -38,6 +38,10 @@ const (
 	// agent starts per second: 4096 backends need an interval of at
 	// least 1s.
 	MaxCheckRate = 4096
+	// MaxInFlight bounds backends*health.timeout/health.interval, the
+	// checks in flight when every backend hangs for the whole timeout:
+	// 4096 backends every 1s need a timeout of at most 500ms.
+	MaxInFlight = 2048
 )
 
 // maxConfigSize bounds the config file.
@@ -392,6 +396,9 @@ func (fc *fileConfig) validate() (*Config, error) {
 	case float64(n)/h.Interval.Seconds() > MaxCheckRate:
 		return nil, fmt.Errorf("config: health.interval %v: %w (%d backends need at least %v: at most %d checks a second)",
 			h.Interval, ErrRange, n, minInterval(n), MaxCheckRate)
+	case float64(n)*h.Timeout.Seconds()/h.Interval.Seconds() > MaxInFlight:
+		return nil, fmt.Errorf("config: health.timeout %v: %w (%d backends every %v need at most %v: at most %d checks in flight)",
+			h.Timeout, ErrRange, n, h.Interval, maxTimeout(n, h.Interval), MaxInFlight)
 	}
 	ids, names, addrs := map[balancer.BackendID]int{}, map[string]int{}, map[netip.Addr]int{}
 	for i, fb := range fc.Backends {
@@ -610,6 +617,11 @@ func (p ProgramConfig) validate() error {
 // minInterval is the shortest health.interval for n backends.
 func minInterval(n int) time.Duration {
 	return (time.Duration(n)*time.Second + MaxCheckRate - 1) / MaxCheckRate
+}
+
+// maxTimeout is the longest health.timeout for n backends every interval.
+func maxTimeout(n int, interval time.Duration) time.Duration {
+	return interval * MaxInFlight / time.Duration(n)
 }
 
 // resolved fills in the xdp defaults.

@@ -151,6 +151,7 @@ func TestConfigErrors(t *testing.T) {
 		{"ring smaller than backends", `{` + vip + `,"program":{"ring_size":2},"backends":[` + many(3) + `]}`, `config: program.ring_size 2: out of range (fewer slots than the 3 backends)`, ErrRange},
 		{"too many backends", `{` + vip + `,"program":{"max_backends":8192},"backends":[` + many(MaxBackends+1) + `]}`, `config: backends: 4097 backends: out of range (at most 4096)`, ErrRange},
 		{"interval too short for the backends", `{` + vip + `,"health":{"interval":"100ms"},"backends":[` + many(2000) + `]}`, `config: health.interval 100ms: out of range (2000 backends need at least 488.28125ms: at most 4096 checks a second)`, ErrRange},
+		{"timeout too long for the backends", `{` + vip + `,"health":{"interval":"1s","timeout":"1s"},"backends":[` + many(4096) + `]}`, `config: health.timeout 1s: out of range (4096 backends every 1s need at most 500ms: at most 2048 checks in flight)`, ErrRange},
 		{"table size", `{` + vip + `,"program":{"conn_table_size":-1},"backends":[` + b1 + `]}`, `config: program.conn_table_size -1: out of range`, ErrRange},
 		{"attach mode", `{` + vip + `,"program":{"attach_mode":"turbo"},"backends":[` + b1 + `]}`, `config: program.attach_mode "turbo": out of range`, ErrRange},
 	} {
@@ -287,7 +288,8 @@ func FuzzParseConfig(f *testing.F) {
 		if h.Interval < 10*time.Millisecond || h.Timeout <= 0 || h.Timeout > h.Interval || h.Rise < 1 || h.Fall < 1 {
 			t.Fatalf("health %+v", h)
 		}
-		if float64(len(c.Backends))/h.Interval.Seconds() > MaxCheckRate || uint64(len(c.Backends)) > c.Program.RingSize {
+		if float64(len(c.Backends))/h.Interval.Seconds() > MaxCheckRate || float64(len(c.Backends))*h.Timeout.Seconds()/h.Interval.Seconds() > MaxInFlight ||
+			uint64(len(c.Backends)) > c.Program.RingSize {
 			t.Fatalf("%d backends every %v with %d slots", len(c.Backends), h.Interval, c.Program.RingSize)
 		}
 		bs := make([]balancer.Backend, len(c.Backends))

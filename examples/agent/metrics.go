@@ -94,7 +94,7 @@ func newCollector(a *Agent) *collector {
 		transitions:     prometheus.NewDesc("titanlb_agent_backend_transitions_total", "Health transitions after the first check, by direction.", append(be, "to"), nil),
 		checks:          prometheus.NewDesc("titanlb_agent_health_checks_total", "TCP connect health checks, by result.", append(be, "result"), nil),
 		rounds:          prometheus.NewDesc("titanlb_agent_health_rounds_total", "Rounds of health checks completed.", nil, nil),
-		skipped:         prometheus.NewDesc("titanlb_agent_health_checks_skipped_total", "Checks that could not run for lack of a local resource (file descriptors, buffers, ports); they count for no backend.", nil, nil),
+		skipped:         prometheus.NewDesc("titanlb_agent_health_checks_skipped_total", "Checks that could not run for the agent's own shortage: file descriptors, buffers, ports, or two checks of the backend still running; they count for no backend.", nil, nil),
 		overlap:         prometheus.NewDesc("titanlb_agent_health_checks_overlapping_total", "Checks started while the backend's previous check was still running (health.timeout close to health.interval, or a stalled agent).", nil, nil),
 		inFlight:        prometheus.NewDesc("titanlb_agent_health_checks_in_flight", "Health checks under way.", nil, nil),
 		reloads:         prometheus.NewDesc("titanlb_agent_reloads_total", "Config reloads (SIGHUP), by result; a failed one keeps the old config.", []string{"result"}, nil),
@@ -230,7 +230,7 @@ func snake(s string) string {
 // (go_*, process_*: memory, open file descriptors).
 func (a *Agent) Registry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(a), a.roundSeconds,
+	reg.MustRegister(newCollector(a), a.roundSeconds, a.spacing,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,8 @@ import (
 
 // exposition is a parsed Prometheus exposition: sample values by
 // `name{label="value",...}` (labels in name order, as the library writes
-// them; a histogram or summary gives name_count and name_sum), and each
+// them; a histogram gives name_count, name_sum and name_bucket{le="x"}, a
+// summary name_count and name_sum), and each
 // family's type.
 type exposition struct {
 	samples map[string]float64
@@ -66,6 +68,9 @@ func fromFamilies(fams map[string]*dto.MetricFamily) *exposition {
 			case m.Histogram != nil:
 				e.samples[name+"_count"] = float64(m.GetHistogram().GetSampleCount())
 				e.samples[name+"_sum"] = m.GetHistogram().GetSampleSum()
+				for _, b := range m.GetHistogram().GetBucket() {
+					e.samples[fmt.Sprintf("%s_bucket{le=%q}", name, strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))] = float64(b.GetCumulativeCount())
+				}
 			case m.Summary != nil:
 				e.samples[name+"_count"] = float64(m.GetSummary().GetSampleCount())
 				e.samples[name+"_sum"] = m.GetSummary().GetSampleSum()
@@ -145,6 +150,7 @@ func TestMetrics(t *testing.T) {
 		`titanlb_agent_backend_transitions_total{address="127.0.0.1",id="101",name="b1",to="down"}`:  0,
 		`titanlb_agent_health_rounds_total`:                                                          2,
 		`titanlb_agent_health_round_duration_seconds_count`:                                          2,
+		`titanlb_agent_health_check_spacing_intervals_count`:                                         3, // one per backend, from the second round
 		`titanlb_agent_health_checks_skipped_total`:                                                  0,
 		`titanlb_agent_health_checks_in_flight`:                                                      0,
 		`titanlb_agent_reloads_total{result="success"}`:                                              1,

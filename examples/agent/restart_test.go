@@ -164,18 +164,11 @@ func TestE2ERestart(t *testing.T) {
 	for _, f := range udp {
 		wg.Go(func() {
 			defer f.conn.Close()
-			tick := time.NewTicker(restartUDPGap)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
+			testutil.Every(ctx, restartUDPGap, func() {
 				if _, err := f.conn.Write(seqPayload(f.sent)); err == nil {
 					f.sent++
 				}
-			}
+			})
 		})
 	}
 	tcp := make([]*tcpFlow, restartTCP)
@@ -191,31 +184,28 @@ func TestE2ERestart(t *testing.T) {
 		wg.Go(func() {
 			defer c.Close()
 			rd := bufio.NewReader(c)
-			tick := time.NewTicker(restartTCPGap)
-			defer tick.Stop()
-			for n := 0; ; n++ {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
+			ctx, broken := context.WithCancel(ctx)
+			defer broken()
+			n := 0
+			testutil.Every(ctx, restartTCPGap, func() {
+				n++
 				c.SetDeadline(time.Now().Add(2 * time.Second))
-				if _, err := fmt.Fprintf(c, "line %d\n", n); err != nil {
-					f.broken = err
-					return
+				line := ""
+				_, err := fmt.Fprintf(c, "line %d\n", n)
+				if err == nil {
+					line, err = rd.ReadString('\n')
 				}
-				line, err := rd.ReadString('\n')
+				b := 0
+				if err == nil {
+					b, err = strconv.Atoi(line[:len(line)-1])
+				}
 				if err != nil {
 					f.broken = err
-					return
-				}
-				b, err := strconv.Atoi(line[:len(line)-1])
-				if err != nil {
-					f.broken = err
+					broken()
 					return
 				}
 				f.record(b)
-			}
+			})
 		})
 	}
 	time.Sleep(500 * time.Millisecond)

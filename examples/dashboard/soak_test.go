@@ -128,14 +128,7 @@ func TestSoak(t *testing.T) {
 		return res.StatusCode, nil
 	}
 	wg.Go(func() { // bursts
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		testutil.Every(ctx, time.Second, func() {
 			var bw sync.WaitGroup
 			for range soakBurst {
 				bw.Go(func() {
@@ -147,7 +140,7 @@ func TestSoak(t *testing.T) {
 				})
 			}
 			bw.Wait()
-		}
+		})
 	})
 	for i := range soakStorm {
 		wg.Go(func() { // settings and backend flaps, without pause
@@ -174,22 +167,17 @@ func TestSoak(t *testing.T) {
 			{"POST", "/api/settings", `{"reorder": 0.1}GARBAGE{{{`, "Content-Type", "application/json"},
 			{"POST", "/api/settings", `[1, 2, 3]`, "Content-Type", "application/json"},
 		}
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		n := 0
+		testutil.Every(ctx, 20*time.Millisecond, func() {
 			r := bad[n%len(bad)]
+			n++
 			if code, err := do(r[0], r[1], r[2], r[3:]...); err == nil {
 				junk.Add(1)
 				if code >= 400 {
 					junkRefused.Add(1)
 				}
 			}
-		}
+		})
 	})
 
 	// The probe and the samples.

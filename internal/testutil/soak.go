@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -17,8 +18,13 @@ const (
 	SoakDurationEnv = "TITANLB_SOAK_DURATION"
 )
 
+// MinSoak is the shortest soak: the schedule figures are averages over
+// the soak's last three quarters, and a stall of the host weighs too much
+// in a shorter window.
+const MinSoak = 30 * time.Second
+
 // Soak skips tb unless [SoakEnv] is "1", and returns how long the soak
-// should run.
+// should run (at least [MinSoak]).
 func Soak(tb testing.TB) time.Duration {
 	tb.Helper()
 	if os.Getenv(SoakEnv) != "1" {
@@ -27,8 +33,8 @@ func Soak(tb testing.TB) time.Duration {
 	d := time.Minute
 	if s := os.Getenv(SoakDurationEnv); s != "" {
 		var err error
-		if d, err = time.ParseDuration(s); err != nil || d <= 0 {
-			tb.Fatalf("%s=%q: not a positive duration", SoakDurationEnv, s)
+		if d, err = time.ParseDuration(s); err != nil || d < MinSoak {
+			tb.Fatalf("%s=%q: not a duration of at least %v", SoakDurationEnv, s, MinSoak)
 		}
 	}
 	return d
@@ -74,4 +80,18 @@ func Quantile(ds []time.Duration, q float64) time.Duration {
 	slices.Sort(ds)
 	i := int(q*float64(len(ds))+0.5) - 1
 	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+// Every calls f every d until ctx ends, then returns.
+func Every(ctx context.Context, d time.Duration, f func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		f()
+	}
 }
