@@ -58,6 +58,7 @@ type Agent struct {
 	cfg      *Config
 	bes      map[balancer.BackendID]*backendState
 	pushed   []balancer.Backend // the set the datapath holds
+	pushedSv []balancer.Service // with services, the services it holds
 	hasPush  bool
 	synced   bool // the datapath holds the desired set
 	adopted  bool // the datapath outlived the previous agent
@@ -523,43 +524,46 @@ func (a *Agent) push() error {
 	defer a.wmu.Unlock()
 	a.mu.Lock()
 	want := a.desiredLocked()
-	same := a.hasPush && slices.Equal(want, a.pushed)
+	ss := servicesFor(a.cfg, want, a.pushedSv)
+	same := a.hasPush && slices.Equal(want, a.pushed) && sameServices(ss, a.pushedSv)
 	a.mu.Unlock()
 	if same {
 		return nil
 	}
-	err := a.dp.SetBackends(want)
+	err := writeDatapath(a.dp, want, ss)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.wroteLocked(want, err)
+	return a.wroteLocked(want, ss, err)
 }
 
 // pushLocked is push with a.wmu and a.mu held, for [Agent.Reload], which
 // must know at once whether the datapath took the new set.
 func (a *Agent) pushLocked() error {
 	want := a.desiredLocked()
-	if a.hasPush && slices.Equal(want, a.pushed) {
+	ss := servicesFor(a.cfg, want, a.pushedSv)
+	if a.hasPush && slices.Equal(want, a.pushed) && sameServices(ss, a.pushedSv) {
 		return nil
 	}
-	return a.wroteLocked(want, a.dp.SetBackends(want))
+	return a.wroteLocked(want, ss, writeDatapath(a.dp, want, ss))
 }
 
-// wroteLocked records the outcome of writing want; a.mu is held.
-func (a *Agent) wroteLocked(want []balancer.Backend, err error) error {
+// wroteLocked records the outcome of writing want (with services, ss);
+// a.mu is held.
+func (a *Agent) wroteLocked(want []balancer.Backend, ss []balancer.Service, err error) error {
 	if err != nil {
 		a.pushKO++
 		a.synced = false
 		return fmt.Errorf("agent: set backends: %w", err)
 	}
 	a.pushOK++
-	a.pushed, a.hasPush, a.synced = want, true, true
+	a.pushed, a.pushedSv, a.hasPush, a.synced = want, ss, true, true
 	up := 0
-	for _, b := range want {
-		if b.Up && b.Weight > 0 {
+	for _, serving := range servingIn(want, ss) {
+		if serving {
 			up++
 		}
 	}
-	a.log.Info("backend set written", "backends", len(want), "taking_new_flows", up)
+	a.log.Info("backend set written", "backends", len(want), "services", len(ss), "taking_new_flows", up)
 	return nil
 }
 
@@ -583,9 +587,9 @@ func (a *Agent) Reload(next *Config) error {
 	}
 	now := a.now()
 	nb := make(map[balancer.BackendID]*backendState, len(next.Backends))
-	names, addrs := map[string]bool{}, map[[4]byte]bool{}
+	names, addrs := map[string]bool{}, map[netip.Addr]bool{}
 	for _, c := range next.Backends {
-		names[c.Name], addrs[c.Addr.As4()] = true, true
+		names[c.Name], addrs[c.Addr] = true, true
 		b := &backendState{cfg: c}
 		if old, ok := a.bes[c.ID]; ok && old.cfg.Addr == c.Addr && old.cfg.HealthPort == c.HealthPort {
 			cp := *old
@@ -595,7 +599,7 @@ func (a *Agent) Reload(next *Config) error {
 		nb[c.ID] = b
 	}
 	for id, old := range a.bes {
-		if _, ok := nb[id]; ok || next.Health.Drain == 0 || names[old.cfg.Name] || addrs[old.cfg.Addr.As4()] {
+		if _, ok := nb[id]; ok || next.Health.Drain == 0 || names[old.cfg.Name] || addrs[old.cfg.Addr] {
 			continue
 		}
 		cp := *old
@@ -633,10 +637,7 @@ func (a *Agent) countFailedReload() {
 func (a *Agent) Backends() []BackendStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	serving := make(map[balancer.BackendID]bool, len(a.pushed))
-	for _, b := range a.pushed {
-		serving[b.ID] = b.Up && b.Weight > 0
-	}
+	serving := servingIn(a.pushed, a.pushedSv)
 	out := make([]BackendStatus, 0, len(a.bes))
 	for _, b := range a.bes {
 		s := BackendStatus{
