@@ -3,6 +3,7 @@ package frag
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/titanlb/titanlb/lru"
@@ -203,6 +204,11 @@ type Reassembler struct {
 	slots    []progress
 	free     []int32
 	stats    ReassemblerStats
+	// floor is at or before the arrival of every datagram in progress
+	// (math.MaxInt64 when none has arrived since the last expiry pass
+	// emptied the table), so that Expire returns at once, without
+	// reading the oldest entry, while now-floor is within the timeout.
+	floor time.Duration
 }
 
 // NewReassembler returns a reassembler configured by opts, or an error
@@ -217,7 +223,7 @@ func NewReassembler(opts ReassemblerOptions) (*Reassembler, error) {
 	if opts.MaxFragments < 0 || opts.MaxFragments > MaxFragmentsLimit {
 		return nil, fmt.Errorf("frag: reassembler.MaxFragments %d: %w", opts.MaxFragments, ErrFragments)
 	}
-	r := &Reassembler{timeout: opts.Timeout, maxFrags: opts.MaxFragments}
+	r := &Reassembler{timeout: opts.Timeout, maxFrags: opts.MaxFragments, floor: math.MaxInt64}
 	if r.timeout == 0 {
 		r.timeout = DefaultTimeout
 	}
@@ -287,10 +293,18 @@ func (r *Reassembler) Timeout() time.Duration { return r.timeout }
 // Expire drops, as [DropTimeout], the datagrams whose first fragment
 // arrived more than Timeout before now, and returns how many it dropped.
 func (r *Reassembler) Expire(now time.Duration) int {
+	if now-r.floor <= r.timeout { // nothing arrived before floor
+		return 0
+	}
 	n := 0
 	for {
 		k, i, ok := r.oldest()
-		if !ok || now-r.slots[i].created <= r.timeout {
+		if !ok {
+			r.floor = math.MaxInt64
+			return n
+		}
+		if now-r.slots[i].created <= r.timeout {
+			r.floor = r.slots[i].created
 			return n
 		}
 		r.release(k, i)
@@ -399,6 +413,7 @@ func (r *Reassembler) Add(now time.Duration, f Fragment) Datagram {
 			r.carve(i)
 		}
 		p.created, p.total, p.got, p.tag, p.mixed = now, -1, 0, f.Tag, false
+		r.floor = min(r.floor, now)
 		p.spans = p.spans[:0]
 		r.put(f.Key, i)
 		ok = true
