@@ -2,11 +2,12 @@
 // used entry: the connection and hint tables of the Titan, Katran and
 // Cilium models, and any table a custom balancer needs.
 //
-// A Map is an arena of nodes on an intrusive recency list, indexed by an
-// open-addressing hash table. Get, Put, Peek and Delete are O(1) and do not
-// allocate once the map has reached its working size; eviction order is
-// the recency list's and never depends on the hash seed, so a simulation
-// that uses a Map is deterministic. A Map is not safe for concurrent use.
+// A Map is an arena of nodes, each stamped with its last use, indexed by
+// an open-addressing hash table. Get, Put, Peek and Delete are O(1) (Put
+// amortised when it evicts) and do not allocate once the map has reached
+// its working size; eviction order is recency order and never depends on
+// the hash seed, so a simulation that uses a Map is deterministic. A Map
+// is not safe for concurrent use.
 //
 //	m, err := lru.New[string, int](2)
 //	if err != nil { ... }

@@ -1,10 +1,13 @@
 package lru
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"iter"
+	"math"
+	"slices"
 )
 
 // MaxCapacity is the largest capacity [New] and [NewWith] accept.
@@ -17,51 +20,67 @@ var (
 	ErrReserve  = errors.New("must not be negative")
 )
 
-// nilIndex marks the end of the LRU list and of the free list.
+// nilIndex marks the end of the free list, and a key not found.
 const nilIndex = -1
 
-// node is one entry of an [Map], living in its arena and linked into the
-// recency list through prev and next.
+// node is one entry of a [Map], living in its arena. A free node has
+// stamp 0, and its hash links the free list.
 type node[K comparable, V any] struct {
-	key        K
-	val        V
-	hash       uint32 // low 32 bits of the key's hash: home slot and tag
-	prev, next int32
+	key   K
+	val   V
+	hash  uint32 // low 32 bits of the key's hash: home slot and tag
+	stamp uint32 // the entry's last use: greater is more recent; 0: free
+}
+
+// use is a node and the stamp it had when the oldest-first order was
+// built.
+type use struct {
+	node  int32
+	stamp uint32
 }
 
 // Map is a bounded map from K to V that evicts its least recently used
 // entry to make room for a new one. [Map.Get], [Map.Put], [Map.Delete] and
-// [Map.Peek] are O(1) and do not allocate once the LRU has reached its
-// working size: [New] allocates all its memory up front; one made by
-// [NewWith] with [Options.Reserve] starts with storage for that many
-// entries and doubles it, up to the capacity, when a Put finds it full, so
-// that memory follows the entries actually held (a connection table sized
-// for millions of flows costs only what it holds). A full LRU recycles the
-// evicted entry's node in place.
+// [Map.Peek] are O(1) (Put amortised when it evicts) and do not allocate
+// once the LRU has reached its working size: [New] allocates all its
+// memory up front; one made by [NewWith] with [Options.Reserve] starts
+// with storage for that many entries and doubles it, up to the capacity,
+// when a Put finds it full, so that memory follows the entries actually
+// held (a connection table sized for millions of flows costs only what it
+// holds). A full LRU recycles the evicted entry's node in place.
 //
-// It is an arena of nodes on an intrusive doubly linked recency list,
-// indexed by an open-addressing hash table (at most half full) with linear
-// probing and backward-shift deletion: no tombstones, so the index never
-// degrades; it is rebuilt only when the arena doubles. Each index slot holds
-// a node number and 32 bits of its key's hash, so that a probe touches a
-// node only when the hash matches. Keys are hashed with
-// [maphash.Comparable] (its seed is random per LRU, but no observable
-// behaviour depends on it: eviction order is the recency list's), or with
-// the caller's function ([NewFunc], [Options.Hash]).
+// It is an arena of nodes indexed by an open-addressing hash table (at
+// most half full) with linear probing and backward-shift deletion: no
+// tombstones, so the index never degrades; it is rebuilt only when the
+// arena doubles. Each index slot holds a node number and 32 bits of its
+// key's hash, so that a probe touches a node only when the hash matches.
+// Keys are hashed with [maphash.Comparable] (its seed is random per LRU,
+// but no observable behaviour depends on it: eviction order is recency
+// order), or with the caller's function ([NewFunc], [Options.Hash]).
+//
+// Recency is a stamp in each node, the next value of a counter at each
+// use, so that a use writes the node the lookup has just read, not a list
+// running through the arena. The least recently used entry, needed only
+// to evict (or for [Map.Oldest]), comes from an order of the entries by
+// stamp, built when first needed and rebuilt when used up: an entry used
+// since is skipped (its stamp moved), and every entry it does not hold
+// is newer than the ones it does. Eviction is exact LRU, in O(log n)
+// amortised per use and eviction.
 //
 // An LRU is not safe for concurrent use. The zero LRU is not usable; call
 // [New] or [NewWith].
 type Map[K comparable, V any] struct {
-	hash  func(K) uint64
-	nodes []node[K, V] // the arena: len is the storage reserved so far
-	index []uint64     // hash<<32 | node index + 1, or 0 for an empty slot
-	mask  uint32
-	head  int32 // most recently used
-	tail  int32 // least recently used
-	free  int32 // free list through next
-	n     int
-	cap   int // the bound; len(nodes) reaches it by doubling
-	stats Stats
+	hash    func(K) uint64
+	nodes   []node[K, V] // the arena: len is the storage reserved so far
+	index   []uint64     // hash<<32 | node index + 1, or 0 for an empty slot
+	mask    uint32
+	clock   uint32 // the last stamp given
+	free    int32  // free list through node.hash
+	order   []use  // entries oldest first, as of when it was built, from orderAt
+	orderAt int
+	n       int
+	cap     int // the bound; len(nodes) reaches it by doubling
+	stats   Stats
 }
 
 // Stats counts what an [Map] did since it was made or last cleared.
@@ -148,14 +167,21 @@ func indexSize(n int) int {
 func (l *Map[K, V]) Clear() {
 	clear(l.index)
 	clear(l.nodes)
-	for i := range l.nodes {
-		l.nodes[i].next = int32(i + 1)
-	}
-	l.nodes[len(l.nodes)-1].next = nilIndex
-	l.free = 0
-	l.head, l.tail = nilIndex, nilIndex
+	l.chainFree(0)
+	l.clock = 0
+	l.order, l.orderAt = l.order[:0], 0
 	l.n = 0
 	l.stats = Stats{}
+}
+
+// chainFree makes the free list nodes from..len(nodes)-1, in order: every
+// other node is in use.
+func (l *Map[K, V]) chainFree(from int) {
+	for i := from; i < len(l.nodes)-1; i++ {
+		l.nodes[i].hash = uint32(i + 1)
+	}
+	l.nodes[len(l.nodes)-1].hash = ^uint32(0) // nilIndex
+	l.free = int32(from)
 }
 
 // Len returns the number of entries.
@@ -181,8 +207,9 @@ func (l *Map[K, V]) Get(k K) (V, bool) {
 		return zero, false
 	}
 	l.stats.Hits++
-	l.moveToFront(i)
-	return l.nodes[i].val, true
+	nd := &l.nodes[i]
+	l.use(nd)
+	return nd.val, true
 }
 
 // Ref is [Map.Get] returning a pointer to k's value, or nil when k is
@@ -197,8 +224,9 @@ func (l *Map[K, V]) Ref(k K) *V {
 		return nil
 	}
 	l.stats.Hits++
-	l.moveToFront(i)
-	return &l.nodes[i].val
+	nd := &l.nodes[i]
+	l.use(nd)
+	return &nd.val
 }
 
 // Peek returns the value of k without touching its recency or the counters.
@@ -225,24 +253,25 @@ func (l *Map[K, V]) put(k K, v V) (updated, evicted bool) {
 	h := l.hashOf(k)
 	if i, _ := l.find(k, h); i != nilIndex {
 		l.stats.Updates++
-		l.nodes[i].val = v
-		l.moveToFront(i)
+		nd := &l.nodes[i]
+		nd.val = v
+		l.use(nd)
 		return true, false
 	}
 	if l.free == nilIndex {
 		if len(l.nodes) < l.cap {
 			l.grow()
 		} else {
-			l.remove(l.tail)
+			l.remove(l.oldest())
 			l.stats.Evictions++
 			evicted = true
 		}
 	}
 	i := l.free
-	l.free = l.nodes[i].next
 	nd := &l.nodes[i]
+	l.free = int32(nd.hash)
 	nd.key, nd.val, nd.hash = k, v, h
-	l.pushFront(i)
+	l.use(nd)
 	sl := h & l.mask
 	for l.index[sl] != 0 {
 		sl = (sl + 1) & l.mask
@@ -266,22 +295,24 @@ func (l *Map[K, V]) Delete(k K) bool {
 
 // Oldest returns the least recently used entry, the next to be evicted.
 func (l *Map[K, V]) Oldest() (K, V, bool) {
-	if l.tail == nilIndex {
+	if l.n == 0 {
 		var k K
 		var v V
 		return k, v, false
 	}
-	nd := &l.nodes[l.tail]
+	nd := &l.nodes[l.oldest()]
 	return nd.key, nd.val, true
 }
 
 // All yields the entries from the most to the least recently used, without
 // touching their recency. The LRU must not be modified during the
-// iteration.
+// iteration. It allocates the order it yields in.
 func (l *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
-		for i := l.head; i != nilIndex; i = l.nodes[i].next {
-			if !yield(l.nodes[i].key, l.nodes[i].val) {
+		us := l.byStamp(nil)
+		for j := len(us) - 1; j >= 0; j-- {
+			nd := &l.nodes[us[j].node]
+			if !yield(nd.key, nd.val) {
 				return
 			}
 		}
@@ -290,6 +321,53 @@ func (l *Map[K, V]) All() iter.Seq2[K, V] {
 
 // hashOf returns the low 32 bits of k's hash.
 func (l *Map[K, V]) hashOf(k K) uint32 { return uint32(l.hash(k)) }
+
+// use marks node nd most recently used.
+func (l *Map[K, V]) use(nd *node[K, V]) {
+	if l.clock == math.MaxUint32 {
+		l.restamp()
+	}
+	l.clock++
+	nd.stamp = l.clock
+}
+
+// restamp renumbers the entries 1, 2, ... oldest first when the stamps
+// have run out, so that the counter never wraps.
+func (l *Map[K, V]) restamp() {
+	l.order = l.byStamp(l.order[:0])
+	for j := range l.order {
+		l.order[j].stamp = uint32(j + 1)
+		l.nodes[l.order[j].node].stamp = uint32(j + 1)
+	}
+	l.orderAt = 0
+	l.clock = uint32(len(l.order))
+}
+
+// byStamp appends every entry to us, oldest first, and returns it.
+func (l *Map[K, V]) byStamp(us []use) []use {
+	for i := range l.nodes {
+		if s := l.nodes[i].stamp; s != 0 {
+			us = append(us, use{int32(i), s})
+		}
+	}
+	slices.SortFunc(us, func(a, b use) int { return cmp.Compare(a.stamp, b.stamp) })
+	return us
+}
+
+// oldest returns the least recently used node; the map is not empty. It
+// skips the entries of the order used or removed since it was built, and
+// builds it again once it has none left.
+func (l *Map[K, V]) oldest() int32 {
+	for {
+		for ; l.orderAt < len(l.order); l.orderAt++ {
+			u := l.order[l.orderAt]
+			if l.nodes[u.node].stamp == u.stamp {
+				return u.node
+			}
+		}
+		l.order, l.orderAt = l.byStamp(l.order[:0]), 0
+	}
+}
 
 // grow doubles the arena (capped at the capacity), threads the new nodes
 // into the free list and, when the index would be more than half full,
@@ -300,22 +378,18 @@ func (l *Map[K, V]) grow() {
 	n := min(2*old, l.cap)
 	nodes := make([]node[K, V], n)
 	copy(nodes, l.nodes)
-	for i := old; i < n; i++ {
-		nodes[i].next = int32(i + 1)
-	}
-	nodes[n-1].next = nilIndex
 	l.nodes = nodes
-	l.free = int32(old)
+	l.chainFree(old)
 	if size := indexSize(n); size > len(l.index) {
 		l.index = make([]uint64, size)
 		l.mask = uint32(size - 1)
-		for i := l.head; i != nilIndex; i = l.nodes[i].next {
+		for i := range old { // every node below old is in use
 			h := l.nodes[i].hash
 			s := h & l.mask
 			for l.index[s] != 0 {
 				s = (s + 1) & l.mask
 			}
-			l.index[s] = slot(h, i)
+			l.index[s] = slot(h, int32(i))
 		}
 	}
 }
@@ -341,8 +415,7 @@ func (l *Map[K, V]) find(k K, h uint32) (int32, uint32) {
 	}
 }
 
-// remove unlinks node i, clears its index slot and returns it to the free
-// list.
+// remove clears node i's index slot and returns it to the free list.
 func (l *Map[K, V]) remove(i int32) {
 	nd := &l.nodes[i]
 	want := slot(nd.hash, i)
@@ -351,10 +424,9 @@ func (l *Map[K, V]) remove(i int32) {
 		s = (s + 1) & l.mask
 	}
 	l.deleteSlot(s)
-	l.unlink(i)
 	var zero node[K, V]
 	*nd = zero
-	nd.next = l.free
+	nd.hash = uint32(l.free)
 	l.free = i
 	l.n--
 }
@@ -380,39 +452,4 @@ func (l *Map[K, V]) deleteSlot(s uint32) {
 		}
 	}
 	l.index[hole] = 0
-}
-
-func (l *Map[K, V]) unlink(i int32) {
-	nd := &l.nodes[i]
-	if nd.prev != nilIndex {
-		l.nodes[nd.prev].next = nd.next
-	} else {
-		l.head = nd.next
-	}
-	if nd.next != nilIndex {
-		l.nodes[nd.next].prev = nd.prev
-	} else {
-		l.tail = nd.prev
-	}
-	nd.prev, nd.next = nilIndex, nilIndex
-}
-
-func (l *Map[K, V]) pushFront(i int32) {
-	nd := &l.nodes[i]
-	nd.prev = nilIndex
-	nd.next = l.head
-	if l.head != nilIndex {
-		l.nodes[l.head].prev = i
-	} else {
-		l.tail = i
-	}
-	l.head = i
-}
-
-func (l *Map[K, V]) moveToFront(i int32) {
-	if l.head == i {
-		return
-	}
-	l.unlink(i)
-	l.pushFront(i)
 }

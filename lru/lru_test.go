@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -130,7 +131,9 @@ func TestNewLRUCapacity(t *testing.T) {
 // identity (clustered home slots) and a constant (one probe run holding
 // every key); so must an LRU that starts small and grows (reserve 1 doubles
 // from a single node; 3 reaches the capacity through a capped step, 48 to
-// 64), whose index is rebuilt on the way.
+// 64), whose index is rebuilt on the way, and one whose recency stamps
+// run out. The stamps and the least recently used entry are checked after
+// every fifth operation, the whole recency order now and then.
 func TestLRUChurnKeepsBound(t *testing.T) {
 	for name, h := range map[string]func(uint32) uint64{
 		"maphash":  nil,
@@ -138,17 +141,42 @@ func TestLRUChurnKeepsBound(t *testing.T) {
 		"constant": func(uint32) uint64 { return 7 },
 	} {
 		for _, reserve := range []int{0, 1, 3} {
-			t.Run(fmt.Sprintf("%s/reserve=%d", name, reserve), func(t *testing.T) { testLRUChurn(t, h, reserve) })
+			t.Run(fmt.Sprintf("%s/reserve=%d", name, reserve), func(t *testing.T) { testLRUChurn(t, h, reserve, 0) })
 		}
+	}
+	// The stamps run out mid-churn and are renumbered.
+	t.Run("stampwrap", func(t *testing.T) { testLRUChurn(t, nil, 3, math.MaxUint32-50000) })
+}
+
+// checkStamps checks the recency stamps: each entry's is distinct, not
+// 0 and not past the counter; a free node's is 0.
+func checkStamps[K comparable, V any](t *testing.T, l *Map[K, V]) {
+	t.Helper()
+	var buf [64]uint32
+	ss := buf[:0]
+	for i := range l.nodes {
+		if s := l.nodes[i].stamp; s != 0 {
+			ss = append(ss, s)
+		}
+	}
+	slices.Sort(ss)
+	for j, s := range ss {
+		if s > l.clock || j > 0 && s == ss[j-1] {
+			t.Fatalf("stamps %v: repeated or past the counter %d", ss, l.clock)
+		}
+	}
+	if len(ss) != l.n {
+		t.Fatalf("%d stamped nodes for %d entries", len(ss), l.n)
 	}
 }
 
-func testLRUChurn(t *testing.T, hash func(uint32) uint64, reserve int) {
+func testLRUChurn(t *testing.T, hash func(uint32) uint64, reserve int, clock uint32) {
 	const capacity = 64
 	l, err := NewWith[uint32, uint32](capacity, Options[uint32]{Hash: hash, Reserve: reserve})
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.clock = clock
 	if want := cmp.Or(reserve, capacity); l.Reserved() != want || l.Cap() != capacity {
 		t.Fatalf("new LRU: Reserved, Cap = %d, %d; want %d, %d", l.Reserved(), l.Cap(), want, capacity)
 	}
@@ -180,6 +208,18 @@ func testLRUChurn(t *testing.T, hash func(uint32) uint64, reserve int) {
 		}
 		if r := l.Reserved(); r < l.Len() || r > capacity {
 			t.Fatalf("op %d: Reserved %d outside [Len %d, Cap %d]", i, r, l.Len(), capacity)
+		}
+		if i%5 != 0 {
+			continue
+		}
+		checkStamps(t, l)
+		if k, _, ok := l.Oldest(); ok != (len(ref.keys) > 0) || ok && k != ref.keys[len(ref.keys)-1] {
+			t.Fatalf("op %d: Oldest = %d, %v; reference %v", i, k, ok, ref.keys)
+		}
+		if i%995 == 0 {
+			if got := keysOf(l); !slices.Equal(got, ref.keys) {
+				t.Fatalf("op %d: recency order\n got %v\nwant %v", i, got, ref.keys)
+			}
 		}
 	}
 	if l.Reserved() != capacity {
