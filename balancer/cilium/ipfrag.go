@@ -10,8 +10,24 @@ import (
 // the map (dropped when absent); a first fragment writes them. It fills
 // t's ports. An IPv6 atomic fragment is no fragment (ipfrag_encode_ipv6:
 // frag_off & 0xfff9 is 0): it is not tracked.
-func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p, t *balancer.Packet) (balancer.Decision, bool) {
+//
+// The program runs it twice per packet. With again set (the second time,
+// the fragment map untouched since the first), it charges and counts what
+// the first time did but leaves the map alone: the entry is the one the
+// first time read or wrote, already the most recently used, so reading or
+// writing it again would change nothing.
+func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p, t *balancer.Packet, again bool) (balancer.Decision, bool) {
 	if !p.IsFragment() {
+		return balancer.Decision{}, true
+	}
+	if again {
+		if p.FragOffset != 0 {
+			m.Charge(cost.OpMapRead)
+			b.stats.FragHits++
+		} else {
+			m.Charge(cost.OpMapWrite)
+			b.stats.FragWrites++
+		}
 		return balancer.Decision{}, true
 	}
 	k := f.fragK(p.Src, p.Dst, uint32(p.IPID)|p.FragID, p.Proto)

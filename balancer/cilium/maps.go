@@ -26,6 +26,7 @@ type family[T, F, A comparable] struct {
 	// copy of the packet, a type switch on the key type or a method of a
 	// type parameter each cost the IPv4 path more.
 	tuple func(src, dst netip.Addr, sport, dport uint16, proto, flags uint8) T // conntrack or SNAT tuple
+	retag func(k T, flags uint8) T                                             // k with other flags
 	rev   func(backend netip.Addr, bport, port uint16, proto uint8) T          // reverse SNAT tuple
 	fragK func(src, dst netip.Addr, id uint32, proto uint8) F                  // fragment-map key
 	addr  func(a netip.Addr) A                                                 // neighbour-map key
@@ -65,6 +66,7 @@ func (f *family[T, F, A]) evictions() uint64 {
 func newFamily4(c Config) (*family[tupleKey, fragKey, [4]byte], error) {
 	return newFamily(c, &family[tupleKey, fragKey, [4]byte]{
 		tuple: tuple4, rev: revKey, addr: netip.Addr.As4,
+		retag: func(k tupleKey, flags uint8) tupleKey { k.flags = flags; return k },
 		fragK: func(src, dst netip.Addr, id uint32, proto uint8) fragKey {
 			return fragKey{dst: dst.As4(), src: src.As4(), id: uint16(id), proto: proto}
 		},
@@ -75,6 +77,7 @@ func newFamily4(c Config) (*family[tupleKey, fragKey, [4]byte], error) {
 func newFamily6(c Config) (*family[tuple6Key, frag6Key, [16]byte], error) {
 	return newFamily(c, &family[tuple6Key, frag6Key, [16]byte]{
 		tuple: tuple6, rev: revKey6, addr: netip.Addr.As16,
+		retag: func(k tuple6Key, flags uint8) tuple6Key { k.flags = flags; return k },
 		fragK: func(src, dst netip.Addr, id uint32, proto uint8) frag6Key {
 			return frag6Key{id: id, proto: proto, src: src.As16(), dst: dst.As16()}
 		},

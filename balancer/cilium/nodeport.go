@@ -82,7 +82,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	}
 	tuple := *p
 	// ipv{4,6}_load_l4_ports -> ipv{4,6}_handle_fragmentation (1st time).
-	if d, ok := l4Ports(b, f, m, p, &tuple); !ok {
+	if d, ok := l4Ports(b, f, m, p, &tuple, false); !ok {
 		return d
 	}
 	// lb{4,6}_lookup_service on cilium_lb{4,6}_services_v2 with the
@@ -109,7 +109,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		b.stats.CTServiceHit++
 		id = e.backend
 		m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
-		be, present := b.backend[id]
+		be, present := b.backend.get(id)
 		if !(present && active(svc, be)) && (!present || syn) {
 			nid, ok := b.selectBackend(m, svc, &tuple)
 			if !ok {
@@ -133,7 +133,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		m.Charge(cost.OpMapWrite) // ct_create{4,6}(CT_SERVICE)
 		ct.Put(svcKey, ctEntry{backend: id})
 	}
-	be := b.backend[id]
+	be, _ := b.backend.get(id)
 	if b.cfg.Mode == ModeSNAT {
 		m.Charge(cost.OpRewrite) // lb{4,6}_dnat_request / lb{4,6}_xlate: daddr, dport, checksums
 	}
@@ -164,10 +164,10 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	// tail_nodeport_nat_egress_ipv{4,6} -> snat_v{4,6}_nat.
 	m.Charge(cost.OpTailCall)
 	// ipv{4,6}_load_l4_ports -> ipv{4,6}_handle_fragmentation (2nd time).
-	if d, ok := l4Ports(b, f, m, p, &tuple); !ok {
+	if d, ok := l4Ports(b, f, m, p, &tuple, true); !ok {
 		return d
 	}
-	if d, ok := snat(b, f, m, &post); !ok {
+	if d, ok := snat(b, f, m, &post, egKey); !ok {
 		return d
 	}
 	m.Charge(cost.OpRewrite) // snat_v{4,6}_rewrite_headers
@@ -200,6 +200,6 @@ func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *b
 	if !ok {
 		return 0, false
 	}
-	_, ok = b.backend[id]
+	_, ok = b.backend.get(id)
 	return id, ok
 }

@@ -14,9 +14,10 @@ var (
 
 // snat models snat_v4_nat_handle_mapping and snat_v4_new_mapping (their
 // snat_v6 twins on the IPv6 family's NAT map) for the post-DNAT tuple t:
-// client -> backend.
-func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, t *balancer.Packet) (balancer.Decision, bool) {
-	fwd := f.tuple(t.Src, t.Dst, t.SrcPort, t.DstPort, t.Proto, tupleOut)
+// client -> backend, whose CT_EGRESS key is eg (the forward SNAT tuple is
+// the same with other flags).
+func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, t *balancer.Packet, eg T) (balancer.Decision, bool) {
+	fwd := f.retag(eg, tupleOut)
 	m.Charge(cost.OpMapRead) // __snat_lookup(tuple)
 	if e, ok := f.nat.Get(fwd); ok {
 		// Check the reverse entry; restore it when it was evicted.
