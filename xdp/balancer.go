@@ -24,7 +24,11 @@ type Balancer struct {
 	err    error
 }
 
-var _ balancer.Balancer = (*Balancer)(nil)
+var (
+	_ balancer.Balancer      = (*Balancer)(nil)
+	_ balancer.ServiceSetter = (*Balancer)(nil)
+	_ balancer.ServiceSetter = (*Program)(nil)
+)
 
 // NewBalancer returns the [Balancer] of p. p must not be used elsewhere
 // while the balancer runs packets.
@@ -43,6 +47,9 @@ func (b *Balancer) Name() string { return "titan-xdp" }
 // SetBackends forwards to [Program.SetBackends].
 func (b *Balancer) SetBackends(bs []balancer.Backend) error { return b.p.SetBackends(bs) }
 
+// SetServices forwards to [Program.SetServices].
+func (b *Balancer) SetServices(ss []balancer.Service) error { return b.p.SetServices(ss) }
+
 // Err returns the first error a Process call met (the kernel refused to
 // run the program, or forwarded to an unknown address), or nil. Process
 // turns such packets into drops with reason [ReasonKernel].
@@ -60,15 +67,14 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	if p == nil {
 		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}
 	}
-	payload := int(p.Len) - balancer.IPv4Len
-	if p.FragOffset == 0 {
-		switch p.Proto {
-		case balancer.ProtoTCP:
-			payload -= balancer.TCPLen
-		case balancer.ProtoUDP:
-			payload -= balancer.UDPLen
-		}
+	if p.Src.Is4() != p.Dst.Is4() && p.Src.IsValid() && p.Dst.IsValid() {
+		// No frame carries addresses of two families (Encode would
+		// write one of them as the unspecified address): titan passes
+		// such a packet, and so does this balancer, without the kernel.
+		return balancer.Decision{Action: balancer.Pass}
 	}
+	// The payload follows from p.Len: what its headers leave.
+	payload := int(p.Len) - (balancer.EncodedLen(*p, 0) - balancer.EthLen)
 	n := balancer.EncodeTo(b.buf, *p, max(payload, 0))
 	if n == 0 {
 		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}

@@ -2,6 +2,7 @@ package xdp
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -193,6 +194,69 @@ func BenchmarkFragmentRatio(b *testing.B) {
 			if net[0] > 0 {
 				b.ReportMetric(net[i+1]/net[0], n+"_x_"+st.tag)
 			}
+		}
+	}
+}
+
+// ipv6Path returns path with its packets made IPv6 (client
+// 2001:db8:200::7, VIP 2001:db8::10; a fragment behind a Destination
+// Options header, its Fragment header's Identification the IP ID).
+func ipv6Path(path kbench.Path) kbench.Path {
+	to6 := func(p balancer.Packet) balancer.Packet {
+		p.Src, p.Dst = netip.MustParseAddr("2001:db8:200::7"), traceVIPs6[0]
+		if p.IsFragment() {
+			p.FragID, p.ExtHeaders = uint32(p.IPID), 2
+		}
+		p.IPID = 0
+		return p
+	}
+	path.Packet = to6(path.Packet)
+	path.Prime = slices.Clone(path.Prime)
+	for i := range path.Prime {
+		path.Prime[i] = to6(path.Prime[i])
+	}
+	return path
+}
+
+// BenchmarkKernelIPv6 measures paths of IPv6 packets, and of the same
+// IPv4 packets, each on a program of its own serving both families
+// (catch-alls): established TCP, a new TCP flow every packet (the wrapper
+// adds the count to the source address's last word), a non-first
+// fragment that follows its entry (IPv6: behind a Destination Options
+// header). Each call checks from the op counters that its packets took
+// the path (the same operations for both families) and is followed by a
+// call of the wrapper alone with the path's variation: ns/pkt is the
+// median of the differences.
+func BenchmarkKernelIPv6(b *testing.B) {
+	paths := pathsByName()
+	bs := append(testutil.Backends(3), traceBackends6(3)...)
+	for _, name := range []string{"established-tcp", "new-flow-tcp", "non-first-fragment"} {
+		for _, fam := range []string{"ipv4", "ipv6"} {
+			path := paths[name]
+			if fam == "ipv6" {
+				path = ipv6Path(path)
+			}
+			p := benchTarget{mustLoad(b, Options{})}
+			if err := p.p.SetBackends(bs); err != nil {
+				b.Fatal(err)
+			}
+			frame := balancer.Encode(path.Packet, path.Payload)
+			b.Run(name+"/"+fam, func(b *testing.B) {
+				var ds []time.Duration
+				b.ReportAllocs()
+				for b.Loop() {
+					d, err := kbench.MeasurePath(p, path, benchRepeat)
+					if err != nil {
+						b.Fatal(err)
+					}
+					w, err := p.Bench(frame, kbench.BenchOptions{Repeat: benchRepeat, Baseline: true, Vary: path.Vary})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ds = append(ds, d-w)
+				}
+				b.ReportMetric(float64(kbench.Median(ds)), "ns/pkt")
+			})
 		}
 	}
 }

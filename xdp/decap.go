@@ -13,32 +13,38 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 )
 
-// Decap is the backend-side IPIP decapsulation program (decap.c), loaded
-// into the kernel. The Titan program forwards a packet to a backend wrapped
-// in an outer IPv4 header (protocol 4); a backend without an ipip device
-// attaches Decap to the interface the load balancer's traffic arrives on
-// and lets its own kernel do the rest. Katran ships a decap program for its
-// backends for the same reason.
+// Decap is the backend-side decapsulation program (decap.c), loaded into
+// the kernel. The Titan program forwards a packet to a backend wrapped in
+// an outer header: IPv4 (protocol 4, IPIP) around an IPv4 packet, IPv6
+// (next header 41, IPv6-in-IPv6) around an IPv6 one. A backend without an
+// ipip or ip6tnl device attaches Decap to the interface the load
+// balancer's traffic arrives on and lets its own kernel do the rest.
+// Katran ships a decap program for its backends for the same reason.
 //
 // # What it does
 //
 // For an IPv4 frame of protocol 4 with a valid outer header (version 4,
 // IHL 5 — no options —, correct header checksum, total length within the
 // frame, not itself a fragment) carrying a complete inner IPv4 header whose
-// total length fills the outer payload, Decap moves the Ethernet header 20
-// bytes forward and calls bpf_xdp_adjust_head(+20): the frame becomes the
-// inner packet with the original Ethernet header, and XDP_PASS hands it to
-// the kernel. The inner packet may be an IPv4 fragment; the backend's own
-// reassembly (net.ipv4.ipfrag_*) puts the datagram together, which is how
-// the end-to-end test uses Linux as the ground truth of "whole at one
-// backend". Any other frame passes untouched. IPIP that fails a check is
-// dropped (XDP_DROP). Every frame increments one per-CPU counter, read with
-// [Decap.Stats].
+// total length fills the outer payload, and for an IPv6 frame of next
+// header 41 with a valid outer header (version 6, payload length within
+// the frame) carrying a complete inner IPv6 header whose length (40 +
+// payload length) fills the outer payload, Decap moves the Ethernet header
+// forward over the outer header (20 or 40 bytes) and calls
+// bpf_xdp_adjust_head: the frame becomes the inner packet with the
+// original Ethernet header, and XDP_PASS hands it to the kernel. The inner
+// packet may be a fragment; the backend's own reassembly (net.ipv4.ipfrag_*,
+// net.ipv6.ip6frag_*) puts the datagram together, which is how the
+// end-to-end tests use Linux as the ground truth of "whole at one
+// backend". Any other frame passes untouched. A frame of ours that fails a
+// check is dropped (XDP_DROP). Every frame increments one per-CPU counter,
+// read with [Decap.Stats].
 //
-// An outer fragment is dropped and counted in [DecapStats].OuterFragment:
-// it means the path from the load balancer lacks MTU headroom for the
-// 20-byte outer header (the kernel fragmented the encapsulated packet); give
-// those links a larger MTU (the end-to-end test uses 9000).
+// An outer fragment (IPv4 with MF or an offset; IPv6 with a Fragment
+// header first) is dropped and counted in [DecapStats].OuterFragment: it
+// means the path from the load balancer lacks MTU headroom for the outer
+// header (the kernel fragmented the encapsulated packet); give those links
+// a larger MTU (the end-to-end test uses 9000).
 //
 // The end-to-end tests run the Titan program and Decap on veths in network
 // namespaces, with Linux reassembly as the judge of "whole at one
@@ -51,11 +57,11 @@ type Decap struct {
 // program sees increments exactly one of Decapsulated, Passed, Malformed
 // and OuterFragment.
 type DecapStats struct {
-	Decapsulated   uint64 // IPIP stripped, inner packet passed to the kernel
-	InnerFragments uint64 // of Decapsulated: inner packet was an IPv4 fragment
-	Passed         uint64 // not IPIP: passed untouched
-	Malformed      uint64 // IPIP with a bad outer or inner header: dropped
-	OuterFragment  uint64 // IPIP whose outer packet was fragmented: dropped
+	Decapsulated   uint64 // outer header stripped, inner packet passed to the kernel
+	InnerFragments uint64 // of Decapsulated: inner packet was a fragment
+	Passed         uint64 // neither IPIP nor IPv6-in-IPv6: passed untouched
+	Malformed      uint64 // IPIP or IPv6-in-IPv6 with a bad outer or inner header: dropped
+	OuterFragment  uint64 // IPIP or IPv6-in-IPv6 whose outer packet was fragmented: dropped
 }
 
 // Total is the number of frames the program has seen.

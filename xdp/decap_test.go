@@ -261,3 +261,100 @@ func TestDecapAttachRejectsBadArguments(t *testing.T) {
 		})
 	}
 }
+
+// decapWrap6 returns inner (an Ethernet/IPv6 frame) wrapped in an outer
+// IPv6 header of next header 41 from src to dst, keeping inner's Ethernet
+// header: the frame the Titan program sends an IPv6 backend.
+func decapWrap6(inner []byte, src, dst netip.Addr) []byte {
+	ipLen := len(inner) - balancer.EthLen
+	out := make([]byte, len(inner)+balancer.IPv6Len)
+	copy(out, inner[:balancer.EthLen])
+	o := out[balancer.EthLen : balancer.EthLen+balancer.IPv6Len]
+	o[0] = 0x60
+	binary.BigEndian.PutUint16(o[4:6], uint16(ipLen))
+	o[6], o[7] = 41, 64
+	s, d := src.As16(), dst.As16()
+	copy(o[8:24], s[:])
+	copy(o[24:40], d[:])
+	copy(out[balancer.EthLen+balancer.IPv6Len:], inner[balancer.EthLen:])
+	return out
+}
+
+// TestDecapIPv6InIPv6 strips the outer IPv6 header of every kind of inner
+// IPv6 packet, the Titan program's own output included, and drops what is
+// malformed or an outer fragment.
+func TestDecapIPv6InIPv6(t *testing.T) {
+	d := loadDecapForTest(t)
+	src, dst := netip.MustParseAddr("2001:db8:99::2"), netip.MustParseAddr("2001:db8:99:2::2")
+	client, vip := netip.MustParseAddr("2001:db8:99:1::2"), netip.MustParseAddr("2001:db8::10")
+	udp := balancer.Packet{Src: client, Dst: vip, Proto: balancer.ProtoUDP, SrcPort: 40000, DstPort: 5353}
+	first := udp
+	first.MoreFragments, first.FragID, first.ExtHeaders = true, 0x01020304, 2
+	last := first
+	last.MoreFragments, last.FragOffset, last.SrcPort, last.DstPort = false, 181, 0, 0
+	atomic := udp
+	atomic.FragID, atomic.ExtHeaders = 9, 1
+	for _, tc := range []struct {
+		name   string
+		inner  []byte
+		isFrag bool
+	}{
+		{"udp", balancer.Encode(udp, 100), false},
+		{"first fragment behind a destination options header", balancer.Encode(first, 1200), true},
+		{"last fragment", balancer.Encode(last, 9), true},
+		{"atomic fragment", balancer.Encode(atomic, 20), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := mustStats(t, d)
+			r := mustRun(t, d, decapWrap6(tc.inner, src, dst), balancer.Pass)
+			if !bytes.Equal(r.Out, tc.inner) {
+				t.Fatalf("decapsulated %x, want %x", r.Out, tc.inner)
+			}
+			after := mustStats(t, d)
+			frags := after.InnerFragments - before.InnerFragments
+			if after.Decapsulated != before.Decapsulated+1 || (frags == 1) != tc.isFrag {
+				t.Errorf("stats %+v after %+v", after, before)
+			}
+		})
+	}
+	// The Titan program's IPv6-in-IPv6 output comes back to its input.
+	p := mustLoad(t, Options{})
+	b6 := traceBackends6(1)
+	if err := p.SetBackends(b6); err != nil {
+		t.Fatal(err)
+	}
+	in := balancer.Encode(udp, 300)
+	res, err := p.Run(in)
+	if err != nil || res.Action != balancer.Forward || res.Backend != b6[0].ID {
+		t.Fatalf("titan: %+v %v", res, err)
+	}
+	if r := mustRun(t, d, res.Out, balancer.Pass); !bytes.Equal(r.Out, in) {
+		t.Errorf("decap of titan's output %x, want %x", r.Out, in)
+	}
+
+	good := decapWrap6(balancer.Encode(udp, 100), src, dst)
+	for _, tc := range []struct {
+		name  string
+		edit  func([]byte) []byte
+		want  balancer.Action
+		count func(DecapStats) uint64
+	}{
+		{"outer version 4", func(f []byte) []byte { f[14] = 0x40; return f }, balancer.Drop, func(s DecapStats) uint64 { return s.Malformed }},
+		{"outer payload beyond the frame", func(f []byte) []byte { binary.BigEndian.PutUint16(f[18:20], 2000); return f }, balancer.Drop, func(s DecapStats) uint64 { return s.Malformed }},
+		{"ethernet padding after the outer payload", func(f []byte) []byte { return append(f, 0, 0) }, balancer.Pass, func(s DecapStats) uint64 { return s.Decapsulated }},
+		{"inner length off", func(f []byte) []byte { binary.BigEndian.PutUint16(f[58:60], 99); return f }, balancer.Drop, func(s DecapStats) uint64 { return s.Malformed }},
+		{"inner version 4", func(f []byte) []byte { f[54] = 0x45; return f }, balancer.Drop, func(s DecapStats) uint64 { return s.Malformed }},
+		{"truncated inner header", func(f []byte) []byte { return f[:14+40+20] }, balancer.Drop, func(s DecapStats) uint64 { return s.Malformed }},
+		{"outer fragment", func(f []byte) []byte { f[20] = 44; return f }, balancer.Drop, func(s DecapStats) uint64 { return s.OuterFragment }},
+		{"another next header", func(f []byte) []byte { f[20] = 17; return f }, balancer.Pass, func(s DecapStats) uint64 { return s.Passed }},
+		{"frame shorter than the next header", func(f []byte) []byte { return f[:20] }, balancer.Pass, func(s DecapStats) uint64 { return s.Passed }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := mustStats(t, d)
+			mustRun(t, d, tc.edit(bytes.Clone(good)), tc.want)
+			if got := tc.count(mustStats(t, d)) - tc.count(before); got != 1 {
+				t.Errorf("counter moved by %d", got)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,9 @@ type e2eTopology struct {
 	bset       []balancer.Backend
 	prog       *Program
 	decaps     []*Decap
+	v6         bool // an IPv6 topology (e2eBuild's cfg.v6)
+	vip        netip.Addr
+	ports      []uint16 // the ports the backends listen on, at vip
 }
 
 // e2eMAC returns the hardware address of ifc inside ns.
@@ -102,11 +106,15 @@ func e2eLink(t *testing.T, a *netns.NS, ifA string, addrA netip.Addr, gw *netns.
 	}
 	macGw, _, err := e2eMAC(gw, ifGw)
 	must(err)
-	must(a.IP("addr", "add", addrA.String()+"/24", "dev", ifA))
-	must(gw.IP("addr", "add", addrGw.String()+"/24", "dev", ifGw))
-	must(a.IP("neigh", "replace", addrGw.String(), "lladdr", macGw.String(), "dev", ifA, "nud", "permanent"))
-	must(gw.IP("neigh", "replace", addrA.String(), "lladdr", macA.String(), "dev", ifGw, "nud", "permanent"))
-	must(a.IP("route", "add", "default", "via", addrGw.String()))
+	prefix, fam := "/24", "-4"
+	if addrA.Is6() {
+		prefix, fam = "/64", "-6"
+	}
+	must(a.IP(fam, "addr", "add", addrA.String()+prefix, "dev", ifA))
+	must(gw.IP(fam, "addr", "add", addrGw.String()+prefix, "dev", ifGw))
+	must(a.IP(fam, "neigh", "replace", addrGw.String(), "lladdr", macGw.String(), "dev", ifA, "nud", "permanent"))
+	must(gw.IP(fam, "neigh", "replace", addrA.String(), "lladdr", macA.String(), "dev", ifGw, "nud", "permanent"))
+	must(a.IP(fam, "route", "add", "default", "via", addrGw.String()))
 }
 
 // e2eConfig varies the topology between tests.
@@ -114,6 +122,29 @@ type e2eConfig struct {
 	backends   int     // number of backends, IDs 101..
 	backendMTU int     // MTU behind the router (0: e2eBackendMTU)
 	opts       Options // the Titan program's (VIPs are set by e2eBuild; it attaches in generic mode)
+	// v6 builds the topology over IPv6 (e2eVIP6, fd77::/16 addresses);
+	// services, when set, gives the Titan program its services instead
+	// of the backend set as a catch-all (IPv4: the VIP list as well).
+	v6       bool
+	services func(bs []balancer.Backend) []balancer.Service
+}
+
+// The IPv6 topology's addresses: fd77:<link>::1 the router's end, ::2 the
+// other's; the VIP on every backend's loopback.
+var (
+	e2eVIP6        = netip.MustParseAddr("fd77:100::1")
+	e2eClientAddr6 = netip.MustParseAddr("fd77:1::2")
+	e2eGwClient6   = netip.MustParseAddr("fd77:1::1")
+	e2eLBAddr6     = netip.MustParseAddr("fd77::2")
+	e2eGwLB6       = netip.MustParseAddr("fd77::1")
+)
+
+func e2eBackendAddr6(i int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfd, 0x77, 0, byte(0x10 + i), 15: 2})
+}
+
+func e2eGwBackend6(i int) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfd, 0x77, 0, byte(0x10 + i), 15: 1})
 }
 
 // e2eBuild creates the namespaces and links, loads the Titan program on
@@ -138,11 +169,19 @@ func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 		t.Helper()
 		ns, err := netns.New(t, "titanlb-"+tok+"-"+role)
 		must(err)
-		// IPv4 only, no router solicitations or DAD on the links; no
-		// reverse-path filter (the router sees the VIP as a source).
+		// One family: the other off (IPv6) or unused (IPv4); no
+		// router solicitations or DAD on the links; no reverse-path
+		// filter (the router sees the VIP as a source).
+		v6off := "1"
+		if cfg.v6 {
+			v6off = "0"
+		}
 		for _, kv := range [][2]string{
-			{"net.ipv6.conf.all.disable_ipv6", "1"},
-			{"net.ipv6.conf.default.disable_ipv6", "1"},
+			{"net.ipv6.conf.all.disable_ipv6", v6off},
+			{"net.ipv6.conf.default.disable_ipv6", v6off},
+			{"net.ipv6.conf.all.accept_dad", "0"},
+			{"net.ipv6.conf.default.accept_dad", "0"},
+			{"net.ipv6.conf.default.router_solicitations", "0"},
 			{"net.ipv4.conf.all.rp_filter", "0"},
 			{"net.ipv4.conf.default.rp_filter", "0"},
 		} {
@@ -150,30 +189,51 @@ func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 		}
 		return ns
 	}
-	tp := &e2eTopology{gw: newNS("gw")}
+	tp := &e2eTopology{gw: newNS("gw"), v6: cfg.v6, vip: e2eVIP, ports: []uint16{e2ePort}}
+	client, gwClient, lb, gwLB, fam, host := e2eClientAddr, e2eGwClient, e2eLBAddr, e2eGwLB, "-4", "/32"
+	backendAddr, gwBackend := e2eBackendAddr, e2eGwBackend
 	must(tp.gw.Sysctl("net.ipv4.ip_forward", "1"))
-	tp.client = e2eNode{newNS("client"), "eth0", e2eClientAddr}
-	tp.lb = e2eNode{newNS("lb"), "eth0", e2eLBAddr}
-	e2eLink(t, tp.client.ns, "eth0", e2eClientAddr, tp.gw, "c0", e2eGwClient, e2eClientMTU, false)
-	e2eLink(t, tp.lb.ns, "eth0", e2eLBAddr, tp.gw, "lb0", e2eGwLB, e2eBackendMTU, true)
-	must(tp.gw.IP("route", "add", e2eVIP.String()+"/32", "via", e2eLBAddr.String()))
+	if cfg.v6 {
+		must(tp.gw.Sysctl("net.ipv6.conf.all.forwarding", "1"))
+		tp.vip = e2eVIP6
+		client, gwClient, lb, gwLB, fam, host = e2eClientAddr6, e2eGwClient6, e2eLBAddr6, e2eGwLB6, "-6", "/128"
+		backendAddr, gwBackend = e2eBackendAddr6, e2eGwBackend6
+	}
+	tp.client = e2eNode{newNS("client"), "eth0", client}
+	tp.lb = e2eNode{newNS("lb"), "eth0", lb}
+	e2eLink(t, tp.client.ns, "eth0", client, tp.gw, "c0", gwClient, e2eClientMTU, false)
+	e2eLink(t, tp.lb.ns, "eth0", lb, tp.gw, "lb0", gwLB, e2eBackendMTU, true)
+	must(tp.gw.IP(fam, "route", "add", tp.vip.String()+host, "via", lb.String()))
 	mtu := cfg.backendMTU
 	if mtu == 0 {
 		mtu = e2eBackendMTU
 	}
 	for i := range cfg.backends {
-		b := e2eNode{newNS(fmt.Sprintf("b%d", i+1)), "eth0", e2eBackendAddr(i)}
-		e2eLink(t, b.ns, "eth0", b.addr, tp.gw, fmt.Sprintf("b%d", i+1), e2eGwBackend(i), mtu, false)
-		must(b.ns.IP("addr", "add", e2eVIP.String()+"/32", "dev", "lo"))
+		b := e2eNode{newNS(fmt.Sprintf("b%d", i+1)), "eth0", backendAddr(i)}
+		e2eLink(t, b.ns, "eth0", b.addr, tp.gw, fmt.Sprintf("b%d", i+1), gwBackend(i), mtu, false)
+		must(b.ns.IP(fam, "addr", "add", tp.vip.String()+host, "dev", "lo"))
 		tp.backends = append(tp.backends, b)
 		id := balancer.BackendID(101 + i)
 		tp.bset = append(tp.bset, balancer.Backend{ID: id, Name: id.String(), Addr: b.addr, Weight: 1, Up: true})
 	}
 
 	opts := cfg.opts
-	opts.VIPs = []netip.Addr{e2eVIP}
+	if !cfg.v6 {
+		opts.VIPs = []netip.Addr{e2eVIP} // the VIP list is IPv4's
+	}
 	tp.prog = mustLoad(t, opts)
-	must(tp.prog.SetBackends(tp.bset))
+	if cfg.services != nil {
+		ss := cfg.services(tp.bset)
+		tp.ports = nil
+		for _, s := range ss {
+			if !slices.Contains(tp.ports, s.Key.Port) {
+				tp.ports = append(tp.ports, s.Key.Port)
+			}
+		}
+		must(tp.prog.SetServices(ss))
+	} else {
+		must(tp.prog.SetBackends(tp.bset))
+	}
 	must(tp.lb.ns.Do(func() error {
 		i, err := net.InterfaceByName(tp.lb.ifc)
 		if err != nil {
@@ -205,6 +265,41 @@ func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 		tp.decaps = append(tp.decaps, d)
 	}
 	return tp
+}
+
+// e2eSNMP6 reads the Ip6 counters of /proc/net/snmp6 inside ns, without
+// their "Ip6" prefix (ReasmOKs, FragCreates, ...), as e2eSNMP names
+// IPv4's.
+func e2eSNMP6(ns *netns.NS) (map[string]uint64, error) {
+	out, err := ns.Exec("cat", "/proc/net/snmp6")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]uint64{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 || !strings.HasPrefix(f[0], "Ip6") {
+			continue
+		}
+		v, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("netns %s: /proc/net/snmp6 %s: %w", ns.Name(), f[0], err)
+		}
+		m[strings.TrimPrefix(f[0], "Ip6")] = v
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("netns %s: /proc/net/snmp6: no Ip6 counters", ns.Name())
+	}
+	return m, nil
+}
+
+// snmp reads ns's IP counters of the topology's family.
+func (tp *e2eTopology) snmp(ns *netns.NS) (map[string]uint64, error) {
+	if tp.v6 {
+		return e2eSNMP6(ns)
+	}
+	return e2eSNMP(ns)
 }
 
 // e2eSNMP reads the Ip: counters of /proc/net/snmp inside ns.
@@ -269,6 +364,7 @@ func e2eFragments(payload, mtu int) int {
 // e2eReceived is one datagram a backend's socket returned.
 type e2eReceived struct {
 	backend int
+	port    uint16 // the port it arrived on
 	from    netip.AddrPort
 	data    []byte
 }
@@ -283,26 +379,37 @@ type e2eReceiver struct {
 	wg    sync.WaitGroup
 }
 
-// e2eListen opens a UDP socket on VIP:port in every backend namespace and
-// reads it until [e2eReceiver.wait].
+// e2eListen opens a UDP socket on VIP:port, for each of the topology's
+// ports, in every backend namespace and reads them until
+// [e2eReceiver.wait].
 func (tp *e2eTopology) e2eListen(t *testing.T, want int) *e2eReceiver {
 	t.Helper()
-	r := &e2eReceiver{conns: make([]*net.UDPConn, len(tp.backends)), want: want, done: make(chan struct{})}
-	for i, b := range tp.backends {
-		err := b.ns.Do(func() error {
-			c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(e2eVIP, e2ePort)))
-			if err != nil {
-				return err
-			}
-			r.conns[i] = c
-			return c.SetReadBuffer(4 << 20)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.conns[i].Close() })
+	r := &e2eReceiver{want: want, done: make(chan struct{})}
+	network := "udp4"
+	if tp.v6 {
+		network = "udp6"
 	}
-	for i, c := range r.conns {
+	var owner []int
+	var ports []uint16
+	for i, b := range tp.backends {
+		for _, port := range tp.ports {
+			err := b.ns.Do(func() error {
+				c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(tp.vip, port)))
+				if err != nil {
+					return err
+				}
+				r.conns = append(r.conns, c)
+				owner, ports = append(owner, i), append(ports, port)
+				return c.SetReadBuffer(4 << 20)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := r.conns[len(r.conns)-1]
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	for k, c := range r.conns {
 		r.wg.Go(func() {
 			buf := make([]byte, 65536)
 			for {
@@ -311,7 +418,7 @@ func (tp *e2eTopology) e2eListen(t *testing.T, want int) *e2eReceiver {
 					return // the deadline wait sets, or closed
 				}
 				r.mu.Lock()
-				r.got = append(r.got, e2eReceived{i, from, bytes.Clone(buf[:n])})
+				r.got = append(r.got, e2eReceived{owner[k], ports[k], from, bytes.Clone(buf[:n])})
 				if len(r.got) == r.want {
 					close(r.done)
 				}
@@ -470,9 +577,10 @@ func e2eSplit(payload []byte, sport, id uint16, mtu int) []e2eFragment {
 // e2eSent is what the test knows about a datagram it sent.
 type e2eSent struct {
 	flow, seq int
-	frags     int  // fragments on the wire
-	want      int  // backend index expected to receive it whole; -1: none
-	checkWant bool // want was predicted (by the ring or the Go model)
+	frags     int    // fragments on the wire
+	want      int    // backend index expected to receive it whole; -1: none
+	checkWant bool   // want was predicted (by the ring or the Go model)
+	port      uint16 // the port it was sent to; 0: not checked
 }
 
 // e2eCheck compares what the backends received with what was sent: every
@@ -499,13 +607,16 @@ func (tp *e2eTopology) e2eCheck(t *testing.T, sent map[[2]int]e2eSent, got []e2e
 		if !bytes.Equal(d, e2eDatagram(s.flow, s.seq, e2eSize(s.flow, s.seq))) {
 			t.Errorf("backend %d: flow %d datagram %d: %d bytes, content differs from what was sent", g.backend+1, s.flow, s.seq, len(d))
 		}
-		if g.from != netip.AddrPortFrom(e2eClientAddr, uint16(e2eFirstPort+s.flow)) {
+		if g.from != netip.AddrPortFrom(tp.client.addr, uint16(e2eFirstPort+s.flow)) {
 			t.Errorf("backend %d: flow %d datagram %d from %v", g.backend+1, s.flow, s.seq, g.from)
 		}
 		if prev, dup := seen[key]; dup {
 			t.Errorf("flow %d datagram %d received twice (backends %d and %d)", s.flow, s.seq, prev+1, g.backend+1)
 		}
 		seen[key] = g.backend
+		if s.port != 0 && g.port != s.port {
+			t.Errorf("flow %d datagram %d arrived on port %d, sent to %d", s.flow, s.seq, g.port, s.port)
+		}
 		if s.checkWant && g.backend != s.want {
 			t.Errorf("flow %d datagram %d at backend %d, predicted %d", s.flow, s.seq, g.backend+1, s.want+1)
 		}
@@ -531,7 +642,7 @@ func (tp *e2eTopology) e2eCheckBackends(t *testing.T, datagrams []int, frags []u
 		if err != nil {
 			t.Fatal(err)
 		}
-		snmp, err := e2eSNMP(b.ns)
+		snmp, err := tp.snmp(b.ns)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,9 +2,9 @@ package xdp
 
 import (
 	"errors"
-	"testing"
-
 	"net/netip"
+	"reflect"
+	"testing"
 
 	"github.com/cilium/ebpf"
 
@@ -45,11 +45,14 @@ func fuzzSeed(frames ...[]byte) []byte {
 func clearMap(tb testing.TB, m *ebpf.Map) {
 	tb.Helper()
 	if m.Type() == ebpf.Array {
-		zero := make([]byte, m.ValueSize())
-		for i := range m.MaxEntries() {
-			if err := m.Put(i, zero); err != nil {
-				tb.Fatalf("%v: put: %v", m, err)
-			}
+		// One batch of zero values of the map's value size.
+		zero := reflect.MakeSlice(reflect.SliceOf(reflect.ArrayOf(int(m.ValueSize()), reflect.TypeFor[byte]())), int(m.MaxEntries()), int(m.MaxEntries()))
+		keys := make([]uint32, m.MaxEntries())
+		for i := range keys {
+			keys[i] = uint32(i)
+		}
+		if _, err := m.BatchUpdate(keys, zero.Interface(), nil); err != nil {
+			tb.Fatalf("%v: zero: %v", m, err)
 		}
 		return
 	}
@@ -78,7 +81,7 @@ func clearMap(tb testing.TB, m *ebpf.Map) {
 func FuzzDifferential(f *testing.F) {
 	opts := Options{Config: titan.Config{RingSize: 13, ConnTableSize: 4096, FragTableSize: 4096, HintTableSize: 4096, OrphanCredits: 3}}
 	p := mustLoad(f, opts)
-	bs := testutil.Backends(3)
+	bs := append(testutil.Backends(3), traceBackends6(2)...)
 	if err := p.SetBackends(bs); err != nil {
 		f.Fatal(err)
 	}
@@ -101,8 +104,22 @@ func FuzzDifferential(f *testing.F) {
 		return balancer.Encode(pk, 16)
 	}
 	f.Add(fuzzSeed(orphan(1, 1), orphan(2, 2), orphan(3, 3), orphan(4, 4), udp(2004, 6, 0, false, 8), orphan(5, 5)))
+	// IPv6: a datagram in reverse order behind Destination Options, an
+	// atomic fragment, a TCP packet.
+	udp6 := func(sport uint16, id uint32, off uint16, mf bool, ext uint8, payload int) []byte {
+		pk := tcpPacket(sport)
+		pk.Src, pk.Dst, pk.IPID = netip.MustParseAddr("2001:db8:200::7"), traceVIPs6[0], 0
+		pk.Proto, pk.DstPort, pk.TCPFlags, pk.FragID, pk.ExtHeaders = balancer.ProtoUDP, 53, 0, id, ext
+		pk.FragOffset, pk.MoreFragments = off, mf
+		if off != 0 {
+			pk.SrcPort, pk.DstPort = 0, 0
+		}
+		return balancer.Encode(pk, payload)
+	}
+	f.Add(fuzzSeed(udp6(0, 70000, 6, false, 2, 8), udp6(0, 70000, 3, true, 2, 24), udp6(2100, 70000, 0, true, 2, 16)))
+	f.Add(fuzzSeed(udp6(2101, 9, 0, false, 1, 16), udp6(2102, 0, 0, false, 0, 16)))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		for _, m := range []*ebpf.Map{p.objs.Conns, p.objs.Frags, p.objs.Hints} {
+		for _, m := range []*ebpf.Map{p.objs.Conns, p.objs.Frags, p.objs.Hints, p.objs.Conns6, p.objs.Frags6, p.objs.Hints6} {
 			clearMap(t, m)
 		}
 		if err := p.objs.Credit.Put(uint32(0), int64(opts.OrphanCredits)); err != nil {

@@ -10,22 +10,37 @@ import (
 	"github.com/titanlb/titanlb/frag"
 )
 
+// dataMap is the name of the map that holds titan.c's writable globals
+// (svc_family): cilium/ebpf names it after its ELF section.
+const dataMap = ".data"
+
 // replacements returns the maps by name, for a second load that shares
-// them (the benchmark wrappers').
-func (m *titanMaps) replacements() map[string]*ebpf.Map {
+// them (the benchmark wrappers', an adopting program's), the globals'
+// map included.
+func (o *datapathObjects) replacements() map[string]*ebpf.Map {
+	m := &o.titanMaps
 	return map[string]*ebpf.Map{
-		titanMapBackends: m.Backends, titanMapBenchCfg: m.BenchCfg, titanMapConns: m.Conns, titanMapCredit: m.Credit,
-		titanMapFrags: m.Frags, titanMapHints: m.Hints, titanMapRing: m.Ring, titanMapStats: m.Stats, titanMapVips: m.Vips,
+		titanMapBackends: m.Backends, titanMapBenchCfg: m.BenchCfg, titanMapConns: m.Conns, titanMapConns6: m.Conns6,
+		titanMapCredit: m.Credit, titanMapFrags: m.Frags, titanMapFrags6: m.Frags6, titanMapHints: m.Hints,
+		titanMapHints6: m.Hints6, titanMapRing: m.Ring, titanMapServices: m.Services, titanMapStats: m.Stats,
+		titanMapVips: m.Vips, dataMap: o.Data,
 	}
 }
 
 // datapathObjects are what [Load] loads besides the program itself (one
 // variant, [Program].prog): the maps (bench_cfg, the wrappers' one-entry
-// array, included) and the configuration variables. Not the benchmark
-// wrappers.
+// array, included), the configuration variables, and the map of the
+// writable globals, which the loader writes while the program runs. Not
+// the benchmark wrappers.
 type datapathObjects struct {
 	titanMaps
 	titanVariables
+	Data *ebpf.Map `ebpf:".data"`
+}
+
+// Close closes the maps, the globals' included.
+func (o *datapathObjects) Close() error {
+	return errors.Join(o.titanMaps.Close(), o.Data.Close())
 }
 
 // prepare resolves opts and returns the program's spec configured with
@@ -77,6 +92,14 @@ func configure(spec *ebpf.CollectionSpec, o Options, hz float64) error {
 	if o.SourceAddr.IsValid() {
 		vars[titanVarCfgSrcAddr] = be32(o.SourceAddr)
 	}
+	if o.SourceAddr6.IsValid() {
+		vars[titanVarCfgSrcAddr6] = words6(o.SourceAddr6)
+	} else {
+		vars[titanVarCfgSrcAddr6] = [4]uint32{}
+	}
+	// The IPv4 catch-all on the first RingSize slots, empty until the
+	// first backend set (Program.init fills them with no backend).
+	vars[titanVarSvcFamily] = [2]uint64{svcDesc(0, int(o.RingSize), 0), 0}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
 		if !ok {
@@ -88,11 +111,15 @@ func configure(spec *ebpf.CollectionSpec, o Options, hz float64) error {
 	}
 	sizes := map[string]uint32{
 		titanMapConns:    uint32(frag.SetCount(o.ConnTableSize)),
+		titanMapConns6:   uint32(frag.SetCount(o.ConnTableSize)),
 		titanMapFrags:    uint32(frag.SetCount(o.FragTableSize)),
+		titanMapFrags6:   uint32(frag.SetCount(o.FragTableSize)),
 		titanMapHints:    uint32(frag.SetCount(o.HintTableSize)),
-		titanMapRing:     uint32(o.RingSize),
+		titanMapHints6:   uint32(frag.SetCount(o.HintTableSize)),
+		titanMapRing:     uint32(2 * o.MaxRingSlots),
 		titanMapBackends: uint32(o.MaxBackends),
 		titanMapVips:     uint32(max(1, len(o.VIPs))),
+		titanMapServices: servicesEntries,
 	}
 	for name, n := range sizes {
 		spec.Maps[name].MaxEntries = n

@@ -14,6 +14,20 @@ const DefaultMaxBackends = 4096
 // maxBackendsLimit bounds [Options].MaxBackends.
 const maxBackendsLimit = 1 << 24
 
+// DefaultRingSlots is how many RingSize rings [Options].MaxRingSlots holds
+// when 0: eight (eight services of the default ring size, 512 KiB each
+// way for 65537).
+const DefaultRingSlots = 8
+
+// maxRingSlotsLimit bounds [Options].MaxRingSlots: a ring's offset has 27
+// bits in the program, and the ring map holds two sets.
+const maxRingSlotsLimit = 1 << 26
+
+// MaxServices bounds the services of one [Program.SetServices] set: the
+// program keeps each backend's membership as a bitmap of two sets of 256
+// (the current set and the one being written).
+const MaxServices = 256
+
 // Options configure [Load]. The zero value is valid; every zero field takes
 // its default.
 type Options struct {
@@ -30,10 +44,21 @@ type Options struct {
 	// [Program.SetBackends] must be below it. 0 means
 	// [DefaultMaxBackends]; at most 1<<24.
 	MaxBackends int
-	// SourceAddr is the outer source address of encapsulated packets. The
-	// zero value means the packet's own destination (the VIP it was sent
-	// to), so a backend sees an IPIP packet from the VIP.
+	// SourceAddr is the outer source address of packets encapsulated in
+	// IPv4 (IPIP). The zero value means the packet's own destination (the
+	// VIP it was sent to), so a backend sees an IPIP packet from the VIP.
 	SourceAddr netip.Addr
+	// SourceAddr6 is the outer source address of packets encapsulated in
+	// IPv6 (IPv6-in-IPv6); the zero value means the packet's own
+	// destination.
+	SourceAddr6 netip.Addr
+	// MaxRingSlots bounds the slots of every ring of a backend set
+	// together: the catch-alls' of [Program.SetBackends] (RingSize each
+	// family), the services' of [Program.SetServices] (each its RingSize,
+	// 0 meaning RingSize). The ring map holds twice as many, a new set
+	// being written beside the one in use. 0 means [DefaultRingSlots]
+	// times RingSize; at least RingSize, at most 1<<26.
+	MaxRingSlots int
 	// Stateless loads the stateless variant instead: no connection,
 	// fragment or hint table; every fragment is dropped; every other
 	// packet goes to the ring slot of its 5-tuple hash.
@@ -75,8 +100,28 @@ func (o Options) resolved() (Options, error) {
 	if o.SourceAddr.IsValid() && !o.SourceAddr.Is4() {
 		return o, badOption("SourceAddr", o.SourceAddr, titan.ErrNotIPv4)
 	}
+	if o.SourceAddr6.IsValid() && (!o.SourceAddr6.Is6() || o.SourceAddr6.Is4In6()) {
+		return o, badOption("SourceAddr6", o.SourceAddr6, ErrNotIPv6)
+	}
+	switch {
+	case o.MaxRingSlots < 0:
+		return o, badOption("MaxRingSlots", o.MaxRingSlots, titan.ErrNegative)
+	case o.MaxRingSlots > maxRingSlotsLimit:
+		return o, badOption("MaxRingSlots", o.MaxRingSlots, fmt.Errorf("%w (max %d)", titan.ErrTooLarge, maxRingSlotsLimit))
+	case o.MaxRingSlots == 0:
+		o.MaxRingSlots = min(DefaultRingSlots*int(o.RingSize), maxRingSlotsLimit)
+	case o.MaxRingSlots < int(o.RingSize):
+		return o, badOption("MaxRingSlots", o.MaxRingSlots, fmt.Errorf("%w: below RingSize %d", ErrRingSlots, o.RingSize))
+	}
 	return o, nil
 }
+
+// ErrNotIPv6 is wrapped when [Options].SourceAddr6 is not an IPv6
+// address.
+var ErrNotIPv6 = errors.New("not an IPv6 address")
+
+// ErrRingSlots is wrapped when rings do not fit [Options].MaxRingSlots.
+var ErrRingSlots = errors.New("rings do not fit")
 
 // be32 returns the network-order bytes of a as the native little-endian
 // word the kernel stores in a __u32 field.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -33,8 +34,12 @@ var (
 )
 
 // pinLink is the name of the link's pin in a pin directory; every map is
-// pinned under its own name (conns, frags, ring, backends, ...).
+// pinned under its own name (conns, frags, ring, backends, ...), the
+// globals' map (".data") as "data": bpffs refuses names with dots.
 const pinLink = "link"
+
+// pinName is the file a map named name is pinned as.
+func pinName(name string) string { return strings.TrimPrefix(name, ".") }
 
 // Pinned is a Titan program attached to an interface with its link and
 // maps pinned in a directory of a BPF file system (bpffs): when the
@@ -98,7 +103,7 @@ func pinAll(dir string, maps map[string]*ebpf.Map, l link.Link) error {
 		return err
 	}
 	for name, m := range maps {
-		if err := m.Pin(filepath.Join(dir, name)); err != nil {
+		if err := m.Pin(filepath.Join(dir, pinName(name))); err != nil {
 			return fmt.Errorf("map %s: %w", name, err)
 		}
 	}
@@ -168,14 +173,14 @@ func adopt(dir string, o Options, spec *ebpf.CollectionSpec, hz float64, l link.
 			m.Close() // the load cloned them
 		}
 	}()
-	for name := range (&titanMaps{}).replacements() {
-		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+	for name := range (&datapathObjects{}).replacements() {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, pinName(name)), nil)
 		if err != nil {
 			return nil, fmt.Errorf("xdp: adopt %s: map %s: %w: %w", dir, name, ErrPinMismatch, err)
 		}
 		repl[name] = m
 	}
-	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}, hz: hz}
+	p := &Program{opts: o, ids: map[netip.Addr]balancer.BackendID{}, hz: hz}
 	if p.objs, p.prog, err = loadDatapath(spec, o, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
 		if errors.Is(err, ebpf.ErrMapIncompatible) {
 			return nil, fmt.Errorf("xdp: adopt %s: %w: %w", dir, ErrPinMismatch, err)
@@ -223,11 +228,37 @@ func (p *Program) readPinned() error {
 		if err := p.objs.Backends.Lookup(uint32(i), &arr[i]); err != nil {
 			return fmt.Errorf("read backends[%d]: %w", i, err)
 		}
-		if arr[i].Addr != 0 {
-			p.ids[addrOf(arr[i].Addr).As4()] = balancer.BackendID(i)
+		if a := backendAddr(arr[i]); a.IsValid() {
+			p.ids[a] = balancer.BackendID(i)
 		}
 	}
 	p.arr = arr
+	return p.readServices()
+}
+
+// readServices reads back which ring and membership half the pinned set
+// uses, and the services map's keys, as install left them.
+func (p *Program) readServices() error {
+	var fam [2]uint64
+	if err := p.objs.SvcFamily.Get(&fam); err != nil {
+		return fmt.Errorf("read svc_family: %w", err)
+	}
+	var k titanSvcKey
+	var v titanSvc
+	it := p.objs.Services.Iterate()
+	for it.Next(&k, &v) {
+		p.keys = append(p.keys, k)
+		p.half = int(v.RingOff) / p.opts.MaxRingSlots
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read services: %w", err)
+	}
+	for _, d := range fam {
+		if d != 0 && d != svcLookup {
+			p.half = int(d&(1<<svcOffBits-1)) / p.opts.MaxRingSlots
+		}
+	}
+	p.half = min(max(p.half, 0), 1)
 	return nil
 }
 
@@ -250,8 +281,8 @@ func (pp *Pinned) Ifindex() int { return pp.ifindex }
 func (pp *Pinned) Backends() []balancer.Backend {
 	var out []balancer.Backend
 	for i, e := range pp.arr {
-		if e.Addr != 0 {
-			out = append(out, balancer.Backend{ID: balancer.BackendID(i), Addr: addrOf(e.Addr), Up: e.Flags&backendUsable != 0})
+		if a := backendAddr(e); a.IsValid() {
+			out = append(out, balancer.Backend{ID: balancer.BackendID(i), Addr: a, Up: e.Flags&backendUsable != 0})
 		}
 	}
 	return out

@@ -11,7 +11,7 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 )
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_way -type frag_set -type conn_way -type conn_set -type hint_way -type hint_set -type bench_state titan titan.c
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type counters -type backend -type frag_way -type frag_set -type conn_way -type conn_set -type hint_way -type hint_set -type svc_key -type svc -type bench_state titan titan.c
 
 // ErrNotPermitted is wrapped by [Load] when the kernel refuses for lack of
 // privileges (loading needs root, or CAP_BPF with CAP_NET_ADMIN). The same
@@ -26,11 +26,12 @@ var (
 	ErrClosed        = errors.New("program closed")
 )
 
-// outerLen is the size of the outer IPv4 header IPIP adds.
-const outerLen = 20
-
-// backendUsable is the flags bit of a backend that is present and up.
-const backendUsable = 1
+// outerLen and outerLen6 are the sizes of the outer headers IPIP and
+// IPv6-in-IPv6 add.
+const (
+	outerLen  = 20
+	outerLen6 = 40
+)
 
 // Program is the TitanLB XDP program loaded into the kernel with its maps.
 // It is not safe for concurrent use by several goroutines (the kernel
@@ -40,8 +41,10 @@ type Program struct {
 	objs   datapathObjects
 	prog   *ebpf.Program // the datapath Run and Attach use
 	wrap   *wrappers     // the benchmark wrappers, loaded by the first Bench
-	ids    map[[4]byte]balancer.BackendID
+	ids    map[netip.Addr]balancer.BackendID
 	arr    []titanBackend  // the backends array as last written
+	half   int             // the ring and membership half the current set uses
+	keys   []titanSvcKey   // the services map's keys of the current set
 	out    []byte          // Run's reused output buffer
 	per    []titanCounters // per-CPU stats, reused
 	closed bool
@@ -78,7 +81,7 @@ func Load(opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{opts: o, ids: map[[4]byte]balancer.BackendID{}, hz: hz}
+	p := &Program{opts: o, ids: map[netip.Addr]balancer.BackendID{}, hz: hz}
 	if p.objs, p.prog, err = loadDatapath(spec, o, nil); err != nil {
 		return nil, err
 	}
@@ -98,7 +101,7 @@ func (p *Program) init() error {
 	for i := range slots {
 		slots[i] = balancer.RingNone
 	}
-	if err := writeArray(p.objs.Ring, slots); err != nil {
+	if err := writeArray(p.objs.Ring, slots); err != nil { // the IPv4 catch-all of svc_family's default
 		return fmt.Errorf("xdp: write ring: %w", err)
 	}
 	for i, v := range p.opts.VIPs {
@@ -111,10 +114,13 @@ func (p *Program) init() error {
 
 // writeArray writes vals to an ARRAY map at keys 0..len-1, in batches when
 // the kernel supports it.
-func writeArray[V any](m *ebpf.Map, vals []V) error {
+func writeArray[V any](m *ebpf.Map, vals []V) error { return writeArrayAt(m, 0, vals) }
+
+// writeArrayAt writes vals to an ARRAY map at keys from..from+len-1.
+func writeArrayAt[V any](m *ebpf.Map, from uint32, vals []V) error {
 	keys := make([]uint32, len(vals))
 	for i := range keys {
-		keys[i] = uint32(i)
+		keys[i] = from + uint32(i)
 	}
 	_, err := m.BatchUpdate(keys, vals, nil)
 	if err == nil {
@@ -139,67 +145,6 @@ func (p *Program) Options() Options {
 	return o
 }
 
-// SetBackends replaces the backend set with bs, the full desired set: it
-// builds the Maglev ring with [balancer.NewRing] (the ring every Go balancer
-// builds), then writes the backends array (address, and whether the
-// backend is usable: present and Up) and the ring. IDs must be below
-// [Options.MaxBackends] and addresses distinct IPv4 ones ([ErrNotIPv4]
-// otherwise), since a backend is known on the wire by its address.
-func (p *Program) SetBackends(bs []balancer.Backend) error {
-	if p.closed {
-		return fmt.Errorf("xdp: set backends: %w", ErrClosed)
-	}
-	for i, b := range bs {
-		if b.Addr.IsValid() && !b.Addr.Is4() { // the program encapsulates IPv4 in IPv4 only
-			return fmt.Errorf("xdp: backends[%d].Addr %v: %w", i, b.Addr, ErrNotIPv4)
-		}
-	}
-	r, err := balancer.NewRing(bs, p.opts.RingSize)
-	if err != nil {
-		return fmt.Errorf("xdp: %w", err)
-	}
-	ids := make(map[[4]byte]balancer.BackendID, len(bs))
-	at := make(map[[4]byte]int, len(bs))
-	for i, b := range bs {
-		if uint64(b.ID) >= uint64(p.opts.MaxBackends) {
-			return fmt.Errorf("xdp: backends[%d].ID %d: %w (%d)", i, b.ID, ErrBadBackend, p.opts.MaxBackends)
-		}
-		a := b.Addr.As4()
-		if j, ok := at[a]; ok {
-			return fmt.Errorf("xdp: backends[%d].Addr %v: %w (backends[%d])", i, b.Addr, ErrDuplicateAddr, j)
-		}
-		at[a] = i
-		ids[a] = b.ID
-	}
-	// Backends first, ring second: a slot never names a backend whose
-	// entry is not yet written. A removed backend keeps its address with
-	// the usable bit clear: no slot names it any more.
-	arr := make([]titanBackend, p.opts.MaxBackends)
-	for i, e := range p.arr {
-		arr[i] = titanBackend{Addr: e.Addr} // removed: address kept, not usable
-	}
-	for _, b := range bs {
-		e := titanBackend{Addr: be32(b.Addr)}
-		if b.Up {
-			e.Flags = backendUsable
-		}
-		arr[b.ID] = e
-	}
-	if err := writeArray(p.objs.Backends, arr); err != nil {
-		return fmt.Errorf("xdp: write backends: %w", err)
-	}
-	if err := writeArray(p.objs.Ring, r.Slots); err != nil {
-		return fmt.Errorf("xdp: write ring: %w", err)
-	}
-	for a, id := range p.ids {
-		if _, ok := ids[a]; !ok {
-			ids[a] = id // still resolvable while in-flight entries drain
-		}
-	}
-	p.ids, p.arr = ids, arr
-	return nil
-}
-
 // Run runs the program once on the Ethernet frame pkt with
 // BPF_PROG_TEST_RUN and returns what it did. Out is a fresh copy of the
 // frame after the program.
@@ -214,7 +159,7 @@ func (p *Program) run(prog *ebpf.Program, pkt []byte) (RunResult, error) {
 	if p.closed {
 		return RunResult{}, fmt.Errorf("xdp: run: %w", ErrClosed)
 	}
-	if n := len(pkt) + outerLen + 256; cap(p.out) < n {
+	if n := len(pkt) + outerLen6 + 256; cap(p.out) < n {
 		p.out = make([]byte, n)
 	}
 	opts := ebpf.RunOptions{Data: pkt, DataOut: p.out[:cap(p.out)], Repeat: 1}
@@ -230,20 +175,32 @@ func (p *Program) run(prog *ebpf.Program, pkt []byte) (RunResult, error) {
 		res.Action = balancer.Pass
 	case xdpTX:
 		res.Action = balancer.Forward
-		o := res.Out
-		if len(o) < balancer.EthLen+outerLen || o[balancer.EthLen+9] != 4 {
-			return res, fmt.Errorf("xdp: run: XDP_TX without an IPIP header (%d bytes)", len(o))
+		a, err := outerDst(res.Out)
+		if err != nil {
+			return res, err
 		}
-		a := [4]byte(o[balancer.EthLen+16 : balancer.EthLen+20])
 		id, ok := p.ids[a]
 		if !ok {
-			return res, fmt.Errorf("xdp: run: %w: %v", ErrUnknownOuter, netip.AddrFrom4(a))
+			return res, fmt.Errorf("xdp: run: %w: %v", ErrUnknownOuter, a)
 		}
 		res.Backend = id
 	default:
 		return res, fmt.Errorf("xdp: run: unexpected XDP action %d", ret)
 	}
 	return res, nil
+}
+
+// outerDst returns the destination of the outer header of a frame the
+// program encapsulated: IPIP, or IPv6-in-IPv6.
+func outerDst(o []byte) (netip.Addr, error) {
+	ip := o[min(len(o), balancer.EthLen):]
+	switch {
+	case len(ip) >= outerLen && o[12] == 0x08 && o[13] == 0x00 && ip[9] == 4:
+		return netip.AddrFrom4([4]byte(ip[16:20])), nil
+	case len(ip) >= outerLen6 && o[12] == 0x86 && o[13] == 0xdd && ip[6] == 41:
+		return netip.AddrFrom16([16]byte(ip[24:40])), nil
+	}
+	return netip.Addr{}, fmt.Errorf("xdp: run: XDP_TX without an IPIP or IPv6-in-IPv6 header (%d bytes)", len(o))
 }
 
 // XDP return codes (include/uapi/linux/bpf.h, enum xdp_action).

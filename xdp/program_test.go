@@ -102,12 +102,20 @@ func TestCDefaultsMatchOptions(t *testing.T) {
 			t.Errorf("%s = %d (%v), want %d", name, got, err, want)
 		}
 	}
+	var fam [2]uint64
+	if err := spec.Variables[titanVarSvcFamily].Get(&fam); err != nil || fam != [2]uint64{svcDesc(0, int(o.RingSize), 0), 0} {
+		t.Errorf("svc_family = %x (%v), want the IPv4 catch-all on the first %d slots", fam, err, o.RingSize)
+	}
 	sizes := map[string]uint32{
 		titanMapConns:    uint32(frag.SetCount(o.ConnTableSize)),
 		titanMapFrags:    uint32(frag.SetCount(o.FragTableSize)),
 		titanMapHints:    uint32(frag.SetCount(o.HintTableSize)),
-		titanMapRing:     uint32(o.RingSize),
+		titanMapConns6:   uint32(frag.SetCount(o.ConnTableSize)),
+		titanMapFrags6:   uint32(frag.SetCount(o.FragTableSize)),
+		titanMapHints6:   uint32(frag.SetCount(o.HintTableSize)),
+		titanMapRing:     uint32(2 * o.MaxRingSlots),
 		titanMapBackends: uint32(o.MaxBackends),
+		titanMapServices: servicesEntries,
 	}
 	for name, want := range sizes {
 		if got := spec.Maps[name].MaxEntries; got != want {
@@ -134,16 +142,47 @@ func TestSetBackendsErrors(t *testing.T) {
 	if err := p.SetBackends(bs); !errors.Is(err, balancer.ErrDuplicateBackend) {
 		t.Errorf("duplicate id: %v", err)
 	}
-	// balancer.ValidateBackends accepts IPv6; the program does not (yet).
+	// Both families: a catch-all each.
 	bs = testutil.Backends(2)
 	bs[1].Addr = netip.MustParseAddr("2001:db8::2")
-	bs = append(bs, balancer.Backend{ID: 110, Addr: netip.MustParseAddr("2001:db8::3"), Weight: 1, Up: true})
-	if err := p.SetBackends(bs); !errors.Is(err, ErrNotIPv4) || err.Error() != "xdp: backends[1].Addr 2001:db8::2: not an IPv4 address" {
-		t.Errorf("IPv6 backend: %v", err)
+	bs = append(bs, balancer.Backend{ID: 110, Name: "110", Addr: netip.MustParseAddr("2001:db8::3"), Weight: 1, Up: true})
+	if err := p.SetBackends(bs); err != nil {
+		t.Errorf("IPv4 and IPv6 backends: %v", err)
 	}
-	bs[0].Addr = netip.MustParseAddr("2001:db8::1")
-	if err := p.SetBackends(bs); !errors.Is(err, ErrNotIPv4) || err.Error() != "xdp: backends[0].Addr 2001:db8::1: not an IPv4 address" {
-		t.Errorf("IPv6 backends only: %v", err)
+}
+
+func TestSetServicesErrors(t *testing.T) {
+	p := mustLoad(t, Options{MaxBackends: 200, Config: titan.Config{RingSize: 13}, MaxRingSlots: 30})
+	v6 := netip.MustParseAddr("2001:db8::10")
+	b6 := balancer.Backend{ID: 120, Name: "120", Addr: netip.MustParseAddr("2001:db8::20"), Weight: 1, Up: true}
+	svc := func(port uint16, bs ...balancer.Backend) balancer.Service {
+		return balancer.Service{Key: balancer.ServiceKey{VIP: testVIP, Port: port, Proto: balancer.ProtoTCP}, Backends: bs}
+	}
+	bs := testutil.Backends(3)
+	for _, tc := range []struct {
+		name string
+		ss   []balancer.Service
+		err  error
+		text string
+	}{
+		{"mixed family", []balancer.Service{svc(80, bs[0], b6)}, balancer.ErrFamily, "xdp: services[0].backends[1].Addr 2001:db8::20: not the VIP's family"},
+		{"id too large", []balancer.Service{svc(80, bs[0]), svc(81, balancer.Backend{ID: 300, Name: "300", Addr: netip.MustParseAddr("10.1.0.9"), Weight: 1, Up: true})},
+			ErrBadBackend, "xdp: services[1].backends[0].ID 300"},
+		{"address of two ids", []balancer.Service{svc(80, bs[0]), svc(81, balancer.Backend{ID: 150, Name: "150", Addr: bs[0].Addr, Weight: 1, Up: true})},
+			ErrDuplicateAddr, "xdp: services[1].backends[0].Addr 10.1.0.1"},
+		// Three services of one VIP and protocol sharing their pool: a
+		// fourth ring, the orphans'.
+		{"rings beyond MaxRingSlots", []balancer.Service{svc(80, bs...), svc(81, bs...), svc(82, bs...)}, ErrRingSlots, "xdp: rings of 52 slots in all"},
+		{"too many", make([]balancer.Service, MaxServices+1), ErrTooManyServices, "xdp: services: 257"},
+	} {
+		if err := p.SetServices(tc.ss); !errors.Is(err, tc.err) || !strings.HasPrefix(err.Error(), tc.text) {
+			t.Errorf("%s: %v, want %v starting %q", tc.name, err, tc.err, tc.text)
+		}
+	}
+	// Two rings of 13 fit 30 slots; an IPv6 service beside IPv4 ones.
+	ok := []balancer.Service{svc(80, bs...), {Key: balancer.ServiceKey{VIP: v6, Port: 80, Proto: balancer.ProtoUDP}, Backends: []balancer.Backend{b6}}}
+	if err := p.SetServices(ok); err != nil {
+		t.Errorf("two services: %v", err)
 	}
 }
 
@@ -217,7 +256,7 @@ func TestBadInput(t *testing.T) {
 		// program drops it as truncated like a short IPv4 header.
 		{"short ipv4", func() []byte { return good()[:14+19] }, balancer.Drop, func(s Stats) uint64 { return s.DropTruncated }},
 		{"arp", func() []byte { b := good(); b[12], b[13] = 0x08, 0x06; return b }, balancer.Pass, func(s Stats) uint64 { return s.PassNotIPv4 }},
-		{"ipv6 ethertype", func() []byte { b := good(); b[12], b[13] = 0x86, 0xdd; return b }, balancer.Pass, func(s Stats) uint64 { return s.PassNotIPv4 }},
+		{"ipv6 ethertype, version 4", func() []byte { b := good(); b[12], b[13] = 0x86, 0xdd; return b }, balancer.Drop, func(s Stats) uint64 { return s.Drop6Version }},
 		{"version 6", func() []byte { b := good(); b[14] = 0x65; return b }, balancer.Drop, func(s Stats) uint64 { return s.DropBadVersion }},
 		{"ihl 4", func() []byte { b := good(); b[14] = 0x44; return b }, balancer.Drop, func(s Stats) uint64 { return s.DropBadIHL }},
 		{"ihl 0", func() []byte { b := good(); b[14] = 0x40; return b }, balancer.Drop, func(s Stats) uint64 { return s.DropBadIHL }},

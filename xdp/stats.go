@@ -15,16 +15,36 @@ type Stats struct {
 	Packets   uint64 // packets seen
 	Forwarded uint64 // encapsulated and sent back out (XDP_TX)
 
-	PassNotIPv4 uint64 // EtherType not IPv4 (XDP_PASS)
+	PassNotIPv4 uint64 // EtherType neither IPv4 nor IPv6 (XDP_PASS)
 	PassNotVIP  uint64 // destination not a configured VIP (XDP_PASS)
+	// PassNoService counts packets to no service (XDP_PASS): with
+	// services, no (VIP, port, protocol) of theirs, or not TCP or UDP;
+	// without, a family that has no backends.
+	PassNoService uint64
 
-	DropTruncated    uint64 // frame shorter than the Ethernet or IPv4 header
-	DropBadVersion   uint64 // IPv4 EtherType with IP version != 4
-	DropBadIHL       uint64 // IHL below 5
-	DropBadLength    uint64 // total length beyond the frame or below the header
-	DropFragOverrun  uint64 // fragment offset + length beyond 65535
-	DropEmptyFrag    uint64 // fragment without data
-	DropL4Truncated  uint64 // whole packet or first fragment too short for its TCP/UDP header
+	DropTruncated   uint64 // frame shorter than the Ethernet or IPv4 header
+	DropBadVersion  uint64 // IPv4 EtherType with IP version != 4
+	DropBadIHL      uint64 // IHL below 5
+	DropBadLength   uint64 // total length beyond the frame or below the header
+	DropFragOverrun uint64 // fragment offset + length beyond 65535
+	DropEmptyFrag   uint64 // fragment without data
+	DropL4Truncated uint64 // whole packet or first fragment too short for its TCP/UDP header
+
+	// IPv6 frames balancer.Decode rejects, one counter per
+	// balancer.DecodeError field and reason, in Decode's order.
+	Drop6Truncated       uint64 // "ipv6": shorter than the 40-byte header
+	Drop6Version         uint64 // "ipv6.version": IPv6 EtherType, version != 6
+	Drop6Jumbogram       uint64 // "ipv6.payload_length": 0 with Hop-by-Hop next (RFC 2675)
+	Drop6PayloadLength   uint64 // "ipv6.payload_length": beyond the frame
+	Drop6HopByHop        uint64 // "ipv6.hop_by_hop": Hop-by-Hop not first (RFC 8200 §4.1)
+	Drop6ExtChain        uint64 // "ipv6.ext": more than balancer.MaxExtHeaders extension headers
+	Drop6NestedFragment  uint64 // "ipv6.fragment": a second Fragment header
+	Drop6ExtTruncated    uint64 // "ipv6.ext": an extension header beyond the payload length
+	Drop6IncompleteChain uint64 // "ipv6.fragment": a first fragment without its whole header chain (RFC 7112)
+	Drop6EmptyFrag       uint64 // "ipv6.fragment": a fragment without data
+	Drop6FragOverrun     uint64 // "ipv6.fragment_offset": offset + length beyond 65535
+	Drop6L4Truncated     uint64 // "tcp", "udp": a whole packet too short for its TCP/UDP header
+
 	DropNoBackend    uint64 // the ring slot is empty: no backend Up with weight > 0
 	DropFragConflict uint64 // a second first fragment with other ports for a datagram
 	DropFragment     uint64 // stateless variant: every fragment
@@ -52,16 +72,25 @@ type Stats struct {
 	// The operations performed, as the cost model names them: what
 	// [NewBalancer] charges to [balancer.Env.Meter].
 	OpHash     uint64 // murmur3 hashes: flow hashes and the fragment set index
-	OpMapRead  uint64 // map lookups, the per-packet stats lookup included
+	OpMapRead  uint64 // map lookups, the per-packet stats and the service lookups included
 	OpMapWrite uint64 // map update helper calls (stores through a looked-up value are not counted)
 	OpEncap    uint64 // IPIP encapsulations
 }
 
 // Drops returns the sum of the Drop* counters.
 func (s Stats) Drops() uint64 {
+	return s.Malformed() + s.DropNoBackend + s.DropFragConflict + s.DropFragment + s.DropEncap + s.DropUnknownOrphan
+}
+
+// Malformed returns the sum of the counters of frames balancer.Decode
+// rejects (but for their EtherType, which is passed): the IPv4 and IPv6
+// drops before any table is read.
+func (s Stats) Malformed() uint64 {
 	return s.DropTruncated + s.DropBadVersion + s.DropBadIHL + s.DropBadLength +
-		s.DropFragOverrun + s.DropEmptyFrag + s.DropL4Truncated + s.DropNoBackend +
-		s.DropFragConflict + s.DropFragment + s.DropEncap + s.DropUnknownOrphan
+		s.DropFragOverrun + s.DropEmptyFrag + s.DropL4Truncated +
+		s.Drop6Truncated + s.Drop6Version + s.Drop6Jumbogram + s.Drop6PayloadLength +
+		s.Drop6HopByHop + s.Drop6ExtChain + s.Drop6NestedFragment + s.Drop6ExtTruncated +
+		s.Drop6IncompleteChain + s.Drop6EmptyFrag + s.Drop6FragOverrun + s.Drop6L4Truncated
 }
 
 // Drop reasons of [NewBalancer]'s decisions that only the kernel program

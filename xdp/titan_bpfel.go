@@ -14,9 +14,11 @@ import (
 )
 
 type titanBackend struct {
-	_     structs.HostLayout
-	Addr  uint32
-	Flags uint32
+	_       structs.HostLayout
+	Addr    uint32
+	Flags   uint32
+	Members [8]uint64
+	Addr6   [4]uint32
 }
 
 type titanBenchState struct {
@@ -27,10 +29,28 @@ type titanBenchState struct {
 }
 
 type titanConnSet struct {
-	_    structs.HostLayout
-	Ref  [4]uint8
-	Next uint32
-	Way  [4]titanConnWay
+	_ structs.HostLayout
+	H struct {
+		_    structs.HostLayout
+		Ref  [4]uint8
+		Next uint32
+	}
+	Way [4]titanConnWay
+}
+
+type titanConnSet6 struct {
+	_ structs.HostLayout
+	H struct {
+		_    structs.HostLayout
+		Ref  [4]uint8
+		Next uint32
+	}
+	Way [4]struct {
+		_     structs.HostLayout
+		Hosts [4]uint64
+		Rest  uint64
+		Val   uint64
+	}
 }
 
 type titanConnWay struct {
@@ -41,38 +61,51 @@ type titanConnWay struct {
 }
 
 type titanCounters struct {
-	_                 structs.HostLayout
-	Packets           uint64
-	Forwarded         uint64
-	PassNotIpv4       uint64
-	PassNotVip        uint64
-	DropTruncated     uint64
-	DropBadVersion    uint64
-	DropBadIhl        uint64
-	DropBadLength     uint64
-	DropFragOverrun   uint64
-	DropEmptyFrag     uint64
-	DropL4Truncated   uint64
-	DropNoBackend     uint64
-	DropFragConflict  uint64
-	DropFragment      uint64
-	DropEncap         uint64
-	DropUnknownOrphan uint64
-	ConnHits          uint64
-	ConnMisses        uint64
-	Repicks           uint64
-	FragHits          uint64
-	FragMisses        uint64
-	FragExpired       uint64
-	FragEvictions     uint64
-	Orphans           uint64
-	HintHits          uint64
-	ConnEvictions     uint64
-	HintEvictions     uint64
-	OpHash            uint64
-	OpMapRead         uint64
-	OpMapWrite        uint64
-	OpEncap           uint64
+	_                    structs.HostLayout
+	Packets              uint64
+	Forwarded            uint64
+	PassNotIpv4          uint64
+	PassNotVip           uint64
+	PassNoService        uint64
+	DropTruncated        uint64
+	DropBadVersion       uint64
+	DropBadIhl           uint64
+	DropBadLength        uint64
+	DropFragOverrun      uint64
+	DropEmptyFrag        uint64
+	DropL4Truncated      uint64
+	Drop6Truncated       uint64
+	Drop6Version         uint64
+	Drop6Jumbogram       uint64
+	Drop6PayloadLength   uint64
+	Drop6HopByHop        uint64
+	Drop6ExtChain        uint64
+	Drop6NestedFragment  uint64
+	Drop6ExtTruncated    uint64
+	Drop6IncompleteChain uint64
+	Drop6EmptyFrag       uint64
+	Drop6FragOverrun     uint64
+	Drop6L4Truncated     uint64
+	DropNoBackend        uint64
+	DropFragConflict     uint64
+	DropFragment         uint64
+	DropEncap            uint64
+	DropUnknownOrphan    uint64
+	ConnHits             uint64
+	ConnMisses           uint64
+	Repicks              uint64
+	FragHits             uint64
+	FragMisses           uint64
+	FragExpired          uint64
+	FragEvictions        uint64
+	Orphans              uint64
+	HintHits             uint64
+	ConnEvictions        uint64
+	HintEvictions        uint64
+	OpHash               uint64
+	OpMapRead            uint64
+	OpMapWrite           uint64
+	OpEncap              uint64
 }
 
 type titanFragSet struct {
@@ -82,28 +115,82 @@ type titanFragSet struct {
 	Way  [4]titanFragWay
 }
 
+type titanFragSet6 struct {
+	_    structs.HostLayout
+	Next uint32
+	Pad  uint32
+	Way  [4]struct {
+		_     structs.HostLayout
+		Hosts [4]uint64
+		Tag   uint64
+		V     struct {
+			_       structs.HostLayout
+			Backend uint32
+			Sport   uint16
+			Dport   uint16
+			Created uint64
+		}
+	}
+}
+
 type titanFragWay struct {
-	_       structs.HostLayout
-	Hosts   uint64
-	Tag     uint32
-	Backend uint32
-	Created uint64
-	Sport   uint16
-	Dport   uint16
-	Pad     uint32
+	_     structs.HostLayout
+	Hosts uint64
+	Tag   uint32
+	Pad   uint32
+	V     struct {
+		_       structs.HostLayout
+		Backend uint32
+		Sport   uint16
+		Dport   uint16
+		Created uint64
+	}
 }
 
 type titanHintSet struct {
-	_    structs.HostLayout
-	Ref  [4]uint8
-	Next uint32
-	Way  [4]titanHintWay
+	_ structs.HostLayout
+	H struct {
+		_    structs.HostLayout
+		Ref  [4]uint8
+		Next uint32
+	}
+	Way [4]titanHintWay
+}
+
+type titanHintSet6 struct {
+	_ structs.HostLayout
+	H struct {
+		_    structs.HostLayout
+		Ref  [4]uint8
+		Next uint32
+	}
+	Way [4]struct {
+		_     structs.HostLayout
+		Hosts [4]uint64
+		Rest  uint64
+	}
 }
 
 type titanHintWay struct {
 	_     structs.HostLayout
 	Hosts uint64
 	Rest  uint64
+}
+
+type titanSvc struct {
+	_        structs.HostLayout
+	RingOff  uint32
+	RingSize uint32
+	Index    uint32
+	Flags    uint32
+}
+
+type titanSvcKey struct {
+	_     structs.HostLayout
+	Addr  [4]uint32
+	Port  uint16
+	Proto uint8
+	Pad   uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -113,10 +200,14 @@ const (
 	titanMapBackends           = "backends"
 	titanMapBenchCfg           = "bench_cfg"
 	titanMapConns              = "conns"
+	titanMapConns6             = "conns6"
 	titanMapCredit             = "credit"
 	titanMapFrags              = "frags"
+	titanMapFrags6             = "frags6"
 	titanMapHints              = "hints"
+	titanMapHints6             = "hints6"
 	titanMapRing               = "ring"
+	titanMapServices           = "services"
 	titanMapStats              = "stats"
 	titanMapVips               = "vips"
 	titanProgXdpBenchBase      = "xdp_bench_base"
@@ -135,7 +226,9 @@ const (
 	titanVarCfgRingSize        = "cfg_ring_size"
 	titanVarCfgSeed            = "cfg_seed"
 	titanVarCfgSrcAddr         = "cfg_src_addr"
+	titanVarCfgSrcAddr6        = "cfg_src_addr6"
 	titanVarCfgVipCount        = "cfg_vip_count"
+	titanVarSvcFamily          = "svc_family"
 )
 
 // loadTitan returns the embedded CollectionSpec for titan.
@@ -195,10 +288,14 @@ type titanMapSpecs struct {
 	Backends *ebpf.MapSpec `ebpf:"backends"`
 	BenchCfg *ebpf.MapSpec `ebpf:"bench_cfg"`
 	Conns    *ebpf.MapSpec `ebpf:"conns"`
+	Conns6   *ebpf.MapSpec `ebpf:"conns6"`
 	Credit   *ebpf.MapSpec `ebpf:"credit"`
 	Frags    *ebpf.MapSpec `ebpf:"frags"`
+	Frags6   *ebpf.MapSpec `ebpf:"frags6"`
 	Hints    *ebpf.MapSpec `ebpf:"hints"`
+	Hints6   *ebpf.MapSpec `ebpf:"hints6"`
 	Ring     *ebpf.MapSpec `ebpf:"ring"`
+	Services *ebpf.MapSpec `ebpf:"services"`
 	Stats    *ebpf.MapSpec `ebpf:"stats"`
 	Vips     *ebpf.MapSpec `ebpf:"vips"`
 }
@@ -217,7 +314,9 @@ type titanVariableSpecs struct {
 	CfgRingSize        *ebpf.VariableSpec `ebpf:"cfg_ring_size"`
 	CfgSeed            *ebpf.VariableSpec `ebpf:"cfg_seed"`
 	CfgSrcAddr         *ebpf.VariableSpec `ebpf:"cfg_src_addr"`
+	CfgSrcAddr6        *ebpf.VariableSpec `ebpf:"cfg_src_addr6"`
 	CfgVipCount        *ebpf.VariableSpec `ebpf:"cfg_vip_count"`
+	SvcFamily          *ebpf.VariableSpec `ebpf:"svc_family"`
 }
 
 // titanObjects contains all objects after they have been loaded into the kernel.
@@ -243,10 +342,14 @@ type titanMaps struct {
 	Backends *ebpf.Map `ebpf:"backends"`
 	BenchCfg *ebpf.Map `ebpf:"bench_cfg"`
 	Conns    *ebpf.Map `ebpf:"conns"`
+	Conns6   *ebpf.Map `ebpf:"conns6"`
 	Credit   *ebpf.Map `ebpf:"credit"`
 	Frags    *ebpf.Map `ebpf:"frags"`
+	Frags6   *ebpf.Map `ebpf:"frags6"`
 	Hints    *ebpf.Map `ebpf:"hints"`
+	Hints6   *ebpf.Map `ebpf:"hints6"`
 	Ring     *ebpf.Map `ebpf:"ring"`
+	Services *ebpf.Map `ebpf:"services"`
 	Stats    *ebpf.Map `ebpf:"stats"`
 	Vips     *ebpf.Map `ebpf:"vips"`
 }
@@ -256,10 +359,14 @@ func (m *titanMaps) Close() error {
 		m.Backends,
 		m.BenchCfg,
 		m.Conns,
+		m.Conns6,
 		m.Credit,
 		m.Frags,
+		m.Frags6,
 		m.Hints,
+		m.Hints6,
 		m.Ring,
+		m.Services,
 		m.Stats,
 		m.Vips,
 	)
@@ -279,7 +386,9 @@ type titanVariables struct {
 	CfgRingSize        *ebpf.Variable `ebpf:"cfg_ring_size"`
 	CfgSeed            *ebpf.Variable `ebpf:"cfg_seed"`
 	CfgSrcAddr         *ebpf.Variable `ebpf:"cfg_src_addr"`
+	CfgSrcAddr6        *ebpf.Variable `ebpf:"cfg_src_addr6"`
 	CfgVipCount        *ebpf.Variable `ebpf:"cfg_vip_count"`
+	SvcFamily          *ebpf.Variable `ebpf:"svc_family"`
 }
 
 // titanPrograms contains all programs after they have been loaded into the kernel.

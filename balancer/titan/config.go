@@ -137,8 +137,9 @@ type Config struct {
 	// full (0: [DefaultOrphanCredits]); at most [frag.MaxCapacity].
 	OrphanCredits int
 	// VIPs are the virtual IPv4 addresses balanced; packets to other
-	// destinations are passed to the local stack. Empty: every IPv4
-	// destination is balanced.
+	// destinations, and every IPv6 packet, are passed to the local stack
+	// (services name IPv6 VIPs). Empty: every destination of a service
+	// (of the catch-all of its family) is balanced.
 	VIPs []netip.Addr
 }
 

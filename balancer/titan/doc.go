@@ -8,7 +8,10 @@
 // [New] takes a [Config]; the zero Config is valid, every zero field
 // standing for the default named beside it, and [Config.Resolve] fills
 // them in or names the bad field. Give the balancer its backends with
-// [Balancer.SetBackends] and each packet to [Balancer.Process], which
+// [Balancer.SetBackends] (a catch-all per address family: every VIP,
+// port and protocol), or its services, each (VIP, port, protocol) with
+// its own pool and ring, with [Balancer.SetServices]; then each IPv4 or
+// IPv6 packet to [Balancer.Process], which
 // returns its [balancer.Decision] and charges its operations to
 // [balancer.Env.Meter]. [Balancer.Stats] reports the paths taken and each
 // table's occupancy and evictions.
@@ -17,17 +20,21 @@
 //
 // A whole packet hashes its 5-tuple ([balancer.Hash5]) and follows its
 // connection table entry, or takes the Maglev ring slot of the hash and
-// records it. A fragment looks up the fragment table by (source,
-// destination, protocol, IP ID) and follows its entry; a first fragment
+// records it, in the ring of the packet's service (none: passed). A
+// fragment looks up the fragment table by (source, destination,
+// protocol, IP ID; IPv6: the 32-bit Identification) and follows its
+// entry; a first fragment
 // that misses picks as a whole packet does; a non-first fragment that
 // misses (an orphan: it overtook its first fragment, or its entry expired,
 // was evicted or points at a dead backend) is admitted or dropped by the
 // [OrphanAdmission], placed by the [OrphanPolicy], and recorded, so that
 // the rest of its datagram, first fragment included, follows it. Entries
 // expire after [Config.FragTimeout] or are evicted; none is deleted when
-// the last fragment passes. A backend is usable when it is in the current
-// set and Up: a backend drained to weight 0 keeps its flows and gets no
-// new ones. The full rules, the cost of each path, and the simulation
+// the last fragment passes. A backend is usable when it is Up and in the
+// pool of the packet's service: a backend drained to weight 0 keeps its
+// flows and gets no new ones. The full rules (docs/services-and-ipv6.md
+// for services, IPv6 and orphans of a VIP with several services), the
+// cost of each path, and the simulation
 // figures that chose [DefaultOrphanPolicy] and [DefaultOrphanAdmission]
 // are in docs/design.md.
 //

@@ -56,3 +56,30 @@ func ExampleConfig_Resolve() {
 	// 65537 16384 30s hash3 earned <nil>
 	// titan: config.RingSize 65536: not prime
 }
+
+// OrphanServices names, for a VIP with several services of a protocol
+// whose pools share backends, where their orphans (non-first fragments
+// that cannot name their service) go: the shared backends, keyed as the
+// lowest port.
+func ExampleOrphanServices() {
+	b := func(id balancer.BackendID) balancer.Backend {
+		return balancer.Backend{ID: id, Name: id.String(), Addr: netip.AddrFrom4([4]byte{10, 0, 0, byte(id)}), Weight: 1, Up: true}
+	}
+	vip := netip.MustParseAddr("192.0.2.1")
+	udp := func(port uint16, ids ...balancer.BackendID) balancer.Service {
+		s := balancer.Service{Key: balancer.ServiceKey{VIP: vip, Port: port, Proto: balancer.ProtoUDP}}
+		for _, id := range ids {
+			s.Backends = append(s.Backends, b(id))
+		}
+		return s
+	}
+	for _, o := range titan.OrphanServices([]balancer.Service{udp(8443, 3, 4, 5, 6), udp(443, 1, 2, 3, 4)}) {
+		fmt.Print(o.Key, ":")
+		for _, be := range o.Backends {
+			fmt.Print(" ", be.ID)
+		}
+		fmt.Println()
+	}
+	// Output:
+	// 192.0.2.1:443/udp: 3 4
+}

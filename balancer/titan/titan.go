@@ -1,8 +1,10 @@
 package titan
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
+	"net/netip"
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -21,49 +23,90 @@ const ReasonConflictingFirstFragment = "frag: conflicting first fragment"
 // does not admit: its host pair is unknown and the orphan credit is spent.
 const ReasonUnknownOrphan = "frag: orphan from an unknown host"
 
-// connKey is the connection table key: the 5-tuple, ports 0 for protocols
-// other than TCP and UDP.
+// connKey is a connection table key: the 5-tuple as words (ports 0 for
+// protocols other than TCP and UDP), an IPv4 address in the low half of
+// its first word. Each family has its own table, as in the kernel.
 type connKey struct {
-	src, dst         [4]byte
-	srcPort, dstPort uint16
-	proto            uint8
+	s0, s1, d0, d1 uint64
+	meta           uint64 // source port | destination port << 16 | protocol << 32
 }
 
-// hintKey is the host-pair hint table key.
+// hintKey is a host-pair hint table key: the host pair and the protocol.
 type hintKey struct {
-	src, dst [4]byte
-	proto    uint8
+	s0, s1, d0, d1 uint64
+	proto          uint8
 }
 
-// hostHash is murmur3's state after the host pair (seeded with seed):
-// the prefix that the flow hashes ([balancer.Hash5], [balancer.Hash3])
-// and the host pair's set hash share, which the kernel program computes
-// once per packet.
-func hostHash(seed uint32, src, dst [4]byte) uint32 {
-	return murmur.Mix(murmur.Mix(seed, murmur.Word(src)), murmur.Word(dst))
+// words returns an address's 16 bytes (an IPv4 one's 4) as two
+// little-endian words.
+func words(a netip.Addr, v6 bool) (uint64, uint64) {
+	if !v6 {
+		b := a.As4()
+		return uint64(binary.LittleEndian.Uint32(b[:])), 0
+	}
+	b := a.As16()
+	return binary.LittleEndian.Uint64(b[0:8]), binary.LittleEndian.Uint64(b[8:16])
+}
+
+// hostHash is murmur3's state after the host pair (8 bytes for IPv4, 32
+// for IPv6, seeded with seed): the prefix that the flow hashes
+// ([balancer.Hash5], [balancer.Hash3]) and the host pair's set hash share,
+// which the kernel program computes once per packet.
+func hostHash(seed uint32, s0, s1, d0, d1 uint64, v6 bool) uint32 {
+	if !v6 {
+		return murmur.Mix(murmur.Mix(seed, uint32(s0)), uint32(d0))
+	}
+	h := seed
+	for _, w := range [4]uint64{s0, s1, d0, d1} {
+		h = murmur.Mix(murmur.Mix(h, uint32(w)), uint32(w>>32))
+	}
+	return h
 }
 
 // hostSetHash is the hash of the host pair alone, finished from its
-// hostHash: [frag.SetHash] without the IP ID. It picks a host pair's
-// hint set, and, plus the IP ID, its datagrams' fragment sets.
-func hostSetHash(hh uint32) uint32 { return murmur.Fmix(hh ^ 8) }
+// hostHash: [frag.SetHash] without the ID. It picks a host pair's hint
+// set, and, plus the ID, its datagrams' fragment sets.
+func hostSetHash(hh uint32, v6 bool) uint32 {
+	if v6 {
+		return murmur.Fmix(hh ^ 32)
+	}
+	return murmur.Fmix(hh ^ 8)
+}
+
+// family indexes the per-family tables: 0 IPv4, 1 IPv6.
+func family(v6 bool) int {
+	if v6 {
+		return 1
+	}
+	return 0
+}
 
 // Balancer is the Titan datapath model. It is not safe for concurrent use;
 // every CPU of a simulated node shares it, as the kernel program's CPUs
 // share its global maps.
 type Balancer struct {
 	cfg      Config
-	vips     map[[4]byte]struct{} // nil: balance every IPv4 destination
-	ring     *balancer.Ring       // nil until SetBackends
-	usable   map[balancer.BackendID]bool
-	conns    *clockTable[connKey]
-	frags    *frag.SetTable
-	hints    *clockTable[hintKey] // nil unless OrphanHostHint or AdmitEarned
-	credit   int64                // orphan credit (AdmitEarned)
+	vips     map[[4]byte]struct{} // nil: balance every destination
+	svc      *balancer.ServiceTable
+	set      bool                    // a setter succeeded: until then IPv4 meets emptyV4
+	svcFam   [2]bool                 // with services: the families that have some
+	orphans  *balancer.ServiceTable  // with services: OrphanServices, by their keys
+	conns    [2]*clockTable[connKey] // by family
+	frags    *frag.SetTable          // both families, each its own sets
+	hints    [2]*clockTable[hintKey] // by family; nil unless OrphanHostHint or AdmitEarned
+	credit   int64                   // orphan credit (AdmitEarned)
 	counters counters
 }
 
-var _ balancer.Balancer = (*Balancer)(nil)
+// emptyV4 is the IPv4 catch-all before any backend set: no pool, no
+// ring, so that a packet is dropped for want of a backend, as the kernel
+// program's ring of empty slots drops it.
+var emptyV4 = &balancer.ServiceEntry{CatchAll: true}
+
+var (
+	_ balancer.Balancer      = (*Balancer)(nil)
+	_ balancer.ServiceSetter = (*Balancer)(nil)
+)
 
 // counters are the Balancer's own counters; table counters live in the
 // tables.
@@ -119,27 +162,30 @@ type Stats struct {
 	Len  struct{ Conn, Frag, Hint int } // current table occupancy
 }
 
-// New returns a Titan balancer with no backends (every packet to be
-// balanced is dropped, reason [balancer.ReasonNoBackend], until
-// [Balancer.SetBackends]). The error names the bad [Config] field.
+// New returns a Titan balancer with no backends (every IPv4 packet to be
+// balanced is dropped, reason [balancer.ReasonNoBackend], every IPv6 one
+// passed, until [Balancer.SetBackends] or [Balancer.SetServices]). The
+// error names the bad [Config] field.
 func New(cfg Config) (*Balancer, error) {
 	c, err := cfg.resolved()
 	if err != nil {
 		return nil, err
 	}
-	b := &Balancer{cfg: c, credit: int64(c.OrphanCredits)}
+	b := &Balancer{cfg: c, credit: int64(c.OrphanCredits), svc: balancer.NewServiceTable(c.RingSize)}
 	if len(c.VIPs) > 0 {
 		b.vips = make(map[[4]byte]struct{}, len(c.VIPs))
 		for _, v := range c.VIPs {
 			b.vips[v.As4()] = struct{}{}
 		}
 	}
-	b.conns = newClockTable[connKey](c.ConnTableSize)
 	if b.frags, err = frag.NewSetTable(frag.SetOptions{Capacity: c.FragTableSize, Timeout: c.FragTimeout, Seed: c.Seed}); err != nil {
 		return nil, fmt.Errorf("titan: config.FragTableSize: %w", err)
 	}
-	if c.OrphanPolicy == OrphanHostHint || c.OrphanAdmission == AdmitEarned {
-		b.hints = newClockTable[hintKey](c.HintTableSize)
+	for f := range b.conns {
+		b.conns[f] = newClockTable[connKey](c.ConnTableSize)
+		if c.OrphanPolicy == OrphanHostHint || c.OrphanAdmission == AdmitEarned {
+			b.hints[f] = newClockTable[hintKey](c.HintTableSize)
+		}
 	}
 	return b, nil
 }
@@ -155,26 +201,42 @@ func (b *Balancer) Config() Config {
 	return c
 }
 
-// SetBackends replaces the backend set. It builds the Maglev ring with
-// [balancer.NewRing] (eligible: Up with Weight > 0). Table entries are not
-// flushed: an entry whose backend is gone or down is re-picked when a
+// SetBackends replaces the services with one catch-all per address
+// family present in bs, serving every VIP, port and protocol of that
+// family ([balancer.ServiceTable.SetBackends]): IPv4 backends for IPv4
+// packets, IPv6 ones for IPv6 packets, each family's ring built with
+// [balancer.NewRing] (eligible: Up with Weight > 0); a packet of a family
+// without backends is passed. Table entries are not flushed: an entry
+// whose backend is gone, down or of another pool is re-picked when a
 // packet hits it, and a drained backend (Up, Weight 0) keeps its flows.
 // The error names the bad field; on error the previous set stays.
 func (b *Balancer) SetBackends(bs []balancer.Backend) error {
-	for i, be := range bs {
-		if be.Addr.IsValid() && !be.Addr.Is4() { // IPv6 backends: not modelled yet
-			return fmt.Errorf("titan: backends[%d].Addr %v: %w", i, be.Addr, ErrNotIPv4)
-		}
-	}
-	r, err := balancer.NewRing(bs, b.cfg.RingSize)
-	if err != nil {
+	if err := b.svc.SetBackends(bs); err != nil {
 		return fmt.Errorf("titan: %w", err)
 	}
-	u := make(map[balancer.BackendID]bool, len(bs))
-	for _, be := range bs {
-		u[be.ID] = be.Up
+	b.set, b.orphans = true, nil
+	return nil
+}
+
+// SetServices replaces the services with ss ([balancer.ServiceSetter]):
+// a packet with ports goes to the service of its (destination, port,
+// protocol), with that service's pool and ring; a packet to no service
+// (ICMP, another port) is passed. A connection or fragment entry's backend
+// stays only while it is Up and in the pool of the packet's service: a
+// backend removed from a service re-picks there, one of weight 0 keeps its
+// flows. The error names the bad field; on error the previous set stays.
+func (b *Balancer) SetServices(ss []balancer.Service) error {
+	orphans := balancer.NewServiceTable(b.cfg.RingSize)
+	if err := b.svc.SetServices(ss); err != nil {
+		return fmt.Errorf("titan: %w", err)
 	}
-	b.ring, b.usable = r, u
+	if err := orphans.SetServices(OrphanServices(ss)); err != nil { // a subset of what ss passed
+		return fmt.Errorf("titan: orphan services: %w", err)
+	}
+	b.set, b.svcFam, b.orphans = true, [2]bool{}, orphans
+	for _, s := range ss {
+		b.svcFam[family(!s.Key.VIP.Is4())] = true
+	}
 	return nil
 }
 
@@ -190,7 +252,7 @@ func (b *Balancer) Stats() Stats {
 		ConflictingFirstFragments: c.dropConflict,
 		UnknownOrphans:            c.dropUnknownOrphan, Credit: b.credit,
 		ConnRepicks: c.connRepicks, FragRepicks: c.fragRepicks,
-		Conn: b.conns.stats, Frag: b.frags.Stats(),
+		Frag: b.frags.Stats(),
 	}
 	for r, n := range map[string]uint64{
 		balancer.ReasonNoBackend:       c.dropNoBackend,
@@ -202,11 +264,22 @@ func (b *Balancer) Stats() Stats {
 			s.Dropped[r] = n
 		}
 	}
-	s.Len.Conn, s.Len.Frag = b.conns.Len(), b.frags.Len()
-	if b.hints != nil {
-		s.Hint, s.Len.Hint = b.hints.stats, b.hints.Len()
+	s.Len.Frag = b.frags.Len()
+	for f := range b.conns {
+		s.Conn = addStats(s.Conn, b.conns[f].stats)
+		s.Len.Conn += b.conns[f].Len()
+		if b.hints[f] != nil {
+			s.Hint = addStats(s.Hint, b.hints[f].stats)
+			s.Len.Hint += b.hints[f].Len()
+		}
 	}
 	return s
+}
+
+// addStats returns a + b field by field.
+func addStats(a, b lru.Stats) lru.Stats {
+	return lru.Stats{Hits: a.Hits + b.Hits, Misses: a.Misses + b.Misses, Inserts: a.Inserts + b.Inserts,
+		Updates: a.Updates + b.Updates, Evictions: a.Evictions + b.Evictions, Deletes: a.Deletes + b.Deletes}
 }
 
 // DroppedTotal returns the number of dropped packets, all reasons.
@@ -218,12 +291,22 @@ func (s Stats) DroppedTotal() uint64 {
 	return n
 }
 
+// pkt is what Process derives from a packet once: its family and its
+// address words, as the kernel program's parse does.
+type pkt struct {
+	p              *balancer.Packet
+	v6             bool
+	s0, s1, d0, d1 uint64
+	hh             uint32 // hostHash
+}
+
 // Process decides the fate of p as the algorithm in the package doc says,
 // charging env.Meter for every operation. It does not allocate. A nil env
-// is time 0 and unmetered; a nil p, or one whose header fields no IPv4
+// is time 0 and unmetered; a nil p, or one whose header fields no IP
 // header can carry ([balancer.Packet.Malformed]), is dropped as malformed
 // (the latter after the per-CPU stats read, as the kernel program parses
-// after it); a packet whose addresses are not IPv4 is passed.
+// after it); a packet whose source and destination are not both IPv4 or
+// both IPv6, or that has no service, is passed.
 func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
 	var m *cost.Meter
 	var now time.Duration
@@ -240,52 +323,90 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		b.counters.dropMalformed++
 		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}
 	}
-	if !p.Src.Is4() || !p.Dst.Is4() {
-		b.counters.passed++
-		return balancer.Decision{Action: balancer.Pass}
+	k := pkt{p: p}
+	switch {
+	case p.Src.Is4() && p.Dst.Is4():
+	case p.Src.Is6() && p.Dst.Is6():
+		k.v6 = true
+	default:
+		return b.pass()
 	}
-	src, dst := p.Src.As4(), p.Dst.As4()
 	if b.vips != nil {
+		if k.v6 { // the VIP list is of IPv4 addresses
+			return b.pass()
+		}
 		m.Charge(cost.OpMapRead) // VIP map
-		if _, ok := b.vips[dst]; !ok {
-			b.counters.passed++
-			return balancer.Decision{Action: balancer.Pass}
+		if _, ok := b.vips[p.Dst.As4()]; !ok {
+			return b.pass()
 		}
 	}
-	hh := hostHash(b.cfg.Seed, src, dst)
+	k.s0, k.s1 = words(p.Src, k.v6)
+	k.d0, k.d1 = words(p.Dst, k.v6)
+	k.hh = hostHash(b.cfg.Seed, k.s0, k.s1, k.d0, k.d1, k.v6)
 	if !p.IsFragment() {
-		id, ok := b.pickFlow(m, p, src, dst, hh, 0, false)
+		e, ok := b.service(m, &k, p.DstPort, false)
+		if !ok {
+			return b.pass()
+		}
+		id, ok := b.pickFlow(m, &k, e, 0, false)
 		return b.forward(m, id, ok)
 	}
 
 	b.counters.fragments++
 	first := p.FragOffset == 0
+	var e *balancer.ServiceEntry
 	if first {
 		b.counters.firstFragments++
+		var ok bool
+		if e, ok = b.service(m, &k, p.DstPort, false); !ok {
+			return b.pass()
+		}
 	}
-	fk := frag.KeyFrom4(src, dst, p.Proto, p.IPID)
-	hx := hostSetHash(hh)    // shared by the fragment set and the hint set
-	m.Charge(cost.OpHash)    // the set index
-	m.Charge(cost.OpMapRead) // fragment table: the key's set
-	e, hit := b.frags.Lookup(fk, now)
+	var fk frag.Key
+	if k.v6 {
+		fk = frag.MakeKey6(p.Src, p.Dst, p.Proto, p.FragID)
+	} else {
+		fk = frag.MakeKey(p.Src, p.Dst, p.Proto, p.IPID)
+	}
+	hx := hostSetHash(k.hh, k.v6) // shared by the fragment set and the hint set
+	m.Charge(cost.OpHash)         // the set index
+	m.Charge(cost.OpMapRead)      // fragment table: the key's set
+	fe, hit := b.frags.Lookup(fk, now)
 	if hit {
-		m.Charge(cost.OpMapRead) // backend array: usable?
-		if b.usable[balancer.BackendID(e.Backend)] {
+		id := balancer.BackendID(fe.Backend)
+		var usable bool
+		switch {
+		case first:
+			m.Charge(cost.OpMapRead) // backend array: usable?
+			usable = e.Usable(id)
+		case fe.HasPorts:
+			// Its first fragment passed: its ports name the service.
+			s, ok := b.service(m, &k, fe.DstPort, false)
+			if !ok {
+				return b.pass()
+			}
+			m.Charge(cost.OpMapRead) // backend array: usable?
+			usable = s.Usable(id)
+		default:
+			m.Charge(cost.OpMapRead) // backend array: usable?
+			usable = b.usableAny(id, k.v6)
+		}
+		if usable {
 			if first {
 				sp, dp := ports(p)
 				switch {
-				case !e.HasPorts:
+				case !fe.HasPorts:
 					// An orphan created the entry: record the ports,
 					// a store into the set already read (uncharged).
-					e.SrcPort, e.DstPort, e.HasPorts = sp, dp, true
-					b.frags.Insert(fk, e, now)
-				case e.SrcPort != sp || e.DstPort != dp:
+					fe.SrcPort, fe.DstPort, fe.HasPorts = sp, dp, true
+					b.frags.Insert(fk, fe, now)
+				case fe.SrcPort != sp || fe.DstPort != dp:
 					b.counters.dropConflict++
 					return balancer.Decision{Action: balancer.Drop, Reason: ReasonConflictingFirstFragment}
 				}
 			}
 			b.counters.fragFollowed++
-			return b.forward(m, balancer.BackendID(e.Backend), true)
+			return b.forward(m, id, true)
 		}
 		b.counters.fragRepicks++
 	}
@@ -294,13 +415,19 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	var ok bool
 	ne := frag.Entry{Created: now}
 	if first {
-		id, ok = b.pickFlow(m, p, src, dst, hh, hx, true)
+		id, ok = b.pickFlow(m, &k, e, hx, true)
 		ne.SrcPort, ne.DstPort = ports(p)
 		ne.HasPorts = true
 	} else {
+		// An orphan: its VIP's lowest-port service of its protocol (the
+		// catch-all, without services).
+		f, found := b.service(m, &k, 0, true)
+		if !found {
+			return b.pass()
+		}
 		b.counters.orphans++
 		var admit bool
-		id, ok, admit = b.pickOrphan(m, p, src, dst, hx)
+		id, ok, admit = b.pickOrphan(m, &k, f, hx)
 		if !admit {
 			b.counters.dropUnknownOrphan++
 			return balancer.Decision{Action: balancer.Drop, Reason: ReasonUnknownOrphan}
@@ -314,12 +441,67 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	return b.forward(m, id, ok)
 }
 
-// pickFlow places a whole packet or a first fragment: connection table,
-// then the ring on a miss or an unusable backend (writing the connection
-// entry and, when hints are kept, the host-pair hint). hh is the host
-// pair's hostHash; hx its hostSetHash when haveHX (a fragment computed it
-// for its set), else pickFlow computes it if it writes a hint.
-func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte, hh, hx uint32, haveHX bool) (balancer.BackendID, bool) {
+// pass passes a packet to the local stack.
+func (b *Balancer) pass() balancer.Decision {
+	b.counters.passed++
+	return balancer.Decision{Action: balancer.Pass}
+}
+
+// service resolves the service of k's packet, as the kernel's svc_find:
+// from its family's catch-all, free; or, with services, by a lookup of
+// (destination, port, protocol), charged, for TCP and UDP of a family that
+// has services only (fallback: the VIP's lowest-port service of the
+// protocol, an orphan's). Before any setter, an IPv4 packet meets an empty
+// catch-all.
+func (b *Balancer) service(m *cost.Meter, k *pkt, port uint16, fallback bool) (*balancer.ServiceEntry, bool) {
+	p := k.p
+	if !b.set {
+		return emptyV4, !k.v6
+	}
+	if b.svc.CatchAll() {
+		return b.svc.LookupKey(balancer.ServiceKey{VIP: p.Dst})
+	}
+	if !b.svcFam[family(k.v6)] || p.Proto != balancer.ProtoTCP && p.Proto != balancer.ProtoUDP {
+		return nil, false
+	}
+	m.Charge(cost.OpMapRead) // services map
+	if fallback {
+		f, ok := b.svc.Fallback(p.Dst, p.Proto)
+		if ok {
+			if o, shared := b.orphans.LookupKey(f.Key); shared {
+				return o, true
+			}
+		}
+		return f, ok
+	}
+	return b.svc.LookupKey(balancer.ServiceKey{VIP: p.Dst, Port: port, Proto: p.Proto})
+}
+
+// orphanShared reports whether e is one of OrphanServices: the orphans'
+// service of a VIP and protocol whose services share backends.
+func (b *Balancer) orphanShared(e *balancer.ServiceEntry) bool {
+	if b.orphans == nil {
+		return false
+	}
+	o, ok := b.orphans.LookupKey(e.Key)
+	return ok && o == e
+}
+
+// usableAny reports whether id is Up, in the pool of some service, and of
+// the packet's family: the check of an orphan's hint and of a fragment
+// entry an orphan wrote, which name no service.
+func (b *Balancer) usableAny(id balancer.BackendID, v6 bool) bool {
+	be, ok := b.svc.Backend(id)
+	return ok && be.Up && be.Addr.Is4() != v6
+}
+
+// pickFlow places a whole packet or a first fragment in service e:
+// connection table, then e's ring on a miss or a backend not usable in e
+// (writing the connection entry and, when hints are kept, the host-pair
+// hint). hx is the host pair's hostSetHash when haveHX (a fragment
+// computed it for its set), else pickFlow computes it if it writes a hint.
+func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx uint32, haveHX bool) (balancer.BackendID, bool) {
+	p := k.p
 	sp, dp := ports(p)
 	m.Charge(cost.OpHash)
 	var h uint32
@@ -329,30 +511,31 @@ func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte,
 		q := balancer.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto}
 		h = balancer.Hash5(&q, b.cfg.Seed)
 	}
-	ck := connKey{src: src, dst: dst, srcPort: sp, dstPort: dp, proto: p.Proto}
+	f := family(k.v6)
+	ck := connKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, meta: uint64(sp) | uint64(dp)<<16 | uint64(p.Proto)<<32}
 	m.Charge(cost.OpMapRead) // connection table: the key's set
-	if id, ok := b.conns.get(ck, h); ok {
+	if id, ok := b.conns[f].get(ck, h); ok {
 		m.Charge(cost.OpMapRead) // backend array: usable?
-		if b.usable[id] {
+		if e.Usable(id) {
 			b.counters.connHits++
 			return id, true
 		}
 		b.counters.connRepicks++
 	}
-	id, ok := b.ringPick(m, h)
+	id, ok := b.ringPick(m, e, h)
 	if !ok {
 		return 0, false
 	}
 	b.counters.newFlows++
 	// A store into the set already read: no map update (uncharged).
-	b.conns.put(ck, h, id)
-	if b.hints != nil {
+	b.conns[f].put(ck, h, id)
+	if b.hints[f] != nil {
 		if !haveHX {
 			m.Charge(cost.OpHash) // the hint set index
-			hx = hostSetHash(hh)
+			hx = hostSetHash(k.hh, k.v6)
 		}
 		m.Charge(cost.OpMapRead) // hint table: the host pair's set, then a store into it
-		b.hints.put(hintKey{src: src, dst: dst, proto: p.Proto}, hx, id)
+		b.hints[f].put(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx, id)
 	}
 	if b.cfg.OrphanAdmission == AdmitEarned {
 		m.Charge(cost.OpMapRead) // orphan credit: lookup, then an atomic add
@@ -363,15 +546,21 @@ func (b *Balancer) pickFlow(m *cost.Meter, p *balancer.Packet, src, dst [4]byte,
 	return id, true
 }
 
-// pickOrphan places a non-first fragment that has no usable entry; admit
-// is false when [AdmitEarned] refuses it.
-func (b *Balancer) pickOrphan(m *cost.Meter, p *balancer.Packet, src, dst [4]byte, hx uint32) (id balancer.BackendID, ok, admit bool) {
-	if b.hints != nil {
+// pickOrphan places a non-first fragment that has no usable entry, with
+// the ring of service e when the hint has nothing: the orphans' service of
+// its VIP and protocol ([OrphanServices]), whose pool every service of
+// theirs shares and where the hint is taken only if it is in that pool,
+// else the VIP's lowest-port service of its protocol (or the catch-all),
+// where the hint is taken if Up in any pool; admit is false when
+// [AdmitEarned] refuses it.
+func (b *Balancer) pickOrphan(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx uint32) (id balancer.BackendID, ok, admit bool) {
+	p := k.p
+	if hints := b.hints[family(k.v6)]; hints != nil {
 		m.Charge(cost.OpMapRead) // hint table: the host pair's set
-		hid, known := b.hints.get(hintKey{src: src, dst: dst, proto: p.Proto}, hx)
+		hid, known := hints.get(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx)
 		if known && b.cfg.OrphanPolicy == OrphanHostHint {
 			m.Charge(cost.OpMapRead) // backend array: usable?
-			if b.usable[hid] {
+			if b.orphanShared(e) && e.Usable(hid) || !b.orphanShared(e) && b.usableAny(hid, k.v6) {
 				b.counters.hintHits++
 				return hid, true, true
 			}
@@ -385,18 +574,18 @@ func (b *Balancer) pickOrphan(m *cost.Meter, p *balancer.Packet, src, dst [4]byt
 		}
 	}
 	m.Charge(cost.OpHash)
-	id, ok = b.ringPick(m, balancer.Hash3(p, b.cfg.Seed))
+	id, ok = b.ringPick(m, e, balancer.Hash3(p, b.cfg.Seed))
 	return id, ok, true
 }
 
-// ringPick reads the ring slot of h and then the backend array for the
-// owner's address. The ring holds only eligible backends.
-func (b *Balancer) ringPick(m *cost.Meter, h uint32) (balancer.BackendID, bool) {
+// ringPick reads the slot of h on e's ring and then the backend array for
+// the owner's address. A ring holds only eligible backends.
+func (b *Balancer) ringPick(m *cost.Meter, e *balancer.ServiceEntry, h uint32) (balancer.BackendID, bool) {
 	m.Charge(cost.OpMapRead) // ring
-	if b.ring == nil {
+	if e.Ring == nil {
 		return 0, false
 	}
-	id, ok := b.ring.Lookup(h)
+	id, ok := e.Pick(h)
 	if !ok {
 		return 0, false
 	}

@@ -65,9 +65,18 @@ func loadTitan(obj string, withVIP bool) (*titan, error) {
 	if err := w.coll.Maps["credit"].Put(uint32(0), int64(1024)); err != nil {
 		return fail("credit: %w", err)
 	}
+	// struct backend: the IPv4 address, the flags (BACKEND_USABLE), then
+	// (since services) the membership bits: bit 0, the index of the
+	// IPv4 catch-all the C defaults of svc_family name.
 	for i, b := range backends {
 		a := b.As4()
-		if err := w.coll.Maps["backends"].Put(titanBackendIDs[i], [2]uint32{binary.LittleEndian.Uint32(a[:]), 1}); err != nil {
+		v := make([]byte, w.coll.Maps["backends"].ValueSize())
+		binary.LittleEndian.PutUint32(v[0:], binary.LittleEndian.Uint32(a[:]))
+		binary.LittleEndian.PutUint32(v[4:], 1)
+		if len(v) > 8 {
+			v[8] = 1
+		}
+		if err := w.coll.Maps["backends"].Put(titanBackendIDs[i], v); err != nil {
 			return fail("backends: %w", err)
 		}
 	}
