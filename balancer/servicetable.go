@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+
+	"github.com/titanlb/titanlb/internal/idmap"
 )
 
 // ServiceTable holds a balancer's services and resolves packets to them,
@@ -64,7 +66,7 @@ type ServiceEntry struct {
 	Ring *Ring
 	// Backends is the service's pool, in the order given.
 	Backends []Backend
-	members  map[BackendID]member
+	members  idmap.Map[BackendID, member] // the pool, by ID
 }
 
 // member is what a service knows of one backend of its pool.
@@ -96,10 +98,10 @@ func newEntry(k ServiceKey, index int, catchAll bool, bs []Backend, size uint64)
 	}
 	e := &ServiceEntry{
 		Key: k, Index: index, CatchAll: catchAll, Ring: r,
-		Backends: slices.Clone(bs), members: make(map[BackendID]member, len(bs)),
+		Backends: slices.Clone(bs),
 	}
 	for _, b := range bs {
-		e.members[b.ID] = member{weight: b.Weight, up: b.Up}
+		e.members.Set(b.ID, member{weight: b.Weight, up: b.Up})
 	}
 	return e, nil
 }
@@ -252,7 +254,7 @@ func (t *ServiceTable) catchAllOf(a netip.Addr) (*ServiceEntry, bool) {
 // Member returns id's weight in the service and whether id is in its pool
 // (Up or not). It does not allocate.
 func (e *ServiceEntry) Member(id BackendID) (weight uint32, ok bool) {
-	m, ok := e.members[id]
+	m, ok := e.members.Get(id)
 	return m.weight, ok
 }
 
@@ -260,7 +262,7 @@ func (e *ServiceEntry) Member(id BackendID) (weight uint32, ok bool) {
 // id is in the pool and Up (a weight of 0 keeps its flows). It does not
 // allocate.
 func (e *ServiceEntry) Usable(id BackendID) bool {
-	m, ok := e.members[id]
+	m, ok := e.members.Get(id)
 	return ok && m.up
 }
 

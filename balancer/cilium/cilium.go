@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/idmap"
 )
 
 // Balancer is the Cilium model: the services (each with its Maglev
@@ -14,9 +15,9 @@ import (
 type Balancer struct {
 	cfg     Config // with every default filled in
 	vips    map[netip.Addr]struct{}
-	table   *balancer.ServiceTable // cilium_lb{4,6}_services_v2 and the Maglev tables
-	set     bool                   // a setter succeeded once
-	backend backendMap             // cilium_lb{4,6}_backends_v3
+	table   *balancer.ServiceTable                          // cilium_lb{4,6}_services_v2 and the Maglev tables
+	set     bool                                            // a setter succeeded once
+	backend idmap.Map[balancer.BackendID, balancer.Backend] // cilium_lb{4,6}_backends_v3
 	v4      *family[tupleKey, fragKey, [4]byte]
 	v6      *family[tuple6Key, frag6Key, [16]byte]
 	rnd     uint32 // get_prandom_u32, deterministic
@@ -99,67 +100,15 @@ func (b *Balancer) SetServices(ss []balancer.Service) error {
 // install fills the backends map from the table: every Up backend of
 // any service.
 func (b *Balancer) install() {
-	var maxID balancer.BackendID
-	for _, e := range b.table.Services() {
-		for _, be := range e.Backends {
-			maxID = max(maxID, be.ID)
-		}
-	}
-	m := newBackendMap(maxID)
+	var m idmap.Map[balancer.BackendID, balancer.Backend]
 	for _, e := range b.table.Services() {
 		for _, be := range e.Backends {
 			if be.Up {
-				m.set(be)
+				m.Set(be.ID, be)
 			}
 		}
 	}
 	b.backend, b.set = m, true
-}
-
-// backendMap holds backends by ID: in a slice indexed by ID when every ID
-// is small (the usual case: a lookup per packet without hashing), else
-// in a Go map.
-type backendMap struct {
-	dense []backendSlot
-	m     map[balancer.BackendID]balancer.Backend
-}
-
-type backendSlot struct {
-	be balancer.Backend
-	ok bool
-}
-
-// denseIDs bounds the IDs a backendMap keeps in a slice.
-const denseIDs = 1 << 12
-
-// newBackendMap returns an empty map for IDs up to maxID.
-func newBackendMap(maxID balancer.BackendID) backendMap {
-	if maxID < denseIDs {
-		return backendMap{dense: make([]backendSlot, maxID+1)}
-	}
-	return backendMap{m: make(map[balancer.BackendID]balancer.Backend)}
-}
-
-// set adds be, replacing the backend of its ID.
-func (bm *backendMap) set(be balancer.Backend) {
-	if bm.m != nil {
-		bm.m[be.ID] = be
-		return
-	}
-	bm.dense[be.ID] = backendSlot{be, true}
-}
-
-// get returns backend id and whether the map holds it.
-func (bm *backendMap) get(id balancer.BackendID) (balancer.Backend, bool) {
-	if bm.m != nil {
-		be, ok := bm.m[id]
-		return be, ok
-	}
-	if int(id) < len(bm.dense) {
-		s := &bm.dense[id]
-		return s.be, s.ok
-	}
-	return balancer.Backend{}, false
 }
 
 // lookupService is lb{4,6}_lookup_service's first lookup, of (addr,

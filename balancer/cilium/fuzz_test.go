@@ -58,7 +58,7 @@ func FuzzFragMap(f *testing.F) {
 			k := fk{d[3] & 3, p.Proto, p.IPID}
 			testutil.CheckDecision(t, &p, dec)
 			if dec.Action == balancer.Forward {
-				if be, ok := b.backend.get(dec.Backend); !ok || !be.Up {
+				if be, ok := b.backend.Get(dec.Backend); !ok || !be.Up {
 					t.Fatalf("forwarded %+v to %d, not an up backend", p, dec.Backend)
 				}
 				if p.IsFirstFragment() {

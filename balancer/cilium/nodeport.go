@@ -109,7 +109,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		b.stats.CTServiceHit++
 		id = e.backend
 		m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
-		be, present := b.backend.get(id)
+		be, present := b.backend.Get(id)
 		if !(present && active(svc, be)) && (!present || syn) {
 			nid, ok := b.selectBackend(m, svc, &tuple)
 			if !ok {
@@ -133,7 +133,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		m.Charge(cost.OpMapWrite) // ct_create{4,6}(CT_SERVICE)
 		ct.Put(svcKey, ctEntry{backend: id})
 	}
-	be, _ := b.backend.get(id)
+	be, _ := b.backend.Get(id)
 	if b.cfg.Mode == ModeSNAT {
 		m.Charge(cost.OpRewrite) // lb{4,6}_dnat_request / lb{4,6}_xlate: daddr, dport, checksums
 	}
@@ -200,6 +200,6 @@ func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *b
 	if !ok {
 		return 0, false
 	}
-	_, ok = b.backend.get(id)
+	_, ok = b.backend.Get(id)
 	return id, ok
 }

@@ -310,7 +310,7 @@ func FuzzServices(f *testing.F) {
 			if d.Action != balancer.Forward {
 				return
 			}
-			if be, ok := b.backend.get(d.Backend); !ok || !be.Up {
+			if be, ok := b.backend.Get(d.Backend); !ok || !be.Up {
 				t.Fatalf("forwarded %+v to %d, not an up backend", *p, d.Backend)
 			}
 			if p.FragOffset != 0 && !firsts[k] {
