@@ -148,3 +148,32 @@ func (h *histogram) quantile(q float64) uint64 {
 	}
 	return 0
 }
+
+// counts counts events by reason, as a map[string]uint64 would, without
+// hashing the reason at each count: a run's reasons are a few strings,
+// found by a short scan that compares the (usually shared) string data
+// first. A reason is counted in [counts.into] only once counted.
+type counts struct {
+	reasons []string
+	n       []uint64
+}
+
+// add counts one event for reason.
+func (c *counts) add(reason string) {
+	for i, r := range c.reasons {
+		if r == reason {
+			c.n[i]++
+			return
+		}
+	}
+	c.reasons = append(c.reasons, reason)
+	c.n = append(c.n, 1)
+}
+
+// into adds the counts to m and returns it.
+func (c *counts) into(m map[string]uint64) map[string]uint64 {
+	for i, r := range c.reasons {
+		m[r] += c.n[i]
+	}
+	return m
+}

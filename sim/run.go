@@ -98,7 +98,7 @@ type runner struct {
 	processed, delivered, affine  uint64
 	fragAccurate                  uint64
 	disrupted, moved, newFlows    uint64
-	drops                         map[string]uint64
+	drops, atkDrops               counts // by reason: Result.Drops, Result.Attack.Drops
 	ops                           cost.Meter
 	costHist, latHist             histogram
 	atk                           AttackResult // packets of Scenario.Attacks, counted apart
@@ -123,7 +123,6 @@ func newRunner(sc *Scenario, lb balancer.Balancer, newLB func() (balancer.Balanc
 		dur:       sc.duration(),
 		reasmOpts: sc.reassembly(),
 		end:       sc.duration(),
-		drops:     map[string]uint64{},
 		nodes:     []lbNode{{lb: lb, up: true}},
 	}
 	r.hDone = r.sched.Handle(r.done)
@@ -395,10 +394,10 @@ func (r *runner) drop(reason string, p *packet) {
 		drop(p, reason)
 	}
 	if p.attack {
-		r.atk.Drops[reason]++
+		r.atkDrops.add(reason)
 		return
 	}
-	r.drops[reason]++
+	r.drops.add(reason)
 	if p.nfrag > 1 {
 		r.resolve(p, -1)
 	}
@@ -482,7 +481,7 @@ func (r *runner) reassemble(b *backend, p *packet) {
 	if d.Complete {
 		switch {
 		case d.Mixed:
-			r.drops[DropMixed]++
+			r.drops.add(DropMixed)
 		case p.attack:
 			r.atk.Reassembled++
 		default:
@@ -565,7 +564,7 @@ func (r *runner) result() Result {
 		CostP99:          cost.STU(r.costHist.quantile(0.99)),
 		CostByOp:         map[string]uint64{},
 		OpCounts:         map[string]uint64{},
-		Drops:            r.drops,
+		Drops:            r.drops.into(map[string]uint64{}),
 		LatencyP50:       Time(r.latHist.quantile(0.5)),
 		LatencyP99:       Time(r.latHist.quantile(0.99)),
 		Throughput:       ratio(float64(r.delivered), sec),
@@ -575,6 +574,9 @@ func (r *runner) result() Result {
 		Moved:            r.moved,
 		NewFlows:         r.newFlows,
 		Attack:           r.atk,
+	}
+	if res.Attack.Drops != nil { // with Scenario.Attacks
+		res.Attack.Drops = r.atkDrops.into(res.Attack.Drops)
 	}
 	for op := cost.Op(0); op < cost.NumOps; op++ {
 		if n := r.ops.Count(op); n > 0 {
