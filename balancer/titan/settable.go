@@ -46,8 +46,14 @@ type clockSet[K comparable] struct {
 // function of the sequence of operations, so the kernel evicts exactly
 // the entries the model evicts, and a set may evict while other sets
 // have room. Lookups and inserts are O(ways) and do not allocate.
+//
+// The sets are allocated by the first insert, so that a family that sees
+// no traffic costs no memory (and a run no time zeroing it): the kernel's
+// arrays are zeroed at load, which the model need not pay for a family
+// it never uses.
 type clockTable[K comparable] struct {
-	sets  []clockSet[K]
+	sets  []clockSet[K] // nil until the first insert
+	nsets uint32
 	n     int
 	stats lru.Stats
 }
@@ -55,18 +61,25 @@ type clockTable[K comparable] struct {
 // newClockTable returns an empty table of capacity entries, rounded up to
 // whole sets ([frag.SetCount] sets).
 func newClockTable[K comparable](capacity int) *clockTable[K] {
-	return &clockTable[K]{sets: make([]clockSet[K], frag.SetCount(capacity))}
+	return &clockTable[K]{nsets: uint32(frag.SetCount(capacity))}
 }
 
-// set returns the set of hash h.
+// set returns the set of hash h, allocating the sets if they are not.
 func (t *clockTable[K]) set(h uint32) *clockSet[K] {
-	return &t.sets[h%uint32(len(t.sets))]
+	if t.sets == nil {
+		t.sets = make([]clockSet[K], t.nsets)
+	}
+	return &t.sets[h%t.nsets]
 }
 
 // get returns the value of k, whose hash is h, and marks its way
 // referenced.
 func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
-	s := t.set(h)
+	if t.sets == nil {
+		t.stats.Misses++
+		return 0, false
+	}
+	s := &t.sets[h%t.nsets]
 	for i := range s.ways {
 		if w := &s.ways[i]; w.used && w.key == k {
 			s.ref[i] = true
@@ -117,4 +130,4 @@ func (t *clockTable[K]) put(k K, h uint32, id balancer.BackendID) (evicted bool)
 func (t *clockTable[K]) Len() int { return t.n }
 
 // Cap returns the capacity: the number of sets times [ways].
-func (t *clockTable[K]) Cap() int { return len(t.sets) * ways }
+func (t *clockTable[K]) Cap() int { return int(t.nsets) * ways }

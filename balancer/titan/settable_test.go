@@ -12,8 +12,11 @@ import (
 // whose ways are all referenced.
 func TestClockTable(t *testing.T) {
 	tb := newClockTable[int](8) // 2 sets of 4
-	if tb.Cap() != 8 || len(tb.sets) != 2 {
-		t.Fatalf("capacity %d, %d sets; want 8, 2", tb.Cap(), len(tb.sets))
+	if tb.Cap() != 8 || tb.nsets != 2 || tb.sets != nil {
+		t.Fatalf("capacity %d, %d sets, allocated %v; want 8, 2, not yet", tb.Cap(), tb.nsets, tb.sets != nil)
+	}
+	if empty := newClockTable[int](8); func() bool { _, ok := empty.get(1, 0); return ok }() || empty.sets != nil || empty.stats.Misses != 1 {
+		t.Fatalf("a lookup in an empty table found its key, allocated the sets or counted no miss: %+v", empty.stats)
 	}
 	const h = 6 // every key below in set 0
 	put := func(k int, wantEvicted bool) {

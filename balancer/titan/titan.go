@@ -31,10 +31,25 @@ type connKey struct {
 	meta           uint64 // source port | destination port << 16 | protocol << 32
 }
 
+// connKey4 is an IPv4 connection table key: a third of connKey's size,
+// so that the IPv4 table, which most runs use alone, is as compact as the
+// kernel's.
+type connKey4 struct {
+	s, d  uint32
+	ports uint32 // source port | destination port << 16
+	proto uint8
+}
+
 // hintKey is a host-pair hint table key: the host pair and the protocol.
 type hintKey struct {
 	s0, s1, d0, d1 uint64
 	proto          uint8
+}
+
+// hintKey4 is an IPv4 host-pair hint table key.
+type hintKey4 struct {
+	s, d  uint32
+	proto uint8
 }
 
 // words returns an address's 16 bytes (an IPv4 one's 4) as two
@@ -88,13 +103,15 @@ type Balancer struct {
 	cfg      Config
 	vips     map[[4]byte]struct{} // nil: balance every destination
 	svc      *balancer.ServiceTable
-	set      bool                    // a setter succeeded: until then IPv4 meets emptyV4
-	svcFam   [2]bool                 // with services: the families that have some
-	orphans  *balancer.ServiceTable  // with services: OrphanServices, by their keys
-	conns    [2]*clockTable[connKey] // by family
-	frags    *frag.SetTable          // both families, each its own sets
-	hints    [2]*clockTable[hintKey] // by family; nil unless OrphanHostHint or AdmitEarned
-	credit   int64                   // orphan credit (AdmitEarned)
+	set      bool                   // a setter succeeded: until then IPv4 meets emptyV4
+	svcFam   [2]bool                // with services: the families that have some
+	orphans  *balancer.ServiceTable // with services: OrphanServices, by their keys
+	conns4   *clockTable[connKey4]
+	conns6   *clockTable[connKey]
+	frags    *frag.SetTable        // both families, each its own sets
+	hints4   *clockTable[hintKey4] // nil unless OrphanHostHint or AdmitEarned
+	hints6   *clockTable[hintKey]  // nil with hints4
+	credit   int64                 // orphan credit (AdmitEarned)
 	counters counters
 }
 
@@ -181,11 +198,9 @@ func New(cfg Config) (*Balancer, error) {
 	if b.frags, err = frag.NewSetTable(frag.SetOptions{Capacity: c.FragTableSize, Timeout: c.FragTimeout, Seed: c.Seed}); err != nil {
 		return nil, fmt.Errorf("titan: config.FragTableSize: %w", err)
 	}
-	for f := range b.conns {
-		b.conns[f] = newClockTable[connKey](c.ConnTableSize)
-		if c.OrphanPolicy == OrphanHostHint || c.OrphanAdmission == AdmitEarned {
-			b.hints[f] = newClockTable[hintKey](c.HintTableSize)
-		}
+	b.conns4, b.conns6 = newClockTable[connKey4](c.ConnTableSize), newClockTable[connKey](c.ConnTableSize)
+	if c.OrphanPolicy == OrphanHostHint || c.OrphanAdmission == AdmitEarned {
+		b.hints4, b.hints6 = newClockTable[hintKey4](c.HintTableSize), newClockTable[hintKey](c.HintTableSize)
 	}
 	return b, nil
 }
@@ -265,13 +280,11 @@ func (b *Balancer) Stats() Stats {
 		}
 	}
 	s.Len.Frag = b.frags.Len()
-	for f := range b.conns {
-		s.Conn = addStats(s.Conn, b.conns[f].stats)
-		s.Len.Conn += b.conns[f].Len()
-		if b.hints[f] != nil {
-			s.Hint = addStats(s.Hint, b.hints[f].stats)
-			s.Len.Hint += b.hints[f].Len()
-		}
+	s.Conn = addStats(b.conns4.stats, b.conns6.stats)
+	s.Len.Conn = b.conns4.Len() + b.conns6.Len()
+	if b.hints4 != nil {
+		s.Hint = addStats(b.hints4.stats, b.hints6.stats)
+		s.Len.Hint = b.hints4.Len() + b.hints6.Len()
 	}
 	return s
 }
@@ -511,10 +524,8 @@ func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx 
 		q := balancer.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto}
 		h = balancer.Hash5(&q, b.cfg.Seed)
 	}
-	f := family(k.v6)
-	ck := connKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, meta: uint64(sp) | uint64(dp)<<16 | uint64(p.Proto)<<32}
 	m.Charge(cost.OpMapRead) // connection table: the key's set
-	if id, ok := b.conns[f].get(ck, h); ok {
+	if id, ok := b.connGet(k, sp, dp, h); ok {
 		m.Charge(cost.OpMapRead) // backend array: usable?
 		if e.Usable(id) {
 			b.counters.connHits++
@@ -528,14 +539,18 @@ func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx 
 	}
 	b.counters.newFlows++
 	// A store into the set already read: no map update (uncharged).
-	b.conns[f].put(ck, h, id)
-	if b.hints[f] != nil {
+	b.connPut(k, sp, dp, h, id)
+	if b.hints4 != nil {
 		if !haveHX {
 			m.Charge(cost.OpHash) // the hint set index
 			hx = hostSetHash(k.hh, k.v6)
 		}
 		m.Charge(cost.OpMapRead) // hint table: the host pair's set, then a store into it
-		b.hints[f].put(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx, id)
+		if k.v6 {
+			b.hints6.put(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx, id)
+		} else {
+			b.hints4.put(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: p.Proto}, hx, id)
+		}
 	}
 	if b.cfg.OrphanAdmission == AdmitEarned {
 		m.Charge(cost.OpMapRead) // orphan credit: lookup, then an atomic add
@@ -544,6 +559,24 @@ func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx 
 		}
 	}
 	return id, true
+}
+
+// connGet looks the flow of k with ports sp, dp up in its family's
+// connection table; h is the flow hash.
+func (b *Balancer) connGet(k *pkt, sp, dp uint16, h uint32) (balancer.BackendID, bool) {
+	if k.v6 {
+		return b.conns6.get(connKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, meta: uint64(sp) | uint64(dp)<<16 | uint64(k.p.Proto)<<32}, h)
+	}
+	return b.conns4.get(connKey4{s: uint32(k.s0), d: uint32(k.d0), ports: uint32(sp) | uint32(dp)<<16, proto: k.p.Proto}, h)
+}
+
+// connPut writes id for the flow of k in its family's connection table.
+func (b *Balancer) connPut(k *pkt, sp, dp uint16, h uint32, id balancer.BackendID) {
+	if k.v6 {
+		b.conns6.put(connKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, meta: uint64(sp) | uint64(dp)<<16 | uint64(k.p.Proto)<<32}, h, id)
+		return
+	}
+	b.conns4.put(connKey4{s: uint32(k.s0), d: uint32(k.d0), ports: uint32(sp) | uint32(dp)<<16, proto: k.p.Proto}, h, id)
 }
 
 // pickOrphan places a non-first fragment that has no usable entry, with
@@ -555,9 +588,15 @@ func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx 
 // [AdmitEarned] refuses it.
 func (b *Balancer) pickOrphan(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx uint32) (id balancer.BackendID, ok, admit bool) {
 	p := k.p
-	if hints := b.hints[family(k.v6)]; hints != nil {
+	if b.hints4 != nil {
 		m.Charge(cost.OpMapRead) // hint table: the host pair's set
-		hid, known := hints.get(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx)
+		var hid balancer.BackendID
+		var known bool
+		if k.v6 {
+			hid, known = b.hints6.get(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx)
+		} else {
+			hid, known = b.hints4.get(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: p.Proto}, hx)
+		}
 		if known && b.cfg.OrphanPolicy == OrphanHostHint {
 			m.Charge(cost.OpMapRead) // backend array: usable?
 			if b.orphanShared(e) && e.Usable(hid) || !b.orphanShared(e) && b.usableAny(hid, k.v6) {
