@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
-	"github.com/titanlb/titanlb/balancer/cilium"
-	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
@@ -107,11 +105,11 @@ func (h *heapProbe) SetBackends(bs []balancer.Backend) error {
 // BenchmarkRunKatran and BenchmarkRunCilium run the same scenario with the
 // other two models, for comparison with BenchmarkRunTitan.
 func BenchmarkRunKatran(b *testing.B) {
-	benchRun(b, benchScenario(200*time.Millisecond), func() (balancer.Balancer, error) { return katran.New(katran.Config{}) })
+	benchRun(b, benchScenario(200*time.Millisecond), newKatran)
 }
 
 func BenchmarkRunCilium(b *testing.B) {
-	benchRun(b, benchScenario(200*time.Millisecond), func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) })
+	benchRun(b, benchScenario(200*time.Millisecond), newCilium)
 }
 
 // BenchmarkRunDesigns is the speed of each design's model against the
@@ -124,15 +122,7 @@ func BenchmarkRunCilium(b *testing.B) {
 // machine's other work does not inflate the way it does the wall clock),
 // and its ratio to the baseline's: titan/base and so on.
 func BenchmarkRunDesigns(b *testing.B) {
-	designs := []struct {
-		name string
-		mk   func() (balancer.Balancer, error)
-	}{
-		{"base", newMaglev},
-		{"titan", newTitan},
-		{"katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
-		{"cilium", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
-	}
+	designs := append([]design{{"base", newMaglev}}, designs()...)
 	sc := benchScenario(200 * time.Millisecond)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

@@ -7,28 +7,9 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
-	"github.com/titanlb/titanlb/balancer/cilium"
-	"github.com/titanlb/titanlb/balancer/katran"
-	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/sim"
 )
-
-// design is one of the three balancers, built fresh for each run.
-type design struct {
-	name string
-	mk   func() (balancer.Balancer, error)
-}
-
-// designs returns Titan, Katran and Cilium with their default
-// configurations.
-func designs() []design {
-	return []design{
-		{"titan", func() (balancer.Balancer, error) { return titan.New(titan.Config{}) }},
-		{"katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
-		{"cilium", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
-	}
-}
 
 // faultScenario: 3 backends (101-103), 2000 flows (half UDP), 100,000
 // datagrams/s of which 10% fragmented (a quarter of those reordered), over

@@ -13,9 +13,6 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
-	"github.com/titanlb/titanlb/balancer/cilium"
-	"github.com/titanlb/titanlb/balancer/katran"
-	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/sim"
 )
@@ -415,7 +412,7 @@ func ExampleFleet() {
 		Fleet: sim.Fleet{Nodes: 4, Resilient: true,
 			Events: []sim.NodeEvent{sim.NodeDown(40*time.Millisecond, 2)}},
 	}
-	r, err := sim.Run(sc, func() (balancer.Balancer, error) { return titan.New(titan.Config{}) })
+	r, err := sim.Run(sc, newTitan)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -495,14 +492,7 @@ func backends1000() []balancer.Backend {
 // (unfragmented traffic). Run with -v to print it. It checks what the
 // doc says of it.
 func TestFleetTable(t *testing.T) {
-	designs := []struct {
-		name  string
-		newLB func() (balancer.Balancer, error)
-	}{
-		{"titan", newTitan},
-		{"katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
-		{"cilium", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
-	}
+	designs := designs()
 	t.Logf("%-8s %-8s %11s %9s %8s %6s", "design", "ecmp", "reliability", "frag-acc", "affinity", "split")
 	rel := map[string]float64{}
 	for _, d := range designs {
@@ -511,7 +501,7 @@ func TestFleetTable(t *testing.T) {
 				if k == 1 && mode != sim.ECMP3Tuple {
 					continue
 				}
-				r := mustRun(t, fleetScenario(k, mode, 0.3), d.newLB)
+				r := mustRun(t, fleetScenario(k, mode, 0.3), d.mk)
 				name := mode.String()
 				if k == 1 {
 					name = "1 node"
@@ -547,7 +537,7 @@ func TestFleetTable(t *testing.T) {
 		for _, d := range designs {
 			sc := fleetScenario(4, sim.ECMP3Tuple, 0)
 			sc.Events, sc.Fleet.Events, sc.Fleet.Resilient = c.events, c.nodes, c.resilient
-			r := mustRun(t, sc, d.newLB)
+			r := mustRun(t, sc, d.mk)
 			t.Logf("%-8s %-22s %7d %6d %9d %8.4f %9d", d.name, c.name, r.Fleet.Rehomed, r.Fleet.Broken,
 				r.Disrupted, r.Affinity, r.Drops[sim.DropNodeDown])
 			if c.events == nil && r.Fleet.Broken != 0 {
@@ -561,9 +551,9 @@ func TestFleetTable(t *testing.T) {
 	for _, d := range designs {
 		sc := fleetScenario(4, sim.ECMP3Tuple, 0.3)
 		sc.Traffic.Reorder, sc.Traffic.FragmentGap = 0, time.Millisecond
-		calm := mustRun(t, sc, d.newLB)
+		calm := mustRun(t, sc, d.mk)
 		sc.Fleet.Events = []sim.NodeEvent{sim.NodeDown(50*time.Millisecond, 0)}
-		r := mustRun(t, sc, d.newLB)
+		r := mustRun(t, sc, d.mk)
 		t.Logf("%-8s %11.4f %11.4f %6d %6d", d.name, r.Reliability, calm.Reliability, r.Fleet.Split, calm.Whole-r.Whole)
 		if r.Fleet.Split == 0 || r.Whole > calm.Whole {
 			t.Errorf("%s: split %d, whole %d with the failure, %d without", d.name, r.Fleet.Split, r.Whole, calm.Whole)

@@ -5,9 +5,32 @@ import (
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/balancer/cilium"
+	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/sim"
 )
+
+// newKatran and newCilium build those models with their default
+// configurations, as sim.Run's newLB (newTitan is titan_test.go's).
+func newKatran() (balancer.Balancer, error) { return katran.New(katran.Config{}) }
+func newCilium() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }
+
+// design is one of the three balancers, built fresh for each run.
+type design struct {
+	name string
+	mk   func() (balancer.Balancer, error)
+}
+
+// designs returns Titan, Katran and Cilium with their default
+// configurations.
+func designs() []design {
+	return []design{
+		{"titan", newTitan},
+		{"katran", newKatran},
+		{"cilium", newCilium},
+	}
+}
 
 // maglevLB is a small stateless test balancer: Maglev over the 5-tuple
 // hash of every packet, so a non-first fragment (ports 0) usually lands

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
-	"github.com/titanlb/titanlb/balancer/cilium"
-	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/sim"
 )
@@ -53,8 +51,8 @@ func TestTraceRoundTrip(t *testing.T) {
 		{"titan overloaded", overloaded, newTitan},
 		{"titan fleet of 3, node down", fleet, newTitan},
 		{"titan spaced fragments", spaced, newTitan},
-		{"katran mixed", mixed(8), func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
-		{"cilium mixed", mixed(9), func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
+		{"katran mixed", mixed(8), newKatran},
+		{"cilium mixed", mixed(9), newCilium},
 		{"IPv4 and IPv6 (extension headers)", ipv6, newSvc},
 		{"services, IPv4 and IPv6", services, newSvc},
 	} {

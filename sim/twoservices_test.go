@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
-	"github.com/titanlb/titanlb/balancer/cilium"
-	"github.com/titanlb/titanlb/balancer/katran"
-	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -44,18 +41,11 @@ func TestTwoServicesOneVIP(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation: skipped in -short mode")
 	}
-	designs := []struct {
-		name  string
-		newLB func() (balancer.Balancer, error)
-	}{
-		{"titan", func() (balancer.Balancer, error) { return titan.New(titan.Config{}) }},
-		{"katran", func() (balancer.Balancer, error) { return katran.New(katran.Config{}) }},
-		{"cilium", func() (balancer.Balancer, error) { return cilium.New(cilium.Config{}) }},
-	}
+	designs := designs()
 	var table strings.Builder
 	fmt.Fprintf(&table, "%-7s %-6s %-23s %11s %13s %9s %8s %s\n", "design", "family", "service", "reliability", "frag accuracy", "affinity", "STU/pkt", "drops")
 	for _, d := range designs {
-		lb, err := d.newLB()
+		lb, err := d.mk()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +56,7 @@ func TestTwoServicesOneVIP(t *testing.T) {
 		for _, v6 := range []bool{false, true} {
 			family := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
 			sc := twoPools(v6, 0.3)
-			r, err := sim.Run(sc, d.newLB)
+			r, err := sim.Run(sc, d.mk)
 			if err != nil {
 				if v6 && strings.Contains(err.Error(), "not an IPv4 address") {
 					t.Logf("%s: no IPv6 yet: %v", d.name, err)
@@ -115,7 +105,7 @@ func TestTwoServicesOneVIP(t *testing.T) {
 			}
 			// In order, Cilium keeps every datagram of both services whole.
 			if d.name == "cilium" {
-				r := mustRun(t, twoPools(v6, 0), d.newLB)
+				r := mustRun(t, twoPools(v6, 0), d.mk)
 				for k, sr := range r.Services {
 					if sr.Reliability != 1 || sr.FragmentAccuracy != 1 {
 						t.Errorf("cilium %s %s in order: reliability %v, accuracy %v", family, k, sr.Reliability, sr.FragmentAccuracy)
