@@ -27,13 +27,10 @@ func Hash5(p *Packet, seed uint32) uint32 {
 	if !p.Dst.Is4() && flow6(p) {
 		return hash5v6(p, seed)
 	}
-	h := seed
-	h = murmur.Mix(h, murmur.Word(v4(p.Src)))
-	h = murmur.Mix(h, murmur.Word(v4(p.Dst)))
+	h := murmur.Mix(murmur.Mix(seed, murmur.Word(v4(p.Src))), murmur.Word(v4(p.Dst)))
 	h = murmur.Mix(h, be16(p.SrcPort)|be16(p.DstPort)<<16)
 	h = murmur.Mix(h, uint32(p.Proto))
-	h ^= 16
-	return murmur.Fmix(h)
+	return murmur.Fmix(h ^ 16)
 }
 
 // Hash3 returns the murmur3 hash of the 3-tuple key of p (source,
@@ -43,12 +40,8 @@ func Hash3(p *Packet, seed uint32) uint32 {
 	if !p.Dst.Is4() && flow6(p) {
 		return hash3v6(p, seed)
 	}
-	h := seed
-	h = murmur.Mix(h, murmur.Word(v4(p.Src)))
-	h = murmur.Mix(h, murmur.Word(v4(p.Dst)))
-	h = murmur.Mix(h, uint32(p.Proto))
-	h ^= 12
-	return murmur.Fmix(h)
+	h := murmur.Mix(murmur.Mix(seed, murmur.Word(v4(p.Src))), murmur.Word(v4(p.Dst)))
+	return murmur.Fmix(murmur.Mix(h, uint32(p.Proto)) ^ 12)
 }
 
 // hash5v6 is [Hash5] of the 40-byte IPv6 key.
@@ -88,11 +81,7 @@ func mix6(seed uint32, p *Packet) uint32 {
 func Key5(p *Packet) [16]byte {
 	var k [16]byte
 	s, d := v4(p.Src), v4(p.Dst)
-	copy(k[0:4], s[:])
-	copy(k[4:8], d[:])
-	k[8], k[9] = byte(p.SrcPort>>8), byte(p.SrcPort)
-	k[10], k[11] = byte(p.DstPort>>8), byte(p.DstPort)
-	k[12] = p.Proto
+	putKey(k[:], s[:], d[:], p, true)
 	return k
 }
 
@@ -101,9 +90,7 @@ func Key5(p *Packet) [16]byte {
 func Key3(p *Packet) [12]byte {
 	var k [12]byte
 	s, d := v4(p.Src), v4(p.Dst)
-	copy(k[0:4], s[:])
-	copy(k[4:8], d[:])
-	k[8] = p.Proto
+	putKey(k[:], s[:], d[:], p, false)
 	return k
 }
 
@@ -114,11 +101,7 @@ func Key3(p *Packet) [12]byte {
 func Key5IPv6(p *Packet) [40]byte {
 	var k [40]byte
 	s, d := p.Src.As16(), p.Dst.As16()
-	copy(k[0:16], s[:])
-	copy(k[16:32], d[:])
-	k[32], k[33] = byte(p.SrcPort>>8), byte(p.SrcPort)
-	k[34], k[35] = byte(p.DstPort>>8), byte(p.DstPort)
-	k[36] = p.Proto
+	putKey(k[:], s[:], d[:], p, true)
 	return k
 }
 
@@ -128,10 +111,23 @@ func Key5IPv6(p *Packet) [40]byte {
 func Key3IPv6(p *Packet) [36]byte {
 	var k [36]byte
 	s, d := p.Src.As16(), p.Dst.As16()
-	copy(k[0:16], s[:])
-	copy(k[16:32], d[:])
-	k[32] = p.Proto
+	putKey(k[:], s[:], d[:], p, false)
 	return k
+}
+
+// putKey writes a flow key into k, in the layout of every family: the
+// source address src, the destination address dst, with ports set p's
+// source and destination ports (2 bytes each, network order), then p's
+// protocol; the rest of k stays zero.
+func putKey(k, src, dst []byte, p *Packet, ports bool) {
+	n := copy(k, src)
+	n += copy(k[n:], dst)
+	if ports {
+		binary.BigEndian.PutUint16(k[n:], p.SrcPort)
+		binary.BigEndian.PutUint16(k[n+2:], p.DstPort)
+		n += 4
+	}
+	k[n] = p.Proto
 }
 
 // v4 returns a's four bytes, or zeros when a is not an IPv4 address.

@@ -16,13 +16,24 @@ func testPacket() Packet {
 
 func TestHashMatchesMurmur3(t *testing.T) {
 	pkts := []Packet{testPacket(), {}, {Src: netip.MustParseAddr("255.1.2.3"), Dst: netip.MustParseAddr("1.2.3.255"), Proto: 17, SrcPort: 0xffff, DstPort: 1}}
+	checkHashesMatchMurmur3(t, pkts, func(p *Packet) ([]byte, []byte) {
+		k5, k3 := Key5(p), Key3(p)
+		return k5[:], k3[:]
+	})
+}
+
+// checkHashesMatchMurmur3 checks Hash5 and Hash3 of each of pkts, under
+// four seeds, against the murmur3 library over the 5-tuple and 3-tuple
+// keys that keys returns for the packet.
+func checkHashesMatchMurmur3(t *testing.T, pkts []Packet, keys func(*Packet) (k5, k3 []byte)) {
+	t.Helper()
 	for _, seed := range []uint32{0, 1, DefaultSeed, 0xdeadbeef} {
 		for _, p := range pkts {
-			k5, k3 := Key5(&p), Key3(&p)
-			if got, want := Hash5(&p, seed), murmur3.SeedSum32(seed, k5[:]); got != want {
+			k5, k3 := keys(&p)
+			if got, want := Hash5(&p, seed), murmur3.SeedSum32(seed, k5); got != want {
 				t.Errorf("Hash5(%v, %#x) = %#x, murmur3 says %#x", p, seed, got, want)
 			}
-			if got, want := Hash3(&p, seed), murmur3.SeedSum32(seed, k3[:]); got != want {
+			if got, want := Hash3(&p, seed), murmur3.SeedSum32(seed, k3); got != want {
 				t.Errorf("Hash3(%v, %#x) = %#x, murmur3 says %#x", p, seed, got, want)
 			}
 		}
@@ -58,16 +69,21 @@ func TestHashSpreads(t *testing.T) {
 	}
 }
 
-func TestHashNoAlloc(t *testing.T) {
-	p := testPacket()
+func TestHashNoAlloc(t *testing.T) { checkHashNoAlloc(t, testPacket()) }
+
+// checkHashNoAlloc fails t when hashing p allocates.
+func checkHashNoAlloc(t *testing.T, p Packet) {
+	t.Helper()
 	var sink uint32
 	if n := testing.AllocsPerRun(1000, func() { sink += Hash5(&p, 7) + Hash3(&p, 7) }); n != 0 {
 		t.Errorf("hash allocates %v per run", n)
 	}
 }
 
-func BenchmarkHash5(b *testing.B) {
-	p := testPacket()
+func BenchmarkHash5(b *testing.B) { benchHash5(b, testPacket()) }
+
+// benchHash5 measures Hash5 of p, a new source port each time.
+func benchHash5(b *testing.B, p Packet) {
 	var sink uint32
 	b.ReportAllocs()
 	for b.Loop() {
@@ -97,17 +113,10 @@ func TestHashMatchesMurmur3IPv6(t *testing.T) {
 		{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("2001:db8::1"), Proto: 6}, // mixed: IPv4-mapped source
 		{Dst: netip.MustParseAddr("2001:db8::1"), Proto: 6},                                       // unset source: ::
 	}
-	for _, seed := range []uint32{0, 1, DefaultSeed, 0xdeadbeef} {
-		for _, p := range pkts {
-			k5, k3 := Key5IPv6(&p), Key3IPv6(&p)
-			if got, want := Hash5(&p, seed), murmur3.SeedSum32(seed, k5[:]); got != want {
-				t.Errorf("Hash5(%v, %#x) = %#x, murmur3 says %#x", p, seed, got, want)
-			}
-			if got, want := Hash3(&p, seed), murmur3.SeedSum32(seed, k3[:]); got != want {
-				t.Errorf("Hash3(%v, %#x) = %#x, murmur3 says %#x", p, seed, got, want)
-			}
-		}
-	}
+	checkHashesMatchMurmur3(t, pkts, func(p *Packet) ([]byte, []byte) {
+		k5, k3 := Key5IPv6(p), Key3IPv6(p)
+		return k5[:], k3[:]
+	})
 }
 
 // TestKeyLayoutIPv6 pins the IPv6 key layouts the C program reproduces.
@@ -130,21 +139,6 @@ func TestKeyLayoutIPv6(t *testing.T) {
 	}
 }
 
-func TestHashNoAllocIPv6(t *testing.T) {
-	p := testPacket6()
-	var sink uint32
-	if n := testing.AllocsPerRun(1000, func() { sink += Hash5(&p, 7) + Hash3(&p, 7) }); n != 0 {
-		t.Errorf("hash allocates %v per run", n)
-	}
-}
+func TestHashNoAllocIPv6(t *testing.T) { checkHashNoAlloc(t, testPacket6()) }
 
-func BenchmarkHash5IPv6(b *testing.B) {
-	p := testPacket6()
-	var sink uint32
-	b.ReportAllocs()
-	for b.Loop() {
-		sink += Hash5(&p, DefaultSeed)
-		p.SrcPort++
-	}
-	_ = sink
-}
+func BenchmarkHash5IPv6(b *testing.B) { benchHash5(b, testPacket6()) }
