@@ -32,22 +32,8 @@ func e2eServices6(bs []balancer.Backend) []balancer.Service {
 // Destination Options headers (8 bytes, PadN) and a Fragment header, in
 // offset order, as Ethernet frames from src to dst (MACs).
 func e2eSplit6(payload []byte, sport, dport uint16, id uint32, opts, mtu int, src, dst net.HardwareAddr) []e2eFragment {
-	udp := make([]byte, balancer.UDPLen+len(payload))
-	binary.BigEndian.PutUint16(udp[0:], sport)
-	binary.BigEndian.PutUint16(udp[2:], dport)
-	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
-	copy(udp[balancer.UDPLen:], payload)
+	udp := e2eUDP(payload, sport, dport, e2eClientAddr6, e2eVIP6)
 	s, d := e2eClientAddr6.As16(), e2eVIP6.As16()
-	var sum uint32
-	for i := 0; i < 16; i += 2 {
-		sum += (uint32(s[i])<<8 | uint32(s[i+1])) + (uint32(d[i])<<8 | uint32(d[i+1]))
-	}
-	sum += uint32(len(udp)) + uint32(balancer.ProtoUDP)
-	c := balancer.Checksum(udp, sum)
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(udp[6:], c)
 
 	ext := 8 * (opts + 1)
 	per := (mtu - balancer.IPv6Len - ext) &^ 7
@@ -219,28 +205,12 @@ func TestEndToEndIPv6(t *testing.T) {
 			if seq > 0 {
 				order = orders[1+k%3]
 			}
-			s := e2eSent{flow: f, seq: seq, frags: len(frags), want: -1, checkWant: true, port: port}
-			for i, j := range order {
-				fr := frags[j]
-				if i == 0 && j != 0 {
-					orphans++
-				}
-				d := model.Process(nil, &fr.pkt)
-				if d.Action != balancer.Forward {
-					t.Fatalf("model: flow %d datagram %d fragment %d: %v %s", f, seq, j, d.Action, d.Reason)
-				}
-				b := int(d.Backend) - 101
-				if s.want == -1 {
-					s.want = b
-				} else if s.want != b {
-					t.Fatalf("model splits flow %d datagram %d across backends %d and %d", f, seq, s.want+1, b+1)
-				}
-				if err := unix.Sendto(fd, fr.ip, 0, to); err != nil {
-					t.Fatalf("send fragment: %v", err)
-				}
-				rawFrags++
+			want, orphan := e2eSendOrdered(t, model, fd, to, frags, order, f, seq)
+			if orphan {
+				orphans++
 			}
-			sent[[2]int{f, seq}] = s
+			rawFrags += uint64(len(frags))
+			sent[[2]int{f, seq}] = e2eSent{flow: f, seq: seq, frags: len(frags), want: want, checkWant: true, port: port}
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -256,16 +226,7 @@ func TestEndToEndIPv6(t *testing.T) {
 	}
 	ms := model.Stats()
 	t.Logf("model: %+v", ms)
-	tp.e2eCheckLB(t, lbMid, map[string]uint64{
-		"Forwarded":  rawFrags,
-		"Drops":      0,
-		"Orphans":    orphans,
-		"HintHits":   ms.HintHits - ms0.HintHits,
-		"ConnHits":   ms.ConnHits - ms0.ConnHits,
-		"ConnMisses": ms.Conn.Misses - ms0.Conn.Misses,
-		"FragMisses": ms.Frag.Misses - ms0.Frag.Misses,
-		"FragHits":   ms.Frag.Hits - ms0.Frag.Hits,
-	})
+	tp.e2eCheckLB(t, lbMid, e2eModelCounters(ms0, ms, rawFrags, orphans))
 	after, err := tp.prog.Stats()
 	if err != nil {
 		t.Fatal(err)

@@ -526,26 +526,8 @@ type e2eFragment struct {
 // cuts it into IPv4 fragments of at most mtu bytes with IP ID id, in
 // offset order.
 func e2eSplit(payload []byte, sport, id uint16, mtu int) []e2eFragment {
-	udp := make([]byte, balancer.UDPLen+len(payload))
-	binary.BigEndian.PutUint16(udp[0:], sport)
-	binary.BigEndian.PutUint16(udp[2:], e2ePort)
-	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
-	copy(udp[balancer.UDPLen:], payload)
+	udp := e2eUDP(payload, sport, e2ePort, e2eClientAddr, e2eVIP)
 	src, dst := e2eClientAddr.As4(), e2eVIP.As4()
-	pseudo := make([]byte, 0, 12)
-	pseudo = append(pseudo, src[:]...)
-	pseudo = append(pseudo, dst[:]...)
-	pseudo = append(pseudo, 0, balancer.ProtoUDP, byte(len(udp)>>8), byte(len(udp)))
-	var sum uint32
-	for i := 0; i < len(pseudo); i += 2 {
-		sum += uint32(pseudo[i])<<8 | uint32(pseudo[i+1])
-	}
-	c := balancer.Checksum(udp, sum)
-	if c == 0 {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(udp[6:], c)
-
 	per := (mtu - balancer.IPv4Len) &^ 7
 	var frags []e2eFragment
 	for off := 0; off < len(udp); off += per {
@@ -572,6 +554,77 @@ func e2eSplit(payload []byte, sport, id uint16, mtu int) []e2eFragment {
 		frags = append(frags, e2eFragment{p, ip})
 	}
 	return frags
+}
+
+// e2eSendOrdered sends frags, the fragments of datagram seq of flow f, from
+// the socket fd to to in the given order (indexes into frags), each fed to
+// the model first. It returns the backend index the model sends them all
+// to, failing t if it forwards one of them not or splits them, and
+// whether a non-first fragment led (an orphan).
+func e2eSendOrdered(t *testing.T, model *titan.Balancer, fd int, to unix.Sockaddr, frags []e2eFragment, order []int, f, seq int) (want int, orphan bool) {
+	t.Helper()
+	want = -1
+	for k, j := range order {
+		fr := frags[j]
+		if k == 0 && j != 0 {
+			orphan = true
+		}
+		d := model.Process(nil, &fr.pkt)
+		if d.Action != balancer.Forward {
+			t.Fatalf("model: flow %d datagram %d fragment %d: %v %s", f, seq, j, d.Action, d.Reason)
+		}
+		b := int(d.Backend) - 101
+		if want == -1 {
+			want = b
+		} else if want != b {
+			t.Fatalf("model splits flow %d datagram %d across backends %d and %d", f, seq, want+1, b+1)
+		}
+		if err := unix.Sendto(fd, fr.ip, 0, to); err != nil {
+			t.Fatalf("send fragment: %v", err)
+		}
+	}
+	return want, orphan
+}
+
+// e2eUDP builds the UDP datagram carrying payload from src:sport to
+// dst:dport (IPv4 or IPv6), its checksum over the whole datagram and the
+// pseudo-header, as a sending kernel computes it.
+func e2eUDP(payload []byte, sport, dport uint16, src, dst netip.Addr) []byte {
+	udp := make([]byte, balancer.UDPLen+len(payload))
+	binary.BigEndian.PutUint16(udp[0:], sport)
+	binary.BigEndian.PutUint16(udp[2:], dport)
+	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+	copy(udp[balancer.UDPLen:], payload)
+	// The pseudo-header: both addresses, the protocol, the UDP length.
+	sum := uint32(balancer.ProtoUDP) + uint32(len(udp))
+	for _, a := range [][]byte{src.AsSlice(), dst.AsSlice()} {
+		for i := 0; i < len(a); i += 2 {
+			sum += uint32(a[i])<<8 | uint32(a[i+1])
+		}
+	}
+	c := balancer.Checksum(udp, sum)
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(udp[6:], c)
+	return udp
+}
+
+// e2eModelCounters is what [e2eTopology.e2eCheckLB] should find the
+// program counted while the model, fed the same packets, went from stats
+// ms0 to ms: forwarded packets (orphans of them led their datagram), no
+// drop, and the model's table hits and misses.
+func e2eModelCounters(ms0, ms titan.Stats, forwarded, orphans uint64) map[string]uint64 {
+	return map[string]uint64{
+		"Forwarded":  forwarded,
+		"Drops":      0,
+		"Orphans":    orphans,
+		"HintHits":   ms.HintHits - ms0.HintHits,
+		"ConnHits":   ms.ConnHits - ms0.ConnHits,
+		"ConnMisses": ms.Conn.Misses - ms0.Conn.Misses,
+		"FragMisses": ms.Frag.Misses - ms0.Frag.Misses,
+		"FragHits":   ms.Frag.Hits - ms0.Frag.Hits,
+	}
 }
 
 // e2eSent is what the test knows about a datagram it sent.
@@ -812,28 +865,12 @@ func TestEndToEndReorderedFragments(t *testing.T) {
 						t.Fatalf("datagram split into %d fragments, want 3", len(frags))
 					}
 					order := orders[(f+seq)%len(orders)]
-					s := e2eSent{flow: f, seq: seq, frags: len(frags), want: -1, checkWant: true}
-					for k, j := range order {
-						fr := frags[j]
-						if k == 0 && j != 0 {
-							orphans++
-						}
-						dec := model.Process(nil, &fr.pkt)
-						if dec.Action != balancer.Forward {
-							t.Fatalf("model: flow %d datagram %d fragment %d: %v %s", f, seq, j, dec.Action, dec.Reason)
-						}
-						b := int(dec.Backend) - 101
-						if s.want == -1 {
-							s.want = b
-						} else if s.want != b {
-							t.Fatalf("model splits flow %d datagram %d across backends %d and %d", f, seq, s.want+1, b+1)
-						}
-						if err := unix.Sendto(fd, fr.ip, 0, to); err != nil {
-							t.Fatalf("send fragment: %v", err)
-						}
-						sentFrags++
+					want, orphan := e2eSendOrdered(t, model, fd, to, frags, order, f, seq)
+					if orphan {
+						orphans++
 					}
-					sent[[2]int{f, seq}] = s
+					sentFrags += uint64(len(frags))
+					sent[[2]int{f, seq}] = e2eSent{flow: f, seq: seq, frags: len(frags), want: want, checkWant: true}
 					time.Sleep(time.Millisecond)
 				}
 			}
@@ -844,16 +881,7 @@ func TestEndToEndReorderedFragments(t *testing.T) {
 			t.Logf("model: %+v", ms)
 			// The kernel's counters agree with the model's, which saw the
 			// same packets in the same order.
-			tp.e2eCheckLB(t, lbBefore, map[string]uint64{
-				"Forwarded":  sentFrags,
-				"Drops":      0,
-				"Orphans":    orphans,
-				"HintHits":   ms.HintHits,
-				"ConnMisses": ms.Conn.Misses,
-				"ConnHits":   ms.ConnHits,
-				"FragMisses": ms.Frag.Misses,
-				"FragHits":   ms.Frag.Hits,
-			})
+			tp.e2eCheckLB(t, lbBefore, e2eModelCounters(titan.Stats{}, ms, sentFrags, orphans))
 			if ms.Orphans != orphans || ms.Forwarded != sentFrags {
 				t.Errorf("model: %d orphans, %d forwarded; sent %d orphan-led datagrams, %d fragments", ms.Orphans, ms.Forwarded, orphans, sentFrags)
 			}
