@@ -23,8 +23,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -35,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/titanlb/titanlb/internal/cmdflag"
 	"github.com/titanlb/titanlb/internal/httpserver"
 	"github.com/titanlb/titanlb/sim"
 )
@@ -53,12 +52,7 @@ func main() {
 // run parses args, serves until ctx ends and returns the exit code: 0 after
 // a clean stop, 1 when serving fails, 2 for bad flags.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: dashboard [flags]\n\nServes a live view of Titan, Katran and Cilium in the simulator.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
+	fs := cmdflag.New("dashboard", "usage: dashboard [flags]\n\nServes a live view of Titan, Katran and Cilium in the simulator.\n\nflags:\n", stderr)
 	addr := fs.String("addr", "127.0.0.1:5000", "`host:port` to listen on")
 	var cfg Config
 	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of the first tick (tick n uses seed+n)")
@@ -71,38 +65,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Token, "token", os.Getenv(tokenEnv), "token every request must carry (Bearer header, or open /?token=... once); required unless -addr is loopback (default $"+tokenEnv+")")
 	var hosts string
 	fs.StringVar(&hosts, "allow-host", "", "comma-separated host names the Host header may carry besides loopback names and the -addr host (a name clients use to reach this server)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	bad := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "dashboard: "+format+"\n", a...)
-		fs.Usage()
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return bad("unexpected argument %q", fs.Arg(0))
+	if status, ok := fs.ParseArgs(args); !ok {
+		return status
 	}
 	// Config reads a zero field as "default"; a zero flag is a mistake.
 	switch {
 	case cfg.Seed == 0:
-		return bad("-seed 0: must not be 0")
+		return fs.Bad("-seed 0: must not be 0")
 	case cfg.Flows < 1:
-		return bad("-flows %d: must be at least 1", cfg.Flows)
+		return fs.Bad("-flows %d: must be at least 1", cfg.Flows)
 	case cfg.Duration <= 0:
-		return bad("-duration %v: must be positive", cfg.Duration)
+		return fs.Bad("-duration %v: must be positive", cfg.Duration)
 	case cfg.Interval <= 0:
-		return bad("-interval %v: must be positive", cfg.Interval)
+		return fs.Bad("-interval %v: must be positive", cfg.Interval)
 	case cfg.Idle <= 0:
-		return bad("-idle %v: must be positive", cfg.Idle)
+		return fs.Bad("-idle %v: must be positive", cfg.Idle)
 	case cfg.History < 1:
-		return bad("-history %d: must be at least 1", cfg.History)
+		return fs.Bad("-history %d: must be at least 1", cfg.History)
 	}
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil {
-		return bad("-addr %q: %v", *addr, err)
+		return fs.Bad("-addr %q: %v", *addr, err)
 	}
 	for h := range strings.SplitSeq(hosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -125,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if cfg.Token == "" {
 			ln.Close()
-			return bad("-addr %s: listens beyond this host (%s): give a -token (or $%s) that every request must carry, or listen on 127.0.0.1", *addr, where, tokenEnv)
+			return fs.Bad("-addr %s: listens beyond this host (%s): give a -token (or $%s) that every request must carry, or listen on 127.0.0.1", *addr, where, tokenEnv)
 		}
 		fmt.Fprintf(stderr, "dashboard: warning: -addr %s listens on %s, reachable from other hosts; every request must carry the token\n", *addr, where)
 		if bound.IsUnspecified() {
@@ -139,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv, err := NewServer(cfg, lanes(), bs, simulate)
 	if err != nil {
 		ln.Close()
-		return bad("%v", err)
+		return fs.Bad("%v", err)
 	}
 	hs := httpserver.New(srv)
 	ln = httpserver.Limit(ln)

@@ -9,8 +9,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -24,6 +22,7 @@ import (
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/cmdflag"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -47,45 +46,30 @@ func lanes() []lane {
 
 // run returns 0 on success, 1 when a simulation fails, 2 for bad flags.
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("failover", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: failover [flags]\n\nTakes backend 103 down mid-run and back up; prints ring shares, disrupted flows and reliability.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
+	fs := cmdflag.New("failover", "usage: failover [flags]\n\nTakes backend 103 down mid-run and back up; prints ring shares, disrupted flows and reliability.\n\nflags:\n", stderr)
 	flows := fs.Int("flows", 2000, "flows in the scenario")
 	frag := fs.Float64("frag", 30, "`percent` of datagrams larger than the MTU (fragmented)")
 	dur := fs.Duration("duration", 600*time.Millisecond, "simulated time")
 	down := fs.Duration("down", 200*time.Millisecond, "when 103 goes down")
 	up := fs.Duration("up", 400*time.Millisecond, "when 103 comes back (after -down, at most -duration)")
 	seed := fs.Int64("seed", 1, "seed of the scenario")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	bad := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "failover: "+format+"\n", a...)
-		fs.Usage()
-		return 2
+	if status, ok := fs.ParseArgs(args); !ok {
+		return status
 	}
 	switch {
-	case fs.NArg() > 0:
-		return bad("unexpected argument %q", fs.Arg(0))
 	case *frag < 0 || *frag > 100:
-		return bad("-frag %v: must be a percentage between 0 and 100", *frag)
+		return fs.Bad("-frag %v: must be a percentage between 0 and 100", *frag)
 	case *dur <= 0:
-		return bad("-duration %v: must be positive", *dur)
+		return fs.Bad("-duration %v: must be positive", *dur)
 	case *down <= 0 || *down >= *dur:
-		return bad("-down %v: must be after the start and before -duration %v", *down, *dur)
+		return fs.Bad("-down %v: must be after the start and before -duration %v", *down, *dur)
 	case *up <= *down || *up > *dur:
-		return bad("-up %v: must be after -down %v and at most -duration %v", *up, *down, *dur)
+		return fs.Bad("-up %v: must be after -down %v and at most -duration %v", *up, *down, *dur)
 	}
 
 	o := options{flows: *flows, frag: *frag / 100, dur: *dur, down: *down, up: *up, seed: *seed}
 	if sc := o.scenario(); sc.Validate() != nil {
-		return bad("%v", sc.Validate())
+		return fs.Bad("%v", sc.Validate())
 	}
 	rep, err := failover(o)
 	if err != nil {

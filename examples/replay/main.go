@@ -9,8 +9,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -22,6 +20,7 @@ import (
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
 	"github.com/titanlb/titanlb/internal/atomicfile"
+	"github.com/titanlb/titanlb/internal/cmdflag"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -36,37 +35,21 @@ var models = map[string]func() (balancer.Balancer, error){
 // run returns 0 on success, 1 when reading, simulating or writing fails,
 // 2 for bad flags.
 func run(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cmdflag.New("replay", "usage: replay [-in FILE] [-balancer NAME] [-backends N] [-out FILE] [-dropped FILE]\n", stderr)
 	in := fs.String("in", "sim/testdata/trace.pcap", "capture to replay (pcap or pcapng; Ethernet or raw IPv4)")
 	model := fs.String("balancer", "titan", "balancer model: titan, katran or cilium")
 	backends := fs.Int("backends", 3, "number of backends (IDs 101..., addresses 10.0.0.101...)")
 	out := fs.String("out", "", "write forwarded packets (IPIP-encapsulated) to this pcap file")
 	dropped := fs.String("dropped", "", "write dropped and passed packets to this pcapng file")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: replay [-in FILE] [-balancer NAME] [-backends N] [-out FILE] [-dropped FILE]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if status, ok := fs.ParseArgs(args); !ok {
+		return status
 	}
 	newLB, ok := models[*model]
-	var bad string
 	switch {
-	case fs.NArg() > 0:
-		bad = fmt.Sprintf("unexpected argument %q", fs.Arg(0))
 	case !ok:
-		bad = fmt.Sprintf("-balancer %q: must be one of %v", *model, slices.Sorted(maps.Keys(models)))
+		return fs.Bad("-balancer %q: must be one of %v", *model, slices.Sorted(maps.Keys(models)))
 	case *backends < 1 || *backends > 150:
-		bad = fmt.Sprintf("-backends %d: must be between 1 and 150", *backends)
-	}
-	if bad != "" {
-		fmt.Fprintf(stderr, "replay: %s\n", bad)
-		fs.Usage()
-		return 2
+		return fs.Bad("-backends %d: must be between 1 and 150", *backends)
 	}
 
 	f, err := os.Open(*in)

@@ -17,7 +17,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/internal/cmdflag"
 	"github.com/titanlb/titanlb/sim"
 	"github.com/titanlb/titanlb/xdp"
 )
@@ -88,28 +88,12 @@ func steps() []step {
 // run returns 0 on success, 1 when loading, running or attaching fails,
 // 2 for bad flags.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("xdp", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: xdp [-iface NAME [-mode generic|native|auto] [-for DURATION]]\n\nLoads the TitanLB XDP program, runs crafted packets through it and prints each decision;\nwith -iface, attaches it to that interface. Needs root.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
+	fs := cmdflag.New("xdp", "usage: xdp [-iface NAME [-mode generic|native|auto] [-for DURATION]]\n\nLoads the TitanLB XDP program, runs crafted packets through it and prints each decision;\nwith -iface, attaches it to that interface. Needs root.\n\nflags:\n", stderr)
 	iface := fs.String("iface", "", "attach the program to this network `interface` after the demo")
 	mode := fs.String("mode", "generic", "XDP attach `mode`: generic, native or auto")
 	dur := fs.Duration("for", 0, "stay attached this long (0: until Ctrl-C)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	bad := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "xdp: "+format+"\n", a...)
-		fs.Usage()
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return bad("unexpected argument %q", fs.Arg(0))
+	if status, ok := fs.ParseArgs(args); !ok {
+		return status
 	}
 	var am xdp.AttachMode
 	switch *mode {
@@ -120,16 +104,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "auto":
 		am = xdp.AttachDefault
 	default:
-		return bad("-mode %q: want generic, native or auto", *mode)
+		return fs.Bad("-mode %q: want generic, native or auto", *mode)
 	}
 	if *dur < 0 {
-		return bad("-for %v: must not be negative", *dur)
+		return fs.Bad("-for %v: must not be negative", *dur)
 	}
 	var ifindex int
 	if *iface != "" {
 		ifc, err := net.InterfaceByName(*iface)
 		if err != nil {
-			return bad("-iface %q: %v", *iface, err)
+			return fs.Bad("-iface %q: %v", *iface, err)
 		}
 		ifindex = ifc.Index
 	}
