@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,31 +25,7 @@ import (
 // tests: the process test starts the daemon as a real process this way.
 const runMainEnv = "TITANLB_AGENT_RUN_MAIN"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { testutil.MainOrTests(m, runMainEnv, main) }
 
 // e2eConfigJSON is the config file of the process test, with the given
 // backends (indexes into the topology's).
@@ -75,7 +49,7 @@ type agentProc struct {
 	t      *testing.T
 	tp     *e2eTopo
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	exited chan error
 	client *http.Client // dials from inside lb, where the daemon listens on loopback
 }
@@ -91,7 +65,7 @@ func startAgent(t *testing.T, tp *e2eTopo, args ...string) *agentProc {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", tp.lb.Name(), self}, args...)...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	p := &agentProc{t: t, tp: tp, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &agentProc{t: t, tp: tp, cmd: cmd, stderr: &testutil.SyncBuffer{}, exited: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	must(t, cmd.Start())
 	done := make(chan struct{})

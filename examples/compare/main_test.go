@@ -25,13 +25,7 @@ import (
 // tests, so that a test can run it as a process of its own.
 const runMainEnv = "TITANLB_COMPARE_RUN_MAIN"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testutil.MainOrTests(m, runMainEnv, main) }
 
 // small keeps each test run short; the figures still come from the
 // simulation.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/internal/httpserver"
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -209,12 +210,12 @@ func maps(dst, src http.Header) {
 // every interface without a word. It now needs a token, warns, and the
 // token is then required.
 func TestRunBindsBeyondLoopback(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	if code := run(context.Background(), []string{"-addr", "0.0.0.0:0", "-token", ""}, &stdout, &stderr); code != 2 ||
 		!strings.Contains(stderr.String(), "listens beyond this host") || !strings.Contains(stderr.String(), "-token") {
 		t.Errorf("-addr 0.0.0.0:0 without token: %d, %q", code, stderr.String())
 	}
-	stderr = syncBuffer{}
+	stderr = testutil.SyncBuffer{}
 	if code := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-token", "short"}, &stdout, &stderr); code != 2 ||
 		!strings.Contains(stderr.String(), "token: must be at least 16 characters") {
 		t.Errorf("short token: %d, %q", code, stderr.String())
@@ -224,7 +225,7 @@ func TestRunBindsBeyondLoopback(t *testing.T) {
 	t.Setenv(tokenEnv, token)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr = syncBuffer{}, syncBuffer{}
+	stdout, stderr = testutil.SyncBuffer{}, testutil.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "0.0.0.0:0", "-flows", "20", "-duration", "10ms"}, &stdout, &stderr)
@@ -272,7 +273,7 @@ func TestRunBindsBeyondLoopback(t *testing.T) {
 }
 
 // waitServing waits for run to print its URL.
-func waitServing(t *testing.T, stdout, stderr *syncBuffer) string {
+func waitServing(t *testing.T, stdout, stderr *testutil.SyncBuffer) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -12,11 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -343,24 +343,6 @@ func TestLoopIdle(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of run.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -380,7 +362,7 @@ func TestRunFlags(t *testing.T) {
 		{"help", []string{"-h"}, 0, "usage: dashboard"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.SyncBuffer
 			code := run(context.Background(), tc.args, &stdout, &stderr)
 			if code != tc.code || !strings.Contains(stderr.String(), tc.msg) {
 				t.Errorf("run(%q) = %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.msg)
@@ -396,7 +378,7 @@ func TestRunFlags(t *testing.T) {
 // it as Ctrl-C would.
 func TestRunServes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-flows", "50", "-duration", "20ms"}, &stdout, &stderr)

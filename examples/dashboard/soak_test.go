@@ -23,13 +23,7 @@ import (
 // starts the server as a process of its own, to measure it alone.
 const runMainEnv = "TITANLB_DASHBOARD_RUN_MAIN"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testutil.MainOrTests(m, runMainEnv, main) }
 
 // Bounds the soak asserts, for a load below the server's connection limit.
 const (
@@ -59,7 +53,7 @@ func TestSoak(t *testing.T) {
 	}
 	cmd := exec.Command(self, "-addr", "127.0.0.1:0", "-flows", "300", "-duration", "100ms", "-interval", "200ms")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

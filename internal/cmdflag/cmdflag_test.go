@@ -9,6 +9,24 @@ import (
 	"github.com/titanlb/titanlb/internal/cmdflag"
 )
 
+func ExampleSet_Bad() {
+	fs := cmdflag.New("demo", "usage: demo [-n N]\n", os.Stdout)
+	n := fs.Int("n", 1, "how many")
+	if status, ok := fs.ParseArgs([]string{"-n", "0"}); !ok {
+		fmt.Println("status", status)
+		return
+	}
+	if *n < 1 {
+		fmt.Println("status", fs.Bad("-n %d: must be at least 1", *n))
+	}
+	// Output:
+	// demo: -n 0: must be at least 1
+	// usage: demo [-n N]
+	//   -n int
+	//     	how many (default 1)
+	// status 2
+}
+
 func TestParseArgs(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -39,22 +57,4 @@ func TestParseArgs(t *testing.T) {
 			}
 		})
 	}
-}
-
-func ExampleSet_Bad() {
-	fs := cmdflag.New("demo", "usage: demo [-n N]\n", os.Stdout)
-	n := fs.Int("n", 1, "how many")
-	if status, ok := fs.ParseArgs([]string{"-n", "0"}); !ok {
-		fmt.Println("status", status)
-		return
-	}
-	if *n < 1 {
-		fmt.Println("status", fs.Bad("-n %d: must be at least 1", *n))
-	}
-	// Output:
-	// demo: -n 0: must be at least 1
-	// usage: demo [-n N]
-	//   -n int
-	//     	how many (default 1)
-	// status 2
 }
