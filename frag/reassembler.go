@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/titanlb/titanlb/internal/enum"
 	"github.com/titanlb/titanlb/lru"
 )
 
@@ -128,12 +129,7 @@ var dropNames = [numDropReasons]string{
 }
 
 // String returns the reason as used in reports ("overlapping fragment", ...).
-func (r DropReason) String() string {
-	if r < numDropReasons {
-		return dropNames[r]
-	}
-	return fmt.Sprintf("drop(%d)", uint8(r))
-}
+func (r DropReason) String() string { return enum.String(dropNames[:], r, "drop") }
 
 // DropReasons lists every reason but [DropNone], in order.
 func DropReasons() []DropReason {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/enum"
 )
 
 // AttackKind is a hostile traffic pattern an [Attack] sends beside the
@@ -51,30 +52,16 @@ var attackNames = [...]string{"", "orphan-flood", "tiny-fragments", "overlap", "
 
 // String returns the kind's name: "orphan-flood", "tiny-fragments",
 // "overlap", "teardrop" or "syn-flood".
-func (k AttackKind) String() string {
-	if k > 0 && k < numAttackKinds {
-		return attackNames[k]
-	}
-	return fmt.Sprintf("attack(%d)", uint8(k))
-}
+func (k AttackKind) String() string { return enum.String(attackNames[:], k, "attack") }
 
 // MarshalText encodes the kind as its String.
 func (k AttackKind) MarshalText() ([]byte, error) {
-	if k == 0 || k >= numAttackKinds {
-		return nil, fmt.Errorf("sim: unknown attack kind %d", uint8(k))
-	}
-	return []byte(k.String()), nil
+	return enum.Marshal(attackNames[:], k, "sim: unknown attack kind")
 }
 
 // UnmarshalText decodes a kind's String.
 func (k *AttackKind) UnmarshalText(b []byte) error {
-	for i := AttackKind(1); i < numAttackKinds; i++ {
-		if string(b) == attackNames[i] {
-			*k = i
-			return nil
-		}
-	}
-	return fmt.Errorf("sim: unknown attack kind %q", b)
+	return enum.Unmarshal(attackNames[:], b, k, "sim: unknown attack kind")
 }
 
 // Limits on a scenario's attacks and fragment spacing.

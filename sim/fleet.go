@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/internal/enum"
 	"github.com/titanlb/titanlb/internal/murmur"
 )
 
@@ -71,12 +72,7 @@ const (
 var ecmpNames = [numECMPModes]string{"3-tuple", "2-tuple", "5-tuple"}
 
 // String returns "3-tuple", "2-tuple" or "5-tuple".
-func (m ECMPMode) String() string {
-	if m < numECMPModes {
-		return ecmpNames[m]
-	}
-	return fmt.Sprintf("ecmp(%d)", uint8(m))
-}
+func (m ECMPMode) String() string { return enum.String(ecmpNames[:], m, "ecmp") }
 
 // MarshalText encodes the mode as its String.
 func (m ECMPMode) MarshalText() ([]byte, error) {

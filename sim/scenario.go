@@ -10,6 +10,7 @@ import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/frag"
+	"github.com/titanlb/titanlb/internal/enum"
 )
 
 // Defaults for the zero fields of a [Scenario].
@@ -206,31 +207,17 @@ var eventNames = [...]string{"", "down", "up", "weight", "add-service", "remove-
 
 // String returns "down", "up", "weight", "add-service",
 // "remove-service", "add-backend" or "remove-backend".
-func (k EventKind) String() string {
-	if k >= EventBackendDown && k < numEventKinds {
-		return eventNames[k]
-	}
-	return fmt.Sprintf("event(%d)", uint8(k))
-}
+func (k EventKind) String() string { return enum.String(eventNames[:], k, "event") }
 
 // MarshalText encodes the kind as its String, so that scenarios read well
 // in JSON.
 func (k EventKind) MarshalText() ([]byte, error) {
-	if k < EventBackendDown || k >= numEventKinds {
-		return nil, fmt.Errorf("sim: unknown event kind %d", uint8(k))
-	}
-	return []byte(k.String()), nil
+	return enum.Marshal(eventNames[:], k, "sim: unknown event kind")
 }
 
 // UnmarshalText decodes a kind's String.
 func (k *EventKind) UnmarshalText(b []byte) error {
-	for i := EventBackendDown; i < numEventKinds; i++ {
-		if string(b) == eventNames[i] {
-			*k = i
-			return nil
-		}
-	}
-	return fmt.Errorf("sim: unknown event kind %q", b)
+	return enum.Unmarshal(eventNames[:], b, k, "sim: unknown event kind")
 }
 
 // Event is a timed control-plane change to one backend or one service.

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/frag"
+	"github.com/titanlb/titanlb/internal/enum"
 	"github.com/titanlb/titanlb/maglev"
 )
 
@@ -55,12 +55,7 @@ const (
 var policyNames = [numPolicies]string{"default", "hash3", "hosthint"}
 
 // String returns "default", "hash3" or "hosthint".
-func (p OrphanPolicy) String() string {
-	if p < numPolicies {
-		return policyNames[p]
-	}
-	return "policy(" + strconv.Itoa(int(p)) + ")"
-}
+func (p OrphanPolicy) String() string { return enum.String(policyNames[:], p, "policy") }
 
 // OrphanAdmission is which orphans (non-first fragments with no usable
 // fragment table entry) Titan admits: places by the [OrphanPolicy],
@@ -91,12 +86,7 @@ const (
 var admissionNames = [numAdmissions]string{"default", "all", "earned"}
 
 // String returns "default", "all" or "earned".
-func (a OrphanAdmission) String() string {
-	if a < numAdmissions {
-		return admissionNames[a]
-	}
-	return "admission(" + strconv.Itoa(int(a)) + ")"
-}
+func (a OrphanAdmission) String() string { return enum.String(admissionNames[:], a, "admission") }
 
 // Config configures a [Balancer]. The zero Config is valid: every zero
 // field takes the default named beside it.
