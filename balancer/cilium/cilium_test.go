@@ -9,11 +9,14 @@ import (
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
-func newTest(t testing.TB, cfg Config) *Balancer {
-	t.Helper()
-	b, err := New(cfg)
-	return testutil.Ready(t, b, err)
-}
+// The models the tests use: newTest serving Backends(3); dual the
+// catch-alls of Backends(3) and Backends6(2), so that every IPv4 and
+// every IPv6 destination is a VIP; services serving testutil.Services.
+var (
+	newTest  = testutil.Make(New, testutil.Ready)
+	dual     = testutil.Make(New, testutil.ReadyDual)
+	services = testutil.Make(New, testutil.ReadyServices)
+)
 
 // TestOpCountsMatchDoc checks Process against the op-count table of
 // docs/fidelity.md.

@@ -9,21 +9,6 @@ import (
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
-// dual returns a model with the catch-alls of Backends(3) and
-// Backends6(2): every IPv4 and every IPv6 destination is a VIP.
-func dual(t testing.TB, cfg Config) *Balancer {
-	t.Helper()
-	b, err := New(cfg)
-	return testutil.ReadyDual(t, b, err)
-}
-
-// services returns a model serving testutil.Services with cfg.
-func services(t testing.TB, cfg Config) *Balancer {
-	t.Helper()
-	b, err := New(cfg)
-	return testutil.ReadyServices(t, b, err)
-}
-
 func TestServices(t *testing.T) {
 	for _, mode := range []Mode{ModeSNAT, ModeDSR} {
 		testutil.CheckServices(t, func() testutil.ServiceBalancer {

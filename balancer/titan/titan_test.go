@@ -14,11 +14,8 @@ import (
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
-func newLB(tb testing.TB, cfg titan.Config) *titan.Balancer {
-	tb.Helper()
-	b, err := titan.New(cfg)
-	return testutil.Ready(tb, b, err)
-}
+// newLB returns a model serving Backends(3).
+var newLB = testutil.Make(titan.New, testutil.Ready)
 
 func process(b *titan.Balancer, now time.Duration, p balancer.Packet) balancer.Decision {
 	return b.Process(&balancer.Env{Now: now}, &p)

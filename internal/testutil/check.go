@@ -75,6 +75,21 @@ func Ready[B balancer.Balancer](tb testing.TB, lb B, err error) B {
 	return lb
 }
 
+// Make returns a test constructor of a model: it builds the model with
+// newLB (a model package's New) from a configuration and makes it ready
+// with ready ([Ready], [ReadyDual] or [ReadyServices]), failing the test
+// on any error:
+//
+//	var newTest = testutil.Make(cilium.New, testutil.Ready)
+//	lb := newTest(t, cilium.Config{Mode: cilium.ModeDSR})
+func Make[C any, B balancer.Balancer](newLB func(C) (B, error), ready func(testing.TB, B, error) B) func(testing.TB, C) B {
+	return func(tb testing.TB, cfg C) B {
+		tb.Helper()
+		lb, err := newLB(cfg)
+		return ready(tb, lb, err)
+	}
+}
+
 // WantError fails tb unless err is not nil, its text contains field (the
 // bad field and value it must name) and, when target is not nil, it wraps
 // target.
