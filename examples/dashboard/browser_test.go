@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,28 +24,34 @@ import (
 // collapses, switch backend 103 off and watch its slots leave the ring. It
 // saves a screenshot under the test's temporary directory (and, when
 // TITANLB_SCREENSHOT_DIR is set, there too).
+// runLoop runs srv's simulation loop until the test ends.
+func runLoop(t *testing.T, srv *Server) {
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	go srv.Loop(ctx)
+}
+
+// waitJS polls the JavaScript predicate js in the browser ctx until it
+// holds, and fails t naming what it waited for after 90 s.
+func waitJS(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second))); err != nil {
+		t.Fatalf("waiting for %s: %v\npredicate: %s", what, err, js)
+	}
+}
+
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped in -short mode")
 	}
 	ctx := browsertest.New(t, 3*time.Minute)
 
-	srv, err := NewServer(Config{Flows: 200, Duration: 100 * time.Millisecond, Interval: 100 * time.Millisecond},
-		lanes(), sim.Backends(3), simulate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loopCtx, stop := context.WithCancel(context.Background())
-	t.Cleanup(stop)
-	go srv.Loop(loopCtx)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
+	srv, hs := newTestServer(t, Config{Flows: 200, Duration: 100 * time.Millisecond, Interval: 100 * time.Millisecond})
+	runLoop(t, srv)
 
 	wait := func(what, js string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second))); err != nil {
-			t.Fatalf("waiting for %s: %v\npredicate: %s", what, err, js)
-		}
+		waitJS(t, ctx, what, js)
 	}
 	screenshot := func(name string) {
 		t.Helper()
@@ -154,22 +159,11 @@ func TestBrowserServices(t *testing.T) {
 		t.Skip("browser test: skipped in -short mode")
 	}
 	ctx := browsertest.New(t, 3*time.Minute)
-	bs := sim.Backends(3)
-	srv, err := NewServer(Config{Flows: 200, Duration: 100 * time.Millisecond, Interval: 100 * time.Millisecond, Services: twoServices(bs)},
-		lanes(), bs, simulate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loopCtx, stop := context.WithCancel(context.Background())
-	t.Cleanup(stop)
-	go srv.Loop(loopCtx)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
+	srv, hs := newTestServer(t, Config{Flows: 200, Duration: 100 * time.Millisecond, Interval: 100 * time.Millisecond, Services: twoServices(sim.Backends(3))})
+	runLoop(t, srv)
 	wait := func(what, js string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(90*time.Second))); err != nil {
-			t.Fatalf("waiting for %s: %v\npredicate: %s", what, err, js)
-		}
+		waitJS(t, ctx, what, js)
 	}
 	rects := func(ring int, backend string) string {
 		return `document.querySelectorAll('svg[data-ring="` + strconv.Itoa(ring) + `"] rect[data-backend="` + backend + `"]').length`
