@@ -80,11 +80,11 @@ func e2eSplit6(payload []byte, sport, dport uint16, id uint32, opts, mtu int, sr
 // returns it with the address to send to and the MACs to write.
 func (tp *e2eTopology) e2ePacketSocket(t *testing.T) (int, *unix.SockaddrLinklayer, net.HardwareAddr, net.HardwareAddr) {
 	t.Helper()
-	src, index, err := e2eMAC(tp.client.ns, tp.client.ifc)
+	src, index, err := tp.client.ns.Interface(tp.client.ifc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst, _, err := e2eMAC(tp.gw, "c0")
+	dst, _, err := tp.gw.Interface("c0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,55 +68,6 @@ type e2eTopology struct {
 	ports      []uint16 // the ports the backends listen on, at vip
 }
 
-// e2eMAC returns the hardware address of ifc inside ns.
-func e2eMAC(ns *netns.NS, ifc string) (net.HardwareAddr, int, error) {
-	var mac net.HardwareAddr
-	var index int
-	err := ns.Do(func() error {
-		i, err := net.InterfaceByName(ifc)
-		if err != nil {
-			return err
-		}
-		mac, index = i.HardwareAddr, i.Index
-		return nil
-	})
-	return mac, index, err
-}
-
-// e2eLink joins a (interface ifA, address addrA) to the router (interface
-// ifGw, address addrGw) with a /24 veth pair of the given MTU and writes
-// static neighbour entries on both ends, so no packet waits for ARP.
-func e2eLink(t *testing.T, a *netns.NS, ifA string, addrA netip.Addr, gw *netns.NS, ifGw string, addrGw netip.Addr, mtu int, sameMAC bool) {
-	t.Helper()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(netns.Veth(a, ifA, gw, ifGw, mtu))
-	macA, _, err := e2eMAC(a, ifA)
-	must(err)
-	if sameMAC {
-		// The router's end takes the load balancer's MAC: the frame the
-		// Titan program sends back keeps the Ethernet addresses it came
-		// with (destination: the load balancer's MAC), and the router
-		// must accept it as addressed to itself.
-		must(gw.IP("link", "set", ifGw, "address", macA.String()))
-	}
-	macGw, _, err := e2eMAC(gw, ifGw)
-	must(err)
-	prefix, fam := "/24", "-4"
-	if addrA.Is6() {
-		prefix, fam = "/64", "-6"
-	}
-	must(a.IP(fam, "addr", "add", addrA.String()+prefix, "dev", ifA))
-	must(gw.IP(fam, "addr", "add", addrGw.String()+prefix, "dev", ifGw))
-	must(a.IP(fam, "neigh", "replace", addrGw.String(), "lladdr", macGw.String(), "dev", ifA, "nud", "permanent"))
-	must(gw.IP(fam, "neigh", "replace", addrA.String(), "lladdr", macA.String(), "dev", ifGw, "nud", "permanent"))
-	must(a.IP(fam, "route", "add", "default", "via", addrGw.String()))
-}
-
 // e2eConfig varies the topology between tests.
 type e2eConfig struct {
 	backends   int     // number of backends, IDs 101..
@@ -201,8 +152,12 @@ func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 	}
 	tp.client = e2eNode{newNS("client"), "eth0", client}
 	tp.lb = e2eNode{newNS("lb"), "eth0", lb}
-	e2eLink(t, tp.client.ns, "eth0", client, tp.gw, "c0", gwClient, e2eClientMTU, false)
-	e2eLink(t, tp.lb.ns, "eth0", lb, tp.gw, "lb0", gwLB, e2eBackendMTU, true)
+	if err := netns.Link(tp.client.ns, "eth0", client, tp.gw, "c0", gwClient, e2eClientMTU, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := netns.Link(tp.lb.ns, "eth0", lb, tp.gw, "lb0", gwLB, e2eBackendMTU, true); err != nil {
+		t.Fatal(err)
+	}
 	must(tp.gw.IP(fam, "route", "add", tp.vip.String()+host, "via", lb.String()))
 	mtu := cfg.backendMTU
 	if mtu == 0 {
@@ -210,7 +165,9 @@ func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 	}
 	for i := range cfg.backends {
 		b := e2eNode{newNS(fmt.Sprintf("b%d", i+1)), "eth0", backendAddr(i)}
-		e2eLink(t, b.ns, "eth0", b.addr, tp.gw, fmt.Sprintf("b%d", i+1), gwBackend(i), mtu, false)
+		if err := netns.Link(b.ns, "eth0", b.addr, tp.gw, fmt.Sprintf("b%d", i+1), gwBackend(i), mtu, false); err != nil {
+			t.Fatal(err)
+		}
 		must(b.ns.IP(fam, "addr", "add", tp.vip.String()+host, "dev", "lo"))
 		tp.backends = append(tp.backends, b)
 		id := balancer.BackendID(101 + i)

@@ -64,39 +64,6 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func ifIndex(ns *netns.NS, name string) (idx int, mac net.HardwareAddr, err error) {
-	err = ns.Do(func() error {
-		i, err := net.InterfaceByName(name)
-		if err != nil {
-			return err
-		}
-		idx, mac = i.Index, i.HardwareAddr
-		return nil
-	})
-	return idx, mac, err
-}
-
-// e2eLink joins a (interface ifA, address addrA/24) to the router gw
-// (ifGw, addrGw/24) with static neighbour entries and a default route on
-// a via the router. With sameMAC the router's end takes a's MAC (the
-// Titan program keeps the Ethernet addresses of the frame it sends back).
-func e2eLink(t *testing.T, a *netns.NS, ifA string, addrA netip.Addr, gw *netns.NS, ifGw string, addrGw netip.Addr, mtu int, sameMAC bool) {
-	t.Helper()
-	must(t, netns.Veth(a, ifA, gw, ifGw, mtu))
-	_, macA, err := ifIndex(a, ifA)
-	must(t, err)
-	if sameMAC {
-		must(t, gw.IP("link", "set", ifGw, "address", macA.String()))
-	}
-	_, macGw, err := ifIndex(gw, ifGw)
-	must(t, err)
-	must(t, a.IP("addr", "add", addrA.String()+"/24", "dev", ifA))
-	must(t, gw.IP("addr", "add", addrGw.String()+"/24", "dev", ifGw))
-	must(t, a.IP("neigh", "replace", addrGw.String(), "lladdr", macGw.String(), "dev", ifA, "nud", "permanent"))
-	must(t, gw.IP("neigh", "replace", addrA.String(), "lladdr", macA.String(), "dev", ifGw, "nud", "permanent"))
-	must(t, a.IP("route", "add", "default", "via", addrGw.String()))
-}
-
 // e2eBackendNode is one backend namespace with its sockets.
 type e2eBackendNode struct {
 	ns     *netns.NS
@@ -190,17 +157,17 @@ func e2eBuild(t *testing.T, n int) *e2eTopo {
 	gw := newNS("gw")
 	must(t, gw.Sysctl("net.ipv4.ip_forward", "1"))
 	tp := &e2eTopo{client: newNS("client"), lb: newNS("lb"), arrivals: make(chan arrival, 4096)}
-	e2eLink(t, tp.client, "eth0", e2eClient, gw, "c0", e2eGwClient, 1500, false)
-	e2eLink(t, tp.lb, "eth0", e2eLB, gw, "lb0", e2eGwLB, 9000, true)
+	must(t, netns.Link(tp.client, "eth0", e2eClient, gw, "c0", e2eGwClient, 1500, false))
+	must(t, netns.Link(tp.lb, "eth0", e2eLB, gw, "lb0", e2eGwLB, 9000, true))
 	must(t, gw.IP("route", "add", e2eVIP.String()+"/32", "via", e2eLB.String()))
 	for i := range n {
 		b := &e2eBackendNode{ns: newNS(fmt.Sprintf("b%d", i+1)), addr: e2eBackend(i)}
-		e2eLink(t, b.ns, "eth0", b.addr, gw, fmt.Sprintf("b%d", i+1), e2eGwBackend(i), 9000, false)
+		must(t, netns.Link(b.ns, "eth0", b.addr, gw, fmt.Sprintf("b%d", i+1), e2eGwBackend(i), 9000, false))
 		must(t, b.ns.IP("addr", "add", e2eVIP.String()+"/32", "dev", "lo"))
 		d, err := xdp.LoadDecap()
 		must(t, err)
 		t.Cleanup(func() { d.Close() })
-		idx, _, err := ifIndex(b.ns, "eth0")
+		_, idx, err := b.ns.Interface("eth0")
 		must(t, err)
 		must(t, b.ns.Do(func() error {
 			l, err := d.Attach(idx, xdp.AttachGeneric)
@@ -370,7 +337,7 @@ func TestE2EHealthFailover(t *testing.T) {
 		id := balancer.BackendID(101 + i)
 		cfg.Backends = append(cfg.Backends, BackendConfig{ID: id, Name: id.String(), Addr: b.addr, Weight: 1, HealthPort: e2eHealthPort})
 	}
-	idx, _, err := ifIndex(tp.lb, "eth0")
+	_, idx, err := tp.lb.Interface("eth0")
 	must(t, err)
 	var dp *XDPDatapath
 	must(t, tp.lb.Do(func() error {

@@ -69,7 +69,7 @@ func soakNS(t *testing.T) (*netns.NS, []*nsListener) {
 	hole, err := netns.New(t, "tlbhole-"+tok)
 	must(t, err)
 	must(t, netns.Veth(ns, "eth0", hole, "hole0", 1500))
-	_, mac, err := ifIndex(hole, "hole0")
+	mac, _, err := hole.Interface("hole0")
 	must(t, err)
 	must(t, ns.IP("addr", "add", "10.199.0.1/30", "dev", "eth0"))
 	must(t, ns.IP("neigh", "replace", "10.199.0.2", "lladdr", mac.String(), "dev", "eth0", "nud", "permanent"))
