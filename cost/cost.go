@@ -12,17 +12,34 @@ type STU uint64
 type Op uint8
 
 // The operations of the cost model. [NumOps] is one past the last.
+//
+// The kernel prices a map access by the map's kind, so reads and writes
+// come in kinds: [OpArrayRead] (an ARRAY lookup the verifier inlines),
+// [OpMapRead] (a hash-map lookup, or one of a kind not told apart),
+// [OpLRURead] (an LRU hash lookup); [OpMapWrite] (a map update helper
+// call), [OpLRUInsert] (an LRU update of a new key, which may evict),
+// [OpStore] (a new entry stored into a set through a looked-up pointer).
+// [Default] prices each kind as its family (reads 20, writes 60; a
+// store 0, as the seed model prices every store through a pointer), so
+// a model that tells the kinds apart costs the same STU; [Calibrated]
+// prices each kind as the kernel does.
 const (
-	OpHash     Op = iota // a flow hash
-	OpMapRead            // a BPF map lookup
-	OpMapWrite           // a BPF map update
-	OpEncap              // IPIP encapsulation (adjust_head and a new header)
-	OpTailCall           // a bpf_tail_call
-	OpRewrite            // an in-place address/port rewrite with checksum fix
-	NumOps               // number of operations; not an operation
+	OpHash      Op = iota // a flow hash
+	OpMapRead             // a hash-map lookup (BPF_MAP_TYPE_HASH), or a map lookup of a kind not told apart
+	OpMapWrite            // a BPF map update helper call (not an LRU insert: OpLRUInsert)
+	OpEncap               // IPIP encapsulation (adjust_head and a new header)
+	OpTailCall            // a bpf_tail_call
+	OpRewrite             // an in-place address/port rewrite with checksum fix
+	OpArrayRead           // an ARRAY, PERCPU_ARRAY or ARRAY_OF_MAPS lookup (inlined by the verifier)
+	OpLRURead             // an LRU_HASH lookup (hashes the key, walks a bucket, marks the node)
+	OpLRUInsert           // an LRU_HASH update of a new key (takes a free node, or evicts one)
+	OpStore               // a new entry stored into a set-associative table's set through its lookup's pointer
+	OpClock               // a clock read (bpf_ktime_get_ns)
+	NumOps                // number of operations; not an operation
 )
 
-var opNames = [NumOps]string{"hash", "map_read", "map_write", "encap", "tail_call", "rewrite"}
+var opNames = [NumOps]string{"hash", "map_read", "map_write", "encap", "tail_call", "rewrite",
+	"array_read", "lru_read", "lru_insert", "store", "clock"}
 
 // String returns the operation's name as used in reports ("hash", "map_read", ...).
 func (o Op) String() string {
@@ -35,20 +52,30 @@ func (o Op) String() string {
 // Model prices each operation in STU and converts STU to time.
 // The zero Model prices everything at 0; use [Default] for the seed prices.
 type Model struct {
-	Hash     STU
-	MapRead  STU
-	MapWrite STU
-	Encap    STU
-	TailCall STU
-	Rewrite  STU
+	Hash      STU
+	MapRead   STU
+	MapWrite  STU
+	Encap     STU
+	TailCall  STU
+	Rewrite   STU
+	ArrayRead STU // [OpArrayRead]
+	LRURead   STU // [OpLRURead]
+	LRUInsert STU // [OpLRUInsert]
+	Store     STU // [OpStore]
+	Clock     STU // [OpClock]
 	// NsPerSTU is the simulated nanoseconds one STU takes. 0 means 1.
 	NsPerSTU float64
 }
 
 // Default returns the seed model: hash 10, map read 20, map write 60,
-// encap 40, tail call 20, rewrite 10, 1 ns per STU.
+// encap 40, tail call 20, rewrite 10, 1 ns per STU. Each kind of read
+// costs a map read (ARRAY and LRU lookups 20), an LRU insert a map
+// write (60), a store into a set 0 (the seed model prices helper calls,
+// not stores through a pointer) and a clock read 20 (a helper call that
+// reads memory, priced as a lookup).
 func Default() Model {
-	return Model{Hash: 10, MapRead: 20, MapWrite: 60, Encap: 40, TailCall: 20, Rewrite: 10, NsPerSTU: 1}
+	return Model{Hash: 10, MapRead: 20, MapWrite: 60, Encap: 40, TailCall: 20, Rewrite: 10,
+		ArrayRead: 20, LRURead: 20, LRUInsert: 60, Store: 0, Clock: 20, NsPerSTU: 1}
 }
 
 // Cost returns the price of op; an unknown op costs 0.
@@ -66,6 +93,16 @@ func (m Model) Cost(op Op) STU {
 		return m.TailCall
 	case OpRewrite:
 		return m.Rewrite
+	case OpArrayRead:
+		return m.ArrayRead
+	case OpLRURead:
+		return m.LRURead
+	case OpLRUInsert:
+		return m.LRUInsert
+	case OpStore:
+		return m.Store
+	case OpClock:
+		return m.Clock
 	}
 	return 0
 }

@@ -77,11 +77,11 @@ func ExampleExecute() {
 	// Output:
 	// 18 jobs run
 	// traffic.fragmentRate  balancer  n      Reliability       AvgCost
-	//                    0    katran  3             1 ±0  295.9 ±8.933
+	//                    0    katran  3             1 ±0  304.5 ±10.31
 	//                    0     titan  3             1 ±0   140.1 ±4.81
-	//                  0.5    katran  3   0.7295 ±0.0155  171.4 ±7.477
+	//                  0.5    katran  3   0.7295 ±0.0155    177 ±8.065
 	//                  0.5     titan  3             1 ±0    135 ±2.028
-	//                    1    katran  3  0.4344 ±0.04138  107.3 ±9.101
+	//                    1    katran  3  0.4344 ±0.04138  111.4 ±9.653
 	//                    1     titan  3             1 ±0  132.2 ±1.655
 }
 

@@ -29,19 +29,20 @@ func Example() {
 		Proto: balancer.ProtoUDP, SrcPort: 5000, DstPort: 53, Len: 1400,
 	}
 	d := lb.Process(env, &p)
-	fmt.Println("new UDP flow:", d.Action, meter.Count(cost.OpMapRead), "reads,", meter.Total(), "STU")
+	fmt.Println("new UDP flow:", d.Action, meter.Count(cost.OpArrayRead), "array reads,", meter.Count(cost.OpLRUInsert), "LRU insert,", meter.Total(), "STU")
 
 	meter.Reset()
 	lb.Process(env, &p)
-	fmt.Println("established:", meter.Count(cost.OpMapRead), "reads,", meter.Total(), "STU")
+	// A UDP entry's access time: a clock read (bpf_ktime_get_ns).
+	fmt.Println("established:", meter.Count(cost.OpLRURead), "LRU read,", meter.Count(cost.OpClock), "clock read,", meter.Total(), "STU")
 
 	p.MoreFragments = true
 	d = lb.Process(env, &p)
 	fmt.Println("first fragment:", d.Action, d.Reason)
 	fmt.Println("fragment drops:", lb.Stats().DropFragment)
 	// Output:
-	// new UDP flow: forward 13 reads, 370 STU
-	// established: 10 reads, 240 STU
+	// new UDP flow: forward 11 array reads, 1 LRU insert, 390 STU
+	// established: 1 LRU read, 1 clock read, 260 STU
 	// first fragment: drop katran: ipv4 fragment
 	// fragment drops: 1
 }

@@ -8,9 +8,10 @@ import (
 )
 
 // Process runs p through the model of Katran's balancer_ingress and
-// process_packet, charging env.Meter for each map lookup, update, hash and
+// process_packet, charging env.Meter for each map lookup (by the map's
+// kind: ARRAY, HASH or LRU_HASH), LRU insert, clock read, hash and
 // encapsulation the XDP program performs on that path (docs/fidelity.md
-// lists them). It does not allocate.
+// lists them, with the upstream functions). It does not allocate.
 func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decision {
 	var m *cost.Meter
 	var now time.Duration
@@ -23,11 +24,11 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		b.stats.DropMalformed++
 		return drop(balancer.ReasonMalformed)
 	}
-	// balancer_ingress: stats[MAX_VIPS + XDP_TOTAL_CNTR].
-	m.Charge(cost.OpMapRead)
+	// balancer_ingress: stats[MAX_VIPS + XDP_TOTAL_CNTR] (PERCPU_ARRAY).
+	m.Charge(cost.OpArrayRead)
 	d := b.process(m, now, cpu, p)
 	// balancer_ingress: stats[XDP_PASS/DROP/TX_CNTR].
-	m.Charge(cost.OpMapRead)
+	m.Charge(cost.OpArrayRead)
 	switch d.Action {
 	case balancer.Forward:
 		b.stats.Forwarded++
@@ -92,7 +93,7 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 	}
 	// vip_map lookup with the packet's port, then with port 0: a port-0
 	// VIP, without F_HASH_DPORT_ONLY/F_HASH_SRC_DST_PORT, hashes and
-	// tracks the flow with destination port 0.
+	// tracks the flow with destination port 0. vip_map is a HASH.
 	m.Charge(cost.OpMapRead)
 	svc, ok := b.vipLookup(p.Dst, flow.DstPort, p.Proto)
 	if !ok {
@@ -107,17 +108,18 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 		return drop(ReasonTooBig)
 	}
 	// stats[MAX_VIPS + LRU_CNTRS].
-	m.Charge(cost.OpMapRead)
+	m.Charge(cost.OpArrayRead)
 	if b.options(svc).HashNoSrcPort {
 		flow.SrcPort = 0 // F_HASH_NO_SRC_PORT
 	}
-	// lru_mapping[cpu]; on a miss the fallback LRU and FALLBACK_LRU_CNTR.
-	m.Charge(cost.OpMapRead)
+	// lru_mapping[cpu] (an ARRAY_OF_MAPS); on a miss the fallback LRU
+	// and FALLBACK_LRU_CNTR.
+	m.Charge(cost.OpArrayRead)
 	st := &b.fallback
 	if cpu >= 0 && cpu < len(b.cpus) {
 		st = &b.cpus[cpu]
 	} else {
-		m.Charge(cost.OpMapRead)
+		m.Charge(cost.OpArrayRead)
 		b.stats.FallbackLRU++
 	}
 	key := makeFlowKey(&flow)
@@ -126,17 +128,24 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 
 	var dst balancer.BackendID
 	found := false
-	if !syn { // connection_table_lookup
-		m.Charge(cost.OpMapRead)
+	if !syn { // connection_table_lookup: the per-CPU LRU_HASH
+		m.Charge(cost.OpLRURead)
 		if v := st.lru.Ref(key); v != nil {
 			ok := true
-			if p.Proto == balancer.ProtoUDP && now-v.atime > LRUUDPTimeout {
-				ok = false // stale UDP entry: treated as a miss
-			} else if p.Proto == balancer.ProtoUDP {
-				v.atime = now
+			if p.Proto == balancer.ProtoUDP {
+				// A UDP entry's access time: bpf_ktime_get_ns, then
+				// (unless stale) the store of the time into the entry
+				// the lookup returned, uncharged as every store into a
+				// looked-up value is (the stats' counters too).
+				m.Charge(cost.OpClock)
+				if now-v.atime > LRUUDPTimeout {
+					ok = false // stale UDP entry: treated as a miss
+				} else {
+					v.atime = now
+				}
 			}
 			if ok {
-				m.Charge(cost.OpMapRead) // reals[pos]
+				m.Charge(cost.OpArrayRead) // reals[pos]
 				dst, found = v.backend, true
 				b.stats.LRUHits++
 			}
@@ -145,7 +154,7 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 	if !found {
 		b.stats.LRUMisses++
 		if p.Proto == balancer.ProtoTCP {
-			m.Charge(cost.OpMapRead) // stats[LRU_MISS_CNTR]
+			m.Charge(cost.OpArrayRead) // stats[LRU_MISS_CNTR]
 			if !syn {
 				b.stats.TCPNonSYNMisses++
 			}
@@ -154,43 +163,47 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 		underFlood := b.underFlood(m, st, now)
 		m.Charge(cost.OpHash)
 		h := balancer.Hash5(&flow, b.cfg.Seed)
-		m.Charge(cost.OpMapRead) // ch_rings
+		m.Charge(cost.OpArrayRead) // ch_rings
 		var id balancer.BackendID
 		ok := false
 		if svc != nil {
 			id, ok = svc.Pick(h)
 		}
 		if !ok {
-			m.Charge(cost.OpMapRead) // increment_ch_drop_real_0
+			m.Charge(cost.OpArrayRead) // increment_ch_drop_real_0
 			b.stats.DropNoBackend++
 			return drop(ReasonNoBackend)
 		}
-		m.Charge(cost.OpMapRead) // reals
+		m.Charge(cost.OpArrayRead) // reals
 		if !underFlood && !rst {
 			v := lruValue{backend: id}
 			if p.Proto == balancer.ProtoUDP {
-				v.atime = now
+				v.atime = now // is_under_flood's clock read
 			}
-			m.Charge(cost.OpMapWrite)
+			// bpf_map_update_elem on the LRU_HASH: a new node, which
+			// may evict the least recently used.
+			m.Charge(cost.OpLRUInsert)
 			st.lru.Put(key, v)
 		}
-		m.Charge(cost.OpMapRead) // update_vip_lru_miss_stats: vip_miss_stats
+		m.Charge(cost.OpArrayRead) // update_vip_lru_miss_stats: vip_miss_stats
 		dst = id
 	}
 	// ctl_array, stats[vip_num], reals_stats, then encap_v4 (IPIP) or, to
 	// an IPv6 real (F_IPV6), encap_v6 (IPv6-in-IPv6): one
 	// bpf_xdp_adjust_head and a header either way, no map.
-	m.Charge(cost.OpMapRead)
-	m.Charge(cost.OpMapRead)
-	m.Charge(cost.OpMapRead)
+	m.Charge(cost.OpArrayRead)
+	m.Charge(cost.OpArrayRead)
+	m.Charge(cost.OpArrayRead)
 	m.Charge(cost.OpEncap)
 	return balancer.Decision{Action: balancer.Forward, Backend: dst}
 }
 
-// underFlood is is_under_flood: one stats lookup, a per-CPU count of new
-// connections in the current one-second quantum.
+// underFlood is is_under_flood: one stats lookup and a clock read
+// (bpf_ktime_get_ns), a per-CPU count of new connections in the current
+// one-second quantum.
 func (b *Balancer) underFlood(m *cost.Meter, st *cpuState, now time.Duration) bool {
-	m.Charge(cost.OpMapRead)
+	m.Charge(cost.OpArrayRead)
+	m.Charge(cost.OpClock)
 	if !st.rateStarted || now-st.rateStart > time.Second {
 		st.rateStarted, st.rateStart, st.rateCount = true, now, 1
 		return false
