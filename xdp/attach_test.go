@@ -8,17 +8,13 @@ import (
 	"testing"
 
 	"github.com/titanlb/titanlb/internal/netns"
-	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // TestAttachModes attaches the program to a veth end inside a throw-away
 // namespace in each mode, checks with ip(8) that the interface carries it
 // in that mode, and that closing the link detaches it.
 func TestAttachModes(t *testing.T) {
-	if err := netns.Available(); err != nil {
-		testutil.SkipOrFail(t, err.Error())
-		return
-	}
+	netns.Require(t)
 	for _, tc := range []struct {
 		name string
 		mode AttachMode

@@ -106,9 +106,7 @@ func e2eBuild(t *testing.T, cfg e2eConfig) *e2eTopology {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireBPF(t)
-	if err := netns.Available(); err != nil {
-		testutil.SkipOrFail(t, err.Error())
-	}
+	netns.Require(t)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

@@ -19,9 +19,7 @@ import (
 // pinNS is a namespace with one veth end, lb0, to attach to.
 func pinNS(t *testing.T) (*netns.NS, int) {
 	t.Helper()
-	if err := netns.Available(); err != nil {
-		testutil.SkipOrFail(t, err.Error())
-	}
+	netns.Require(t)
 	tok := netns.Token()
 	a, err := netns.New(t, "tlbpa"+tok)
 	if err != nil {

@@ -136,9 +136,7 @@ func e2eBuild(t *testing.T, n int) *e2eTopo {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireBPF(t)
-	if err := netns.Available(); err != nil {
-		testutil.SkipOrFail(t, err.Error())
-	}
+	netns.Require(t)
 	tok := netns.Token()
 	newNS := func(role string) *netns.NS {
 		t.Helper()

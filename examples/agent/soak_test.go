@@ -60,9 +60,7 @@ func soakNS(t *testing.T) (*netns.NS, []*nsListener) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireBPF(t)
-	if err := netns.Available(); err != nil {
-		testutil.SkipOrFail(t, err.Error())
-	}
+	netns.Require(t)
 	tok := netns.Token()
 	ns, err := netns.New(t, "tlbsoak-"+tok)
 	must(t, err)

@@ -82,9 +82,7 @@ func TestRun(t *testing.T) {
 // namespace for a moment, and checks it is detached afterwards.
 func TestAttach(t *testing.T) {
 	requireProgram(t)
-	if err := netns.Available(); err != nil {
-		testutil.SkipOrFail(t, err.Error())
-	}
+	netns.Require(t)
 	tok := netns.Token()
 	a, err := netns.New(t, "tlbx-a-"+tok)
 	if err != nil {

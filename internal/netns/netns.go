@@ -37,6 +37,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/titanlb/titanlb/internal/testutil"
 )
 
 // NS is a named network namespace created by [New].
@@ -68,6 +70,16 @@ func Available() error {
 		return errors.New("netns: needs root")
 	}
 	return nil
+}
+
+// Require skips tb with [Available]'s reason when namespaces cannot be
+// created here, or fails it when testutil.RequireBPFEnv (TITANLB_REQUIRE_BPF=1)
+// says the kernel features must be there.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if err := Available(); err != nil {
+		testutil.SkipOrFail(tb, err.Error())
+	}
 }
 
 // New creates the network namespace name (use [Token] to make it unique)

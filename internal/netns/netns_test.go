@@ -14,9 +14,7 @@ import (
 func requireNetns(t *testing.T) {
 	t.Helper()
 	testutil.RequireRoot(t)
-	if err := Available(); err != nil {
-		testutil.SkipOrFail(t, err.Error())
-	}
+	Require(t)
 }
 
 func hasInterface(name string) (bool, error) {
