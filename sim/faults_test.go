@@ -8,6 +8,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/testutil/simtest"
 	"github.com/titanlb/titanlb/sim"
 )
 
@@ -26,13 +27,7 @@ func faultScenario(d time.Duration) sim.Scenario {
 // named reason.
 func simRun(t *testing.T, sc sim.Scenario, newLB func() (balancer.Balancer, error)) sim.Result {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("simulation: skipped in -short mode")
-	}
-	res, err := sim.Run(sc, newLB)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := simtest.Run(t, sc, newLB)
 	var dropped uint64
 	for why, n := range res.Drops {
 		if why == "" {
