@@ -243,54 +243,24 @@ func TestSoak(t *testing.T) {
 	})
 
 	// The probe, the samples, and the schedule between two scrapes.
-	var lat []time.Duration
-	var probeFail []error
-	var samples []testutil.ProcSample
 	var first, last []byte
 	var firstAt, lastAt time.Time
-	probe := time.NewTicker(250 * time.Millisecond)
-	sample := time.NewTicker(500 * time.Millisecond)
-	defer probe.Stop()
-	defer sample.Stop()
 	start := time.Now()
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-probe.C:
-			t0 := time.Now()
-			res, err := client.Get("http://127.0.0.1:9100/metrics")
-			var body []byte
-			if err == nil {
-				body, err = io.ReadAll(res.Body)
-				res.Body.Close()
-				if err == nil && res.StatusCode != 200 {
-					err = fmt.Errorf("status %d", res.StatusCode)
-				}
-			}
-			if err != nil {
-				if ctx.Err() == nil {
-					probeFail = append(probeFail, err)
-				}
-				continue
-			}
-			lat = append(lat, time.Since(t0))
-			if time.Since(start) > d/4 { // past the first quarter: steady state
-				if first == nil {
-					first, firstAt = body, t0
-				}
-				last, lastAt = body, t0
-			}
-		case <-sample.C:
-			s, err := testutil.SampleProc(a.cmd.Process.Pid)
-			if err != nil {
-				t.Fatalf("the agent is gone: %v\n%s", err, a.stderr.String())
-			}
-			samples = append(samples, s)
+	w := testutil.Watch(ctx, t, 250*time.Millisecond, func() error {
+		t0 := time.Now()
+		body, err := testutil.GetOK(client, "http://127.0.0.1:9100/metrics")
+		if err != nil {
+			return err
 		}
-	}
-	elapsed := time.Since(start)
+		if time.Since(start) > d/4 { // past the first quarter: steady state
+			if first == nil {
+				first, firstAt = body, t0
+			}
+			last, lastAt = body, t0
+		}
+		return nil
+	}, a.cmd.Process.Pid, "agent", a.stderr.String)
+	lat, probeFail, samples, elapsed := w.Latencies, w.Failures, w.Samples, w.Elapsed
 	cpu1, err := cpuTime(a.cmd.Process.Pid)
 	must(t, err)
 	wg.Wait()
@@ -302,11 +272,7 @@ loop:
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 
-	var maxRSS int64
-	maxFDs := 0
-	for _, s := range samples {
-		maxRSS, maxFDs = max(maxRSS, s.RSS), max(maxFDs, s.FDs)
-	}
+	maxRSS, maxFDs := w.Peak()
 	quarter, end := samples[len(samples)/4], samples[len(samples)-1]
 	if first == nil {
 		t.Fatal("no scrape after the first quarter")

@@ -175,44 +175,12 @@ func TestSoak(t *testing.T) {
 	})
 
 	// The probe and the samples.
-	var lat []time.Duration
-	var probeFail []error
-	var samples []testutil.ProcSample
-	probe := time.NewTicker(100 * time.Millisecond)
-	sample := time.NewTicker(500 * time.Millisecond)
-	defer probe.Stop()
-	defer sample.Stop()
 	pc := &http.Client{Timeout: 10 * time.Second}
-	start := time.Now()
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-probe.C:
-			t0 := time.Now()
-			res, err := pc.Get(url + "/api/state")
-			if err == nil {
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					err = fmt.Errorf("status %d", res.StatusCode)
-				}
-			}
-			if err != nil && ctx.Err() == nil {
-				probeFail = append(probeFail, err)
-			} else if err == nil {
-				lat = append(lat, time.Since(t0))
-			}
-		case <-sample.C:
-			s, err := testutil.SampleProc(cmd.Process.Pid)
-			if err != nil {
-				t.Fatalf("the server is gone: %v\n%s", err, stderr.String())
-			}
-			samples = append(samples, s)
-		}
-	}
-	elapsed := time.Since(start)
+	w := testutil.Watch(ctx, t, 100*time.Millisecond, func() error {
+		_, err := testutil.GetOK(pc, url+"/api/state")
+		return err
+	}, cmd.Process.Pid, "server", stderr.String)
+	lat, probeFail, samples, elapsed := w.Latencies, w.Failures, w.Samples, w.Elapsed
 	wg.Wait()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -221,11 +189,7 @@ loop:
 		t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
 
-	var maxRSS int64
-	maxFDs := 0
-	for _, s := range samples {
-		maxRSS, maxFDs = max(maxRSS, s.RSS), max(maxFDs, s.FDs)
-	}
+	maxRSS, maxFDs := w.Peak()
 	quarter, last := samples[len(samples)/4], samples[len(samples)-1]
 	p50, p99, pmax := testutil.Quantile(lat, 0.5), testutil.Quantile(lat, 0.99), testutil.Quantile(lat, 1)
 	t.Logf("dashboard soak, %v: %d probes, p50 %v, p99 %v, max %v, %d failed", elapsed.Round(time.Second), len(lat), p50, p99, pmax, len(probeFail))

@@ -3,6 +3,8 @@ package testutil
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -94,4 +96,73 @@ func Every(ctx context.Context, d time.Duration, f func()) {
 		}
 		f()
 	}
+}
+
+// Watched is what [Watch] measured over a soak.
+type Watched struct {
+	Latencies []time.Duration // of each probe that succeeded
+	Failures  []error         // of each probe that failed while the soak ran
+	Samples   []ProcSample    // of the process, every 500 ms
+	Elapsed   time.Duration   // from the start of Watch to ctx's end
+}
+
+// Peak returns the largest resident set size and descriptor count among
+// the samples.
+func (w Watched) Peak() (rss int64, fds int) {
+	for _, s := range w.Samples {
+		rss, fds = max(rss, s.RSS), max(fds, s.FDs)
+	}
+	return rss, fds
+}
+
+// Watch calls probe every probeEvery and samples the process pid every
+// 500 ms, until ctx ends. A probe's error counts as a failure unless ctx
+// had ended by then. A sample that fails means the process is gone: it
+// fails tb with "the <name> is gone" and what output returns (its
+// stderr, say).
+func Watch(ctx context.Context, tb testing.TB, probeEvery time.Duration, probe func() error, pid int, name string, output func() string) Watched {
+	tb.Helper()
+	var w Watched
+	pt := time.NewTicker(probeEvery)
+	st := time.NewTicker(500 * time.Millisecond)
+	defer pt.Stop()
+	defer st.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			w.Elapsed = time.Since(start)
+			return w
+		case <-pt.C:
+			t0 := time.Now()
+			if err := probe(); err != nil {
+				if ctx.Err() == nil {
+					w.Failures = append(w.Failures, err)
+				}
+				continue
+			}
+			w.Latencies = append(w.Latencies, time.Since(t0))
+		case <-st.C:
+			s, err := SampleProc(pid)
+			if err != nil {
+				tb.Fatalf("the %s is gone: %v\n%s", name, err, output())
+			}
+			w.Samples = append(w.Samples, s)
+		}
+	}
+}
+
+// GetOK gets url with c and returns the body, or an error that names a
+// status other than 200.
+func GetOK(c *http.Client, url string) ([]byte, error) {
+	res, err := c.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err == nil && res.StatusCode != 200 {
+		err = fmt.Errorf("status %d", res.StatusCode)
+	}
+	return body, err
 }
