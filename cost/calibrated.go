@@ -1,43 +1,49 @@
 package cost
 
-// Calibrated returns the model fitted to the Titan XDP program's kernel
-// measurements on the development machine (docs/calibration.md has the
-// machine, the method and the measurements):
-// prices in STU of a tenth of a nanosecond (NsPerSTU 0.1), so that a
-// packet's STU times NsPerSTU predicts its nanoseconds in that kernel.
+// Calibrated returns the model fitted to kernel measurements of both XDP
+// programs on the development machine, Titan's (package xdp) and
+// Katran's unmodified balancer.bpf.c (through the side-by-side harness,
+// internal/cmd/katranbench): prices in STU of a tenth of a nanosecond
+// (NsPerSTU 0.1), so that a packet's STU times NsPerSTU predicts its
+// nanoseconds in that kernel, for either program's model.
+// docs/calibration.md has the machine, the method, the measurements and
+// the predictions against them.
 //
-// Unlike [Default], which prices a map write at 3 reads, it prices one at
-// about 40: an LRU insert (with eviction, in a table of 16,384 entries)
-// dominates every path that makes one. TailCall and Rewrite, which the
-// measured program never performs, keep Default's ratios to MapRead
-// (1 and 1/2).
+// Unlike [Default], which prices each kind of read and of write as its
+// family, it prices them as the kernel does: an inlined ARRAY lookup
+// about 3 ns, a hash-map lookup 9, an LRU lookup 23; a store of a new
+// entry into a set at a random place 90 (its cache miss), an LRU insert
+// 495. Three operations neither program performs keep Default's ratios:
+// TailCall a map read, Rewrite half of one, MapWrite (a hash map's
+// update) an LRU insert.
 func Calibrated() Model {
 	return Model{
-		Hash:     calibratedHash,
-		MapRead:  calibratedMapRead,
-		MapWrite: calibratedMapWrite,
-		Encap:    calibratedEncap,
-		TailCall: calibratedMapRead,
-		Rewrite:  calibratedMapRead / 2,
-		// Provisional until the fit against both programs (issue 16
-		// item 3): each kind at its family's fitted price, a clock read
-		// and a store from the side-by-side harness (docs/katran-bench.md).
-		ArrayRead: calibratedMapRead,
-		LRURead:   calibratedMapRead,
-		LRUInsert: calibratedMapWrite,
-		Store:     1150,
-		Clock:     250,
+		Hash:      calibratedHash,
+		MapRead:   calibratedMapRead,
+		MapWrite:  calibratedLRUInsert,
+		Encap:     calibratedEncap,
+		TailCall:  calibratedMapRead,
+		Rewrite:   calibratedMapRead / 2,
+		ArrayRead: calibratedArrayRead,
+		LRURead:   calibratedLRURead,
+		LRUInsert: calibratedLRUInsert,
+		Store:     calibratedStore,
+		Clock:     calibratedClock,
 		NsPerSTU:  0.1,
 	}
 }
 
-// The fitted prices in tenths of a nanosecond: kbench.FitModel
+// The fitted prices in tenths of a nanosecond: kbench.FitRatios
 // (internal/kbench) of the medians docs/calibration.md lists.
 const (
-	calibratedHash     STU = 141
-	calibratedMapRead  STU = 80
-	calibratedMapWrite STU = 3309
-	calibratedEncap    STU = 62
+	calibratedHash      STU = 97
+	calibratedMapRead   STU = 88
+	calibratedEncap     STU = 129
+	calibratedArrayRead STU = 26
+	calibratedLRURead   STU = 232
+	calibratedLRUInsert STU = 4950
+	calibratedStore     STU = 899
+	calibratedClock     STU = 353
 )
 
 // Nanoseconds converts a (fractional) number of STU to nanoseconds with

@@ -80,31 +80,46 @@ func Default() Model {
 
 // Cost returns the price of op; an unknown op costs 0.
 func (m Model) Cost(op Op) STU {
-	switch op {
-	case OpHash:
-		return m.Hash
-	case OpMapRead:
-		return m.MapRead
-	case OpMapWrite:
-		return m.MapWrite
-	case OpEncap:
-		return m.Encap
-	case OpTailCall:
-		return m.TailCall
-	case OpRewrite:
-		return m.Rewrite
-	case OpArrayRead:
-		return m.ArrayRead
-	case OpLRURead:
-		return m.LRURead
-	case OpLRUInsert:
-		return m.LRUInsert
-	case OpStore:
-		return m.Store
-	case OpClock:
-		return m.Clock
+	if p := m.price(op); p != nil {
+		return *p
 	}
 	return 0
+}
+
+// SetCost sets the price of op to s; an unknown op is ignored. With
+// [Model.Cost] it lets a fit or a table set prices by operation.
+func (m *Model) SetCost(op Op, s STU) {
+	if p := m.price(op); p != nil {
+		*p = s
+	}
+}
+
+func (m *Model) price(op Op) *STU {
+	switch op {
+	case OpHash:
+		return &m.Hash
+	case OpMapRead:
+		return &m.MapRead
+	case OpMapWrite:
+		return &m.MapWrite
+	case OpEncap:
+		return &m.Encap
+	case OpTailCall:
+		return &m.TailCall
+	case OpRewrite:
+		return &m.Rewrite
+	case OpArrayRead:
+		return &m.ArrayRead
+	case OpLRURead:
+		return &m.LRURead
+	case OpLRUInsert:
+		return &m.LRUInsert
+	case OpStore:
+		return &m.Store
+	case OpClock:
+		return &m.Clock
+	}
+	return nil
 }
 
 // Duration converts s to simulated time using NsPerSTU (0 means 1 ns per STU).

@@ -10,7 +10,8 @@ func TestDefaultPrices(t *testing.T) {
 	for _, tc := range []struct {
 		op   Op
 		want STU
-	}{{OpHash, 10}, {OpMapRead, 20}, {OpMapWrite, 60}, {OpEncap, 40}, {OpTailCall, 20}, {OpRewrite, 10}} {
+	}{{OpHash, 10}, {OpMapRead, 20}, {OpMapWrite, 60}, {OpEncap, 40}, {OpTailCall, 20}, {OpRewrite, 10},
+		{OpArrayRead, 20}, {OpLRURead, 20}, {OpLRUInsert, 60}, {OpStore, 0}, {OpClock, 20}} {
 		before := m.Total()
 		m.Charge(tc.op)
 		if got := m.Total() - before; got != tc.want {
@@ -20,11 +21,11 @@ func TestDefaultPrices(t *testing.T) {
 			t.Errorf("%v count %d, want 1", tc.op, m.Count(tc.op))
 		}
 	}
-	if m.Total() != 160 {
-		t.Errorf("total %d, want 160", m.Total())
+	if m.Total() != 280 {
+		t.Errorf("total %d, want 280", m.Total())
 	}
 	m.Charge(NumOps) // ignored
-	if m.Total() != 160 || m.Count(NumOps) != 0 {
+	if m.Total() != 280 || m.Count(NumOps) != 0 {
 		t.Error("unknown op was charged")
 	}
 	m.Reset()
@@ -75,8 +76,29 @@ func TestChargeNoAlloc(t *testing.T) {
 }
 
 func TestOpString(t *testing.T) {
-	if OpEncap.String() != "encap" || Op(99).String() != "op(99)" {
+	if OpEncap.String() != "encap" || OpArrayRead.String() != "array_read" || OpClock.String() != "clock" || Op(99).String() != "op(99)" {
 		t.Error("op names")
+	}
+}
+
+// TestSetCost checks SetCost and Cost agree on every operation and that
+// an unknown one is ignored.
+func TestSetCost(t *testing.T) {
+	var m Model
+	for op := Op(0); op < NumOps; op++ {
+		m.SetCost(op, STU(op)+1)
+	}
+	m.SetCost(NumOps, 99)
+	for op := Op(0); op < NumOps; op++ {
+		if got := m.Cost(op); got != STU(op)+1 {
+			t.Errorf("%v: %d, want %d", op, got, STU(op)+1)
+		}
+	}
+	if m.Cost(NumOps) != 0 {
+		t.Error("an unknown op has a price")
+	}
+	if m.ArrayRead != STU(OpArrayRead)+1 || m.Clock != STU(OpClock)+1 {
+		t.Errorf("fields %+v", m)
 	}
 }
 

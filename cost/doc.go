@@ -8,34 +8,45 @@
 // every figure the simulator reports:
 //
 //	OpHash      10 STU  one flow hash (murmur3 over a 12- or 16-byte key)
-//	OpMapRead   20 STU  one BPF map lookup (hash, LRU, array or per-CPU array)
-//	OpMapWrite  60 STU  one BPF map update (an LRU update may also evict)
+//	OpMapRead   20 STU  one BPF map lookup (a hash map's, or of a kind not told apart)
+//	OpMapWrite  60 STU  one BPF map update helper call
 //	OpEncap     40 STU  one bpf_xdp_adjust_head plus writing an IPIP header
+//
+// The kernel prices a map access by the map's kind, so the models charge
+// reads and writes by kind; [Default] prices each kind as its family, so
+// the STU stay those of the seed prices:
+//
+//	OpArrayRead 20 STU  an ARRAY, PERCPU_ARRAY or ARRAY_OF_MAPS lookup (inlined)
+//	OpLRURead   20 STU  an LRU_HASH lookup
+//	OpLRUInsert 60 STU  an LRU_HASH update of a new key (may evict)
+//	OpStore      0 STU  a new entry stored into a set through its lookup's pointer
+//	                    (the seed model prices helper calls, not stores)
+//	OpClock     20 STU  bpf_ktime_get_ns, a helper call priced as a lookup
 //
 // Further operations, with where their price comes from:
 //
 //	OpTailCall  20 STU  bpf_tail_call: the kernel reads the PROG_ARRAY slot and
-//	                    jumps (kernel/bpf/core.c, JMP_TAIL_CALL); priced as the
-//	                    array read it is.
+//	                    jumps (kernel/bpf/core.c, JMP_TAIL_CALL); priced as a read.
 //	OpRewrite   10 STU  rewriting an address or port in place and fixing the
 //	                    checksum incrementally (csum_diff / l4_csum_replace in
 //	                    Cilium's SNAT and DNAT); arithmetic on a few words, priced
 //	                    as a hash.
 //
-// [Model.NsPerSTU] converts STU to simulated time (default 1 ns per STU).
+// [Model.NsPerSTU] converts STU to simulated time (default 1 ns per STU);
+// [Model.Cost] and [Model.SetCost] read and set a price by operation.
 //
 // # Calibration
 //
 // [Calibrated] prices the operations in tenths of a nanosecond of the
-// Titan XDP program (package xdp) in the kernel of the development
-// machine: about 14 ns a hash, 8 ns a read, 331 ns a write (an LRU insert
-// that evicts) and 6 ns an encapsulation, so that a packet's STU times
-// NsPerSTU predicts its nanoseconds there. No single scale of [Default]'s
-// prices can: the kernel's map write costs some 30 reads, not 3. How the
-// prices were measured and fitted, the measurements, and how to check or
-// re-derive them on another machine are in docs/calibration.md. sim
-// reports a scenario's mean cost in the model's nanoseconds
-// (sim.Result.AvgNs).
+// kernel of the development machine, fitted to both XDP programs, Titan's
+// (package xdp) and Katran's (measured side by side with it), so that a
+// packet's STU times NsPerSTU predicts its nanoseconds there for either
+// design's model: about 3 ns an ARRAY read, 9 a hash-map lookup, 23 an
+// LRU lookup, 35 a clock read, 90 a new entry stored into a random set,
+// 495 an LRU insert. No single scale of [Default]'s prices can. The
+// measurements, the fit and how to check or re-derive it are in
+// docs/calibration.md; sim reports a scenario's mean cost in the model's
+// nanoseconds (sim.Result.AvgNs).
 //
 // # Allocation
 //

@@ -113,6 +113,8 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		charge(m, cost.OpMapRead, b.before.OpMapRead-prev.OpMapRead)
 		charge(m, cost.OpMapWrite, b.before.OpMapWrite-prev.OpMapWrite)
 		charge(m, cost.OpEncap, b.before.OpEncap-prev.OpEncap)
+		charge(m, cost.OpArrayRead, b.before.OpArrayRead-prev.OpArrayRead)
+		charge(m, cost.OpStore, b.before.OpStore-prev.OpStore)
 	}
 	switch res.Action {
 	case balancer.Forward:

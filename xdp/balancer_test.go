@@ -75,8 +75,8 @@ func TestBalancerProcessDoesNotAllocate(t *testing.T) {
 	// hash, an encapsulation: 110 STU, as titan charges.
 	env.Meter.Reset()
 	lb.Process(env, &pk)
-	if env.Meter.Total() != 110 || env.Meter.Count(cost.OpMapRead) != 3 {
-		t.Errorf("metered established packet: %d STU, %d reads", env.Meter.Total(), env.Meter.Count(cost.OpMapRead))
+	if env.Meter.Total() != 110 || env.Meter.Count(cost.OpArrayRead) != 3 {
+		t.Errorf("metered established packet: %d STU, %d array reads", env.Meter.Total(), env.Meter.Count(cost.OpArrayRead))
 	}
 }
 
@@ -121,10 +121,11 @@ func TestPercpuReaderMatchesStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.OpHash != want.OpHash || got.OpMapRead != want.OpMapRead || got.OpMapWrite != want.OpMapWrite ||
-		got.OpEncap != want.OpEncap || got.Drops() != want.Drops() || got.DropFragConflict != want.DropFragConflict {
+		got.OpEncap != want.OpEncap || got.OpArrayRead != want.OpArrayRead || got.OpStore != want.OpStore ||
+		got.Drops() != want.Drops() || got.DropFragConflict != want.DropFragConflict {
 		t.Errorf("raw read %+v, Stats %+v", got, want)
 	}
-	if want.OpMapRead == 0 || want.OpEncap == 0 || want.OpHash == 0 {
+	if want.OpArrayRead == 0 || want.OpEncap == 0 || want.OpHash == 0 {
 		t.Errorf("no operations counted: %+v", want)
 	}
 }

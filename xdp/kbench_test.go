@@ -30,6 +30,7 @@ func (t benchTarget) Counters() (kbench.Counters, error) {
 	var c kbench.Counters
 	c.Packets = s.Packets
 	c.Ops[cost.OpHash], c.Ops[cost.OpMapRead], c.Ops[cost.OpMapWrite], c.Ops[cost.OpEncap] = s.OpHash, s.OpMapRead, s.OpMapWrite, s.OpEncap
+	c.Ops[cost.OpArrayRead], c.Ops[cost.OpStore] = s.OpArrayRead, s.OpStore
 	return c, err
 }
 
@@ -43,7 +44,9 @@ func pathOptions(path kbench.Path) Options {
 // loadTarget is the kbench.Loader of the Titan program.
 func loadTarget(path kbench.Path, tableSize int, bs []balancer.Backend) (kbench.Target, error) {
 	o := pathOptions(path)
-	o.ConnTableSize, o.FragTableSize, o.HintTableSize = tableSize, tableSize, tableSize
+	if tableSize > 0 { // 0: each table at its default size
+		o.ConnTableSize, o.FragTableSize, o.HintTableSize = tableSize, tableSize, tableSize
+	}
 	p, err := Load(o)
 	if err != nil {
 		return nil, err

@@ -70,6 +70,8 @@ func (r *percpuReader) read() (Stats, error) {
 		s.OpMapRead += c.OpMapRead
 		s.OpMapWrite += c.OpMapWrite
 		s.OpEncap += c.OpEncap
+		s.OpArrayRead += c.OpArrayRead
+		s.OpStore += c.OpStore
 	}
 	return s, nil
 }

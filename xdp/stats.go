@@ -71,10 +71,12 @@ type Stats struct {
 
 	// The operations performed, as the cost model names them: what
 	// [NewBalancer] charges to [balancer.Env.Meter].
-	OpHash     uint64 // murmur3 hashes: flow hashes and the fragment set index
-	OpMapRead  uint64 // map lookups, the per-packet stats and the service lookups included
-	OpMapWrite uint64 // map update helper calls (stores through a looked-up value are not counted)
-	OpEncap    uint64 // IPIP encapsulations
+	OpHash      uint64 // murmur3 hashes: flow hashes and the fragment set index
+	OpMapRead   uint64 // HASH map lookups: the VIP and service lookups
+	OpMapWrite  uint64 // map update helper calls
+	OpEncap     uint64 // IPIP encapsulations
+	OpArrayRead uint64 // ARRAY lookups: the per-packet stats, the sets, the ring, the backends, the credit
+	OpStore     uint64 // new entries stored into a connection or hint set (other stores through a looked-up value are not counted)
 }
 
 // Drops returns the sum of the Drop* counters.

@@ -269,18 +269,24 @@ struct counters {
 	__u64 conn_evictions;    /* used ways of other keys a new connection took */
 	__u64 hint_evictions;    /* used ways of other keys a new hint took */
 	/* Operations performed, as the cost model names them (cost.Op): a
-	 * murmur3 hash (flow hashes and the set indexes), a map lookup
-	 * (stats, VIP and service lookups included), a map update helper
-	 * call (stores through a looked-up pointer are not counted), an
-	 * encapsulation. */
+	 * murmur3 hash (flow hashes and the set indexes), a HASH map lookup
+	 * (the VIP and service lookups), a map update helper call, an
+	 * encapsulation; an ARRAY lookup (the stats, the sets, the ring, the
+	 * backends, the credit: inlined by the verifier), a new entry stored
+	 * into a connection or hint set (a way taken for a key it did not
+	 * hold; other stores through a looked-up pointer are not counted). */
 	__u64 op_hash;
 	__u64 op_map_read;
 	__u64 op_map_write;
 	__u64 op_encap;
+	__u64 op_array_read;
+	__u64 op_store;
 };
 
-/* lookup counts the operation it performs. */
+/* lookup counts the HASH map lookup it performs, lookup_array the ARRAY
+ * one (cost.OpMapRead, cost.OpArrayRead). */
 #define lookup(st, map, key) ((st)->op_map_read++, bpf_map_lookup_elem(map, key))
+#define lookup_array(st, map, key) ((st)->op_array_read++, bpf_map_lookup_elem(map, key))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -568,7 +574,7 @@ static __always_inline int svc_find(struct counters *st, const struct pkt *pk, _
  * pool of service s. */
 static __always_inline struct backend *usable_in(struct counters *st, __u32 id, const struct svc *s)
 {
-	struct backend *b = lookup(st, &backends, &id);
+	struct backend *b = lookup_array(st, &backends, &id);
 	__u32 i = s->index & (SVC_MAX - 1);
 
 	if (b && (b->flags & BACKEND_USABLE) && (b->members[i / 64] >> (i % 64)) & 1)
@@ -581,7 +587,7 @@ static __always_inline struct backend *usable_in(struct counters *st, __u32 id, 
  * hint and of an entry an orphan wrote, which name no service. */
 static __always_inline struct backend *usable_any(struct counters *st, __u32 id, const int v6)
 {
-	struct backend *b = lookup(st, &backends, &id);
+	struct backend *b = lookup_array(st, &backends, &id);
 
 	if (b && (b->flags & BACKEND_USABLE) && !!(b->flags & BACKEND_V6) == v6)
 		return b;
@@ -597,11 +603,11 @@ static __always_inline struct backend *ring_pick(struct counters *st, const stru
 	__u32 *v;
 
 	slot += s->ring_off;
-	v = lookup(st, &ring, &slot);
+	v = lookup_array(st, &ring, &slot);
 	if (!v || *v == RING_NONE)
 		return 0;
 	*id = *v;
-	return lookup(st, &backends, id);
+	return lookup_array(st, &backends, id);
 }
 
 /* hint_find returns the word of pk's host-pair hint in its set (proto |
@@ -615,7 +621,7 @@ static __always_inline __u64 *hint_find(struct counters *st, const struct pkt *p
 	__u64 *w = 0;
 
 	if (v6) {
-		struct hint_set6 *hs = lookup(st, &hints6, &si);
+		struct hint_set6 *hs = lookup_array(st, &hints6, &si);
 
 		*set = hs;
 		if (!hs) /* unreachable: si is below the map's size */
@@ -629,7 +635,7 @@ static __always_inline __u64 *hint_find(struct counters *st, const struct pkt *p
 			}
 		}
 	} else {
-		struct hint_set *hs = lookup(st, &hints, &si);
+		struct hint_set *hs = lookup_array(st, &hints, &si);
 		__u64 hosts = hosts4(pk);
 
 		*set = hs;
@@ -667,6 +673,7 @@ static __always_inline void hint_write(struct counters *st, const struct pkt *pk
 				st->hint_evictions++;
 			hosts6_put(x->hosts, pk);
 			w = &x->rest;
+			st->op_store++;
 		} else {
 			struct hint_set *hs = set;
 			struct hint_way *x = &hs->way[clock_take(&hs->h)];
@@ -675,6 +682,7 @@ static __always_inline void hint_write(struct counters *st, const struct pkt *pk
 				st->hint_evictions++;
 			x->hosts = hosts4(pk);
 			w = &x->rest;
+			st->op_store++;
 		}
 	}
 	if (*w != nv) /* a host pair's flows mostly share a backend: no store */
@@ -697,7 +705,7 @@ static __always_inline struct backend *pick_flow(struct counters *st, const stru
 
 	st->op_hash++;
 	if (v6) {
-		struct conn_set6 *cs = lookup(st, &conns6, &si);
+		struct conn_set6 *cs = lookup_array(st, &conns6, &si);
 
 		set = cs;
 		if (!cs) /* unreachable: si < cfg_conn_sets, the map's size */
@@ -712,7 +720,7 @@ static __always_inline struct backend *pick_flow(struct counters *st, const stru
 			}
 		}
 	} else {
-		struct conn_set *cs = lookup(st, &conns, &si);
+		struct conn_set *cs = lookup_array(st, &conns, &si);
 		__u64 hosts = hosts4(pk);
 
 		set = cs;
@@ -754,6 +762,7 @@ static __always_inline struct backend *pick_flow(struct counters *st, const stru
 			hosts6_put(x->hosts, pk);
 			x->rest = rest;
 			w = &x->val;
+			st->op_store++;
 		} else {
 			struct conn_set *cs = set;
 			struct conn_way *x = &cs->way[clock_take(&cs->h)];
@@ -763,6 +772,7 @@ static __always_inline struct backend *pick_flow(struct counters *st, const stru
 			x->hosts = hosts4(pk);
 			x->rest = rest;
 			w = &x->val;
+			st->op_store++;
 		}
 	}
 	*w = *id | (__u64)h << 32;
@@ -775,7 +785,7 @@ static __always_inline struct backend *pick_flow(struct counters *st, const stru
 	}
 	if (cfg_orphan_admission == ADMIT_EARNED) {
 		__u32 zero = 0;
-		__s64 *c = lookup(st, &credit, &zero);
+		__s64 *c = lookup_array(st, &credit, &zero);
 
 		/* A new flow earns one credit, up to the bound. The atomic add
 		 * is not a map update; with the credit full (no orphans of
@@ -814,7 +824,7 @@ static __always_inline struct backend *pick_orphan(struct counters *st, const st
 		}
 		if (!w && cfg_orphan_admission == ADMIT_EARNED) {
 			__u32 zero = 0;
-			__s64 *c = lookup(st, &credit, &zero);
+			__s64 *c = lookup_array(st, &credit, &zero);
 
 			if (!c || *c <= 0) {
 				*refused = 1;
@@ -837,8 +847,8 @@ static __always_inline void *frag_set_get(struct counters *st, const struct pkt 
 	__u32 si = set_of(hx + (v6 ? pk->id : bpf_ntohs((__u16)pk->id)), cfg_frag_sets);
 
 	if (v6)
-		return lookup(st, &frags6, &si);
-	return lookup(st, &frags, &si);
+		return lookup_array(st, &frags6, &si);
+	return lookup_array(st, &frags, &si);
 }
 
 /* frag_find returns the value of pk's way in its fragment set, or 0. */
@@ -1366,7 +1376,7 @@ static __always_inline int process(struct xdp_md *ctx, const int stateless)
 	if (!st)
 		return XDP_ABORTED;
 	st->packets++;
-	st->op_map_read++;
+	st->op_array_read++;
 
 	if ((void *)(eth + 1) > data_end) {
 		st->drop_truncated++;

@@ -106,6 +106,8 @@ type titanCounters struct {
 	OpMapRead            uint64
 	OpMapWrite           uint64
 	OpEncap              uint64
+	OpArrayRead          uint64
+	OpStore              uint64
 }
 
 type titanFragSet struct {

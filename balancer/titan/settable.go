@@ -126,6 +126,14 @@ func (t *clockTable[K]) put(k K, h uint32, id balancer.BackendID) (evicted bool)
 	return evicted
 }
 
+// insert is put, reporting instead whether k took a way (it held none):
+// what the kernel counts as a store (cost.OpStore).
+func (t *clockTable[K]) insert(k K, h uint32, id balancer.BackendID) bool {
+	n := t.stats.Inserts
+	t.put(k, h, id)
+	return t.stats.Inserts != n
+}
+
 // Len returns the number of entries.
 func (t *clockTable[K]) Len() int { return t.n }
 

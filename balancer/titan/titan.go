@@ -331,7 +331,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}
 	}
 	b.counters.packets++
-	m.Charge(cost.OpMapRead) // per-CPU stats
+	m.Charge(cost.OpArrayRead) // per-CPU stats
 	if p.Malformed() {
 		b.counters.dropMalformed++
 		return balancer.Decision{Action: balancer.Drop, Reason: balancer.ReasonMalformed}
@@ -383,14 +383,14 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	}
 	hx := hostSetHash(k.hh, k.v6) // shared by the fragment set and the hint set
 	m.Charge(cost.OpHash)         // the set index
-	m.Charge(cost.OpMapRead)      // fragment table: the key's set
+	m.Charge(cost.OpArrayRead)    // fragment table: the key's set
 	fe, hit := b.frags.Lookup(fk, now)
 	if hit {
 		id := balancer.BackendID(fe.Backend)
 		var usable bool
 		switch {
 		case first:
-			m.Charge(cost.OpMapRead) // backend array: usable?
+			m.Charge(cost.OpArrayRead) // backend array: usable?
 			usable = e.Usable(id)
 		case fe.HasPorts:
 			// Its first fragment passed: its ports name the service.
@@ -398,10 +398,10 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 			if !ok {
 				return b.pass()
 			}
-			m.Charge(cost.OpMapRead) // backend array: usable?
+			m.Charge(cost.OpArrayRead) // backend array: usable?
 			usable = s.Usable(id)
 		default:
-			m.Charge(cost.OpMapRead) // backend array: usable?
+			m.Charge(cost.OpArrayRead) // backend array: usable?
 			usable = b.usableAny(id, k.v6)
 		}
 		if usable {
@@ -524,9 +524,9 @@ func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx 
 		q := balancer.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto}
 		h = balancer.Hash5(&q, b.cfg.Seed)
 	}
-	m.Charge(cost.OpMapRead) // connection table: the key's set
+	m.Charge(cost.OpArrayRead) // connection table: the key's set
 	if id, ok := b.connGet(k, sp, dp, h); ok {
-		m.Charge(cost.OpMapRead) // backend array: usable?
+		m.Charge(cost.OpArrayRead) // backend array: usable?
 		if e.Usable(id) {
 			b.counters.connHits++
 			return id, true
@@ -538,22 +538,30 @@ func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx 
 		return 0, false
 	}
 	b.counters.newFlows++
-	// A store into the set already read: no map update (uncharged).
-	b.connPut(k, sp, dp, h, id)
+	// A store into the set already read, no map update: a new entry
+	// (a way taken) is charged as one, a repick's rewrite of its way
+	// is not.
+	if b.connPut(k, sp, dp, h, id) {
+		m.Charge(cost.OpStore)
+	}
 	if b.hints4 != nil {
 		if !haveHX {
 			m.Charge(cost.OpHash) // the hint set index
 			hx = hostSetHash(k.hh, k.v6)
 		}
-		m.Charge(cost.OpMapRead) // hint table: the host pair's set, then a store into it
+		m.Charge(cost.OpArrayRead) // hint table: the host pair's set, then a store into it
+		var inserted bool
 		if k.v6 {
-			b.hints6.put(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx, id)
+			inserted = b.hints6.insert(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx, id)
 		} else {
-			b.hints4.put(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: p.Proto}, hx, id)
+			inserted = b.hints4.insert(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: p.Proto}, hx, id)
+		}
+		if inserted {
+			m.Charge(cost.OpStore) // a new hint: a way taken
 		}
 	}
 	if b.cfg.OrphanAdmission == AdmitEarned {
-		m.Charge(cost.OpMapRead) // orphan credit: lookup, then an atomic add
+		m.Charge(cost.OpArrayRead) // orphan credit: lookup, then an atomic add
 		if b.credit < int64(b.cfg.OrphanCredits) {
 			b.credit++
 		}
@@ -570,13 +578,13 @@ func (b *Balancer) connGet(k *pkt, sp, dp uint16, h uint32) (balancer.BackendID,
 	return b.conns4.get(connKey4{s: uint32(k.s0), d: uint32(k.d0), ports: uint32(sp) | uint32(dp)<<16, proto: k.p.Proto}, h)
 }
 
-// connPut writes id for the flow of k in its family's connection table.
-func (b *Balancer) connPut(k *pkt, sp, dp uint16, h uint32, id balancer.BackendID) {
+// connPut writes id for the flow of k in its family's connection table
+// and reports whether the flow took a way (it held none).
+func (b *Balancer) connPut(k *pkt, sp, dp uint16, h uint32, id balancer.BackendID) (inserted bool) {
 	if k.v6 {
-		b.conns6.put(connKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, meta: uint64(sp) | uint64(dp)<<16 | uint64(k.p.Proto)<<32}, h, id)
-		return
+		return b.conns6.insert(connKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, meta: uint64(sp) | uint64(dp)<<16 | uint64(k.p.Proto)<<32}, h, id)
 	}
-	b.conns4.put(connKey4{s: uint32(k.s0), d: uint32(k.d0), ports: uint32(sp) | uint32(dp)<<16, proto: k.p.Proto}, h, id)
+	return b.conns4.insert(connKey4{s: uint32(k.s0), d: uint32(k.d0), ports: uint32(sp) | uint32(dp)<<16, proto: k.p.Proto}, h, id)
 }
 
 // pickOrphan places a non-first fragment that has no usable entry, with
@@ -589,7 +597,7 @@ func (b *Balancer) connPut(k *pkt, sp, dp uint16, h uint32, id balancer.BackendI
 func (b *Balancer) pickOrphan(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx uint32) (id balancer.BackendID, ok, admit bool) {
 	p := k.p
 	if b.hints4 != nil {
-		m.Charge(cost.OpMapRead) // hint table: the host pair's set
+		m.Charge(cost.OpArrayRead) // hint table: the host pair's set
 		var hid balancer.BackendID
 		var known bool
 		if k.v6 {
@@ -598,14 +606,14 @@ func (b *Balancer) pickOrphan(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, h
 			hid, known = b.hints4.get(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: p.Proto}, hx)
 		}
 		if known && b.cfg.OrphanPolicy == OrphanHostHint {
-			m.Charge(cost.OpMapRead) // backend array: usable?
+			m.Charge(cost.OpArrayRead) // backend array: usable?
 			if b.orphanShared(e) && e.Usable(hid) || !b.orphanShared(e) && b.usableAny(hid, k.v6) {
 				b.counters.hintHits++
 				return hid, true, true
 			}
 		}
 		if !known && b.cfg.OrphanAdmission == AdmitEarned {
-			m.Charge(cost.OpMapRead) // orphan credit
+			m.Charge(cost.OpArrayRead) // orphan credit
 			if b.credit <= 0 {
 				return 0, false, false
 			}
@@ -620,7 +628,7 @@ func (b *Balancer) pickOrphan(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, h
 // ringPick reads the slot of h on e's ring and then the backend array for
 // the owner's address. A ring holds only eligible backends.
 func (b *Balancer) ringPick(m *cost.Meter, e *balancer.ServiceEntry, h uint32) (balancer.BackendID, bool) {
-	m.Charge(cost.OpMapRead) // ring
+	m.Charge(cost.OpArrayRead) // ring
 	if e.Ring == nil {
 		return 0, false
 	}
@@ -628,7 +636,7 @@ func (b *Balancer) ringPick(m *cost.Meter, e *balancer.ServiceEntry, h uint32) (
 	if !ok {
 		return 0, false
 	}
-	m.Charge(cost.OpMapRead) // backend array: address
+	m.Charge(cost.OpArrayRead) // backend array: address
 	return id, true
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/titanlb/titanlb/balancer/cilium"
 	"github.com/titanlb/titanlb/balancer/katran"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/internal/atomicfile"
 	"github.com/titanlb/titanlb/sim"
 )
@@ -51,6 +52,7 @@ type options struct {
 	svg      string
 	services bool // one VIP with two services (servicesScenario)
 	ipv6     bool // IPv6 VIP, clients and backends
+	ns       bool // a column of the mean cost in cost.Calibrated()'s nanoseconds
 }
 
 // Row is one balancer at one fragmentation rate.
@@ -149,6 +151,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.svg, "svg", "", "write a plot of reliability and cost against fragmentation to `file`")
 	fs.BoolVar(&o.services, "services", false, "one VIP with two UDP services whose pools overlap: a row per service (sim.Scenario.Services)")
 	fs.BoolVar(&o.ipv6, "ipv6", false, "IPv6 VIP, clients and backends (sim.Traffic.IPv6Share, sim.Backends6)")
+	fs.BoolVar(&o.ns, "ns", false, "add the column "+nsColumn.name+": each row's operations priced by cost.Calibrated()")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -274,6 +277,9 @@ func printTable(w io.Writer, rows []Row, o options) {
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, c := range columns {
 		fmt.Fprintf(tw, "%s\t", c.name)
+		if o.ns && c.name == "avg cost (STU)" {
+			fmt.Fprintf(tw, "%s\t", nsColumn.name)
+		}
 	}
 	fmt.Fprintln(tw)
 	for i, r := range rows {
@@ -284,14 +290,37 @@ func printTable(w io.Writer, rows []Row, o options) {
 		if r.Result.Fragments > 0 {
 			fa = fmt.Sprintf("%.4f", r.Result.FragmentAccuracy)
 		}
-		fmt.Fprintf(tw, "%.0f%%\t%s\t%.4f\t%s\t%.1f\t%v\t%d\t%d\t\n",
-			100*r.FragmentRate, r.Balancer, r.Result.Reliability, fa, r.Result.AvgCost,
+		stu := fmt.Sprintf("%.1f", r.Result.AvgCost)
+		if o.ns {
+			stu += fmt.Sprintf("\t%.1f", calibratedNs(r.Result))
+		}
+		fmt.Fprintf(tw, "%.0f%%\t%s\t%.4f\t%s\t%s\t%v\t%d\t%d\t\n",
+			100*r.FragmentRate, r.Balancer, r.Result.Reliability, fa, stu,
 			r.Result.LatencyP99, drops(r.Result), r.Result.Packets)
 	}
 	tw.Flush()
 	for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
+}
+
+// nsColumn is the column -ns adds after the STU.
+var nsColumn = struct{ name, help string }{"calibrated ns", `the same operations priced by cost.Calibrated(): the
+kernel nanoseconds per packet they predict, each kind of
+read and write at its measured price (docs/calibration.md)`}
+
+// calibratedNs returns r's mean cost per processed packet in
+// cost.Calibrated()'s nanoseconds, from its operation counts.
+func calibratedNs(r sim.Result) float64 {
+	if r.Processed == 0 {
+		return 0
+	}
+	m := cost.Calibrated()
+	var stu float64
+	for op := range cost.NumOps {
+		stu += float64(r.OpCounts[op.String()]) * float64(m.Cost(op))
+	}
+	return m.Nanoseconds(stu / float64(r.Processed))
 }
 
 // columns are the table's columns with what each means: the table's
@@ -345,6 +374,7 @@ columns:
 			fmt.Fprintf(&b, "  %-16s%s\n", name, line)
 		}
 	}
+	fmt.Fprintf(&b, "  %-16s%s\n", nsColumn.name, "(-ns) "+strings.ReplaceAll(nsColumn.help, "\n", "\n"+strings.Repeat(" ", 18)))
 	b.WriteString(`
 with -services, one row per rate, balancer and service; service is the
 VIP:port/protocol, affinity the delivered packets that reached their flow's

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/internal/testutil"
 	"github.com/titanlb/titanlb/sim"
 )
@@ -413,5 +414,28 @@ func TestIPv6(t *testing.T) {
 		if !services && !strings.Contains(runOK(t, args...), "3 IPv6 backends, 400 flows") {
 			t.Error("header does not say IPv6")
 		}
+	}
+}
+
+// TestCalibratedNsColumn checks -ns: the default table lacks the column,
+// -ns adds it after the STU, and each figure is the row's operation
+// counts priced by cost.Calibrated() per processed packet.
+func TestCalibratedNsColumn(t *testing.T) {
+	if strings.Contains(runOK(t, "-frag", "0"), nsColumn.name) {
+		t.Errorf("the default table shows %q", nsColumn.name)
+	}
+	out := runOK(t, "-frag", "0", "-ns")
+	header := strings.Split(out, "\n")[2]
+	if i, j := strings.Index(header, "avg cost (STU)"), strings.Index(header, nsColumn.name); i < 0 || j < i {
+		t.Errorf("-ns header %q: want %q after the STU", header, nsColumn.name)
+	}
+	m := cost.Calibrated()
+	r := sim.Result{Processed: 4, OpCounts: map[string]uint64{"hash": 4, "array_read": 12, "store": 2, "encap": 4}}
+	want := m.Nanoseconds(float64(4*m.Hash+12*m.ArrayRead+2*m.Store+4*m.Encap) / 4)
+	if got := calibratedNs(r); got != want || got == 0 {
+		t.Errorf("calibratedNs = %v, want %v", got, want)
+	}
+	if got := calibratedNs(sim.Result{}); got != 0 {
+		t.Errorf("calibratedNs of nothing processed = %v", got)
 	}
 }

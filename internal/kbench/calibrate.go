@@ -35,16 +35,16 @@ type Measurement struct {
 // Calibration is the result of [Calibrate].
 type Calibration struct {
 	Repeat, Rounds int             // iterations per kernel call, rounds measured
-	TableSize      int             // entries of each state table
+	TableSize      int             // entries of each state table; 0: each at its default
 	Wrapper        time.Duration   // the benchmark wrapper's own time per packet, frame unvaried (median)
 	WrapperRounds  []time.Duration // that time in each round, in order ([Measurement].Wrappers: per path)
 	Measurements   []Measurement
-	// Model prices each operation from the measurements: the
-	// non-negative least-squares fit (relative errors; see
-	// docs/calibration.md) of net ns = Σ ops × price over the
-	// paths, in STU of [CalibratedNsPerSTU] ns. TailCall and Rewrite,
-	// which the program does not perform, keep cost.Default()'s ratios
-	// to MapRead. cost.Calibrated() is this model as committed.
+	// Model prices each operation from the measurements: [FitModel],
+	// the non-negative least-squares fit (relative errors; see
+	// docs/calibration.md) of net ns = Σ ops × price over the paths, in
+	// STU of [CalibratedNsPerSTU] ns. cost.Calibrated() is the fit of
+	// these paths and the side-by-side harness's (Titan's and Katran's),
+	// pooled.
 	Model cost.Model
 	// Scaled is cost.Default()'s prices with NsPerSTU set to total net
 	// time / total default STU over the paths: one scale for every
@@ -66,10 +66,11 @@ type CalibrateOptions struct {
 	// means 7.
 	Rounds int
 	// TableSize sets the connection, fragment and hint tables' sizes of
-	// every measured program; 0 means titan.DefaultFragTableSize
-	// (16,384). One size for all three, so that a map write means one
-	// thing: an LRU insert costs more in a larger table (its entries
-	// spill out of the caches; see docs/calibration.md).
+	// every measured program; 0 leaves each at its default (titan's
+	// DefaultConnTableSize, DefaultFragTableSize, DefaultHintTableSize),
+	// the sizes the side-by-side harness measures too: a new entry
+	// stored at a random place costs more in a larger table, whose sets
+	// spill out of the caches (see docs/calibration.md).
 	TableSize int
 }
 
@@ -92,8 +93,8 @@ func Calibrate(o CalibrateOptions, load Loader) (Calibration, error) {
 	if o.Rounds == 0 {
 		o.Rounds = 7
 	}
-	if o.TableSize == 0 {
-		o.TableSize = titan.DefaultFragTableSize
+	if o.TableSize < 0 {
+		return Calibration{}, fmt.Errorf("kbench: calibrate: table size %d: %w", o.TableSize, titan.ErrNegative)
 	}
 	c := Calibration{Repeat: o.Repeat, Rounds: o.Rounds, TableSize: o.TableSize}
 	bs := []balancer.Backend{

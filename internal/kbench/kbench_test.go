@@ -65,28 +65,31 @@ func TestPathOpsMatchModel(t *testing.T) {
 // prices give those prices back, and a price the data would make
 // negative is 0 instead.
 func TestFitModel(t *testing.T) {
-	ns := [cost.NumOps]time.Duration{cost.OpHash: 2, cost.OpMapRead: 6, cost.OpMapWrite: 270, cost.OpEncap: 17}
-	// The Titan program's paths make no map writes (its inserts are
-	// stores into sets): a path that writes, as Katran's LRU insert
-	// does, gives the fit a write price to find.
-	var writer kbench.Path
-	writer.Name = "writes"
-	writer.Ops[cost.OpHash], writer.Ops[cost.OpMapRead], writer.Ops[cost.OpMapWrite], writer.Ops[cost.OpEncap] = 1, 5, 2, 1
+	ns := [cost.NumOps]time.Duration{cost.OpHash: 2, cost.OpArrayRead: 1, cost.OpMapRead: 6, cost.OpLRURead: 30,
+		cost.OpLRUInsert: 500, cost.OpStore: 90, cost.OpClock: 25, cost.OpEncap: 17}
+	// Titan's paths perform no LRU operation and read no clock: Katran's
+	// do, which gives the fit their prices to find.
+	katran := []kbench.Path{
+		{Name: "katran-established-tcp", Ops: kbench.Ops{ArrayRead: 8, MapRead: 1, LRURead: 1, Encap: 1}.Vector()},
+		{Name: "katran-established-udp", Ops: kbench.Ops{ArrayRead: 8, MapRead: 1, LRURead: 1, Clock: 1, Encap: 1}.Vector()},
+		{Name: "katran-new-flow", Ops: kbench.Ops{Hash: 1, ArrayRead: 12, MapRead: 1, LRUInsert: 1, Clock: 1, Encap: 1}.Vector()},
+		{Name: "katran-flood", Ops: kbench.Ops{Hash: 1, ArrayRead: 12, MapRead: 1, Clock: 1, Encap: 1}.Vector()},
+	}
 	measure := func(hashDelta time.Duration) []kbench.Measurement {
 		var ms []kbench.Measurement
-		for _, p := range append(kbench.Paths(), writer) {
+		for _, p := range append(kbench.Paths(), katran...) {
 			var d time.Duration
 			for op, n := range p.Ops {
 				d += time.Duration(n) * ns[op]
 			}
 			d += time.Duration(p.Ops[cost.OpHash]) * hashDelta
-			p.Uncharged, p.Overcharged = "", "" // every path, to separate hash from encap
 			ms = append(ms, kbench.Measurement{Path: p, Net: d})
 		}
 		return ms
 	}
 	m := kbench.FitModel(measure(0))
-	want := cost.Model{Hash: 20, MapRead: 60, MapWrite: 2700, Encap: 170, TailCall: 60, Rewrite: 30, NsPerSTU: kbench.CalibratedNsPerSTU}
+	want := cost.Model{Hash: 20, ArrayRead: 10, MapRead: 60, LRURead: 300, LRUInsert: 5000, Store: 900, Clock: 250, Encap: 170,
+		TailCall: 60, Rewrite: 30, MapWrite: 5000, NsPerSTU: kbench.CalibratedNsPerSTU}
 	if m != want {
 		t.Errorf("fit %+v, want %+v", m, want)
 	}
@@ -97,7 +100,7 @@ func TestFitModel(t *testing.T) {
 	}
 	// Each hash 5 ns cheaper: the least-squares hash price would be
 	// negative.
-	if m := kbench.FitModel(measure(-5)); m.Hash != 0 || m.MapRead == 0 || m.MapWrite == 0 {
+	if m := kbench.FitModel(measure(-5)); m.Hash != 0 || m.ArrayRead == 0 || m.LRUInsert == 0 {
 		t.Errorf("fit with a negative hash: %+v", m)
 	}
 	// A path with uncharged work or overcharged operations is left out:
@@ -112,7 +115,7 @@ func TestFitModel(t *testing.T) {
 	if got := kbench.FitModel(ms); got != kbench.FitModel(slices.Delete(slices.Clone(ms), 3, 4)) {
 		t.Errorf("an overcharged path moved the fit to %+v", got)
 	}
-	if m := kbench.FitModel(nil); m.MapRead != 0 || m.NsPerSTU != kbench.CalibratedNsPerSTU {
+	if m := kbench.FitModel(nil); m.ArrayRead != 0 || m.NsPerSTU != kbench.CalibratedNsPerSTU {
 		t.Errorf("fit of nothing: %+v", m)
 	}
 }

@@ -56,39 +56,23 @@ func (p Path) STU(m cost.Model) cost.STU {
 	return s
 }
 
-// storeUncharged is what the fragment-table miss paths do uncharged:
-// titan charges a store into the set the lookup returned as nothing, and
-// the kernel's op counters do not count it, but writing a new entry into
-// a set that a new datagram's key picks (the clock read for its creation
-// time; a cache miss when the set is not the one after the sender's
-// previous datagram's) costs time no operation prices.
-const storeUncharged = "a new entry stored into the fragment set (uncharged by titan)"
+// Ops counts the operations of a path by kind.
+type Ops struct {
+	Hash, ArrayRead, MapRead, LRURead, LRUInsert, Store, Clock, Encap uint64
+}
 
-// newFlowUncharged is what a new flow does uncharged: titan charges the
-// stores of its connection and hint entries into the sets its lookups
-// returned as nothing, but a new flow's sets are at random places in
-// tables larger than the cache (its flow hash, its host pair's hash), a
-// cache miss each that an established flow, reading the same set every
-// time, never pays.
-const newFlowUncharged = "new entries stored into the connection and hint sets (uncharged by titan), their cache misses"
-
-// arrayOvercharged is what a fragment's path reads: ARRAY lookups only
-// (stats, the fragment set, the backend), which the verifier inlines into
-// a bounds check and an address computation, where one read price is
-// fitted to paths whose reads include an LRU hash lookup (hashing the key
-// and walking a bucket): a non-first fragment makes an established
-// packet's operations and costs some 25% less.
-const arrayOvercharged = "the fragment set read, an inlined ARRAY lookup priced as a hash-map lookup"
-
-func ops(hash, reads, writes, encap uint64) [cost.NumOps]uint64 {
-	var o [cost.NumOps]uint64
-	o[cost.OpHash], o[cost.OpMapRead], o[cost.OpMapWrite], o[cost.OpEncap] = hash, reads, writes, encap
-	return o
+// Vector returns o indexed by cost.Op.
+func (o Ops) Vector() [cost.NumOps]uint64 {
+	var v [cost.NumOps]uint64
+	v[cost.OpHash], v[cost.OpArrayRead], v[cost.OpMapRead], v[cost.OpLRURead] = o.Hash, o.ArrayRead, o.MapRead, o.LRURead
+	v[cost.OpLRUInsert], v[cost.OpStore], v[cost.OpClock], v[cost.OpEncap] = o.LRUInsert, o.Store, o.Clock, o.Encap
+	return v
 }
 
 // Paths returns the measured paths, with the default options (no VIPs,
-// unless the path says otherwise; OrphanHostHint, AdmitEarned). Reads
-// include the per-CPU stats lookup every packet makes.
+// unless the path says otherwise; OrphanHostHint, AdmitEarned). Every
+// read but the VIP list's (a HASH) is an ARRAY lookup, the per-CPU stats
+// lookup every packet makes included.
 func Paths() []Path {
 	client := netip.AddrFrom4([4]byte{198, 51, 100, 7})
 	vip := netip.AddrFrom4([4]byte{192, 0, 2, 10})
@@ -99,37 +83,36 @@ func Paths() []Path {
 	nonFirst := first
 	nonFirst.SrcPort, nonFirst.DstPort, nonFirst.FragOffset = 0, 0, 185
 	return []Path{
-		// stats, conn, backend; hash; encap.
-		{Name: "established-tcp", Ops: ops(1, 3, 0, 1), Prime: []balancer.Packet{tcp}, Packet: tcp, Payload: 100},
-		{Name: "established-udp", Ops: ops(1, 3, 0, 1), Prime: []balancer.Packet{udp}, Packet: udp, Payload: 100},
+		// stats, conn set, backend; flow hash; encap.
+		{Name: "established-tcp", Ops: Ops{Hash: 1, ArrayRead: 3, Encap: 1}.Vector(), Prime: []balancer.Packet{tcp}, Packet: tcp, Payload: 100},
+		{Name: "established-udp", Ops: Ops{Hash: 1, ArrayRead: 3, Encap: 1}.Vector(), Prime: []balancer.Packet{udp}, Packet: udp, Payload: 100},
 		// stats, conn set (miss), ring, backend, hint set, orphan credit
 		// (earned); flow and host-pair set hashes; the conn and hint
-		// entries are stores into their sets (no write).
-		{Name: "new-flow-tcp", Vary: VaryFlow, Ops: ops(2, 6, 0, 1), Packet: tcp, Payload: 100,
-			Uncharged: newFlowUncharged},
+		// entries stored into their sets, each at a random place in its
+		// table (a new source every packet).
+		{Name: "new-flow-tcp", Vary: VaryFlow, Ops: Ops{Hash: 2, ArrayRead: 6, Store: 2, Encap: 1}.Vector(), Packet: tcp, Payload: 100},
 		// stats, frag set (miss), conn (hit), backend; set-index and
-		// flow hashes; the new entry is a store into the set (no write).
-		{Name: "first-fragment", Vary: VaryDatagram, Ops: ops(2, 4, 0, 1), Prime: []balancer.Packet{udp}, Packet: first, Payload: 1472,
-			Uncharged: storeUncharged, Overcharged: arrayOvercharged},
+		// flow hashes; the new fragment entry is a store into the set the
+		// lookup read, the one after the sender's previous datagram's
+		// (consecutive IDs), uncharged as any store into a line in cache.
+		{Name: "first-fragment", Vary: VaryDatagram, Ops: Ops{Hash: 2, ArrayRead: 4, Encap: 1}.Vector(), Prime: []balancer.Packet{udp}, Packet: first, Payload: 1472},
 		// stats, frag set (hit), backend; set-index hash.
-		{Name: "non-first-fragment", Ops: ops(1, 3, 0, 1), Prime: []balancer.Packet{first}, Packet: nonFirst, Payload: 1480,
-			Overcharged: arrayOvercharged},
+		{Name: "non-first-fragment", Ops: Ops{Hash: 1, ArrayRead: 3, Encap: 1}.Vector(), Prime: []balancer.Packet{first}, Packet: nonFirst, Payload: 1480},
 		// stats, frag set (miss), hint (hit), backend; set-index hash;
-		// the new entry is a store into the set.
-		{Name: "orphan-fragment", Vary: VaryDatagram, Ops: ops(1, 4, 0, 1), Prime: []balancer.Packet{udp}, Packet: nonFirst, Payload: 1480,
-			Uncharged: storeUncharged, Overcharged: arrayOvercharged},
+		// the new entry is a store into the set (uncharged, as above).
+		{Name: "orphan-fragment", Vary: VaryDatagram, Ops: Ops{Hash: 1, ArrayRead: 4, Encap: 1}.Vector(), Prime: []balancer.Packet{udp}, Packet: nonFirst, Payload: 1480},
 		// stats, ring, backend; hash; encap.
-		{Name: "stateless-tcp", Stateless: true, Ops: ops(1, 3, 0, 1), Packet: tcp, Payload: 100},
+		{Name: "stateless-tcp", Stateless: true, Ops: Ops{Hash: 1, ArrayRead: 3, Encap: 1}.Vector(), Packet: tcp, Payload: 100},
 		// stats; dropped.
-		{Name: "stateless-fragment", Stateless: true, Ops: ops(0, 1, 0, 0), Packet: nonFirst, Payload: 1480},
-		// With a VIP list: stats, vips, conn, backend; hash; encap. One
-		// read more than established-tcp.
-		{Name: "established-tcp-vip", VIPs: []netip.Addr{vip}, Ops: ops(1, 4, 0, 1), Prime: []balancer.Packet{tcp}, Packet: tcp, Payload: 100},
+		{Name: "stateless-fragment", Stateless: true, Ops: Ops{ArrayRead: 1}.Vector(), Packet: nonFirst, Payload: 1480},
+		// With a VIP list: stats, vips (a HASH), conn, backend; hash;
+		// encap. One hash-map read more than established-tcp.
+		{Name: "established-tcp-vip", VIPs: []netip.Addr{vip}, Ops: Ops{Hash: 1, ArrayRead: 3, MapRead: 1, Encap: 1}.Vector(), Prime: []balancer.Packet{tcp}, Packet: tcp, Payload: 100},
 		// Not to a VIP: stats, vips; XDP_PASS.
-		{Name: "not-vip", VIPs: []netip.Addr{client}, Ops: ops(0, 2, 0, 0), Packet: tcp, Payload: 100},
+		{Name: "not-vip", VIPs: []netip.Addr{client}, Ops: Ops{ArrayRead: 1, MapRead: 1}.Vector(), Packet: tcp, Payload: 100},
 		// Every backend down: stats, conn (miss), ring (empty slot);
 		// hash; dropped. established-tcp without its encapsulation, in
 		// operations: it separates the hash's price from the encap's.
-		{Name: "no-backend-tcp", Down: true, Ops: ops(1, 3, 0, 0), Packet: tcp, Payload: 100},
+		{Name: "no-backend-tcp", Down: true, Ops: Ops{Hash: 1, ArrayRead: 3}.Vector(), Packet: tcp, Payload: 100},
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/internal/kbench"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
 
@@ -202,15 +205,24 @@ func TestTitanUnderTheWrapper(t *testing.T) {
 	}
 }
 
-// With TITANLB_KATRAN_SRC set to a Katran checkout, the whole comparison runs
-// briefly and every path passes its checks on both programs.
-func TestKatranSideBySide(t *testing.T) {
+// katranSrc returns the Katran checkout TITANLB_KATRAN_SRC names, and
+// skips t, naming the variable, when it is unset; it also needs the
+// kernel and clang.
+func katranSrc(t *testing.T) string {
+	t.Helper()
 	src := os.Getenv("TITANLB_KATRAN_SRC")
 	if src == "" {
 		t.Skip("TITANLB_KATRAN_SRC (a checkout of github.com/facebookincubator/katran) not set")
 	}
 	testutil.RequireBPF(t)
 	requireClang(t)
+	return src
+}
+
+// With TITANLB_KATRAN_SRC set to a Katran checkout, the whole comparison runs
+// briefly and every path passes its checks on both programs.
+func TestKatranSideBySide(t *testing.T) {
+	src := katranSrc(t)
 	var out, log bytes.Buffer
 	if code := run([]string{"-katran", src, "-runs", "1", "-rounds", "1", "-repeat", "2000", "-scale-rounds", "1"}, &out, &log); code != 0 {
 		t.Fatalf("exit %d\n%s", code, log.String())
@@ -236,5 +248,146 @@ func TestBenchLine(t *testing.T) {
 	}
 	if benchLine.MatchString("BenchmarkKernel/x-2 \t 2\t 100 ns/op") {
 		t.Error("a line without ns/pkt matched")
+	}
+}
+
+// The models' operations on the harness's paths: what the predictions
+// price. Katran's UDP hit reads the clock (connection_table_lookup), its
+// TCP hit does not; its new flow inserts into the LRU unless the limiter
+// is tripped; Titan's new flow stores two entries, and its VIP list is
+// one hash-map read more.
+func TestModelOps(t *testing.T) {
+	ops := map[string][cost.NumOps]uint64{}
+	for _, p := range paths() {
+		for _, prog := range []string{"katran", "titan", "titan-vip"} {
+			o, err := modelOps(prog, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops[prog+" "+p.name] = o
+		}
+	}
+	if _, err := modelOps("cilium", paths()[0]); err == nil {
+		t.Error("a model of cilium")
+	}
+	for _, tc := range []struct {
+		key  string
+		op   cost.Op
+		want uint64
+	}{
+		{"katran established-tcp", cost.OpClock, 0},
+		{"katran established-tcp", cost.OpLRURead, 1},
+		{"katran established-udp", cost.OpClock, 1},
+		{"katran new-flow-tcp", cost.OpLRUInsert, 1},
+		{"katran new-flow-tcp", cost.OpClock, 1},
+		{"katran new-flow-tcp-flood", cost.OpLRUInsert, 0},
+		{"katran new-flow-tcp-flood", cost.OpHash, 1},
+		{"katran first-fragment", cost.OpArrayRead, 2},
+		{"katran first-fragment", cost.OpEncap, 0},
+		{"titan new-flow-tcp", cost.OpStore, 2},
+		{"titan established-tcp", cost.OpStore, 0},
+		{"titan established-tcp", cost.OpArrayRead, 3},
+		{"titan established-tcp", cost.OpMapRead, 0},
+		{"titan-vip established-tcp", cost.OpMapRead, 1},
+		{"titan first-fragment", cost.OpHash, 2},
+	} {
+		if got := ops[tc.key][tc.op]; got != tc.want {
+			t.Errorf("%s: %v %d, want %d", tc.key, tc.op, got, tc.want)
+		}
+	}
+}
+
+// checkPredictions names a path off by more than 25% and a ratio off by
+// more than 10%, and nothing within.
+func TestCheckPredictions(t *testing.T) {
+	var ko, to [cost.NumOps]uint64
+	ko[cost.OpEncap], to[cost.OpEncap] = 1, 1
+	pr := []prediction{
+		{path: "established-tcp", prog: "katran", ops: ko, measured: 100, predicted: 110},
+		{path: "established-tcp", prog: "titan", ops: to, measured: 80, predicted: 88},
+	}
+	if m := checkPredictions(pr); len(m) != 0 {
+		t.Errorf("within bounds: %v", m)
+	}
+	pr[1].predicted = 98 // 23% off, ratio 0.89 against 0.80: 11%
+	if m := checkPredictions(pr); len(m) != 1 || !strings.Contains(m[0], "titan / katran") {
+		t.Errorf("a ratio 11%% off: %v", m)
+	}
+	pr[0].predicted, pr[1].predicted = 130, 104 // 30% off each, ratio exact
+	if m := checkPredictions(pr); len(m) != 2 || !strings.Contains(m[0], "katran established-tcp") {
+		t.Errorf("paths 30%% off: %v", m)
+	}
+}
+
+// With TITANLB_KATRAN_SRC set to a Katran checkout, every path of both
+// programs is measured (3 runs of 7 rounds) and cost.Calibrated() must
+// predict each within 25% (or kbench.Resolution) at the run's speed
+// factor (the median of measured / predicted; the committed nanoseconds
+// themselves under TITANLB_CALIBRATION_ABSOLUTE=1), and each Titan/Katran
+// ratio within 10%. A miss skips naming the speed factor, and fails
+// under TITANLB_REQUIRE_CALIBRATION=1, as xdp's
+// TestCalibratedPredictsKernel does.
+func TestCalibratedPredictsKatran(t *testing.T) {
+	src := katranSrc(t)
+	c, err := parse([]string{"-katran", src, "-runs", "3", "-rounds", "7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := build(c, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := newWorker(c.cpu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := paths()
+	var runs []*runResult
+	for range c.runs {
+		r, err := measureRun(c, ps, loadAll(c, o, false), w, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+	}
+	// scaled returns m's predictions at its speed factor k on these
+	// runs (the median of measured / predicted over paths of 20 ns or
+	// more), unless absolute.
+	scaled := func(m cost.Model, absolute bool) ([]prediction, float64) {
+		pr, err := predictions(ps, runs, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var q []float64
+		for _, p := range pr {
+			if p.measured >= 20*time.Nanosecond && p.predicted > 0 {
+				q = append(q, float64(p.measured)/float64(p.predicted))
+			}
+		}
+		k := median(q)
+		if absolute {
+			return pr, k
+		}
+		if pr, err = predictions(ps, runs, kbench.Scaled(m, k)); err != nil {
+			t.Fatal(err)
+		}
+		return pr, k
+	}
+	pr, k := scaled(cost.Calibrated(), os.Getenv("TITANLB_CALIBRATION_ABSOLUTE") == "1")
+	var out bytes.Buffer
+	writePredictions(&out, "cost.Calibrated()", pr)
+	t.Logf("speed factor %.2f\n%s", k, out.String())
+	// The control: one price for every read and every write (Default's
+	// shape at its best single scale) misses.
+	dpr, _ := scaled(cost.Default(), false)
+	if len(checkPredictions(dpr)) == 0 {
+		t.Error("control: cost.Default() at one scale predicts every path")
+	}
+	if misses := checkPredictions(pr); len(misses) > 0 {
+		report := t.Skip
+		if os.Getenv("TITANLB_REQUIRE_CALIBRATION") == "1" {
+			report = t.Fatal
+		}
+		report(fmt.Sprintf("cost.Calibrated() mispredicts at speed factor %.2f: %v", k, misses))
 	}
 }

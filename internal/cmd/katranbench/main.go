@@ -47,6 +47,13 @@
 // and on each CPU alone, and reports the per-CPU rate at once against
 // alone, for both programs.
 //
+// After the side-by-side table the summary prices every measured path
+// with cost.Calibrated() (the operations the Go model of each program
+// charges for the path's packet, from balancer/katran and balancer/titan),
+// lists what it mispredicts (a path beyond 25%, a Titan/Katran ratio
+// beyond 10%), and prints the model kbench.FitModel fits to these
+// measurements: docs/calibration.md records both.
+//
 // The summary is printed, and written to -out if given. docs/katran-bench.md
 // records the figures and the command.
 package main
@@ -78,6 +85,7 @@ type config struct {
 	katranLRU    int
 	paths        string
 	out          string
+	sample       string
 	work         string
 	scaleRounds  int
 	projectBench bool
@@ -101,6 +109,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.katranLRU, "katran-lru", 65536, "entries of each of Katran's per-CPU LRU tables")
 	fs.StringVar(&c.paths, "paths", "", "comma-separated path names (default: all)")
 	fs.StringVar(&c.out, "out", "", "also write the summary (Markdown) to this file")
+	fs.StringVar(&c.sample, "sample", "", "write the measurements with their model operations, and the Titan/Katran ratios, as JSON (kbench.Sample) to this file: what the fit of cost.Calibrated() pools (docs/calibration.md)")
 	fs.StringVar(&c.work, "work", "", "build directory, kept (default: a temporary directory, removed)")
 	fs.IntVar(&c.scaleRounds, "scale-rounds", 11, "rounds of new flows on every CPU at once against one alone (0: skip)")
 	fs.BoolVar(&c.projectBench, "project-bench", false, "after each run, also run the project's BenchmarkKernel (go test ./xdp) as a cross-check")
@@ -246,6 +255,14 @@ func bench(c config, stdout, stderr io.Writer) error {
 		}
 	}
 	writeSummary(&summary, c, ps, runs)
+	if err := writeCalibration(&summary, ps, runs); err != nil {
+		return fmt.Errorf("calibration: %w", err)
+	}
+	if c.sample != "" {
+		if err := writeSample(c, ps, runs); err != nil {
+			return fmt.Errorf("-sample: %w", err)
+		}
+	}
 	fmt.Fprintln(&summary)
 	for _, l := range insn {
 		fmt.Fprintln(&summary, l)
