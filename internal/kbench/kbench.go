@@ -12,6 +12,9 @@
 // Target of its own (a [Loader] provides them), interleaved over rounds,
 // subtracts the wrapper's own time, checks from the op counters that the
 // packets took their path, and [FitModel] prices each operation.
+// [FitRatios] fits them with measurements of other programs too (a
+// [Sample] the side-by-side harness, internal/cmd/katranbench, writes
+// of Katran's program and Titan's) and the ratios between programs.
 // [Misses], [OffModelMisses] and [Speed] check a model's predictions
 // against a calibration.
 //
