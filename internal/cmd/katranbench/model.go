@@ -189,7 +189,6 @@ func checkPredictions(pr []prediction) []string {
 	return misses
 }
 
-
 // writePredictions writes the predictions and ratios table.
 func writePredictions(out io.Writer, name string, pr []prediction) {
 	opColumns := kbench.FittedOps()
