@@ -27,9 +27,10 @@
 //
 // # Guarantees
 //
-//   - Sourced cost: Process charges env.Meter for each map lookup, update,
-//     hash and encapsulation Katran's balancer.bpf.c performs on the
-//     packet's path. docs/fidelity.md names the upstream files and
+//   - Sourced cost: Process charges env.Meter for each map lookup (by
+//     the map's kind: ARRAY, HASH, LRU_HASH), LRU insert, clock read
+//     (bpf_ktime_get_ns), hash and encapsulation Katran's balancer.bpf.c
+//     performs on the packet's path. docs/fidelity.md names the upstream files and
 //     functions, tabulates the counts per packet type (TestOpCountsMatchDoc
 //     checks Process against that table) and lists the deviations: the
 //     shared murmur3 [balancer.Hash5] instead of jhash, exact LRU eviction,
