@@ -23,10 +23,10 @@ import (
 	"github.com/titanlb/titanlb/study"
 )
 
-// RunnerFunc makes a study runner from the arguments that follow "--" on
-// the command line (for Beam: its pipeline flags, such as
-// --runner=flink --endpoint=host:8099).
-type RunnerFunc func(args []string) (study.Runner, error)
+// RunnerFunc makes a study runner for the rows file rows from the
+// arguments that follow "--" on the command line (for Beam: its pipeline
+// flags, such as --runner=flink --endpoint=host:8099).
+type RunnerFunc func(rows string, args []string) (study.Runner, error)
 
 // Config is what the build brings to [Main].
 type Config struct {

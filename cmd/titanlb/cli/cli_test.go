@@ -207,7 +207,10 @@ func TestStudyRunnerFlags(t *testing.T) {
 	sf := write(t, "study.json", studyFile)
 	rows := filepath.Join(t.TempDir(), "rows.jsonl")
 	f := &fakeRunner{}
-	cfg := Config{Runners: map[string]RunnerFunc{"fake": func(args []string) (study.Runner, error) {
+	cfg := Config{Runners: map[string]RunnerFunc{"fake": func(out string, args []string) (study.Runner, error) {
+		if out != rows {
+			t.Errorf("runner made for %q, want %q", out, rows)
+		}
 		f.args = args
 		return f, nil
 	}}}

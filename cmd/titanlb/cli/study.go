@@ -98,7 +98,7 @@ func cmdStudy(ctx context.Context, args []string, stdout, stderr io.Writer, cfg 
 		}
 		r = study.Local{Workers: *workers}
 	case ok:
-		if r, err = mk(rest); err != nil {
+		if r, err = mk(*out, rest); err != nil {
 			return c.fail("-runner %s: %v", *runner, err)
 		}
 	case cfg.Missing[*runner] != "":
