@@ -76,13 +76,13 @@ func ExampleExecute() {
 	s.WriteTable(os.Stdout, []string{"Reliability", "AvgCost"})
 	// Output:
 	// 18 jobs run
-	// traffic.fragmentRate  balancer  n      Reliability       AvgCost
-	//                    0    katran  3             1 ±0  304.5 ±10.31
-	//                    0     titan  3             1 ±0   140.1 ±4.81
-	//                  0.5    katran  3   0.7295 ±0.0155    177 ±8.065
-	//                  0.5     titan  3             1 ±0    135 ±2.028
-	//                    1    katran  3  0.4344 ±0.04138  111.4 ±9.653
-	//                    1     titan  3             1 ±0  132.2 ±1.655
+	// traffic.fragmentRate  balancer  n   Reliability     AvgCost
+	//                    0    katran  3          1 ±0     305 ±10
+	//                    0     titan  3          1 ±0  140.1 ±4.8
+	//                  0.5    katran  3  0.730 ±0.016  177.0 ±8.1
+	//                  0.5     titan  3          1 ±0  135.0 ±2.0
+	//                    1    katran  3  0.434 ±0.041  111.4 ±9.7
+	//                    1     titan  3          1 ±0  132.2 ±1.7
 }
 
 // A custom balancer joins studies under a name of its own, configured by

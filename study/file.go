@@ -22,6 +22,8 @@ import (
 //	  "seeds": 20
 //	}
 type File struct {
+	// Description says what the study is for; nothing reads it.
+	Description string `json:"description,omitempty"`
 	// Base is the scenario every job starts from (sim.Scenario's JSON
 	// form; durations in nanoseconds). Its Seed is replaced by each seed.
 	Base sim.Scenario `json:"base"`

@@ -106,6 +106,8 @@ func (s *Summary) Plot(w io.Writer, metric, axis string) error {
 	for _, se := range ss {
 		slices.SortFunc(se.points, func(p, q plotPoint) int { return cmp.Compare(p.x, q.x) })
 	}
+	// A balancer's lines together in the legend, in the groups' order.
+	slices.SortStableFunc(ss, func(a, b *series) int { return strings.Compare(a.balancer, b.balancer) })
 	var balancers []string
 	for _, se := range ss {
 		if !slices.Contains(balancers, se.balancer) {
@@ -207,7 +209,13 @@ func writePlot(w io.Writer, ss []*series, balancers []string, sp plotSpec) error
 		if dash != "" {
 			dattr = fmt.Sprintf(` stroke-dasharray="%s"`, dash)
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke-width="2"%s points="%s"/>`+"\n", dattr, strings.Join(pts, " "))
+		// Each line is thinner than the one before, so that lines that
+		// coincide (two designs that deliver everything) stay visible.
+		width := 3.6
+		if len(ss) > 1 {
+			width -= 2.4 * float64(i) / float64(len(ss)-1)
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke-width="%.1f"%s points="%s"/>`+"\n", width, dattr, strings.Join(pts, " "))
 		for _, p := range se.points {
 			x := px(p.x)
 			if p.ci > 0 {

@@ -307,7 +307,8 @@ func (s *Summary) Axis(name string) (string, bool) {
 
 // WriteTable writes the summary as an aligned text table: a row per
 // group with its axes, balancer and seed count, then each of metrics
-// (nil: the [DefaultMetrics] the rows have) as mean ± CI95.
+// (nil: the [DefaultMetrics] the rows have) as mean ±CI95, the interval
+// to two significant digits and the mean to the same decimal place.
 func (s *Summary) WriteTable(w io.Writer, metrics []string) error {
 	cols, err := s.resolveMetrics(metrics)
 	if err != nil {
@@ -329,7 +330,7 @@ func (s *Summary) WriteTable(w io.Writer, metrics []string) error {
 			if len(g.Seeds) < 2 {
 				cells = append(cells, formatNumber(st.Mean))
 			} else {
-				cells = append(cells, formatNumber(st.Mean)+" ±"+formatNumber(st.CI95))
+				cells = append(cells, formatInterval(st.Mean, st.CI95))
 			}
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
@@ -383,6 +384,17 @@ func display(v json.RawMessage) string {
 		return "-"
 	}
 	return string(v)
+}
+
+// formatInterval prints mean ±ci with the interval's first two
+// significant digits and the mean to the same decimal place: 0.7744
+// ±0.0011, 155.70 ±0.33, 391 ±24.
+func formatInterval(mean, ci float64) string {
+	if ci <= 0 || math.IsNaN(ci) || math.IsInf(ci, 0) {
+		return formatNumber(mean) + " ±0"
+	}
+	d := max(0, 1-int(math.Floor(math.Log10(ci))))
+	return strconv.FormatFloat(mean, 'f', d, 64) + " ±" + strconv.FormatFloat(ci, 'f', d, 64)
 }
 
 // formatNumber prints 4 significant digits, or a whole number as such.

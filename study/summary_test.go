@@ -94,7 +94,7 @@ func TestSummarize(t *testing.T) {
 	want := `traffic.fragmentRate  balancer  n  Reliability  Drops.queue full
                 0.25    cilium  1            1                 0
                 0.25    katran  1          0.5                 0
-                 0.5     titan  3  0.8 ±0.2484          2 ±4.968
+                 0.5     titan  3   0.80 ±0.25          2.0 ±5.0
 `
 	if table.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", table.String(), want)
@@ -189,6 +189,23 @@ func TestPlot(t *testing.T) {
 	}
 	if os.Getenv("STUDY_PLOT") != "" {
 		os.WriteFile(os.Getenv("STUDY_PLOT"), buf.Bytes(), 0o644)
+	}
+}
+
+func TestFormatInterval(t *testing.T) {
+	for _, tc := range []struct {
+		mean, ci float64
+		want     string
+	}{
+		{0.77441, 0.0010987, "0.7744 ±0.0011"},
+		{155.7, 0.3286, "155.70 ±0.33"},
+		{390.6, 24.05, "391 ±24"},
+		{1, 0, "1 ±0"},
+		{1234.5, 0.05, "1234.500 ±0.050"},
+	} {
+		if got := formatInterval(tc.mean, tc.ci); got != tc.want {
+			t.Errorf("formatInterval(%v, %v) = %q, want %q", tc.mean, tc.ci, got, tc.want)
+		}
 	}
 }
 
