@@ -148,9 +148,9 @@ func TestSpans(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	staging, err := ParseFlags([]string{"--rows_staging=gs://b/x", "--job_name=t1"})
-	if err != nil || staging != "gs://b/x" {
-		t.Errorf("ParseFlags: %q, %v", staging, err)
+	f, err := ParseFlags([]string{"--rows_staging=gs://b/x", "--job_name=t1", "--verbose"})
+	if err != nil || f.Staging != "gs://b/x" || !f.Verbose {
+		t.Errorf("ParseFlags: %+v, %v", f, err)
 	}
 	if _, err := ParseFlags([]string{"--no_such_flag=1"}); err == nil || !strings.Contains(err.Error(), "no_such_flag") {
 		t.Errorf("an unknown flag: %v", err)

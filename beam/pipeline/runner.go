@@ -210,23 +210,35 @@ func (im *importer) clean(ctx context.Context) error {
 	return nil
 }
 
+// Flags are this package's own flags, which [ParseFlags] takes beside
+// Beam's.
+type Flags struct {
+	// Staging (--rows_staging=DIR) is [Runner].Staging.
+	Staging string
+	// Verbose (--verbose) asks for Prism's and the SDK's informational
+	// log lines, which a command may otherwise hide.
+	Verbose bool
+}
+
 // ParseFlags parses Beam's pipeline flags (--runner, --endpoint,
 // --environment_type, --job_name, ...: every flag the Beam packages
 // registered on flag.CommandLine) from args, returning an error instead of
-// exiting, plus this package's own --rows_staging=DIR, returned as
-// staging. Beam's flags are global to the SDK; ParseFlags sets them.
-func ParseFlags(args []string) (staging string, err error) {
+// exiting, and this package's [Flags]. Beam's flags are global to the
+// SDK; ParseFlags sets them.
+func ParseFlags(args []string) (Flags, error) {
+	var f Flags
 	fs := flag.NewFlagSet("beam", flag.ContinueOnError)
 	fs.SetOutput(discard{})
-	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
-	fs.StringVar(&staging, "rows_staging", "", "directory (a Beam filesystem path) where workers leave rows for the driver")
+	flag.CommandLine.VisitAll(func(fl *flag.Flag) { fs.Var(fl.Value, fl.Name, fl.Usage) })
+	fs.StringVar(&f.Staging, "rows_staging", "", "directory (a Beam filesystem path) where workers leave rows for the driver")
+	fs.BoolVar(&f.Verbose, "verbose", false, "show Prism's and the SDK's informational log lines")
 	if err := fs.Parse(args); err != nil {
-		return "", fmt.Errorf("beam flags: %w", err)
+		return f, fmt.Errorf("beam flags: %w", err)
 	}
 	if fs.NArg() > 0 {
-		return "", fmt.Errorf("beam flags: unexpected argument %q", fs.Arg(0))
+		return f, fmt.Errorf("beam flags: unexpected argument %q", fs.Arg(0))
 	}
-	return staging, nil
+	return f, nil
 }
 
 type discard struct{}

@@ -9,10 +9,11 @@
 //	titanlb-beam study study.json -o rows.jsonl -runner beam -- --runner=flink --endpoint=localhost:8099 --environment_type=LOOPBACK
 //	titanlb-beam study study.json -o rows.jsonl -runner beam -- --runner=dataflow --project=P --region=R --staging_location=gs://B/s --rows_staging=gs://B/rows
 //
-// After "--": Beam's flags, and --rows_staging=DIR, the directory (local,
-// or gs:// on a cluster) where workers leave rows for this process
-// (default: the rows file's name + ".staging"). Prism's and the SDK's log
-// lines below warnings are hidden unless TITANLB_BEAM_LOG=info.
+// After "--": Beam's flags, and two of its own: --rows_staging=DIR, the
+// directory (local, or gs:// on a cluster) where workers leave rows for
+// this process (default: the rows file's name + ".staging"), and
+// --verbose, which shows Prism's and the SDK's informational log lines
+// (hidden otherwise: warnings and errors only).
 //
 // A cluster starts this same binary as its workers (Beam's Go SDK does
 // so on linux/amd64), which Beam calls with --worker=true: main hands such
@@ -42,9 +43,6 @@ func main() {
 		beam.Init() // runs the harness and exits
 		return
 	}
-	if os.Getenv("TITANLB_BEAM_LOG") == "" {
-		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	var progress io.Writer
 	if cli.IsTerminal(os.Stderr) {
@@ -66,14 +64,18 @@ func run(ctx context.Context, args []string, stdout, stderr, progress io.Writer)
 // newRunner parses Beam's flags (and --rows_staging) and returns the Beam
 // runner for the rows file rows.
 func newRunner(rows string, args []string) (study.Runner, error) {
-	staging, err := pipeline.ParseFlags(args)
+	f, err := pipeline.ParseFlags(args)
 	if err != nil {
 		return nil, err
 	}
-	if staging == "" {
-		staging = pipeline.DefaultStaging(rows)
+	if !f.Verbose {
+		// Prism logs each job's steps through the default logger.
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
-	return pipeline.Runner{Staging: staging}, nil
+	if f.Staging == "" {
+		f.Staging = pipeline.DefaultStaging(rows)
+	}
+	return pipeline.Runner{Staging: f.Staging}, nil
 }
 
 // worker reports whether Beam started this binary as a worker.
