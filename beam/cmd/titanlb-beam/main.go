@@ -24,13 +24,13 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 
 	"github.com/titanlb/titanlb/beam/pipeline"
 	"github.com/titanlb/titanlb/cmd/titanlb/cli"
@@ -69,8 +69,9 @@ func newRunner(rows string, args []string) (study.Runner, error) {
 		return nil, err
 	}
 	if !f.Verbose {
-		// Prism logs each job's steps through the default logger.
-		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		// Prism and the SDK log each pipeline's steps through slog at
+		// the level of Beam's log package, which beam.Init applies.
+		beamlog.SetupLogging("warn", "text")
 	}
 	if f.Staging == "" {
 		f.Staging = pipeline.DefaultStaging(rows)
