@@ -4,7 +4,7 @@
 // Flink, Spark or Dataflow cluster when Beam's pipeline flags follow "--".
 // The rows are the ones the local runner writes, byte for byte.
 //
-//	go install github.com/titanlb/titanlb/beam/cmd/titanlb-beam@latest
+//	cd beam && go install ./cmd/titanlb-beam     # in a clone: the module replaces the library with ../
 //	titanlb-beam study study.json -o rows.jsonl -runner beam
 //	titanlb-beam study study.json -o rows.jsonl -runner beam -- --runner=flink --endpoint=localhost:8099 --environment_type=LOOPBACK
 //	titanlb-beam study study.json -o rows.jsonl -runner beam -- --runner=dataflow --project=P --region=R --staging_location=gs://B/s --rows_staging=gs://B/rows

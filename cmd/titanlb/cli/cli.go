@@ -48,13 +48,14 @@ type Config struct {
 
 // BeamMissing is what the plain titanlb build says to -runner beam.
 const BeamMissing = `this titanlb is built without the Apache Beam runner, which lives in a
-module of its own so that the library does not download Beam. Install and
-run the Beam build, which has the same subcommands and flags:
+module of its own so that the library does not download Beam. Build the
+Beam build, which has the same subcommands and flags, from a clone of the
+repository (its module replaces the library with ../, which go install
+pkg@version refuses):
 
-	go install github.com/titanlb/titanlb/beam/cmd/titanlb-beam@latest
-	titanlb-beam study study.json -o rows.jsonl -runner beam [-- beam pipeline flags]
-
-or, in a clone of the repository: cd beam && go run ./cmd/titanlb-beam study ...`
+	git clone https://github.com/titanlb/titanlb && cd titanlb/beam
+	go install ./cmd/titanlb-beam
+	titanlb-beam study study.json -o rows.jsonl -runner beam [-- beam pipeline flags]`
 
 const usage = `usage: titanlb <command> [flags] [arguments]
 

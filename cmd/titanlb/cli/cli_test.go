@@ -170,7 +170,7 @@ func TestStudyErrors(t *testing.T) {
 	}{
 		{[]string{"study", bad, "-o", rows}, 2, `axes[0].path: "traffic.reordr"`},
 		{[]string{"study", sf}, 2, "-o: name the rows file"},
-		{[]string{"study", sf, "-o", rows, "-runner", "beam"}, 2, "go install github.com/titanlb/titanlb/beam/cmd/titanlb-beam"},
+		{[]string{"study", sf, "-o", rows, "-runner", "beam"}, 2, "go install ./cmd/titanlb-beam"},
 		{[]string{"study", sf, "-o", rows, "-runner", "spark"}, 2, `-runner "spark": this build has local`},
 		{[]string{"study", sf, "-o", rows, "--", "--runner=flink"}, 2, "the local runner takes no arguments after --"},
 		{[]string{"study", sf, "-o", filepath.Join(t.TempDir(), "no", "rows.jsonl")}, 1, "no such file or directory"},
