@@ -107,20 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "studies: %v\n", err)
 		return 1
 	}
-	outputs := []struct {
-		name  string
-		write func(io.Writer) error
-	}{
-		{"summary.txt", func(w io.Writer) error { return s.WriteTable(w, nil) }},
-		{"summary.json", func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", " ")
-			return enc.Encode(s)
-		}},
-		{"reliability.svg", func(w io.Writer) error { return s.Plot(w, "Reliability", *axis) }},
-		{"cost.svg", func(w io.Writer) error { return s.Plot(w, "AvgCost", *axis) }},
-	}
-	for _, o := range outputs {
+	for _, o := range outputs(s, *axis) {
 		path := filepath.Join(*out, o.name)
 		if err := atomicfile.Write(path, 0o644, o.write); err != nil {
 			fmt.Fprintf(stderr, "studies: %s: %v\n", path, err)
@@ -129,4 +116,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "wrote", path)
 	}
 	return 0
+}
+
+// output is one file the command writes from a study's summary.
+type output struct {
+	name  string
+	write func(io.Writer) error
+}
+
+// outputs are the files written from s, plotted along axis: those
+// committed under docs/studies/fragmentation, which TestCommittedOutputs
+// renders again from the committed summary.json.
+func outputs(s *study.Summary, axis string) []output {
+	return []output{
+		{"summary.txt", func(w io.Writer) error { return s.WriteTable(w, nil) }},
+		{"summary.json", func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", " ")
+			return enc.Encode(s)
+		}},
+		{"reliability.svg", func(w io.Writer) error { return s.Plot(w, "Reliability", axis) }},
+		{"cost.svg", func(w io.Writer) error { return s.Plot(w, "AvgCost", axis) }},
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,6 +70,95 @@ func TestRun(t *testing.T) {
 	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-study", filepath.Join(dir, "missing.json")}} {
 		if code := run(context.Background(), args, &stdout, &stderr); code == 0 {
 			t.Errorf("%v: exit 0", args)
+		}
+	}
+}
+
+// committed is where the default study's outputs are committed.
+var committed = filepath.Join("..", "..", "docs", "studies", "fragmentation")
+
+const regenerate = "regenerate them with `go run ./examples/studies` (docs/studies.md)"
+
+// The committed outputs are what the code makes of the committed
+// summary.json: its table and plots are rendered again here, and one
+// cell of the study (fragmentation 50%, reordering 20%, every balancer,
+// 10 seeds) is run again and must give the committed means and intervals,
+// figure for figure. A change of a model's behaviour or costs fails here
+// until the outputs are regenerated.
+func TestCommittedOutputs(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(committed, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s study.Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Groups) != 40 || strings.Join(s.Axes, ",") != "traffic.fragmentRate,traffic.reorder" {
+		t.Fatalf("committed summary.json: %d groups along %v; want the 40 of fragmentation.json", len(s.Groups), s.Axes)
+	}
+	for _, o := range outputs(&s, "traffic.fragmentRate") {
+		var buf bytes.Buffer
+		if err := o.write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(committed, o.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), want) {
+			t.Errorf("docs/studies/fragmentation/%s is not what the code renders from summary.json: %s", o.name, regenerate)
+		}
+	}
+	if testing.Short() {
+		t.Skip("-short: the committed figures are not re-run")
+	}
+
+	var file map[string]any
+	if err := json.Unmarshal(fragmentation, &file); err != nil {
+		t.Fatal(err)
+	}
+	file["axes"] = []any{
+		map[string]any{"path": "traffic.fragmentRate", "values": []float64{0.5}},
+		map[string]any{"path": "traffic.reorder", "values": []float64{0.2}},
+	}
+	cell, _ := json.Marshal(file)
+	st, err := study.Parse(cell, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := filepath.Join(t.TempDir(), "rows.jsonl")
+	if _, err := study.Execute(context.Background(), st, rows, study.Local{}, study.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := study.SummarizeFile(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Groups) != 4 {
+		t.Fatalf("the cell gave %d groups, want 4 balancers", len(got.Groups))
+	}
+	key := func(p study.Params) string { b, _ := json.Marshal(p); return string(b) }
+	want := map[string]study.Group{}
+	for _, g := range s.Groups {
+		want[key(g.Params)] = g
+	}
+	for _, g := range got.Groups {
+		w, ok := want[key(g.Params)]
+		if !ok {
+			t.Errorf("%s: no such group in the committed summary.json", key(g.Params))
+			continue
+		}
+		for _, m := range slices.Sorted(maps.Keys(w.Stats)) {
+			if c := w.Stats[m]; g.Stats[m] != c { // a metric the cell's rows lack is 0 in them
+				t.Errorf("%s %s: the code gives %+v, docs/studies/fragmentation/summary.json %+v: %s",
+					key(g.Params), m, g.Stats[m], c, regenerate)
+			}
+		}
+		for m := range g.Stats {
+			if _, ok := w.Stats[m]; !ok {
+				t.Errorf("%s: the code gives a metric %s that docs/studies/fragmentation/summary.json lacks: %s", key(g.Params), m, regenerate)
+			}
 		}
 	}
 }
