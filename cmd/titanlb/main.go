@@ -23,10 +23,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	cfg := cli.Config{Missing: map[string]string{"beam": cli.BeamMissing}}
-	if cli.IsTerminal(os.Stderr) {
-		cfg.Progress = os.Stderr
-	}
+	cfg := cli.Config{Missing: map[string]string{"beam": cli.BeamMissing}, Progress: cli.ProgressTo(os.Stderr)}
 	code := cli.Main(ctx, os.Args[1:], os.Stdout, os.Stderr, cfg)
 	stop()
 	os.Exit(code)

@@ -44,11 +44,7 @@ func main() {
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	var progress io.Writer
-	if cli.IsTerminal(os.Stderr) {
-		progress = os.Stderr
-	}
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, progress)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, cli.ProgressTo(os.Stderr))
 	stop()
 	os.Exit(code)
 }
