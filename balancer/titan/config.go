@@ -236,6 +236,3 @@ func (c Config) Resolve() (Config, error) {
 	c.VIPs = append([]netip.Addr(nil), c.VIPs...)
 	return c, nil
 }
-
-// resolved is [Config.Resolve], under the name titan.go calls.
-func (c Config) resolved() (Config, error) { return c.Resolve() }

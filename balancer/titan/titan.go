@@ -184,7 +184,7 @@ type Stats struct {
 // passed, until [Balancer.SetBackends] or [Balancer.SetServices]). The
 // error names the bad [Config] field.
 func New(cfg Config) (*Balancer, error) {
-	c, err := cfg.resolved()
+	c, err := cfg.Resolve()
 	if err != nil {
 		return nil, err
 	}

@@ -46,18 +46,12 @@ var ErrDatapath = errors.New("the XDP datapath of this build cannot take it")
 // XDPTakes reports what of cfg the XDP datapath cannot take, before
 // anything is loaded, so that the agent refuses the config (at start,
 // with -check, and on reload) with an error that names the field rather
-// than failing at the first write: services, unless [xdp.Program]
-// implements [balancer.ServiceSetter]; IPv6 VIPs, unless the program's
-// config takes them; IPv6 backends, unless the Titan model the program
-// is in parity with takes them ([titan.Balancer.SetBackends] or
-// SetServices, which refuse what the kernel program refuses). Each
-// refusal lifts by itself when the datapath grows the feature.
+// than failing at the first write: IPv6 VIPs in the catch-all's VIP list,
+// which the program's config does not take (services name IPv6 VIPs),
+// and backends or services the Titan model the program is in parity
+// with refuses ([titan.Balancer.SetBackends] or SetServices, which
+// refuse what the kernel program refuses).
 func XDPTakes(cfg *Config) error {
-	if len(cfg.Services) > 0 {
-		if _, ok := any((*xdp.Program)(nil)).(balancer.ServiceSetter); !ok {
-			return fmt.Errorf("config: services: %w: xdp.Program does not serve services yet (no SetServices); list the backends without services", ErrDatapath)
-		}
-	}
 	opts := cfg.Options()
 	if _, err := opts.Config.Resolve(); err != nil {
 		return fmt.Errorf("config: vips: %w: %w", ErrDatapath, err)
@@ -72,8 +66,8 @@ func XDPTakes(cfg *Config) error {
 	}
 	if len(cfg.Services) == 0 {
 		err = model.SetBackends(bs)
-	} else if ss, ok := any(model).(balancer.ServiceSetter); ok {
-		err = ss.SetServices(cfg.services(nil))
+	} else {
+		err = model.SetServices(cfg.services(nil))
 	}
 	if err != nil {
 		return fmt.Errorf("config: backends: %w: %w", ErrDatapath, err)
@@ -222,16 +216,11 @@ func (d *XDPDatapath) SetBackends(bs []balancer.Backend) error {
 	return d.prog.SetBackends(bs)
 }
 
-// SetServices implements [ServiceDatapath] when the program serves
-// services, and refuses the set otherwise (see [XDPTakes]).
+// SetServices implements [ServiceDatapath].
 func (d *XDPDatapath) SetServices(ss []balancer.Service) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	setter, ok := any(d.prog).(balancer.ServiceSetter)
-	if !ok {
-		return fmt.Errorf("set services: %w: xdp.Program does not serve services yet", ErrDatapath)
-	}
-	return setter.SetServices(ss)
+	return d.prog.SetServices(ss)
 }
 
 // Stats implements [Datapath].
