@@ -550,13 +550,7 @@ func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx 
 			hx = hostSetHash(k.hh, k.v6)
 		}
 		m.Charge(cost.OpArrayRead) // hint table: the host pair's set, then a store into it
-		var inserted bool
-		if k.v6 {
-			inserted = b.hints6.insert(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx, id)
-		} else {
-			inserted = b.hints4.insert(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: p.Proto}, hx, id)
-		}
-		if inserted {
+		if b.hintPut(k, hx, id) {
 			m.Charge(cost.OpStore) // a new hint: a way taken
 		}
 	}
@@ -587,6 +581,24 @@ func (b *Balancer) connPut(k *pkt, sp, dp uint16, h uint32, id balancer.BackendI
 	return b.conns4.insert(connKey4{s: uint32(k.s0), d: uint32(k.d0), ports: uint32(sp) | uint32(dp)<<16, proto: k.p.Proto}, h, id)
 }
 
+// hintGet looks the host pair and protocol of k up in its family's hint
+// table; hx is the host pair's hostSetHash.
+func (b *Balancer) hintGet(k *pkt, hx uint32) (balancer.BackendID, bool) {
+	if k.v6 {
+		return b.hints6.get(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: k.p.Proto}, hx)
+	}
+	return b.hints4.get(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: k.p.Proto}, hx)
+}
+
+// hintPut writes id for the host pair and protocol of k in its family's
+// hint table and reports whether the pair took a way (it held none).
+func (b *Balancer) hintPut(k *pkt, hx uint32, id balancer.BackendID) (inserted bool) {
+	if k.v6 {
+		return b.hints6.insert(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: k.p.Proto}, hx, id)
+	}
+	return b.hints4.insert(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: k.p.Proto}, hx, id)
+}
+
 // pickOrphan places a non-first fragment that has no usable entry, with
 // the ring of service e when the hint has nothing: the orphans' service of
 // its VIP and protocol ([OrphanServices]), whose pool every service of
@@ -598,13 +610,7 @@ func (b *Balancer) pickOrphan(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, h
 	p := k.p
 	if b.hints4 != nil {
 		m.Charge(cost.OpArrayRead) // hint table: the host pair's set
-		var hid balancer.BackendID
-		var known bool
-		if k.v6 {
-			hid, known = b.hints6.get(hintKey{s0: k.s0, s1: k.s1, d0: k.d0, d1: k.d1, proto: p.Proto}, hx)
-		} else {
-			hid, known = b.hints4.get(hintKey4{s: uint32(k.s0), d: uint32(k.d0), proto: p.Proto}, hx)
-		}
+		hid, known := b.hintGet(k, hx)
 		if known && b.cfg.OrphanPolicy == OrphanHostHint {
 			m.Charge(cost.OpArrayRead) // backend array: usable?
 			if b.orphanShared(e) && e.Usable(hid) || !b.orphanShared(e) && b.usableAny(hid, k.v6) {
