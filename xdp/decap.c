@@ -138,6 +138,26 @@ static __always_inline int inner6_frag(struct ipv6hdr_ *ip, void *data_end)
 	return 0;
 }
 
+// strip_outer removes the outer header of hlen bytes (IPv4's 20 or
+// IPv6's 40) that follows eth: it moves the Ethernet header forward over
+// it (the ranges [0,14) and [hlen,hlen+14) do not overlap) and advances
+// the frame's head, counting the frame decapsulated and, when inner_frag,
+// its inner packet a fragment.
+static __always_inline int strip_outer(struct xdp_md *ctx, struct decap_stats *st,
+				       struct ethhdr_ *eth, int hlen, int inner_frag)
+{
+	struct ethhdr_ *neth = (void *)eth + hlen;
+	__builtin_memcpy(neth, eth, ETH_HLEN);
+	if (bpf_xdp_adjust_head(ctx, hlen)) {
+		st->malformed++;
+		return XDP_DROP;
+	}
+	st->decapsulated++;
+	if (inner_frag)
+		st->inner_fragments++;
+	return XDP_PASS;
+}
+
 // decap6 strips an outer IPv6 header carrying an IPv6 packet.
 static __always_inline int decap6(struct xdp_md *ctx, struct decap_stats *st, struct ethhdr_ *eth, void *data_end)
 {
@@ -168,20 +188,7 @@ static __always_inline int decap6(struct xdp_md *ctx, struct decap_stats *st, st
 		st->malformed++;
 		return XDP_DROP;
 	}
-	int inner_frag = inner6_frag(inner, data_end);
-
-	// Move the Ethernet header forward over the outer IPv6 header; the
-	// ranges [0,14) and [40,54) do not overlap.
-	struct ethhdr_ *neth = (void *)eth + IPV6_HLEN;
-	__builtin_memcpy(neth, eth, ETH_HLEN);
-	if (bpf_xdp_adjust_head(ctx, IPV6_HLEN)) {
-		st->malformed++;
-		return XDP_DROP;
-	}
-	st->decapsulated++;
-	if (inner_frag)
-		st->inner_fragments++;
-	return XDP_PASS;
+	return strip_outer(ctx, st, eth, IPV6_HLEN, inner6_frag(inner, data_end));
 }
 
 SEC("xdp")
@@ -229,20 +236,8 @@ int titan_decap(struct xdp_md *ctx)
 		st->malformed++;
 		return XDP_DROP;
 	}
-	int inner_frag = (inner->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;
-
-	// Move the Ethernet header forward over the outer IPv4 header; the two
-	// ranges [0,14) and [20,34) do not overlap.
-	struct ethhdr_ *neth = (void *)eth + IPV4_HLEN;
-	__builtin_memcpy(neth, eth, ETH_HLEN);
-	if (bpf_xdp_adjust_head(ctx, IPV4_HLEN)) {
-		st->malformed++;
-		return XDP_DROP;
-	}
-	st->decapsulated++;
-	if (inner_frag)
-		st->inner_fragments++;
-	return XDP_PASS;
+	return strip_outer(ctx, st, eth, IPV4_HLEN,
+			   (inner->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0);
 }
 
 char __license[] SEC("license") = "Dual MIT/GPL";
