@@ -24,8 +24,8 @@
 // is a pure function of the operations, so the Go model and the kernel
 // evict the same entries even when the table is full. It counts hits,
 // misses, inserts, updates, evictions and expiries in [TableStats]. Every
-// operation is O(ways) and does not allocate: [NewSetTable] allocates
-// everything up front.
+// operation is O(ways); a set takes memory when first written, up to the
+// table's capacity, so that only Insert allocates, while the table grows.
 //
 // Cilium's fragment map is an LRU hash; its model keeps it in an
 // [github.com/titanlb/titanlb/lru.Map], as the connection tables of every

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/titanlb/titanlb/internal/murmur"
+	"github.com/titanlb/titanlb/internal/sparse"
 )
 
 // Ways is the number of entries in each set of a [SetTable].
@@ -89,8 +90,8 @@ func (k key6) hash() uint64 {
 // setWay is one entry slot of a set.
 type setWay[K comparable] struct {
 	key  K
+	used bool // in the key's padding: an IPv4 way is 40 bytes
 	e    Entry
-	used bool
 }
 
 // set is Ways entries and the cursor: the way next%Ways takes the next new
@@ -165,12 +166,16 @@ func (s *set[K]) take(k K, e Entry) (old Entry, used bool) {
 //
 // A lookup does not remove an expired entry (it counts an expiry and
 // misses); the entry's way is reused by a later insert of its key or at
-// its turn. Lookup, Insert and SetOf are O(Ways) and do not allocate:
-// [NewSetTable] allocates every set of both families. A SetTable is not
-// safe for concurrent use.
+// its turn. Lookup and SetOf are O(Ways) and do not allocate; Insert is
+// O(Ways) and allocates only as the table's memory grows: a set takes
+// memory when it is first written, up to every set of the family
+// (internal/sparse), so that a family or a region of the table a run
+// does not use costs it nothing. A SetTable is not safe for concurrent
+// use.
 type SetTable struct {
-	sets4   []set[key4]
-	sets6   []set[key6]
+	sets4   sparse.Array[set[key4]]
+	sets6   sparse.Array[set[key6]]
+	nsets   uint32
 	timeout time.Duration
 	seed    uint32
 	n       int
@@ -195,7 +200,7 @@ func NewSetTable(opts SetOptions) (*SetTable, error) {
 		to = DefaultTimeout
 	}
 	n := SetCount(c)
-	return &SetTable{sets4: make([]set[key4], n), sets6: make([]set[key6], n), timeout: to, seed: opts.Seed}, nil
+	return &SetTable{sets4: sparse.Make[set[key4]](n), sets6: sparse.Make[set[key6]](n), nsets: uint32(n), timeout: to, seed: opts.Seed}, nil
 }
 
 // SetCount returns the number of sets of a table of capacity entries:
@@ -207,7 +212,7 @@ func SetCount(capacity int) int { return max(1, (capacity+Ways-1)/Ways) }
 func (t *SetTable) SetOf(k Key) int { return t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta) }
 
 func (t *SetTable) setOf(s0, s1, d0, d1, meta uint64) int {
-	return int(setHash(s0, s1, d0, d1, meta, t.seed) % uint32(len(t.sets4)))
+	return int(setHash(s0, s1, d0, d1, meta, t.seed) % t.nsets)
 }
 
 // SetHash is the hash of [SetTable.SetOf]: MurmurHash3 (x86, 32-bit) of the
@@ -251,10 +256,12 @@ func setHash(s0, s1, d0, d1, meta uint64, seed uint32) uint32 {
 // insert reuses it.
 func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
 	var e *Entry
-	if i := t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta); k.meta&metaV6 != 0 {
-		e = find6(&t.sets6[i], mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
-	} else {
-		e = find4(&t.sets4[i], mkKey4(k.src0, k.dst0, k.meta))
+	if i := uint32(t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta)); k.meta&metaV6 != 0 {
+		if s := t.sets6.Get(i); s != nil {
+			e = find6(s, mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
+		}
+	} else if s := t.sets4.Get(i); s != nil {
+		e = find4(s, mkKey4(k.src0, k.dst0, k.meta))
 	}
 	switch {
 	case e == nil:
@@ -272,25 +279,27 @@ func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
 // type's doc says, and reports whether a live entry of another key was
 // evicted.
 func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
-	i := t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta)
+	i := uint32(t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta))
 	var old Entry
 	var used bool
 	if k.meta&metaV6 != 0 {
 		k6 := mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)
-		if w := find6(&t.sets6[i], k6); w != nil {
+		s := t.sets6.Ref(i)
+		if w := find6(s, k6); w != nil {
 			*w = e
 			t.stats.Updates++
 			return false
 		}
-		old, used = t.sets6[i].take(k6, e)
+		old, used = s.take(k6, e)
 	} else {
 		k4 := mkKey4(k.src0, k.dst0, k.meta)
-		if w := find4(&t.sets4[i], k4); w != nil {
+		s := t.sets4.Ref(i)
+		if w := find4(s, k4); w != nil {
 			*w = e
 			t.stats.Updates++
 			return false
 		}
-		old, used = t.sets4[i].take(k4, e)
+		old, used = s.take(k4, e)
 	}
 	t.stats.Inserts++
 	switch {
@@ -309,10 +318,10 @@ func (t *SetTable) Len() int { return t.n }
 
 // Cap returns the capacity of each family: the number of sets times
 // [Ways].
-func (t *SetTable) Cap() int { return len(t.sets4) * Ways }
+func (t *SetTable) Cap() int { return int(t.nsets) * Ways }
 
 // Sets returns the number of sets of each family.
-func (t *SetTable) Sets() int { return len(t.sets4) }
+func (t *SetTable) Sets() int { return int(t.nsets) }
 
 // Timeout returns the entry lifetime.
 func (t *SetTable) Timeout() time.Duration { return t.timeout }
@@ -323,8 +332,8 @@ func (t *SetTable) Stats() TableStats { return t.stats }
 
 // Clear removes every entry and zeroes the counters.
 func (t *SetTable) Clear() {
-	clear(t.sets4)
-	clear(t.sets6)
+	t.sets4.Clear()
+	t.sets6.Clear()
 	t.n = 0
 	t.stats = TableStats{}
 }
@@ -333,17 +342,21 @@ func (t *SetTable) Clear() {
 // the IPv4 ones, then the IPv6 ones.
 func (t *SetTable) All() iter.Seq2[Key, Entry] {
 	return func(yield func(Key, Entry) bool) {
-		for i := range t.sets4 {
-			for j := range t.sets4[i].ways {
-				if w := &t.sets4[i].ways[j]; w.used && !yield(w.key.key(), w.e) {
-					return
+		for i := range t.nsets {
+			if s := t.sets4.Get(i); s != nil {
+				for j := range s.ways {
+					if w := &s.ways[j]; w.used && !yield(w.key.key(), w.e) {
+						return
+					}
 				}
 			}
 		}
-		for i := range t.sets6 {
-			for j := range t.sets6[i].ways {
-				if w := &t.sets6[i].ways[j]; w.used && !yield(w.key.key(), w.e) {
-					return
+		for i := range t.nsets {
+			if s := t.sets6.Get(i); s != nil {
+				for j := range s.ways {
+					if w := &s.ways[j]; w.used && !yield(w.key.key(), w.e) {
+						return
+					}
 				}
 			}
 		}

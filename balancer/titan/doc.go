@@ -48,11 +48,13 @@
 //   - No global state, no goroutines, no clock: time is
 //     [balancer.Env.Now], and no decision depends on [balancer.Env.CPU]
 //     (all tables are global, as in the kernel).
-//   - Bounded: [New] allocates every table ([Config.ConnTableSize],
-//     [Config.FragTableSize], [Config.HintTableSize]), each an array of
+//   - Bounded: every table ([Config.ConnTableSize],
+//     [Config.FragTableSize], [Config.HintTableSize]) is an array of
 //     sets of four entries as the kernel keeps it, with a replacement
 //     that is a pure function of the packets (the kernel evicts what the
-//     model evicts); Process does not allocate. Full tables degrade
+//     model evicts); a set takes memory when first written, up to the
+//     table's size, so Process allocates only while a table grows to its
+//     working set (one chunk of 256 sets at a time). Full tables degrade
 //     gracefully: an evicted flow re-picks from the consistent ring, an
 //     evicted datagram's later fragments become orphans, an evicted host
 //     pair falls back to [OrphanHash3].

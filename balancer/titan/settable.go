@@ -3,6 +3,7 @@ package titan
 import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/frag"
+	"github.com/titanlb/titanlb/internal/sparse"
 	"github.com/titanlb/titanlb/lru"
 )
 
@@ -12,16 +13,16 @@ const ways = frag.Ways
 
 // clockWay is one entry slot of a clockSet.
 type clockWay[K comparable] struct {
-	key  K
-	id   balancer.BackendID
-	used bool
+	key K
+	id  balancer.BackendID
 }
 
-// clockSet is [ways] entries, their reference bits and the hand.
+// clockSet is [ways] entries, their used and reference bits and the hand,
+// packed so that an IPv4 connection set is 84 bytes.
 type clockSet[K comparable] struct {
-	ref  [ways]bool
-	next uint32 // the hand: way next%ways is looked at first
-	ways [ways]clockWay[K]
+	used, ref uint8 // bit i: way i holds an entry; it was referenced
+	next      uint8 // the hand: way next is looked at first
+	ways      [ways]clockWay[K]
 }
 
 // clockTable is the connection and hint tables' layout, as the kernel
@@ -45,14 +46,15 @@ type clockSet[K comparable] struct {
 // evicts from a list under a lock). Like [frag.SetTable] it is a pure
 // function of the sequence of operations, so the kernel evicts exactly
 // the entries the model evicts, and a set may evict while other sets
-// have room. Lookups and inserts are O(ways) and do not allocate.
+// have room. Lookups and inserts are O(ways); lookups do not allocate.
 //
-// The sets are allocated by the first insert, so that a family that sees
-// no traffic costs no memory (and a run no time zeroing it): the kernel's
-// arrays are zeroed at load, which the model need not pay for a family
-// it never uses.
+// The sets are a [sparse.Array]: a set takes memory when it is first
+// written, so that a family that sees no traffic costs no memory, and a
+// run that uses few sets pays for few and finds them packed together
+// (the kernel's arrays are zeroed at load, which the model need not pay
+// for on every run).
 type clockTable[K comparable] struct {
-	sets  []clockSet[K] // nil until the first insert
+	sets  sparse.Array[clockSet[K]]
 	nsets uint32
 	n     int
 	stats lru.Stats
@@ -61,30 +63,20 @@ type clockTable[K comparable] struct {
 // newClockTable returns an empty table of capacity entries, rounded up to
 // whole sets ([frag.SetCount] sets).
 func newClockTable[K comparable](capacity int) *clockTable[K] {
-	return &clockTable[K]{nsets: uint32(frag.SetCount(capacity))}
-}
-
-// set returns the set of hash h, allocating the sets if they are not.
-func (t *clockTable[K]) set(h uint32) *clockSet[K] {
-	if t.sets == nil {
-		t.sets = make([]clockSet[K], t.nsets)
-	}
-	return &t.sets[h%t.nsets]
+	n := frag.SetCount(capacity)
+	return &clockTable[K]{sets: sparse.Make[clockSet[K]](n), nsets: uint32(n)}
 }
 
 // get returns the value of k, whose hash is h, and marks its way
 // referenced.
 func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
-	if t.sets == nil {
-		t.stats.Misses++
-		return 0, false
-	}
-	s := &t.sets[h%t.nsets]
-	for i := range s.ways {
-		if w := &s.ways[i]; w.used && w.key == k {
-			s.ref[i] = true
-			t.stats.Hits++
-			return w.id, true
+	if s := t.sets.Get(h % t.nsets); s != nil {
+		for i := range s.ways {
+			if w := &s.ways[i]; s.used&(1<<i) != 0 && w.key == k {
+				s.ref |= 1 << i
+				t.stats.Hits++
+				return w.id, true
+			}
 		}
 	}
 	t.stats.Misses++
@@ -94,35 +86,34 @@ func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
 // put writes id for k, whose hash is h, as the type's doc says, and
 // reports whether an entry of another key was evicted.
 func (t *clockTable[K]) put(k K, h uint32, id balancer.BackendID) (evicted bool) {
-	s := t.set(h)
+	s := t.sets.Ref(h % t.nsets)
 	for i := range s.ways {
-		if w := &s.ways[i]; w.used && w.key == k {
+		if w := &s.ways[i]; s.used&(1<<i) != 0 && w.key == k {
 			w.id = id
-			s.ref[i] = true
+			s.ref |= 1 << i
 			t.stats.Updates++
 			return false
 		}
 	}
-	n := s.next
+	i := s.next
 	for range ways - 1 {
-		if !s.ref[n%ways] {
+		if s.ref&(1<<i) == 0 {
 			break
 		}
-		s.ref[n%ways] = false
-		n++
+		s.ref &^= 1 << i
+		i = (i + 1) % ways
 	}
-	i := n % ways
-	s.ref[i] = false
-	s.next = n + 1
-	w := &s.ways[i]
+	s.ref &^= 1 << i
+	s.next = (i + 1) % ways
 	t.stats.Inserts++
-	if w.used {
+	if s.used&(1<<i) != 0 {
 		evicted = true
 		t.stats.Evictions++
 	} else {
+		s.used |= 1 << i
 		t.n++
 	}
-	*w = clockWay[K]{key: k, id: id, used: true}
+	s.ways[i] = clockWay[K]{key: k, id: id}
 	return evicted
 }
 

@@ -12,10 +12,10 @@ import (
 // whose ways are all referenced.
 func TestClockTable(t *testing.T) {
 	tb := newClockTable[int](8) // 2 sets of 4
-	if tb.Cap() != 8 || tb.nsets != 2 || tb.sets != nil {
-		t.Fatalf("capacity %d, %d sets, allocated %v; want 8, 2, not yet", tb.Cap(), tb.nsets, tb.sets != nil)
+	if tb.Cap() != 8 || tb.nsets != 2 || tb.sets.Stored() != 0 {
+		t.Fatalf("capacity %d, %d sets, %d stored; want 8, 2, none yet", tb.Cap(), tb.nsets, tb.sets.Stored())
 	}
-	if empty := newClockTable[int](8); func() bool { _, ok := empty.get(1, 0); return ok }() || empty.sets != nil || empty.stats.Misses != 1 {
+	if empty := newClockTable[int](8); func() bool { _, ok := empty.get(1, 0); return ok }() || empty.sets.Stored() != 0 || empty.stats.Misses != 1 {
 		t.Fatalf("a lookup in an empty table found its key, allocated the sets or counted no miss: %+v", empty.stats)
 	}
 	const h = 6 // every key below in set 0
@@ -26,9 +26,9 @@ func TestClockTable(t *testing.T) {
 		}
 	}
 	has := func(k int) bool {
-		s := tb.set(h)
-		for _, w := range s.ways {
-			if w.used && w.key == k {
+		s := tb.sets.Get(h % tb.nsets)
+		for i, w := range s.ways {
+			if s.used&(1<<i) != 0 && w.key == k {
 				return true
 			}
 		}
@@ -75,14 +75,14 @@ func TestClockTable(t *testing.T) {
 	for _, k := range []int{3, 6, 7, 8} {
 		tb.get(k, h)
 	}
-	hand := tb.set(h).next % ways
-	victim := tb.set(h).ways[(hand+ways-1)%ways].key
+	hand := tb.sets.Get(h%tb.nsets).next % ways
+	victim := tb.sets.Get(h % tb.nsets).ways[(hand+ways-1)%ways].key
 	put(9, true)
 	if has(victim) || !has(9) {
 		t.Fatalf("all referenced: 9 did not take the fourth way from the hand (key %d)", victim)
 	}
 	// The other set is untouched, and a miss counts.
-	if _, ok := tb.get(1, 7); ok || tb.sets[1].ways[0].used {
+	if _, ok := tb.get(1, 7); ok || tb.sets.Get(1) != nil {
 		t.Fatal("set 1 holds an entry")
 	}
 	st := tb.stats

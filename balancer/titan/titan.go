@@ -314,7 +314,8 @@ type pkt struct {
 }
 
 // Process decides the fate of p as the algorithm in the package doc says,
-// charging env.Meter for every operation. It does not allocate. A nil env
+// charging env.Meter for every operation. It does not allocate, but for
+// a chunk of sets when a table first writes beyond its chunks. A nil env
 // is time 0 and unmetered; a nil p, or one whose header fields no IP
 // header can carry ([balancer.Packet.Malformed]), is dropped as malformed
 // (the latter after the per-CPU stats read, as the kernel program parses
