@@ -7,7 +7,9 @@
 // amortised when it evicts) and do not allocate once the map has reached
 // its working size; eviction order is recency order and never depends on
 // the hash seed, so a simulation that uses a Map is deterministic. A Map
-// is not safe for concurrent use.
+// is not safe for concurrent use. [Map.RefAt] takes a [Handle] an earlier
+// lookup returned, so that a caller looking up related keys together can
+// skip hashing and probing for all but the first.
 //
 //	m, err := lru.New[string, int](2)
 //	if err != nil { ... }

@@ -26,3 +26,34 @@ func ExampleNew() {
 	// flow-c 103
 	// flow-a 101
 }
+
+// A caller that looks up related keys together keeps each one's handle
+// in another's value, so that the next lookup goes straight to it. A
+// stale handle is only slower, never wrong.
+func ExampleMap_RefAt() {
+	type conn struct {
+		backend uint32
+		reply   lru.Handle // the handle of the reply direction's entry
+	}
+	conns, err := lru.New[string, conn](1024)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	conns.Put("client->vip", conn{backend: 7})
+	conns.Put("vip->client", conn{backend: 7})
+	for range 3 {
+		fwd := conns.Ref("client->vip")
+		rev, h := conns.RefAt("vip->client", fwd.reply)
+		fwd.reply = h // the pointer is good: nothing was Put since Ref
+		fmt.Println(fwd.backend, rev.backend, fwd.reply != 0)
+	}
+	conns.Delete("vip->client")
+	rev, _ := conns.RefAt("vip->client", conns.Ref("client->vip").reply)
+	fmt.Println(rev == nil, conns.Stats().Hits, conns.Stats().Misses)
+	// Output:
+	// 7 7 true
+	// 7 7 true
+	// 7 7 true
+	// true 7 1
+}

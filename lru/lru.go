@@ -229,6 +229,35 @@ func (l *Map[K, V]) Ref(k K) *V {
 	return &nd.val
 }
 
+// A Handle names the storage of one entry of a [Map], as [Map.RefAt]
+// returns it, so that a later lookup of the same key can go straight to
+// it instead of hashing the key and probing the index: a caller that
+// looks up several related keys per use can keep each one's handle in
+// another's value. A handle is only a hint: it stays good while its entry
+// is present (storage growth keeps it), and one whose entry was removed
+// or whose storage now holds another key is detected and costs only the
+// ordinary lookup. The zero Handle names no entry.
+type Handle int32
+
+// RefAt is [Map.Ref] given a hint h: when h names k's entry, RefAt finds
+// it there without hashing k or probing the index; otherwise it looks k
+// up as Ref does. It also returns k's handle (the zero Handle when k is
+// absent). Its counts, recency and pointer validity are Ref's. It does
+// not allocate.
+func (l *Map[K, V]) RefAt(k K, h Handle) (*V, Handle) {
+	i := int32(h) - 1
+	if uint32(i) >= uint32(len(l.nodes)) || l.nodes[i].stamp == 0 || l.nodes[i].key != k {
+		if i, _ = l.find(k, l.hashOf(k)); i == nilIndex {
+			l.stats.Misses++
+			return nil, 0
+		}
+	}
+	l.stats.Hits++
+	nd := &l.nodes[i]
+	l.use(nd)
+	return &nd.val, Handle(i + 1)
+}
+
 // Peek returns the value of k without touching its recency or the counters.
 func (l *Map[K, V]) Peek(k K) (V, bool) {
 	i, _ := l.find(k, l.hashOf(k))

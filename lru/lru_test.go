@@ -106,6 +106,55 @@ func TestLRURef(t *testing.T) {
 	}
 }
 
+// RefAt goes to the entry its handle names, falls back to the ordinary
+// lookup on a stale, zero or out-of-range handle, and counts and promotes
+// as Ref does either way.
+func TestLRURefAt(t *testing.T) {
+	l, err := NewWith[string, int](3, Options[string]{Reserve: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Put("a", 1)
+	pa, ha := l.RefAt("a", 0)
+	if pa == nil || *pa != 1 || ha == 0 {
+		t.Fatalf(`RefAt("a", 0) = %v, %d; want a pointer to 1 and a handle`, pa, ha)
+	}
+	l.Put("b", 2) // grows the storage: the handle stays good
+	l.Put("c", 3)
+	if p, h := l.RefAt("a", ha); p == nil || *p != 1 || h != ha {
+		t.Fatalf(`RefAt("a", %d) after growth = %v, %d; want 1, %d`, ha, p, h, ha)
+	}
+	if p, h := l.RefAt("b", ha); p == nil || *p != 2 || h == ha || h == 0 {
+		t.Fatalf(`RefAt("b", a's handle %d) = %v, %d; want 2 and b's handle`, ha, p, h)
+	}
+	for _, h := range []Handle{-7, 0, 4, 1 << 30} {
+		if p, _ := l.RefAt("c", h); p == nil || *p != 3 {
+			t.Fatalf(`RefAt("c", %d) = %v; want a pointer to 3`, h, p)
+		}
+	}
+	l.Delete("a")
+	if p, h := l.RefAt("a", ha); p != nil || h != 0 {
+		t.Fatalf(`RefAt("a", %d) after Delete = %v, %d; want nil, 0`, ha, p, h)
+	}
+	l.Put("d", 4) // reuses a's storage
+	if p, h := l.RefAt("d", ha); p == nil || *p != 4 || h != ha {
+		t.Fatalf(`RefAt("d", %d) = %v, %d; want 4 in a's old storage`, ha, p, h)
+	}
+	if p, _ := l.RefAt("a", ha); p != nil {
+		t.Fatalf(`RefAt("a", %d) with the storage now d's = %v, want nil`, ha, *p)
+	}
+	// Recency: b, then c, then d were used last; a Put evicts b.
+	l.RefAt("c", 0)
+	l.RefAt("d", ha)
+	l.Put("e", 5)
+	if got, want := keysOf(l), []string{"e", "d", "c"}; !slices.Equal(got, want) {
+		t.Errorf("recency order %v, want %v", got, want)
+	}
+	if s := l.Stats(); s.Hits != 10 || s.Misses != 2 {
+		t.Errorf("Stats %+v, want 10 hits and 2 misses", s)
+	}
+}
+
 func TestNewLRUCapacity(t *testing.T) {
 	for _, c := range []int{0, -1, MaxCapacity + 1} {
 		if _, err := New[int, int](c); !errors.Is(err, ErrCapacity) {
@@ -181,6 +230,10 @@ func testLRUChurn(t *testing.T, hash func(uint32) uint64, reserve int, clock uin
 		t.Fatalf("new LRU: Reserved, Cap = %d, %d; want %d, %d", l.Reserved(), l.Cap(), want, capacity)
 	}
 	ref := newRefLRU[uint32, uint32](capacity)
+	var handles [200]Handle
+	for k := range handles {
+		handles[k] = Handle(k % (capacity + 3)) // some out of range
+	}
 	x := uint32(1)
 	for i := range 100000 {
 		x ^= x << 13
@@ -192,11 +245,25 @@ func testLRUChurn(t *testing.T, hash func(uint32) uint64, reserve int, clock uin
 			if got, want := l.Delete(k), ref.delete(k); got != want {
 				t.Fatalf("op %d: Delete(%d) = %v, want %v", i, k, got, want)
 			}
-		case 1, 2:
+		case 1:
 			gv, gok := l.Get(k)
 			wv, wok := ref.get(k)
 			if gv != wv || gok != wok {
 				t.Fatalf("op %d: Get(%d) = %v, %v; want %v, %v", i, k, gv, gok, wv, wok)
+			}
+		case 2:
+			// RefAt with the handle k last had, however stale: the
+			// entry since deleted, evicted or its storage reused.
+			p, h := l.RefAt(k, handles[k])
+			wv, wok := ref.get(k)
+			if (p != nil) != wok || p != nil && *p != wv || (h != 0) != wok {
+				t.Fatalf("op %d: RefAt(%d, %d) = %v, %d; want %v, %v", i, k, handles[k], p, h, wv, wok)
+			}
+			if h != 0 {
+				handles[k] = h
+				if nd := &l.nodes[h-1]; &nd.val != p || nd.key != k {
+					t.Fatalf("op %d: RefAt(%d) returned handle %d of key %d", i, k, h, nd.key)
+				}
 			}
 		default:
 			if got, want := l.Put(k, uint32(i)), ref.put(k, uint32(i)); got != want {
@@ -242,8 +309,11 @@ func TestLRUNoAlloc(t *testing.T) {
 		k[0], k[1], k[2] = byte(n), byte(n>>8), byte(n>>16)
 		l.Put(k, n)
 		l.Get(k)
+		_, h := l.RefAt(k, 0)
+		l.RefAt(k, h)
 		k[3] = 1
 		l.Get(k)
+		l.RefAt(k, h)
 		k[3] = 0
 		if n%3 == 0 {
 			l.Delete(k)
