@@ -66,7 +66,7 @@ func (f *family[T, F, A]) evictions() uint64 {
 func newFamily4(c Config) (*family[tupleKey, fragKey, [4]byte], error) {
 	return newFamily(c, &family[tupleKey, fragKey, [4]byte]{
 		tuple: tuple4, rev: revKey, addr: netip.Addr.As4,
-		retag: func(k tupleKey, flags uint8) tupleKey { k.flags = flags; return k },
+		retag: func(k tupleKey, flags uint8) tupleKey { k.l4 = retagWord(k.l4, flags); return k },
 		fragK: func(src, dst netip.Addr, id uint32, proto uint8) fragKey {
 			return fragKey{dst: dst.As4(), src: src.As4(), id: uint16(id), proto: proto}
 		},
@@ -77,52 +77,52 @@ func newFamily4(c Config) (*family[tupleKey, fragKey, [4]byte], error) {
 func newFamily6(c Config) (*family[tuple6Key, frag6Key, [16]byte], error) {
 	return newFamily(c, &family[tuple6Key, frag6Key, [16]byte]{
 		tuple: tuple6, rev: revKey6, addr: netip.Addr.As16,
-		retag: func(k tuple6Key, flags uint8) tuple6Key { k.flags = flags; return k },
+		retag: func(k tuple6Key, flags uint8) tuple6Key { k.l4 = retagWord(k.l4, flags); return k },
 		fragK: func(src, dst netip.Addr, id uint32, proto uint8) frag6Key {
 			return frag6Key{id: id, proto: proto, src: src.As16(), dst: dst.As16()}
 		},
 	}, hashTuple6, hashFrag6, hashAddr6, 1024)
 }
 
-// tuple4 is an IPv4 tuple, laid out as [balancer.Key5].
+// tuple4 is an IPv4 tuple.
 func tuple4(src, dst netip.Addr, sport, dport uint16, proto, flags uint8) tupleKey {
-	return key4(src.As4(), dst.As4(), sport, dport, proto, flags)
+	return tupleKey{addrs: addr4(src)<<32 | addr4(dst), l4: l4Word(sport, dport, proto, flags)}
 }
 
-func key4(s, d [4]byte, sport, dport uint16, proto, flags uint8) tupleKey {
-	k := tupleKey{flags: flags}
-	copy(k.t[0:4], s[:])
-	copy(k.t[4:8], d[:])
-	k.t[8], k.t[9] = byte(sport>>8), byte(sport)
-	k.t[10], k.t[11] = byte(dport>>8), byte(dport)
-	k.t[12] = proto
-	return k
-}
-
-// tuple6 is an IPv6 tuple, laid out as [balancer.Key5IPv6].
+// tuple6 is an IPv6 tuple.
 func tuple6(src, dst netip.Addr, sport, dport uint16, proto, flags uint8) tuple6Key {
-	return key6(src.As16(), dst.As16(), sport, dport, proto, flags)
+	return tuple6Key{src: addr6(src), dst: addr6(dst), l4: l4Word(sport, dport, proto, flags)}
 }
 
-func key6(s, d [16]byte, sport, dport uint16, proto, flags uint8) tuple6Key {
-	k := tuple6Key{flags: flags}
-	copy(k.t[0:16], s[:])
-	copy(k.t[16:32], d[:])
-	k.t[32], k.t[33] = byte(sport>>8), byte(sport)
-	k.t[34], k.t[35] = byte(dport>>8), byte(dport)
-	k.t[36] = proto
-	return k
+// addr4 is IPv4 address a as a number.
+func addr4(a netip.Addr) uint64 {
+	b := a.As4()
+	return uint64(binary.BigEndian.Uint32(b[:]))
 }
+
+// addr6 is IPv6 address a as two numbers, high then low.
+func addr6(a netip.Addr) [2]uint64 {
+	b := a.As16()
+	return [2]uint64{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+}
+
+// l4Word packs a tuple's ports, protocol and flags in one word.
+func l4Word(sport, dport uint16, proto, flags uint8) uint64 {
+	return uint64(sport)<<32 | uint64(dport)<<16 | uint64(proto)<<8 | uint64(flags)
+}
+
+// retagWord is l4 (an l4Word) with other flags.
+func retagWord(l4 uint64, flags uint8) uint64 { return l4&^0xff | uint64(flags) }
 
 // revKey is the reverse SNAT tuple set_v4_rtuple builds: backend ->
 // node, backend port bport -> allocated port.
 func revKey(backend netip.Addr, bport, port uint16, proto uint8) tupleKey {
-	return key4(backend.As4(), nodeAddr, bport, port, proto, tupleIn)
+	return tuple4(backend, nodeAddr, bport, port, proto, tupleIn)
 }
 
 // revKey6 is the reverse SNAT tuple set_v6_rtuple builds.
 func revKey6(backend netip.Addr, bport, port uint16, proto uint8) tuple6Key {
-	return key6(backend.As16(), nodeAddr6, bport, port, proto, tupleIn)
+	return tuple6(backend, nodeAddr6, bport, port, proto, tupleIn)
 }
 
 // fragKey is struct ipv4_frag_id: daddr, saddr, IP ID, protocol.
@@ -152,30 +152,29 @@ const (
 	tupleIn                       // SNAT reverse entry
 )
 
+// tupleKey is an IPv4 conntrack or SNAT tuple (struct ipv4_ct_tuple:
+// saddr, daddr, sport, dport, nexthdr, flags), packed in two words so
+// that building, comparing and hashing it is a few instructions.
 type tupleKey struct {
-	t     [16]byte // saddr, daddr, sport, dport, proto as balancer.Key5 lays out
-	flags uint8
+	addrs uint64 // saddr<<32 | daddr
+	l4    uint64 // l4Word: sport, dport, protocol, flags
 }
 
-// tuple6Key is an IPv6 conntrack or SNAT tuple.
+// tuple6Key is an IPv6 conntrack or SNAT tuple (struct ipv6_ct_tuple).
 type tuple6Key struct {
-	t     [40]byte // saddr, daddr, sport, dport, proto as balancer.Key5IPv6 lays out
-	flags uint8
+	src, dst [2]uint64 // addr6
+	l4       uint64    // l4Word
 }
 
 func hashTuple(k tupleKey) uint64 {
-	a := binary.LittleEndian.Uint64(k.t[:8])
-	b := binary.LittleEndian.Uint64(k.t[8:]) ^ uint64(k.flags)<<56
-	return murmur.Fmix64(a ^ murmur.Fmix64(b))
+	return murmur.Fmix64(k.addrs ^ murmur.Fmix64(k.l4))
 }
 
 func hashTuple6(k tuple6Key) uint64 {
-	le := binary.LittleEndian
-	h := murmur.Fmix64(le.Uint64(k.t[32:]) ^ uint64(k.flags)<<56)
-	for i := 0; i < 32; i += 8 {
-		h = murmur.Fmix64(h ^ le.Uint64(k.t[i:]))
-	}
-	return h
+	h := murmur.Fmix64(k.src[0] ^ murmur.Fmix64(k.l4))
+	h = murmur.Fmix64(h ^ k.src[1])
+	h = murmur.Fmix64(h ^ k.dst[0])
+	return murmur.Fmix64(h ^ k.dst[1])
 }
 
 func hashFrag(k fragKey) uint64 {
@@ -197,6 +196,20 @@ func hashAddr6(k [16]byte) uint64 {
 	return murmur.Fmix64(le.Uint64(k[:8]) ^ murmur.Fmix64(le.Uint64(k[8:])))
 }
 
-type ctEntry struct{ backend balancer.BackendID }
+// ctEntry is the part of struct ct_entry the model reads: the backend.
+// next is no part of it: in a CT_SERVICE entry, the handle of the flow's
+// CT_EGRESS entry in the same map; in a CT_EGRESS entry, the handle of
+// its forward SNAT entry in the NAT map. The next lookup of that key
+// starts there ([lru.Map.RefAt]), which saves hashing it and probing the
+// index but changes neither the lookup's outcome nor what it is charged.
+type ctEntry struct {
+	backend balancer.BackendID
+	next    lru.Handle
+}
 
-type natEntry struct{ port uint16 }
+// natEntry is struct ipv{4,6}_nat_entry's port. next is no part of it:
+// in a forward entry, the handle of its reverse entry (see ctEntry).
+type natEntry struct {
+	port uint16
+	next lru.Handle
+}

@@ -3,6 +3,7 @@ package cilium
 import (
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/lru"
 )
 
 // ipv6MaxHeaders is IPV6_MAX_HEADERS (bpf/lib/ipv6.h): ipv6_hdrlen_offset
@@ -105,7 +106,10 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
-	if e := ct.Ref(svcKey); e != nil { // CT_REPLY
+	// e stays valid until the next Put on ct: it is nil after the CT_NEW
+	// branch's.
+	e := ct.Ref(svcKey)
+	if e != nil { // CT_REPLY
 		b.stats.CTServiceHit++
 		id = e.backend
 		m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
@@ -149,9 +153,16 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	m.Charge(cost.OpMapRead)
-	if _, ok := ct.Get(egKey); !ok {
+	var hint lru.Handle // the CT_SERVICE entry's handle of this one (ctEntry.next)
+	if e != nil {
+		hint = e.next
+	}
+	eg, h := ct.RefAt(egKey, hint)
+	if eg == nil {
 		m.Charge(cost.OpMapWrite) // ct_create{4,6}(CT_EGRESS)
 		ct.Put(egKey, ctEntry{backend: id})
+	} else if e != nil {
+		e.next = h
 	}
 	// neigh_record_ip{4,6}: lookup the client's MAC, update if missing.
 	m.Charge(cost.OpMapRead)
@@ -167,7 +178,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	if d, ok := l4Ports(b, f, m, p, &tuple, true); !ok {
 		return d
 	}
-	if d, ok := snat(b, f, m, &post, egKey); !ok {
+	if d, ok := snat(b, f, m, &post, egKey, eg); !ok {
 		return d
 	}
 	m.Charge(cost.OpRewrite) // snat_v{4,6}_rewrite_headers

@@ -1,31 +1,45 @@
 package cilium
 
 import (
+	"net/netip"
+
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
+	"github.com/titanlb/titanlb/lru"
 )
 
 // The node's addresses that SNAT translates to (IPV4_DIRECT_ROUTING,
 // IPV6_DIRECT_ROUTING).
 var (
-	nodeAddr  = [4]byte{192, 0, 2, 254}
-	nodeAddr6 = [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 15: 0xfe}
+	nodeAddr  = netip.AddrFrom4([4]byte{192, 0, 2, 254})
+	nodeAddr6 = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 15: 0xfe})
 )
 
 // snat models snat_v4_nat_handle_mapping and snat_v4_new_mapping (their
 // snat_v6 twins on the IPv6 family's NAT map) for the post-DNAT tuple t:
 // client -> backend, whose CT_EGRESS key is eg (the forward SNAT tuple is
-// the same with other flags).
-func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, t *balancer.Packet, eg T) (balancer.Decision, bool) {
+// the same with other flags). egv is that CT_EGRESS entry when the
+// lookup found it (nil when it was created): its next handle leads to the
+// forward entry, and learns it.
+func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, t *balancer.Packet, eg T, egv *ctEntry) (balancer.Decision, bool) {
 	fwd := f.retag(eg, tupleOut)
 	m.Charge(cost.OpMapRead) // __snat_lookup(tuple)
-	if e, ok := f.nat.Get(fwd); ok {
+	var hint lru.Handle
+	if egv != nil {
+		hint = egv.next
+	}
+	if e, h := f.nat.RefAt(fwd, hint); e != nil {
+		if egv != nil {
+			egv.next = h
+		}
 		// Check the reverse entry; restore it when it was evicted.
 		m.Charge(cost.OpMapRead)
 		rk := f.rev(t.Dst, t.DstPort, e.port, t.Proto)
-		if _, ok := f.nat.Get(rk); !ok {
+		if r, h := f.nat.RefAt(rk, e.next); r == nil {
 			m.Charge(cost.OpMapWrite)
 			f.nat.Put(rk, natEntry{port: t.SrcPort})
+		} else {
+			e.next = h
 		}
 		return balancer.Decision{}, true
 	}
