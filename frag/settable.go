@@ -87,11 +87,25 @@ func (k key6) hash() uint64 {
 	return murmur.Fmix64(a ^ murmur.Fmix64(b+0x9e3779b97f4a7c15))
 }
 
-// setWay is one entry slot of a set.
+// setWay is one entry slot of a set: a key and an [Entry], its fields
+// laid out flat so that the flags and ports fill the key's padding (an
+// IPv4 way is 32 bytes, an IPv6 one 64).
 type setWay[K comparable] struct {
-	key  K
-	used bool // in the key's padding: an IPv4 way is 40 bytes
-	e    Entry
+	key              K
+	used, hasPorts   bool
+	srcPort, dstPort uint16
+	backend          uint32
+	created          time.Duration
+}
+
+// entry returns the way's entry.
+func (w *setWay[K]) entry() Entry {
+	return Entry{Backend: w.backend, SrcPort: w.srcPort, DstPort: w.dstPort, HasPorts: w.hasPorts, Created: w.created}
+}
+
+// put writes k and e into the way, which is used.
+func (w *setWay[K]) put(k K, e Entry) {
+	*w = setWay[K]{key: k, used: true, hasPorts: e.HasPorts, srcPort: e.SrcPort, dstPort: e.DstPort, backend: e.Backend, created: e.Created}
 }
 
 // set is Ways entries and the cursor: the way next%Ways takes the next new
@@ -101,22 +115,22 @@ type set[K comparable] struct {
 	ways [Ways]setWay[K]
 }
 
-// find4 returns the entry of k in the IPv4 set s, or nil.
-func find4(s *set[key4], k key4) *Entry {
+// find4 returns the way of k in the IPv4 set s, or nil.
+func find4(s *set[key4], k key4) *setWay[key4] {
 	for i := range s.ways {
 		if w := &s.ways[i]; w.used && w.key == k {
-			return &w.e
+			return w
 		}
 	}
 	return nil
 }
 
-// find6 returns the entry of k in the IPv6 set s, or nil. It compares the
+// find6 returns the way of k in the IPv6 set s, or nil. It compares the
 // words itself: == on the 40-byte key calls memequal.
-func find6(s *set[key6], k key6) *Entry {
+func find6(s *set[key6], k key6) *setWay[key6] {
 	for i := range s.ways {
 		if w := &s.ways[i]; w.used && w.key.s == k.s && w.key.d == k.d && w.key.meta == k.meta {
-			return &w.e
+			return w
 		}
 	}
 	return nil
@@ -127,8 +141,8 @@ func find6(s *set[key6], k key6) *Entry {
 func (s *set[K]) take(k K, e Entry) (old Entry, used bool) {
 	w := &s.ways[s.next%Ways]
 	s.next++
-	old, used = w.e, w.used
-	*w = setWay[K]{key: k, e: e, used: true}
+	old, used = w.entry(), w.used
+	w.put(k, e)
 	return old, used
 }
 
@@ -255,21 +269,26 @@ func setHash(s0, s1, d0, d1, meta uint64, seed uint32) uint32 {
 // timeout is a miss, counted as an expiry; it stays in its way until an
 // insert reuses it.
 func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
-	var e *Entry
+	var e Entry
+	found := false
 	if i := uint32(t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta)); k.meta&metaV6 != 0 {
 		if s := t.sets6.Get(i); s != nil {
-			e = find6(s, mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
+			if w := find6(s, mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)); w != nil {
+				e, found = w.entry(), true
+			}
 		}
 	} else if s := t.sets4.Get(i); s != nil {
-		e = find4(s, mkKey4(k.src0, k.dst0, k.meta))
+		if w := find4(s, mkKey4(k.src0, k.dst0, k.meta)); w != nil {
+			e, found = w.entry(), true
+		}
 	}
 	switch {
-	case e == nil:
+	case !found:
 	case now-e.Created > t.timeout:
 		t.stats.Expiries++
 	default:
 		t.stats.Hits++
-		return *e, true
+		return e, true
 	}
 	t.stats.Misses++
 	return Entry{}, false
@@ -286,7 +305,7 @@ func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
 		k6 := mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)
 		s := t.sets6.Ref(i)
 		if w := find6(s, k6); w != nil {
-			*w = e
+			w.put(k6, e)
 			t.stats.Updates++
 			return false
 		}
@@ -295,7 +314,7 @@ func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
 		k4 := mkKey4(k.src0, k.dst0, k.meta)
 		s := t.sets4.Ref(i)
 		if w := find4(s, k4); w != nil {
-			*w = e
+			w.put(k4, e)
 			t.stats.Updates++
 			return false
 		}
@@ -345,7 +364,7 @@ func (t *SetTable) All() iter.Seq2[Key, Entry] {
 		for i := range t.nsets {
 			if s := t.sets4.Get(i); s != nil {
 				for j := range s.ways {
-					if w := &s.ways[j]; w.used && !yield(w.key.key(), w.e) {
+					if w := &s.ways[j]; w.used && !yield(w.key.key(), w.entry()) {
 						return
 					}
 				}
@@ -354,7 +373,7 @@ func (t *SetTable) All() iter.Seq2[Key, Entry] {
 		for i := range t.nsets {
 			if s := t.sets6.Get(i); s != nil {
 				for j := range s.ways {
-					if w := &s.ways[j]; w.used && !yield(w.key.key(), w.e) {
+					if w := &s.ways[j]; w.used && !yield(w.key.key(), w.entry()) {
 						return
 					}
 				}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"math/bits"
 	"net/netip"
 	"time"
 
@@ -76,6 +77,28 @@ func hostHash(seed uint32, s0, s1, d0, d1 uint64, v6 bool) uint32 {
 		h = murmur.Mix(murmur.Mix(h, uint32(w)), uint32(w>>32))
 	}
 	return h
+}
+
+// flowHash5 finishes a host pair's hostHash into [balancer.Hash5] of its
+// packet with ports sp, dp and protocol proto, as the kernel program does
+// from the host pair's rounds it computed once.
+func flowHash5(hh uint32, sp, dp uint16, proto uint8, v6 bool) uint32 {
+	h := murmur.Mix(hh, uint32(bits.ReverseBytes16(sp))|uint32(bits.ReverseBytes16(dp))<<16)
+	h = murmur.Mix(h, uint32(proto))
+	if v6 {
+		return murmur.Fmix(h ^ 40)
+	}
+	return murmur.Fmix(h ^ 16)
+}
+
+// flowHash3 finishes a host pair's hostHash into [balancer.Hash3] of its
+// packet with protocol proto.
+func flowHash3(hh uint32, proto uint8, v6 bool) uint32 {
+	h := murmur.Mix(hh, uint32(proto))
+	if v6 {
+		return murmur.Fmix(h ^ 36)
+	}
+	return murmur.Fmix(h ^ 12)
 }
 
 // hostSetHash is the hash of the host pair alone, finished from its
@@ -518,14 +541,8 @@ func (b *Balancer) pickFlow(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, hx 
 	p := k.p
 	sp, dp := ports(p)
 	m.Charge(cost.OpHash)
-	var h uint32
-	if sp == p.SrcPort && dp == p.DstPort {
-		h = balancer.Hash5(p, b.cfg.Seed)
-	} else { // ports a protocol without them should not carry
-		q := balancer.Packet{Src: p.Src, Dst: p.Dst, Proto: p.Proto}
-		h = balancer.Hash5(&q, b.cfg.Seed)
-	}
-	m.Charge(cost.OpArrayRead) // connection table: the key's set
+	h := flowHash5(k.hh, sp, dp, p.Proto, k.v6) // ports 0 for a protocol without them
+	m.Charge(cost.OpArrayRead)                  // connection table: the key's set
 	if id, ok := b.connGet(k, sp, dp, h); ok {
 		m.Charge(cost.OpArrayRead) // backend array: usable?
 		if e.Usable(id) {
@@ -628,7 +645,7 @@ func (b *Balancer) pickOrphan(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, h
 		}
 	}
 	m.Charge(cost.OpHash)
-	id, ok = b.ringPick(m, e, balancer.Hash3(p, b.cfg.Seed))
+	id, ok = b.ringPick(m, e, flowHash3(k.hh, p.Proto, k.v6))
 	return id, ok, true
 }
 
