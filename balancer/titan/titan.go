@@ -403,7 +403,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	if k.v6 {
 		fk = frag.MakeKey6(p.Src, p.Dst, p.Proto, p.FragID)
 	} else {
-		fk = frag.MakeKey(p.Src, p.Dst, p.Proto, p.IPID)
+		fk = frag.KeyFrom4(p.Src.As4(), p.Dst.As4(), p.Proto, p.IPID) // both IPv4: no unmapping
 	}
 	hx := hostSetHash(k.hh, k.v6) // shared by the fragment set and the hint set
 	m.Charge(cost.OpHash)         // the set index
