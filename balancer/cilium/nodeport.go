@@ -106,6 +106,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
+	var be balancer.Backend // id's, from the backends map
 	// e stays valid until the next Put on ct: it is nil after the CT_NEW
 	// branch's.
 	e := ct.Ref(svcKey)
@@ -113,15 +114,16 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		b.stats.CTServiceHit++
 		id = e.backend
 		m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
-		be, present := b.backend.Get(id)
+		var present bool
+		be, present = b.backend.Get(id)
 		if !(present && active(svc, be)) && (!present || syn) {
-			nid, ok := b.selectBackend(m, svc, &tuple)
+			nid, nbe, ok := b.selectBackend(m, svc, &tuple)
 			if !ok {
 				return drop(ReasonNoBackend)
 			}
 			m.Charge(cost.OpMapRead) // ct_update_svc_entry: lookup, update in place
 			e.backend = nid
-			id = nid
+			id, be = nid, nbe
 			b.stats.Reselected++
 		}
 	} else { // CT_NEW
@@ -129,15 +131,14 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		if svc == nil || svc.Ring.Table == nil { // svc->count == 0
 			return drop(ReasonNoBackend)
 		}
-		nid, ok := b.selectBackend(m, svc, &tuple)
+		nid, nbe, ok := b.selectBackend(m, svc, &tuple)
 		if !ok {
 			return drop(ReasonNoBackend)
 		}
-		id = nid
+		id, be = nid, nbe
 		m.Charge(cost.OpMapWrite) // ct_create{4,6}(CT_SERVICE)
 		ct.Put(svcKey, ctEntry{backend: id})
 	}
-	be, _ := b.backend.Get(id)
 	if b.cfg.Mode == ModeSNAT {
 		m.Charge(cost.OpRewrite) // lb{4,6}_dnat_request / lb{4,6}_xlate: daddr, dport, checksums
 	}
@@ -197,8 +198,8 @@ func (b *Balancer) ctMetrics(m *cost.Meter, frag bool) {
 // selectBackend is lb{4,6}_select_backend_id_maglev +
 // lb{4,6}_lookup_backend on service svc: the outer HASH_OF_MAPS (keyed
 // by the service's rev_nat_index) and inner ARRAY lookups, the tuple
-// hash, the backend.
-func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *balancer.Packet) (balancer.BackendID, bool) {
+// hash, the backend (its ID and entry).
+func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *balancer.Packet) (balancer.BackendID, balancer.Backend, bool) {
 	m.Charge(cost.OpMapRead) // cilium_lb{4,6}_maglev (outer)
 	m.Charge(cost.OpMapRead) // inner LUT array
 	m.Charge(cost.OpHash)
@@ -209,8 +210,8 @@ func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *b
 	}
 	m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
 	if !ok {
-		return 0, false
+		return 0, balancer.Backend{}, false
 	}
-	_, ok = b.backend.Get(id)
-	return id, ok
+	be, ok := b.backend.Get(id)
+	return id, be, ok
 }
