@@ -2,6 +2,7 @@ package cilium
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -68,7 +69,7 @@ func newFamily4(c Config) (*family[tupleKey, fragKey, [4]byte], error) {
 		tuple: tuple4, rev: revKey, addr: netip.Addr.As4,
 		retag: func(k tupleKey, flags uint8) tupleKey { k.l4 = retagWord(k.l4, flags); return k },
 		fragK: func(src, dst netip.Addr, id uint32, proto uint8) fragKey {
-			return fragKey{dst: dst.As4(), src: src.As4(), id: uint16(id), proto: proto}
+			return fragKey{dst: uint32(addr4(dst)), src: uint32(addr4(src)), idp: uint32(uint16(id))<<8 | uint32(proto)}
 		},
 	}, hashTuple, hashFrag, hashAddr, 0)
 }
@@ -79,7 +80,7 @@ func newFamily6(c Config) (*family[tuple6Key, frag6Key, [16]byte], error) {
 		tuple: tuple6, rev: revKey6, addr: netip.Addr.As16,
 		retag: func(k tuple6Key, flags uint8) tuple6Key { k.l4 = retagWord(k.l4, flags); return k },
 		fragK: func(src, dst netip.Addr, id uint32, proto uint8) frag6Key {
-			return frag6Key{id: id, proto: proto, src: src.As16(), dst: dst.As16()}
+			return frag6Key{idp: uint64(id)<<8 | uint64(proto), src: addr6(src), dst: addr6(dst)}
 		},
 	}, hashTuple6, hashFrag6, hashAddr6, 1024)
 }
@@ -127,18 +128,16 @@ func revKey6(backend netip.Addr, bport, port uint16, proto uint8) tuple6Key {
 
 // fragKey is struct ipv4_frag_id: daddr, saddr, IP ID, protocol.
 type fragKey struct {
-	dst, src [4]byte
-	id       uint16
-	proto    uint8
+	dst, src uint32 // addr4
+	idp      uint32 // IP ID<<8 | protocol
 }
 
 // frag6Key is struct ipv6_frag_id (bpf/lib/ipv6.h): the Fragment
 // header's 32-bit Identification, the protocol (its Next Header), saddr,
 // daddr.
 type frag6Key struct {
-	id       uint32
-	proto    uint8
-	src, dst [16]byte
+	idp      uint64    // Identification<<8 | protocol
+	src, dst [2]uint64 // addr6
 }
 
 // ports is struct ipv4_frag_l4ports (ipv6_frag_l4ports).
@@ -166,27 +165,25 @@ type tuple6Key struct {
 	l4       uint64    // l4Word
 }
 
-func hashTuple(k tupleKey) uint64 {
-	return murmur.Fmix64(k.addrs ^ murmur.Fmix64(k.l4))
-}
+// The key hashes fold two words a, b into one as Fmix64(a ^ spread(b)):
+// spread and Fmix64 are bijections, so two keys alike in either word
+// never collide in the 64 bits, and Fmix64 mixes every bit into the low
+// 32 that pick a map's slot.
+func fold(a, b uint64) uint64 { return murmur.Fmix64(a ^ spread(b)) }
+
+// spread is a bijection moving every bit of b into the high half.
+func spread(b uint64) uint64 { return bits.RotateLeft64(b*0x9e3779b97f4a7c15, 32) }
+
+func hashTuple(k tupleKey) uint64 { return fold(k.addrs, k.l4) }
 
 func hashTuple6(k tuple6Key) uint64 {
-	h := murmur.Fmix64(k.src[0] ^ murmur.Fmix64(k.l4))
-	h = murmur.Fmix64(h ^ k.src[1])
-	h = murmur.Fmix64(h ^ k.dst[0])
-	return murmur.Fmix64(h ^ k.dst[1])
+	return fold(k.dst[1], fold(k.dst[0], fold(k.src[1], fold(k.src[0], k.l4))))
 }
 
-func hashFrag(k fragKey) uint64 {
-	a := uint64(binary.LittleEndian.Uint32(k.dst[:]))<<32 | uint64(binary.LittleEndian.Uint32(k.src[:]))
-	return murmur.Fmix64(a ^ murmur.Fmix64(uint64(k.id)<<8|uint64(k.proto)))
-}
+func hashFrag(k fragKey) uint64 { return fold(uint64(k.dst)<<32|uint64(k.src), uint64(k.idp)) }
 
 func hashFrag6(k frag6Key) uint64 {
-	le := binary.LittleEndian
-	h := murmur.Fmix64(uint64(k.id)<<8 | uint64(k.proto))
-	h = murmur.Fmix64(h ^ le.Uint64(k.src[:8]) ^ murmur.Fmix64(le.Uint64(k.src[8:])))
-	return murmur.Fmix64(h ^ le.Uint64(k.dst[:8]) ^ murmur.Fmix64(le.Uint64(k.dst[8:])))
+	return fold(k.dst[1], fold(k.dst[0], fold(k.src[1], fold(k.src[0], k.idp))))
 }
 
 func hashAddr(k [4]byte) uint64 { return murmur.Fmix64(uint64(binary.LittleEndian.Uint32(k[:]))) }
