@@ -47,7 +47,9 @@ type use struct {
 // with storage for that many entries and doubles it, up to the capacity,
 // when a Put finds it full, so that memory follows the entries actually
 // held (a connection table sized for millions of flows costs only what it
-// holds). A full LRU recycles the evicted entry's node in place.
+// holds). Storage is written only as entries first fill it (not when
+// reserved, grown or cleared), so a run pays memory traffic for what it
+// holds. A full LRU recycles the evicted entry's node in place.
 //
 // It is an arena of nodes indexed by an open-addressing hash table (at
 // most half full) with linear probing and backward-shift deletion: no
@@ -75,7 +77,8 @@ type Map[K comparable, V any] struct {
 	index   []uint64     // hash<<32 | node index + 1, or 0 for an empty slot
 	mask    uint32
 	clock   uint32 // the last stamp given
-	free    int32  // free list through node.hash
+	free    int32  // free list of removed nodes, through node.hash
+	fresh   int32  // nodes from fresh on never held an entry since Clear: zero, on no list
 	order   []use  // entries oldest first, as of when it was built, from orderAt
 	orderAt int
 	n       int
@@ -165,23 +168,15 @@ func indexSize(n int) int {
 // Clear removes every entry and zeroes the counters. It does not allocate,
 // and keeps the storage reserved so far.
 func (l *Map[K, V]) Clear() {
-	clear(l.index)
-	clear(l.nodes)
-	l.chainFree(0)
+	if l.fresh > 0 { // else no entry was ever added: nothing to clear
+		clear(l.index)
+		clear(l.nodes[:l.fresh])
+	}
+	l.free, l.fresh = nilIndex, 0
 	l.clock = 0
 	l.order, l.orderAt = l.order[:0], 0
 	l.n = 0
 	l.stats = Stats{}
-}
-
-// chainFree makes the free list nodes from..len(nodes)-1, in order: every
-// other node is in use.
-func (l *Map[K, V]) chainFree(from int) {
-	for i := from; i < len(l.nodes)-1; i++ {
-		l.nodes[i].hash = uint32(i + 1)
-	}
-	l.nodes[len(l.nodes)-1].hash = ^uint32(0) // nilIndex
-	l.free = int32(from)
 }
 
 // Len returns the number of entries.
@@ -287,7 +282,7 @@ func (l *Map[K, V]) put(k K, v V) (updated, evicted bool) {
 		l.use(nd)
 		return true, false
 	}
-	if l.free == nilIndex {
+	if l.free == nilIndex && int(l.fresh) == len(l.nodes) {
 		if len(l.nodes) < l.cap {
 			l.grow()
 		} else {
@@ -296,9 +291,16 @@ func (l *Map[K, V]) put(k K, v V) (updated, evicted bool) {
 			evicted = true
 		}
 	}
+	// A removed node first, else the first never used, so that a
+	// growing LRU touches its new storage only as it fills it.
 	i := l.free
+	if i != nilIndex {
+		l.free = int32(l.nodes[i].hash)
+	} else {
+		i = l.fresh
+		l.fresh++
+	}
 	nd := &l.nodes[i]
-	l.free = int32(nd.hash)
 	nd.key, nd.val, nd.hash = k, v, h
 	l.use(nd)
 	sl := h & l.mask
@@ -374,7 +376,7 @@ func (l *Map[K, V]) restamp() {
 
 // byStamp appends every entry to us, oldest first, and returns it.
 func (l *Map[K, V]) byStamp(us []use) []use {
-	for i := range l.nodes {
+	for i := range l.nodes[:l.fresh] {
 		if s := l.nodes[i].stamp; s != 0 {
 			us = append(us, use{int32(i), s})
 		}
@@ -398,17 +400,15 @@ func (l *Map[K, V]) oldest() int32 {
 	}
 }
 
-// grow doubles the arena (capped at the capacity), threads the new nodes
-// into the free list and, when the index would be more than half full,
-// doubles it and re-inserts every entry. It is called only when every
-// node is in use.
+// grow doubles the arena (capped at the capacity), the new nodes never
+// used, and, when the index would be more than half full, doubles it and
+// re-inserts every entry. It is called only when every node is in use.
 func (l *Map[K, V]) grow() {
 	old := len(l.nodes)
 	n := min(2*old, l.cap)
 	nodes := make([]node[K, V], n)
 	copy(nodes, l.nodes)
 	l.nodes = nodes
-	l.chainFree(old)
 	if size := indexSize(n); size > len(l.index) {
 		l.index = make([]uint64, size)
 		l.mask = uint32(size - 1)

@@ -487,3 +487,48 @@ func (r *refLRU[K, V]) delete(k K) bool {
 	r.keys = slices.Delete(r.keys, i, i+1)
 	return true
 }
+
+// A growing LRU hands out its new storage in order as it fills it and
+// leaves the rest untouched (zero, on no list); Clear zeroes what was
+// used and starts over from the first node.
+func TestLRUFreshStorageUntouched(t *testing.T) {
+	l, err := NewWith[uint32, uint32](1000, Options[uint32]{Reserve: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	untouched := func(when string) {
+		t.Helper()
+		for i := int(l.fresh); i < len(l.nodes); i++ {
+			if l.nodes[i] != (node[uint32, uint32]{}) {
+				t.Fatalf("%s: node %d of %d (fresh from %d) touched: %+v", when, i, len(l.nodes), l.fresh, l.nodes[i])
+			}
+		}
+	}
+	untouched("new")
+	for k := range uint32(5) { // grows 4 -> 8 at the fifth
+		l.Put(k, k)
+	}
+	if l.Reserved() != 8 || l.fresh != 5 {
+		t.Fatalf("Reserved %d, fresh %d; want 8, 5", l.Reserved(), l.fresh)
+	}
+	untouched("grown")
+	l.Delete(1)
+	l.Put(9, 9) // reuses node 1, not a fresh one
+	if l.fresh != 5 || l.nodes[1].key != 9 {
+		t.Fatalf("after Delete and Put: fresh %d, node 1 holds %d; want 5, 9", l.fresh, l.nodes[1].key)
+	}
+	l.Clear()
+	untouched("cleared")
+	if l.fresh != 0 || l.Len() != 0 {
+		t.Fatalf("after Clear: fresh %d, Len %d", l.fresh, l.Len())
+	}
+	l.Put(7, 7)
+	if v, ok := l.Get(7); !ok || v != 7 || l.nodes[0].key != 7 {
+		t.Fatalf("after Clear, Put(7) = %v, %v in node 0 holding %d", v, ok, l.nodes[0].key)
+	}
+	for k := range uint32(5) {
+		if _, ok := l.Peek(k); ok {
+			t.Fatalf("key %d present after Clear", k)
+		}
+	}
+}
