@@ -35,23 +35,24 @@ type family[T, F, A comparable] struct {
 
 // newFamily makes a family's maps within c's bounds, hashed by hash,
 // fhash and ahash: the fragment map reserves fragReserve entries (0: all
-// of them), the others a few thousand, and each doubles toward its bound
-// on demand.
-func newFamily[T, F, A comparable](c Config, f *family[T, F, A], hash func(T) uint64, fhash func(F) uint64, ahash func(A) uint64, fragReserve int) (*family[T, F, A], error) {
+// of them), the conntrack and NAT maps reserve entries each, the
+// neighbour map a quarter of that, and each doubles toward its bound on
+// demand.
+func newFamily[T, F, A comparable](c Config, f *family[T, F, A], hash func(T) uint64, fhash func(F) uint64, ahash func(A) uint64, fragReserve, reserve int) (*family[T, F, A], error) {
 	var err error
 	if f.frag, err = lru.NewWith[F, ports](c.FragMapSize, lru.Options[F]{Hash: fhash, Reserve: fragReserve}); err != nil {
 		return nil, errField("FragMapSize", c.FragMapSize, err)
 	}
-	if f.ctTCP, err = lru.NewWith[T, ctEntry](c.CTMapSizeTCP, lru.Options[T]{Hash: hash, Reserve: 4096}); err != nil {
+	if f.ctTCP, err = lru.NewWith[T, ctEntry](c.CTMapSizeTCP, lru.Options[T]{Hash: hash, Reserve: reserve}); err != nil {
 		return nil, errField("CTMapSizeTCP", c.CTMapSizeTCP, err)
 	}
-	if f.ctAny, err = lru.NewWith[T, ctEntry](c.CTMapSizeAny, lru.Options[T]{Hash: hash, Reserve: 4096}); err != nil {
+	if f.ctAny, err = lru.NewWith[T, ctEntry](c.CTMapSizeAny, lru.Options[T]{Hash: hash, Reserve: reserve}); err != nil {
 		return nil, errField("CTMapSizeAny", c.CTMapSizeAny, err)
 	}
-	if f.nat, err = lru.NewWith[T, natEntry](c.NATMapSize, lru.Options[T]{Hash: hash, Reserve: 4096}); err != nil {
+	if f.nat, err = lru.NewWith[T, natEntry](c.NATMapSize, lru.Options[T]{Hash: hash, Reserve: reserve}); err != nil {
 		return nil, errField("NATMapSize", c.NATMapSize, err)
 	}
-	if f.neigh, err = lru.NewWith[A, struct{}](c.NeighMapSize, lru.Options[A]{Hash: ahash, Reserve: 1024}); err != nil {
+	if f.neigh, err = lru.NewWith[A, struct{}](c.NeighMapSize, lru.Options[A]{Hash: ahash, Reserve: max(reserve/4, 1)}); err != nil {
 		return nil, errField("NeighMapSize", c.NeighMapSize, err)
 	}
 	return f, nil
@@ -63,7 +64,8 @@ func (f *family[T, F, A]) evictions() uint64 {
 		f.nat.Stats().Evictions + f.neigh.Stats().Evictions
 }
 
-// newFamily4 makes the IPv4 maps; the fragment map is allocated whole.
+// newFamily4 makes the IPv4 maps: the fragment map is allocated whole,
+// the others start with room for a few thousand entries.
 func newFamily4(c Config) (*family[tupleKey, fragKey, [4]byte], error) {
 	return newFamily(c, &family[tupleKey, fragKey, [4]byte]{
 		tuple: tuple4, rev: revKey, addr: netip.Addr.As4,
@@ -71,10 +73,11 @@ func newFamily4(c Config) (*family[tupleKey, fragKey, [4]byte], error) {
 		fragK: func(src, dst netip.Addr, id uint32, proto uint8) fragKey {
 			return fragKey{dst: uint32(addr4(dst)), src: uint32(addr4(src)), idp: uint32(uint16(id))<<8 | uint32(proto)}
 		},
-	}, hashTuple, hashFrag, hashAddr, 0)
+	}, hashTuple, hashFrag, hashAddr, 0, 4096)
 }
 
-// newFamily6 makes the IPv6 maps, each growing on demand.
+// newFamily6 makes the IPv6 maps, each starting small (a run without
+// IPv6 traffic does not pay for IPv4-sized tables) and growing on demand.
 func newFamily6(c Config) (*family[tuple6Key, frag6Key, [16]byte], error) {
 	return newFamily(c, &family[tuple6Key, frag6Key, [16]byte]{
 		tuple: tuple6, rev: revKey6, addr: netip.Addr.As16,
@@ -82,7 +85,7 @@ func newFamily6(c Config) (*family[tuple6Key, frag6Key, [16]byte], error) {
 		fragK: func(src, dst netip.Addr, id uint32, proto uint8) frag6Key {
 			return frag6Key{idp: uint64(id)<<8 | uint64(proto), src: addr6(src), dst: addr6(dst)}
 		},
-	}, hashTuple6, hashFrag6, hashAddr6, 1024)
+	}, hashTuple6, hashFrag6, hashAddr6, 64, 64)
 }
 
 // tuple4 is an IPv4 tuple.
