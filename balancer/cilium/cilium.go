@@ -15,9 +15,9 @@ import (
 type Balancer struct {
 	cfg     Config // with every default filled in
 	vips    map[netip.Addr]struct{}
-	table   *balancer.ServiceTable                          // cilium_lb{4,6}_services_v2 and the Maglev tables
-	set     bool                                            // a setter succeeded once
-	backend idmap.Map[balancer.BackendID, balancer.Backend] // cilium_lb{4,6}_backends_v3
+	table   *balancer.ServiceTable                      // cilium_lb{4,6}_services_v2 and the Maglev tables
+	set     bool                                        // a setter succeeded once
+	backend idmap.Map[balancer.BackendID, backendEntry] // cilium_lb{4,6}_backends_v3
 	v4      *family[tupleKey, fragKey, [4]byte]
 	v6      *family[tuple6Key, frag6Key, [16]byte]
 	rnd     uint32 // get_prandom_u32, deterministic
@@ -100,15 +100,22 @@ func (b *Balancer) SetServices(ss []balancer.Service) error {
 // install fills the backends map from the table: every Up backend of
 // any service.
 func (b *Balancer) install() {
-	var m idmap.Map[balancer.BackendID, balancer.Backend]
+	var m idmap.Map[balancer.BackendID, backendEntry]
 	for _, e := range b.table.Services() {
 		for _, be := range e.Backends {
 			if be.Up {
-				m.Set(be.ID, be)
+				m.Set(be.ID, backendEntry{addr: be.Addr, weight: be.Weight})
 			}
 		}
 	}
 	b.backend, b.set = m, true
+}
+
+// backendEntry is what the model reads of a backends-map entry (struct
+// lb{4,6}_backend): the address and the weight (0: maintenance).
+type backendEntry struct {
+	addr   netip.Addr
+	weight uint32
 }
 
 // lookupService is lb{4,6}_lookup_service's first lookup, of (addr,
@@ -127,15 +134,15 @@ func (b *Balancer) lookupService(addr netip.Addr, port uint16, proto uint8) (*ba
 	return e, ok || !b.set && addr.Is4()
 }
 
-// active reports whether backend be, present in the backends map, is in
-// active state for service e: weight 0 in e is maintenance; a backend e
-// does not list is active (its state is the map's). A catch-all's weight
-// is the map's own.
-func active(e *balancer.ServiceEntry, be balancer.Backend) bool {
+// active reports whether backend id, present in the backends map as be,
+// is in active state for service e: weight 0 in e is maintenance; a
+// backend e does not list is active (its state is the map's). A
+// catch-all's weight is the map's own.
+func active(e *balancer.ServiceEntry, id balancer.BackendID, be backendEntry) bool {
 	if e == nil || e.CatchAll {
-		return be.Weight > 0
+		return be.weight > 0
 	}
-	w, member := e.Member(be.ID)
+	w, member := e.Member(id)
 	return !member || w > 0
 }
 

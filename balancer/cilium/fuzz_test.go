@@ -58,7 +58,7 @@ func FuzzFragMap(f *testing.F) {
 			k := fk{d[3] & 3, p.Proto, p.IPID}
 			testutil.CheckDecision(t, &p, dec)
 			if dec.Action == balancer.Forward {
-				if be, ok := b.backend.Get(dec.Backend); !ok || !be.Up {
+				if _, ok := b.backend.Get(dec.Backend); !ok || !upInTable(b, dec.Backend) {
 					t.Fatalf("forwarded %+v to %d, not an up backend", p, dec.Backend)
 				}
 				if p.IsFirstFragment() {
@@ -101,4 +101,10 @@ func TestCTMapLen(t *testing.T) {
 	if got := b.CTMapLen(); got != 4+3 {
 		t.Errorf("CTMapLen %d, want 7", got)
 	}
+}
+
+// upInTable reports whether the services list backend id as up.
+func upInTable(b *Balancer, id balancer.BackendID) bool {
+	be, ok := b.table.Backend(id)
+	return ok && be.Up
 }

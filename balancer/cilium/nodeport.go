@@ -106,7 +106,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
-	var be balancer.Backend // id's, from the backends map
+	var be backendEntry // id's, from the backends map
 	// e stays valid until the next Put on ct: it is nil after the CT_NEW
 	// branch's.
 	e := ct.Ref(svcKey)
@@ -116,7 +116,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
 		var present bool
 		be, present = b.backend.Get(id)
-		if !(present && active(svc, be)) && (!present || syn) {
+		if !(present && active(svc, id, be)) && (!present || syn) {
 			nid, nbe, ok := b.selectBackend(m, svc, &tuple)
 			if !ok {
 				return drop(ReasonNoBackend)
@@ -149,7 +149,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	}
 	// SNAT: ct_lazy_lookup{4,6}(CT_EGRESS, SCOPE_BIDIR): reverse, then forward.
 	post := tuple
-	post.Dst = be.Addr
+	post.Dst = be.addr
 	egKey := f.tuple(post.Src, post.Dst, post.SrcPort, post.DstPort, post.Proto, tupleEgress)
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
@@ -199,7 +199,7 @@ func (b *Balancer) ctMetrics(m *cost.Meter, frag bool) {
 // lb{4,6}_lookup_backend on service svc: the outer HASH_OF_MAPS (keyed
 // by the service's rev_nat_index) and inner ARRAY lookups, the tuple
 // hash, the backend (its ID and entry).
-func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *balancer.Packet) (balancer.BackendID, balancer.Backend, bool) {
+func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *balancer.Packet) (balancer.BackendID, backendEntry, bool) {
 	m.Charge(cost.OpMapRead) // cilium_lb{4,6}_maglev (outer)
 	m.Charge(cost.OpMapRead) // inner LUT array
 	m.Charge(cost.OpHash)
@@ -210,7 +210,7 @@ func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *b
 	}
 	m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
 	if !ok {
-		return 0, balancer.Backend{}, false
+		return 0, backendEntry{}, false
 	}
 	be, ok := b.backend.Get(id)
 	return id, be, ok

@@ -295,7 +295,7 @@ func FuzzServices(f *testing.F) {
 			if d.Action != balancer.Forward {
 				return
 			}
-			if be, ok := b.backend.Get(d.Backend); !ok || !be.Up {
+			if _, ok := b.backend.Get(d.Backend); !ok || !upInTable(b, d.Backend) {
 				t.Fatalf("forwarded %+v to %d, not an up backend", *p, d.Backend)
 			}
 			if p.FragOffset != 0 && !firsts[k] {
