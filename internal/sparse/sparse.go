@@ -7,7 +7,8 @@
 // A kernel ARRAY is zeroed once at load; a model that allocated its
 // whole array would pay that zeroing (and the page faults behind it) on
 // every run, and spread the sets a run uses over the whole array, one
-// cache miss each. An Array keeps an index of one uint32 per element and
+// cache miss each. An Array keeps an index of one uint32 per element (a uint16 in an
+// array of under 65,536, half the cache footprint) and
 // packs the elements written so far densely, in the order of their first
 // write: an element never written reads as nil (a zero element: an
 // empty set) without touching the dense storage, and a run that writes
@@ -23,8 +24,13 @@ package sparse
 // when it is first referenced for writing ([Array.Ref]). The zero Array
 // has length 0; use [Make].
 type Array[S any] struct {
-	index  []uint32 // element i is the (index[i]-1)th written, or never written if 0; nil until the first Ref
-	chunks [][]S    // the written elements, chunkLen to a chunk, in the order of their first write
+	// The index: element i is the (index[i]-1)th written, or never
+	// written if 0. short holds it for a length under 1<<16 (half the
+	// bytes to keep in cache), long for longer arrays; both are nil until
+	// the first Ref.
+	short  []uint16
+	long   []uint32
+	chunks [][]S // the written elements, chunkLen to a chunk, in the order of their first write
 	stored uint32
 	n      uint32
 }
@@ -51,26 +57,41 @@ func (a *Array[S]) Stored() int { return int(a.stored) }
 // [Array.Ref] (its value is S's zero value). The pointer is valid until
 // the next Clear. i must be less than Len.
 func (a *Array[S]) Get(i uint32) *S {
-	if a.index == nil {
+	var j uint32
+	switch {
+	case a.short != nil:
+		j = uint32(a.short[i])
+	case a.long != nil:
+		j = a.long[i]
+	}
+	if j == 0 {
 		return nil
 	}
-	if j := a.index[i]; j != 0 {
-		j--
-		return &a.chunks[j>>chunkShift][j&chunkMask]
-	}
-	return nil
+	j--
+	return &a.chunks[j>>chunkShift][j&chunkMask]
 }
 
 // Ref returns element i for writing, storing it (zero) if it was not.
 // The pointer is valid until the next Clear. i must be less than Len.
 func (a *Array[S]) Ref(i uint32) *S {
-	if a.index == nil {
-		a.index = make([]uint32, a.n)
-	}
-	j := a.index[i]
-	if j == 0 {
-		j = a.store()
-		a.index[i] = j
+	var j uint32
+	switch {
+	case a.short != nil:
+		if j = uint32(a.short[i]); j == 0 {
+			j = a.store()
+			a.short[i] = uint16(j)
+		}
+	case a.long != nil:
+		if j = a.long[i]; j == 0 {
+			j = a.store()
+			a.long[i] = j
+		}
+	case a.n < 1<<16:
+		a.short = make([]uint16, a.n)
+		return a.Ref(i)
+	default:
+		a.long = make([]uint32, a.n)
+		return a.Ref(i)
 	}
 	j--
 	return &a.chunks[j>>chunkShift][j&chunkMask]
@@ -90,7 +111,8 @@ func (a *Array[S]) store() uint32 {
 // Clear makes every element unwritten again, keeping the memory for
 // reuse.
 func (a *Array[S]) Clear() {
-	clear(a.index)
+	clear(a.short)
+	clear(a.long)
 	for _, c := range a.chunks {
 		clear(c)
 	}
