@@ -7,12 +7,12 @@
 // A kernel ARRAY is zeroed once at load; a model that allocated its
 // whole array would pay that zeroing (and the page faults behind it) on
 // every run, and spread the sets a run uses over the whole array, one
-// cache miss each. An Array keeps an index of one uint32 per element (a uint16 in an
-// array of under 65,536, half the cache footprint) and
-// packs the elements written so far densely, in the order of their first
-// write: an element never written reads as nil (a zero element: an
-// empty set) without touching the dense storage, and a run that writes
-// few elements pays for few.
+// cache miss each. An Array keeps an index of one uint32 per element (a
+// uint16 in an array of under 65,536, half the cache footprint) and packs
+// the elements written so far densely, in the order of their first write:
+// an element never written reads as nil (a zero element: an empty set)
+// without touching the dense storage, and a run that writes few elements
+// pays for few.
 //
 // Memory is bounded by the length: the written elements are stored in
 // chunks of up to 256, allocated as they fill and never moved, so the
