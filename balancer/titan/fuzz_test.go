@@ -71,8 +71,9 @@ func fuzzServices(bs []balancer.Backend) []balancer.Service {
 // names a backend that is in the set and up, the three tables stay within
 // their bounds, the counters add up, the two balancers decide identically
 // (no hidden state, no randomness), while no backend changes and no
-// entry is evicted every forwarded fragment that finds its datagram's
-// entry goes to the backend the entry's writer chose, and the orphan
+// entry is evicted or re-picked (its backend out of the fragment's pool)
+// every forwarded fragment that finds its datagram's entry goes to the
+// backend the entry's writer chose, and the orphan
 // credit stays within its bound. The first argument picks the orphan
 // policy and the admission policy.
 func FuzzTables(f *testing.F) {
@@ -130,7 +131,7 @@ func FuzzTables(f *testing.F) {
 			}
 			now += step
 			env := balancer.Env{Now: now, CPU: int(p.IPID)}
-			hits := a.Stats().Frag.Hits
+			before := a.Stats()
 			d := a.Process(&env, &p)
 			env.CPU = 3 - env.CPU // another CPU: the tables are global
 			if d2 := b.Process(&env, &p); d2 != d {
@@ -172,7 +173,13 @@ func FuzzTables(f *testing.F) {
 				}
 				b, ok := placed[k]
 				switch {
-				case a.Stats().Frag.Hits == hits || !ok: // a new entry, or the first sighting since placed was cleared
+				case a.Stats().Frag.Hits == before.Frag.Hits || !ok: // a new entry, or the first sighting since placed was cleared
+					placed[k] = d.Backend
+				case a.Stats().FragRepicks != before.FragRepicks:
+					// The entry's backend has left this fragment's pool
+					// since it was written (a first fragment finding an
+					// orphan's entry from before a switch to services):
+					// the re-pick moves the datagram.
 					placed[k] = d.Backend
 				case b != d.Backend:
 					t.Fatalf("fragment %+v of a datagram placed on %d went to %d", p, b, d.Backend)
