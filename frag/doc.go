@@ -26,6 +26,10 @@
 // misses, inserts, updates, evictions and expiries in [TableStats]. Every
 // operation is O(ways); a set takes memory when first written, up to the
 // table's capacity, so that only Insert allocates, while the table grows.
+// A balancer that has mixed a packet's host pair for its own hashes
+// passes the key's set hash to [SetTable.LookupHashed] and
+// [SetTable.InsertHashed] instead of hashing the key again, as the
+// kernel program does.
 //
 // Cilium's fragment map is an LRU hash; its model keeps it in an
 // [github.com/titanlb/titanlb/lru.Map], as the connection tables of every

@@ -57,3 +57,21 @@ func ExampleReassembler() {
 	// 10.0.0.1->192.0.2.10/17#43 offset 180: complete false, size 0, drop overlapping fragment
 	// in progress: 0
 }
+
+// A caller that already has a key's set hash (here computed with SetHash;
+// a balancer finishes it from the host-pair rounds of its flow hashes)
+// passes it instead of hashing the key again.
+func ExampleSetTable_LookupHashed() {
+	const seed = 1
+	t, err := frag.NewSetTable(frag.SetOptions{Capacity: 1024, Seed: seed})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	k := frag.MakeKey(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("192.0.2.10"), 17, 42)
+	h := frag.SetHash(k, seed)
+	t.InsertHashed(k, h, frag.Entry{Backend: 102}, 0)
+	e, ok := t.LookupHashed(k, h, time.Second)
+	fmt.Println(ok, e.Backend, t.SetOf(k) == int(h%uint32(t.Sets())))
+	// Output: true 102 true
+}

@@ -269,9 +269,19 @@ func setHash(s0, s1, d0, d1, meta uint64, seed uint32) uint32 {
 // timeout is a miss, counted as an expiry; it stays in its way until an
 // insert reuses it.
 func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
+	return t.LookupHashed(k, setHash(k.src0, k.src1, k.dst0, k.dst1, k.meta, t.seed), now)
+}
+
+// LookupHashed is [SetTable.Lookup] for a caller that has k's set hash
+// already, h = [SetHash](k, seed) with the table's seed: one that mixed
+// the host pair's rounds for its own hashes, as a balancer does (the
+// kernel program computes them once per packet). h picks the set, so
+// another h looks in another set, where only InsertHashed with that h
+// puts k.
+func (t *SetTable) LookupHashed(k Key, h uint32, now time.Duration) (Entry, bool) {
 	var e Entry
 	found := false
-	if i := uint32(t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta)); k.meta&metaV6 != 0 {
+	if i := h % t.nsets; k.meta&metaV6 != 0 {
 		if s := t.sets6.Get(i); s != nil {
 			if w := find6(s, mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)); w != nil {
 				e, found = w.entry(), true
@@ -298,7 +308,13 @@ func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
 // type's doc says, and reports whether a live entry of another key was
 // evicted.
 func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
-	i := uint32(t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta))
+	return t.InsertHashed(k, setHash(k.src0, k.src1, k.dst0, k.dst1, k.meta, t.seed), e, now)
+}
+
+// InsertHashed is [SetTable.Insert] with k's set hash h, as
+// [SetTable.LookupHashed] takes it.
+func (t *SetTable) InsertHashed(k Key, h uint32, e Entry, now time.Duration) (evicted bool) {
+	i := h % t.nsets
 	var old Entry
 	var used bool
 	if k.meta&metaV6 != 0 {

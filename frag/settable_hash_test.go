@@ -2,7 +2,9 @@ package frag_test
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/titanlb/titanlb/frag"
 	"github.com/twmb/murmur3"
@@ -79,5 +81,52 @@ func TestSetHashIsMurmur3IPv6(t *testing.T) {
 	k6 := frag.KeyFrom16([16]byte{10, 0, 0, 1}, [16]byte{192, 0, 2, 10}, 17, 9)
 	if frag.SetHash(k4, 1) == frag.SetHash(k6, 1) {
 		t.Error("IPv4 and IPv6 keys of the same bytes share a set hash")
+	}
+}
+
+// TestHashedIsPlain checks that LookupHashed and InsertHashed with a key's
+// SetHash are Lookup and Insert: the same entries, evictions and counters,
+// for both families, in a table small enough to evict; and that another
+// hash looks in another set.
+func TestHashedIsPlain(t *testing.T) {
+	const seed = 7
+	opts := frag.SetOptions{Capacity: 64, Timeout: 50, Seed: seed}
+	plain, err := frag.NewSetTable(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashed, _ := frag.NewSetTable(opts)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range 20_000 {
+		s, d := netip.AddrFrom4([4]byte{10, 0, 0, byte(r.IntN(8))}), netip.AddrFrom4([4]byte{192, 0, 2, 1})
+		k := frag.MakeKey(s, d, 17, uint16(r.IntN(64)))
+		if r.IntN(2) == 0 {
+			k = frag.MakeKey6(netip.AddrFrom16([16]byte{0x20, 1, 15: byte(r.IntN(8))}), netip.MustParseAddr("2001:db8::1"), 17, uint32(r.IntN(64)))
+		}
+		h, now := frag.SetHash(k, seed), time.Duration(i)
+		if r.IntN(3) == 0 {
+			e := frag.Entry{Backend: uint32(i), Created: now}
+			if a, b := plain.Insert(k, e, now), hashed.InsertHashed(k, h, e, now); a != b {
+				t.Fatalf("op %d: Insert(%v) evicted %v, InsertHashed %v", i, k, a, b)
+			}
+			continue
+		}
+		e1, ok1 := plain.Lookup(k, now)
+		e2, ok2 := hashed.LookupHashed(k, h, now)
+		if e1 != e2 || ok1 != ok2 {
+			t.Fatalf("op %d: Lookup(%v) %+v %v, LookupHashed %+v %v", i, k, e1, ok1, e2, ok2)
+		}
+	}
+	if plain.Stats() != hashed.Stats() || plain.Len() != hashed.Len() || plain.Stats().Evictions == 0 {
+		t.Fatalf("stats %+v (len %d), hashed %+v (len %d): want equal, with evictions", plain.Stats(), plain.Len(), hashed.Stats(), hashed.Len())
+	}
+	k := frag.MakeKey(netip.MustParseAddr("10.9.9.9"), netip.MustParseAddr("192.0.2.1"), 6, 1)
+	h := frag.SetHash(k, seed)
+	hashed.InsertHashed(k, h, frag.Entry{Backend: 1, Created: 20_000}, 20_000)
+	if _, ok := hashed.LookupHashed(k, h+1, 20_000); ok {
+		t.Error("LookupHashed found a key with the hash of the next set")
+	}
+	if e, ok := hashed.Lookup(k, 20_000); !ok || e.Backend != 1 {
+		t.Errorf("Lookup after InsertHashed: %+v %v, want backend 1", e, ok)
 	}
 }

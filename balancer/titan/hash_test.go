@@ -6,12 +6,15 @@ import (
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
+	"github.com/titanlb/titanlb/frag"
 )
 
 // TestFlowHashes checks that finishing a packet's host-pair hash gives
 // balancer.Hash5 and Hash3 of the packet, for both families, every seed
-// and ports zeroed for a protocol without them: Process hashes each
-// packet's host pair once, as the kernel program does.
+// and ports zeroed for a protocol without them, and the host pair's set
+// hash plus a datagram's ID gives frag.SetHash of its key (the hash
+// Process hands the fragment table): Process hashes each packet's host
+// pair once, as the kernel program does.
 func TestFlowHashes(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	addr := func(v6 bool) netip.Addr {
@@ -39,6 +42,15 @@ func TestFlowHashes(t *testing.T) {
 		}
 		if got, want := flowHash3(hh, p.Proto, v6), balancer.Hash3(&p, seed); got != want {
 			t.Fatalf("%+v seed %d: flowHash3 %#x, Hash3 %#x", p, seed, got, want)
+		}
+		id := r.Uint32()
+		k := frag.MakeKey6(p.Src, p.Dst, p.Proto, id)
+		if !v6 {
+			id &= 0xffff
+			k = frag.MakeKey(p.Src, p.Dst, p.Proto, uint16(id))
+		}
+		if got, want := hostSetHash(hh, v6)+id, frag.SetHash(k, seed); got != want {
+			t.Fatalf("%+v ID %#x seed %d: hostSetHash + ID %#x, frag.SetHash %#x", p, id, seed, got, want)
 		}
 	}
 }

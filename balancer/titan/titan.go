@@ -399,16 +399,19 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 			return b.pass()
 		}
 	}
+	hx := hostSetHash(k.hh, k.v6) // shared by the fragment set and the hint set
 	var fk frag.Key
+	fh := hx // the fragment set's hash: the host pair's plus the ID
 	if k.v6 {
 		fk = frag.MakeKey6(p.Src, p.Dst, p.Proto, p.FragID)
+		fh += p.FragID
 	} else {
 		fk = frag.KeyFrom4(p.Src.As4(), p.Dst.As4(), p.Proto, p.IPID) // both IPv4: no unmapping
+		fh += uint32(p.IPID)
 	}
-	hx := hostSetHash(k.hh, k.v6) // shared by the fragment set and the hint set
-	m.Charge(cost.OpHash)         // the set index
-	m.Charge(cost.OpArrayRead)    // fragment table: the key's set
-	fe, hit := b.frags.Lookup(fk, now)
+	m.Charge(cost.OpHash)      // the set index
+	m.Charge(cost.OpArrayRead) // fragment table: the key's set
+	fe, hit := b.frags.LookupHashed(fk, fh, now)
 	if hit {
 		id := balancer.BackendID(fe.Backend)
 		var usable bool
@@ -436,7 +439,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 					// An orphan created the entry: record the ports,
 					// a store into the set already read (uncharged).
 					fe.SrcPort, fe.DstPort, fe.HasPorts = sp, dp, true
-					b.frags.Insert(fk, fe, now)
+					b.frags.InsertHashed(fk, fh, fe, now)
 				case fe.SrcPort != sp || fe.DstPort != dp:
 					b.counters.dropConflict++
 					return balancer.Decision{Action: balancer.Drop, Reason: ReasonConflictingFirstFragment}
@@ -473,7 +476,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	if ok {
 		ne.Backend = uint32(id)
 		// A store into the set already read: no map update (uncharged).
-		b.frags.Insert(fk, ne, now)
+		b.frags.InsertHashed(fk, fh, ne, now)
 	}
 	return b.forward(m, id, ok)
 }
