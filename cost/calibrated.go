@@ -11,9 +11,12 @@ package cost
 //
 // Unlike [Default], which prices each kind of read and of write as its
 // family, it prices them as the kernel does: an inlined ARRAY lookup
-// about 3 ns, a hash-map lookup 9, an LRU lookup 23; a store of a new
-// entry into a set at a random place 85 (its cache miss), an LRU insert
-// 495. Three operations neither program performs keep Default's ratios:
+// about 2 ns, a hash-map lookup 10, an LRU lookup 21, a new flow's ring
+// slot 37 (a cache miss); a store of a new entry into a set at a random
+// place 65 (its cache miss), an LRU insert 338. The machine was quiet:
+// under other work the writes slow by up to 1.5x where the reads hardly
+// move, which one speed factor does not capture (docs/calibration.md).
+// Three operations neither program performs keep Default's ratios:
 // TailCall a map read, Rewrite half of one, MapWrite (a hash map's
 // update) an LRU insert.
 func Calibrated() Model {
@@ -29,23 +32,23 @@ func Calibrated() Model {
 		LRUInsert: calibratedLRUInsert,
 		Store:     calibratedStore,
 		Clock:     calibratedClock,
+		RingRead:  calibratedRingRead,
 		NsPerSTU:  0.1,
 	}
 }
 
 // The fitted prices in tenths of a nanosecond: kbench.FitRatios
-// (internal/kbench) of the medians docs/calibration.md lists, the store
-// price the median of five later fits on a quiet machine (a store's cache
-// miss moves with the machine's load; that doc has the figures).
+// (internal/kbench) of the measurements docs/calibration.md lists.
 const (
-	calibratedHash      STU = 97
-	calibratedMapRead   STU = 88
-	calibratedEncap     STU = 129
-	calibratedArrayRead STU = 26
-	calibratedLRURead   STU = 232
-	calibratedLRUInsert STU = 4950
-	calibratedStore     STU = 845
-	calibratedClock     STU = 353
+	calibratedHash      STU = 59
+	calibratedMapRead   STU = 98
+	calibratedEncap     STU = 156
+	calibratedArrayRead STU = 20
+	calibratedLRURead   STU = 213
+	calibratedLRUInsert STU = 3384
+	calibratedStore     STU = 649
+	calibratedClock     STU = 253
+	calibratedRingRead  STU = 365
 )
 
 // Nanoseconds converts a (fractional) number of STU to nanoseconds with

@@ -19,6 +19,10 @@ type Op uint8
 // [OpLRURead] (an LRU hash lookup); [OpMapWrite] (a map update helper
 // call), [OpLRUInsert] (an LRU update of a new key, which may evict),
 // [OpStore] (a new entry stored into a set through a looked-up pointer).
+// An ARRAY lookup at a flow's hash in a consistent-hash ring, which a new
+// flow makes at a random place in a ring larger than the first caches, is
+// [OpRingRead]: where the kernel finds an established flow's state in
+// lines it keeps reading, a new flow's ring slot is a cache miss.
 // [Default] prices each kind as its family (reads 20, writes 60; a
 // store 0, as the seed model prices every store through a pointer), so
 // a model that tells the kinds apart costs the same STU; [Calibrated]
@@ -35,11 +39,12 @@ const (
 	OpLRUInsert           // an LRU_HASH update of a new key (takes a free node, or evicts one)
 	OpStore               // a new entry stored into a set-associative table's set through its lookup's pointer
 	OpClock               // a clock read (bpf_ktime_get_ns)
+	OpRingRead            // a consistent-hash ring's slot read: an ARRAY lookup at a flow's hash, a random place in the ring
 	NumOps                // number of operations; not an operation
 )
 
 var opNames = [NumOps]string{"hash", "map_read", "map_write", "encap", "tail_call", "rewrite",
-	"array_read", "lru_read", "lru_insert", "store", "clock"}
+	"array_read", "lru_read", "lru_insert", "store", "clock", "ring_read"}
 
 // String returns the operation's name as used in reports ("hash", "map_read", ...).
 func (o Op) String() string {
@@ -63,6 +68,7 @@ type Model struct {
 	LRUInsert STU // [OpLRUInsert]
 	Store     STU // [OpStore]
 	Clock     STU // [OpClock]
+	RingRead  STU // [OpRingRead]
 	// NsPerSTU is the simulated nanoseconds one STU takes. 0 means 1.
 	NsPerSTU float64
 }
@@ -71,11 +77,12 @@ type Model struct {
 // encap 40, tail call 20, rewrite 10, 1 ns per STU. Each kind of read
 // costs a map read (ARRAY and LRU lookups 20), an LRU insert a map
 // write (60), a store into a set 0 (the seed model prices helper calls,
-// not stores through a pointer) and a clock read 20 (a helper call that
-// reads memory, priced as a lookup).
+// not stores through a pointer), a clock read 20 (a helper call that
+// reads memory, priced as a lookup) and a ring slot read 20 (an ARRAY
+// lookup).
 func Default() Model {
 	return Model{Hash: 10, MapRead: 20, MapWrite: 60, Encap: 40, TailCall: 20, Rewrite: 10,
-		ArrayRead: 20, LRURead: 20, LRUInsert: 60, Store: 0, Clock: 20, NsPerSTU: 1}
+		ArrayRead: 20, LRURead: 20, LRUInsert: 60, Store: 0, Clock: 20, RingRead: 20, NsPerSTU: 1}
 }
 
 // Cost returns the price of op; an unknown op costs 0.
@@ -118,6 +125,8 @@ func (m *Model) price(op Op) *STU {
 		return &m.Store
 	case OpClock:
 		return &m.Clock
+	case OpRingRead:
+		return &m.RingRead
 	}
 	return nil
 }

@@ -22,6 +22,8 @@
 //	OpStore      0 STU  a new entry stored into a set through its lookup's pointer
 //	                    (the seed model prices helper calls, not stores)
 //	OpClock     20 STU  bpf_ktime_get_ns, a helper call priced as a lookup
+//	OpRingRead  20 STU  a consistent-hash ring's slot read (an ARRAY lookup at
+//	                    the flow's hash: for a new flow, a random place)
 //
 // Further operations, with where their price comes from:
 //
@@ -41,9 +43,10 @@
 // kernel of the development machine, fitted to both XDP programs, Titan's
 // (package xdp) and Katran's (measured side by side with it), so that a
 // packet's STU times NsPerSTU predicts its nanoseconds there for either
-// design's model: about 3 ns an ARRAY read, 9 a hash-map lookup, 23 an
-// LRU lookup, 35 a clock read, 90 a new entry stored into a random set,
-// 495 an LRU insert. No single scale of [Default]'s prices can. The
+// design's model: about 2 ns an ARRAY read, 10 a hash-map lookup, 21 an
+// LRU lookup, 25 a clock read, 37 a new flow's ring slot, 65 a new entry
+// stored into a random set, 338 an LRU insert. No single scale of
+// [Default]'s prices can. The
 // measurements, the fit and how to check or re-derive it are in
 // docs/calibration.md; sim reports a scenario's mean cost in the model's
 // nanoseconds (sim.Result.AvgNs).

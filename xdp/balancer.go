@@ -115,6 +115,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		charge(m, cost.OpEncap, b.before.OpEncap-prev.OpEncap)
 		charge(m, cost.OpArrayRead, b.before.OpArrayRead-prev.OpArrayRead)
 		charge(m, cost.OpStore, b.before.OpStore-prev.OpStore)
+		charge(m, cost.OpRingRead, b.before.OpRingRead-prev.OpRingRead)
 	}
 	switch res.Action {
 	case balancer.Forward:

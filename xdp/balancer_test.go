@@ -121,7 +121,7 @@ func TestPercpuReaderMatchesStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.OpHash != want.OpHash || got.OpMapRead != want.OpMapRead || got.OpMapWrite != want.OpMapWrite ||
-		got.OpEncap != want.OpEncap || got.OpArrayRead != want.OpArrayRead || got.OpStore != want.OpStore ||
+		got.OpEncap != want.OpEncap || got.OpArrayRead != want.OpArrayRead || got.OpStore != want.OpStore || got.OpRingRead != want.OpRingRead ||
 		got.Drops() != want.Drops() || got.DropFragConflict != want.DropFragConflict {
 		t.Errorf("raw read %+v, Stats %+v", got, want)
 	}

@@ -30,7 +30,7 @@ func (t benchTarget) Counters() (kbench.Counters, error) {
 	var c kbench.Counters
 	c.Packets = s.Packets
 	c.Ops[cost.OpHash], c.Ops[cost.OpMapRead], c.Ops[cost.OpMapWrite], c.Ops[cost.OpEncap] = s.OpHash, s.OpMapRead, s.OpMapWrite, s.OpEncap
-	c.Ops[cost.OpArrayRead], c.Ops[cost.OpStore] = s.OpArrayRead, s.OpStore
+	c.Ops[cost.OpArrayRead], c.Ops[cost.OpStore], c.Ops[cost.OpRingRead] = s.OpArrayRead, s.OpStore, s.OpRingRead
 	return c, err
 }
 

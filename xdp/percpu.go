@@ -72,6 +72,7 @@ func (r *percpuReader) read() (Stats, error) {
 		s.OpEncap += c.OpEncap
 		s.OpArrayRead += c.OpArrayRead
 		s.OpStore += c.OpStore
+		s.OpRingRead += c.OpRingRead
 	}
 	return s, nil
 }

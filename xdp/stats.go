@@ -75,8 +75,9 @@ type Stats struct {
 	OpMapRead   uint64 // HASH map lookups: the VIP and service lookups
 	OpMapWrite  uint64 // map update helper calls
 	OpEncap     uint64 // IPIP encapsulations
-	OpArrayRead uint64 // ARRAY lookups: the per-packet stats, the sets, the ring, the backends, the credit
+	OpArrayRead uint64 // ARRAY lookups: the per-packet stats, the sets, the backends, the credit
 	OpStore     uint64 // new entries stored into a connection or hint set (other stores through a looked-up value are not counted)
+	OpRingRead  uint64 // ARRAY lookups of a ring slot, at the flow's hash
 }
 
 // Drops returns the sum of the Drop* counters.

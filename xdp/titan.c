@@ -271,22 +271,27 @@ struct counters {
 	/* Operations performed, as the cost model names them (cost.Op): a
 	 * murmur3 hash (flow hashes and the set indexes), a HASH map lookup
 	 * (the VIP and service lookups), a map update helper call, an
-	 * encapsulation; an ARRAY lookup (the stats, the sets, the ring, the
+	 * encapsulation; an ARRAY lookup (the stats, the sets, the
 	 * backends, the credit: inlined by the verifier), a new entry stored
 	 * into a connection or hint set (a way taken for a key it did not
-	 * hold; other stores through a looked-up pointer are not counted). */
+	 * hold; other stores through a looked-up pointer are not counted), an
+	 * ARRAY lookup of a ring slot (at the flow's hash: for a new flow, a
+	 * random place in the ring). */
 	__u64 op_hash;
 	__u64 op_map_read;
 	__u64 op_map_write;
 	__u64 op_encap;
 	__u64 op_array_read;
 	__u64 op_store;
+	__u64 op_ring_read;
 };
 
 /* lookup counts the HASH map lookup it performs, lookup_array the ARRAY
- * one (cost.OpMapRead, cost.OpArrayRead). */
+ * one, lookup_ring the ring slot's (cost.OpMapRead, cost.OpArrayRead,
+ * cost.OpRingRead). */
 #define lookup(st, map, key) ((st)->op_map_read++, bpf_map_lookup_elem(map, key))
 #define lookup_array(st, map, key) ((st)->op_array_read++, bpf_map_lookup_elem(map, key))
+#define lookup_ring(st, map, key) ((st)->op_ring_read++, bpf_map_lookup_elem(map, key))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -603,7 +608,7 @@ static __always_inline struct backend *ring_pick(struct counters *st, const stru
 	__u32 *v;
 
 	slot += s->ring_off;
-	v = lookup_array(st, &ring, &slot);
+	v = lookup_ring(st, &ring, &slot);
 	if (!v || *v == RING_NONE)
 		return 0;
 	*id = *v;

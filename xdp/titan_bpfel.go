@@ -108,6 +108,7 @@ type titanCounters struct {
 	OpEncap              uint64
 	OpArrayRead          uint64
 	OpStore              uint64
+	OpRingRead           uint64
 }
 
 type titanFragSet struct {

@@ -29,7 +29,7 @@ func Example() {
 		Proto: balancer.ProtoUDP, SrcPort: 5000, DstPort: 53, Len: 1400,
 	}
 	d := lb.Process(env, &p)
-	fmt.Println("new UDP flow:", d.Action, meter.Count(cost.OpArrayRead), "array reads,", meter.Count(cost.OpLRUInsert), "LRU insert,", meter.Total(), "STU")
+	fmt.Println("new UDP flow:", d.Action, meter.Count(cost.OpArrayRead), "array reads,", meter.Count(cost.OpRingRead), "ring read,", meter.Count(cost.OpLRUInsert), "LRU insert,", meter.Total(), "STU")
 
 	meter.Reset()
 	lb.Process(env, &p)
@@ -41,7 +41,7 @@ func Example() {
 	fmt.Println("first fragment:", d.Action, d.Reason)
 	fmt.Println("fragment drops:", lb.Stats().DropFragment)
 	// Output:
-	// new UDP flow: forward 11 array reads, 1 LRU insert, 390 STU
+	// new UDP flow: forward 10 array reads, 1 ring read, 1 LRU insert, 390 STU
 	// established: 1 LRU read, 1 clock read, 260 STU
 	// first fragment: drop katran: ipv4 fragment
 	// fragment drops: 1

@@ -24,7 +24,7 @@ var (
 func TestOpCountsMatchDoc(t *testing.T) {
 	def := func() balancer.Balancer { return newTest(t, Config{}) }
 	naive := func() balancer.Balancer { return newTest(t, Config{Naive: true}) }
-	ops := []cost.Op{cost.OpArrayRead, cost.OpMapRead, cost.OpLRURead, cost.OpHash, cost.OpLRUInsert, cost.OpClock, cost.OpEncap}
+	ops := []cost.Op{cost.OpArrayRead, cost.OpRingRead, cost.OpMapRead, cost.OpLRURead, cost.OpHash, cost.OpLRUInsert, cost.OpClock, cost.OpEncap}
 	testutil.CheckOpTable(t, "../../docs/fidelity.md", "## Katran (`balancer/katran`)", 3, ops, []testutil.OpCase{
 		{Row: "new TCP flow (SYN)", New: def, P: testutil.TCP(1000, balancer.TCPSyn), Want: balancer.Forward},
 		{Row: "established TCP flow", New: def, Before: []balancer.Packet{testutil.TCP(1000, balancer.TCPSyn)}, P: testutil.TCP(1000, balancer.TCPAck), Want: balancer.Forward},

@@ -163,7 +163,7 @@ func (b *Balancer) process(m *cost.Meter, now time.Duration, cpu int, p *balance
 		underFlood := b.underFlood(m, st, now)
 		m.Charge(cost.OpHash)
 		h := balancer.Hash5(&flow, b.cfg.Seed)
-		m.Charge(cost.OpArrayRead) // ch_rings
+		m.Charge(cost.OpRingRead) // ch_rings
 		var id balancer.BackendID
 		ok := false
 		if svc != nil {

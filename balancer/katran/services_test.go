@@ -38,7 +38,7 @@ func TestOpCountsIPv6AndServices(t *testing.T) {
 		p.DstPort = port
 		return p
 	}
-	ops := []cost.Op{cost.OpArrayRead, cost.OpMapRead, cost.OpLRURead, cost.OpHash, cost.OpLRUInsert, cost.OpClock, cost.OpEncap}
+	ops := []cost.Op{cost.OpArrayRead, cost.OpRingRead, cost.OpMapRead, cost.OpLRURead, cost.OpHash, cost.OpLRUInsert, cost.OpClock, cost.OpEncap}
 	testutil.CheckOpTable(t, "../../docs/fidelity.md", "## Katran (`balancer/katran`)", 3, ops, []testutil.OpCase{
 		{Row: "IPv6 new UDP flow", New: d, P: testutil.UDP6(5000), Want: balancer.Forward},
 		{Row: "IPv6 established TCP flow", New: d, Before: []balancer.Packet{testutil.TCP6(1000, balancer.TCPSyn)}, P: testutil.TCP6(1000, balancer.TCPAck), Want: balancer.Forward},

@@ -655,7 +655,7 @@ func (b *Balancer) pickOrphan(m *cost.Meter, k *pkt, e *balancer.ServiceEntry, h
 // ringPick reads the slot of h on e's ring and then the backend array for
 // the owner's address. A ring holds only eligible backends.
 func (b *Balancer) ringPick(m *cost.Meter, e *balancer.ServiceEntry, h uint32) (balancer.BackendID, bool) {
-	m.Charge(cost.OpArrayRead) // ring
+	m.Charge(cost.OpRingRead) // ring
 	if e.Ring == nil {
 		return 0, false
 	}

@@ -18,7 +18,7 @@ const fitFloor = 10 * time.Nanosecond
 // the ones Titan's and Katran's programs perform.
 func FittedOps() []cost.Op {
 	return []cost.Op{cost.OpHash, cost.OpArrayRead, cost.OpMapRead, cost.OpLRURead,
-		cost.OpLRUInsert, cost.OpStore, cost.OpClock, cost.OpEncap}
+		cost.OpLRUInsert, cost.OpStore, cost.OpClock, cost.OpEncap, cost.OpRingRead}
 }
 
 // FitModel returns the model whose prices of [FittedOps] minimise

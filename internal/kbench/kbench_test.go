@@ -66,14 +66,14 @@ func TestPathOpsMatchModel(t *testing.T) {
 // negative is 0 instead.
 func TestFitModel(t *testing.T) {
 	ns := [cost.NumOps]time.Duration{cost.OpHash: 2, cost.OpArrayRead: 1, cost.OpMapRead: 6, cost.OpLRURead: 30,
-		cost.OpLRUInsert: 500, cost.OpStore: 90, cost.OpClock: 25, cost.OpEncap: 17}
+		cost.OpLRUInsert: 500, cost.OpStore: 90, cost.OpClock: 25, cost.OpEncap: 17, cost.OpRingRead: 35}
 	// Titan's paths perform no LRU operation and read no clock: Katran's
 	// do, which gives the fit their prices to find.
 	katran := []kbench.Path{
 		{Name: "katran-established-tcp", Ops: kbench.Ops{ArrayRead: 8, MapRead: 1, LRURead: 1, Encap: 1}.Vector()},
 		{Name: "katran-established-udp", Ops: kbench.Ops{ArrayRead: 8, MapRead: 1, LRURead: 1, Clock: 1, Encap: 1}.Vector()},
-		{Name: "katran-new-flow", Ops: kbench.Ops{Hash: 1, ArrayRead: 12, MapRead: 1, LRUInsert: 1, Clock: 1, Encap: 1}.Vector()},
-		{Name: "katran-flood", Ops: kbench.Ops{Hash: 1, ArrayRead: 12, MapRead: 1, Clock: 1, Encap: 1}.Vector()},
+		{Name: "katran-new-flow", Ops: kbench.Ops{Hash: 1, ArrayRead: 11, Ring: 1, MapRead: 1, LRUInsert: 1, Clock: 1, Encap: 1}.Vector()},
+		{Name: "katran-flood", Ops: kbench.Ops{Hash: 1, ArrayRead: 11, Ring: 1, MapRead: 1, Clock: 1, Encap: 1}.Vector()},
 	}
 	measure := func(hashDelta time.Duration) []kbench.Measurement {
 		var ms []kbench.Measurement
@@ -88,7 +88,7 @@ func TestFitModel(t *testing.T) {
 		return ms
 	}
 	m := kbench.FitModel(measure(0))
-	want := cost.Model{Hash: 20, ArrayRead: 10, MapRead: 60, LRURead: 300, LRUInsert: 5000, Store: 900, Clock: 250, Encap: 170,
+	want := cost.Model{Hash: 20, ArrayRead: 10, MapRead: 60, LRURead: 300, LRUInsert: 5000, Store: 900, Clock: 250, Encap: 170, RingRead: 350,
 		TailCall: 60, Rewrite: 30, MapWrite: 5000, NsPerSTU: kbench.CalibratedNsPerSTU}
 	if m != want {
 		t.Errorf("fit %+v, want %+v", m, want)
