@@ -58,12 +58,12 @@ func loadTarget(path kbench.Path, tableSize int, bs []balancer.Backend) (kbench.
 	return benchTarget{p}, nil
 }
 
-// mustLoadPath loads the program path is measured on with path's backend
-// set of testutil.Backends(3).
+// mustLoadPath loads the program path is measured on with the backend
+// set testutil.Backends(3).
 func mustLoadPath(tb testing.TB, path kbench.Path) *Program {
 	tb.Helper()
 	p := mustLoad(tb, pathOptions(path))
-	if err := p.SetBackends(path.Backends(testutil.Backends(3))); err != nil {
+	if err := p.SetBackends(testutil.Backends(3)); err != nil {
 		tb.Fatal(err)
 	}
 	return p

@@ -112,7 +112,7 @@ func Calibrate(o CalibrateOptions, load Loader) (Calibration, error) {
 		}
 	}()
 	for i, path := range paths {
-		p, err := load(path, o.TableSize, path.Backends(bs))
+		p, err := load(path, o.TableSize, bs)
 		if err != nil {
 			return c, fmt.Errorf("kbench: calibrate: path %s: %w", path.Name, err)
 		}

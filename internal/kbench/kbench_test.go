@@ -26,7 +26,7 @@ func TestPathOpsMatchModel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := m.SetBackends(path.Backends(testutil.Backends(3))); err != nil {
+			if err := m.SetBackends(testutil.Backends(3)); err != nil {
 				t.Fatal(err)
 			}
 			env := &balancer.Env{}
@@ -42,11 +42,7 @@ func TestPathOpsMatchModel(t *testing.T) {
 				pk.IPID++
 			}
 			env.Meter = cost.NewMeter(cost.Default())
-			want := balancer.Forward
-			if path.Down {
-				want = balancer.Drop
-			}
-			if d := m.Process(env, &pk); d.Action != want {
+			if d := m.Process(env, &pk); d.Action != balancer.Forward {
 				t.Fatalf("model: %+v", d)
 			}
 			for op := range cost.NumOps {

@@ -2,7 +2,6 @@ package kbench
 
 import (
 	"net/netip"
-	"slices"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
@@ -17,7 +16,6 @@ type Path struct {
 	Name      string
 	Stateless bool                // measured on the stateless variant
 	VIPs      []netip.Addr        // the program's VIPs (xdp.Options.VIPs); none: balance all IPv4
-	Down      bool                // every backend down: the packet finds none and is dropped
 	Vary      Vary                // see [BenchOptions]
 	Ops       [cost.NumOps]uint64 // operations per packet on this path
 	Prime     []balancer.Packet   // run once before measuring
@@ -36,16 +34,6 @@ type Path struct {
 // Fitted reports whether the cost model prices p's work, neither more
 // nor less: [FitModel] fits the prices to such paths only.
 func (p Path) Fitted() bool { return p.Uncharged == "" && p.Overcharged == "" }
-
-// Backends returns the backend set p is measured with: bs, all down
-// when p.Down.
-func (p Path) Backends(bs []balancer.Backend) []balancer.Backend {
-	bs = slices.Clone(bs)
-	for i := range bs {
-		bs[i].Up = bs[i].Up && !p.Down
-	}
-	return bs
-}
 
 // STU prices p's operations with m.
 func (p Path) STU(m cost.Model) cost.STU {
