@@ -223,11 +223,7 @@ func SetCount(capacity int) int { return max(1, (capacity+Ways-1)/Ways) }
 
 // SetOf returns the index of k's set in its family's array: [SetHash]
 // modulo the number of sets.
-func (t *SetTable) SetOf(k Key) int { return t.setOf(k.src0, k.src1, k.dst0, k.dst1, k.meta) }
-
-func (t *SetTable) setOf(s0, s1, d0, d1, meta uint64) int {
-	return int(setHash(s0, s1, d0, d1, meta, t.seed) % t.nsets)
-}
+func (t *SetTable) SetOf(k Key) int { return int(SetHash(k, t.seed) % t.nsets) }
 
 // SetHash is the hash of [SetTable.SetOf]: MurmurHash3 (x86, 32-bit) of the
 // host pair, the source then destination address bytes (read as
@@ -269,7 +265,7 @@ func setHash(s0, s1, d0, d1, meta uint64, seed uint32) uint32 {
 // timeout is a miss, counted as an expiry; it stays in its way until an
 // insert reuses it.
 func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
-	return t.LookupHashed(k, setHash(k.src0, k.src1, k.dst0, k.dst1, k.meta, t.seed), now)
+	return t.LookupHashed(k, SetHash(k, t.seed), now)
 }
 
 // LookupHashed is [SetTable.Lookup] for a caller that has k's set hash
@@ -308,7 +304,7 @@ func (t *SetTable) LookupHashed(k Key, h uint32, now time.Duration) (Entry, bool
 // type's doc says, and reports whether a live entry of another key was
 // evicted.
 func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
-	return t.InsertHashed(k, setHash(k.src0, k.src1, k.dst0, k.dst1, k.meta, t.seed), e, now)
+	return t.InsertHashed(k, SetHash(k, t.seed), e, now)
 }
 
 // InsertHashed is [SetTable.Insert] with k's set hash h, as
