@@ -29,7 +29,7 @@
 // A balancer that has mixed a packet's host pair for its own hashes
 // passes the key's set hash to [SetTable.LookupHashed] and
 // [SetTable.InsertHashed] instead of hashing the key again, as the
-// kernel program does.
+// kernel program does, and the [Entry] by pointer.
 //
 // Cilium's fragment map is an LRU hash; its model keeps it in an
 // [github.com/titanlb/titanlb/lru.Map], as the connection tables of every

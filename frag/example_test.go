@@ -70,8 +70,9 @@ func ExampleSetTable_LookupHashed() {
 	}
 	k := frag.MakeKey(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("192.0.2.10"), 17, 42)
 	h := frag.SetHash(k, seed)
-	t.InsertHashed(k, h, frag.Entry{Backend: 102}, 0)
-	e, ok := t.LookupHashed(k, h, time.Second)
+	t.InsertHashed(k, h, &frag.Entry{Backend: 102}, 0)
+	var e frag.Entry
+	ok := t.LookupHashed(k, h, time.Second, &e)
 	fmt.Println(ok, e.Backend, t.SetOf(k) == int(h%uint32(t.Sets())))
 	// Output: true 102 true
 }

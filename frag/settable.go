@@ -100,12 +100,21 @@ type setWay[K comparable] struct {
 
 // entry returns the way's entry.
 func (w *setWay[K]) entry() Entry {
-	return Entry{Backend: w.backend, SrcPort: w.srcPort, DstPort: w.dstPort, HasPorts: w.hasPorts, Created: w.created}
+	var e Entry
+	w.fill(&e)
+	return e
 }
 
-// put writes k and e into the way, which is used.
-func (w *setWay[K]) put(k K, e Entry) {
-	*w = setWay[K]{key: k, used: true, hasPorts: e.HasPorts, srcPort: e.SrcPort, dstPort: e.DstPort, backend: e.Backend, created: e.Created}
+// fill writes the way's entry into *e, field by field (see
+// [SetTable.LookupHashed] on why not as a whole).
+func (w *setWay[K]) fill(e *Entry) {
+	e.Backend, e.SrcPort, e.DstPort, e.HasPorts, e.Created = w.backend, w.srcPort, w.dstPort, w.hasPorts, w.created
+}
+
+// put writes k and *e into the way, which is used.
+func (w *setWay[K]) put(k K, e *Entry) {
+	w.key, w.used, w.hasPorts = k, true, e.HasPorts
+	w.srcPort, w.dstPort, w.backend, w.created = e.SrcPort, e.DstPort, e.Backend, e.Created
 }
 
 // set is Ways entries and the cursor: the way next%Ways takes the next new
@@ -136,14 +145,14 @@ func find6(s *set[key6], k key6) *setWay[key6] {
 	return nil
 }
 
-// take writes k and e into the way at the set's cursor, which advances,
-// and returns what the way held: its entry, if it was used.
-func (s *set[K]) take(k K, e Entry) (old Entry, used bool) {
+// take writes k and *e into the way at the set's cursor, which advances,
+// and returns when the entry the way held was created, if it was used.
+func (s *set[K]) take(k K, e *Entry) (created time.Duration, used bool) {
 	w := &s.ways[s.next%Ways]
 	s.next++
-	old, used = w.entry(), w.used
+	created, used = w.created, w.used
 	w.put(k, e)
-	return old, used
+	return created, used
 }
 
 // SetTable is a fragment table laid out as the kernel program keeps it: a
@@ -223,7 +232,7 @@ func SetCount(capacity int) int { return max(1, (capacity+Ways-1)/Ways) }
 
 // SetOf returns the index of k's set in its family's array: [SetHash]
 // modulo the number of sets.
-func (t *SetTable) SetOf(k Key) int { return int(SetHash(k, t.seed) % t.nsets) }
+func (t *SetTable) SetOf(k Key) int { return int(t.sets4.Index(SetHash(k, t.seed))) }
 
 // SetHash is the hash of [SetTable.SetOf]: MurmurHash3 (x86, 32-bit) of the
 // host pair, the source then destination address bytes (read as
@@ -265,53 +274,67 @@ func setHash(s0, s1, d0, d1, meta uint64, seed uint32) uint32 {
 // timeout is a miss, counted as an expiry; it stays in its way until an
 // insert reuses it.
 func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
-	return t.LookupHashed(k, SetHash(k, t.seed), now)
+	var e Entry
+	ok := t.LookupHashed(k, SetHash(k, t.seed), now, &e)
+	return e, ok
 }
 
-// LookupHashed is [SetTable.Lookup] for a caller that has k's set hash
-// already, h = [SetHash](k, seed) with the table's seed: one that mixed
-// the host pair's rounds for its own hashes, as a balancer does (the
-// kernel program computes them once per packet). h picks the set, so
-// another h looks in another set, where only InsertHashed with that h
-// puts k.
-func (t *SetTable) LookupHashed(k Key, h uint32, now time.Duration) (Entry, bool) {
-	var e Entry
-	found := false
-	if i := h % t.nsets; k.meta&metaV6 != 0 {
+// LookupHashed is [SetTable.Lookup] for a per-packet caller: one that has
+// k's set hash already, h = [SetHash](k, seed) with the table's seed (it
+// mixed the host pair's rounds for its own hashes, as a balancer does and
+// the kernel program computes them once per packet), and an Entry to
+// fill. When the entry is live it writes it into *e and reports true;
+// otherwise *e is left as it was. h picks the set, so another h looks in
+// another set, where only InsertHashed with that h puts k.
+//
+// It fills *e instead of returning an Entry because Go returns a struct
+// of five fields through memory: the caller's copy of it, written field
+// by field and read back whole, stalls the CPU (docs/simulation.md).
+func (t *SetTable) LookupHashed(k Key, h uint32, now time.Duration, e *Entry) bool {
+	i := t.sets4.Index(h) // both families have nsets sets
+	if k.meta&metaV6 != 0 {
+		var w *setWay[key6]
 		if s := t.sets6.Get(i); s != nil {
-			if w := find6(s, mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)); w != nil {
-				e, found = w.entry(), true
-			}
+			w = find6(s, mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
 		}
-	} else if s := t.sets4.Get(i); s != nil {
-		if w := find4(s, mkKey4(k.src0, k.dst0, k.meta)); w != nil {
-			e, found = w.entry(), true
-		}
+		return live(t, w, now, e)
 	}
+	var w *setWay[key4]
+	if s := t.sets4.Get(i); s != nil {
+		w = find4(s, mkKey4(k.src0, k.dst0, k.meta))
+	}
+	return live(t, w, now, e)
+}
+
+// live counts a lookup that found w (nil: none) and writes w's entry into
+// *e if it is live at now.
+func live[K comparable](t *SetTable, w *setWay[K], now time.Duration, e *Entry) bool {
 	switch {
-	case !found:
-	case now-e.Created > t.timeout:
+	case w == nil:
+	case now-w.created > t.timeout:
 		t.stats.Expiries++
 	default:
 		t.stats.Hits++
-		return e, true
+		w.fill(e)
+		return true
 	}
 	t.stats.Misses++
-	return Entry{}, false
+	return false
 }
 
 // Insert writes e for k into k's set at time now, choosing the way as the
 // type's doc says, and reports whether a live entry of another key was
 // evicted.
 func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
-	return t.InsertHashed(k, SetHash(k, t.seed), e, now)
+	return t.InsertHashed(k, SetHash(k, t.seed), &e, now)
 }
 
 // InsertHashed is [SetTable.Insert] with k's set hash h, as
-// [SetTable.LookupHashed] takes it.
-func (t *SetTable) InsertHashed(k Key, h uint32, e Entry, now time.Duration) (evicted bool) {
-	i := h % t.nsets
-	var old Entry
+// [SetTable.LookupHashed] takes it, and the entry by pointer (read, not
+// kept), for the reason LookupHashed gives.
+func (t *SetTable) InsertHashed(k Key, h uint32, e *Entry, now time.Duration) (evicted bool) {
+	i := t.sets4.Index(h)
+	var created time.Duration
 	var used bool
 	if k.meta&metaV6 != 0 {
 		k6 := mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)
@@ -321,7 +344,7 @@ func (t *SetTable) InsertHashed(k Key, h uint32, e Entry, now time.Duration) (ev
 			t.stats.Updates++
 			return false
 		}
-		old, used = s.take(k6, e)
+		created, used = s.take(k6, e)
 	} else {
 		k4 := mkKey4(k.src0, k.dst0, k.meta)
 		s := t.sets4.Ref(i)
@@ -330,13 +353,13 @@ func (t *SetTable) InsertHashed(k Key, h uint32, e Entry, now time.Duration) (ev
 			t.stats.Updates++
 			return false
 		}
-		old, used = s.take(k4, e)
+		created, used = s.take(k4, e)
 	}
 	t.stats.Inserts++
 	switch {
 	case !used:
 		t.n++
-	case now-old.Created <= t.timeout:
+	case now-created <= t.timeout:
 		t.stats.Evictions++
 		return true
 	}

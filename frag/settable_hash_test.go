@@ -86,10 +86,12 @@ func TestSetHashIsMurmur3IPv6(t *testing.T) {
 
 // TestHashedIsPlain checks that LookupHashed and InsertHashed with a key's
 // SetHash are Lookup and Insert: the same entries, evictions and counters,
-// for both families, in a table small enough to evict; and that another
-// hash looks in another set.
+// for both families, in a table small enough to evict; that a miss
+// leaves the caller's Entry as it was; and that another hash looks in
+// another set.
 func TestHashedIsPlain(t *testing.T) {
 	const seed = 7
+	untouched := frag.Entry{Backend: 1 << 31, SrcPort: 7, HasPorts: true, Created: -1}
 	opts := frag.SetOptions{Capacity: 64, Timeout: 50, Seed: seed}
 	plain, err := frag.NewSetTable(opts)
 	if err != nil {
@@ -106,14 +108,15 @@ func TestHashedIsPlain(t *testing.T) {
 		h, now := frag.SetHash(k, seed), time.Duration(i)
 		if r.IntN(3) == 0 {
 			e := frag.Entry{Backend: uint32(i), Created: now}
-			if a, b := plain.Insert(k, e, now), hashed.InsertHashed(k, h, e, now); a != b {
+			if a, b := plain.Insert(k, e, now), hashed.InsertHashed(k, h, &e, now); a != b {
 				t.Fatalf("op %d: Insert(%v) evicted %v, InsertHashed %v", i, k, a, b)
 			}
 			continue
 		}
 		e1, ok1 := plain.Lookup(k, now)
-		e2, ok2 := hashed.LookupHashed(k, h, now)
-		if e1 != e2 || ok1 != ok2 {
+		e2 := untouched // a miss leaves it so
+		ok2 := hashed.LookupHashed(k, h, now, &e2)
+		if ok1 != ok2 || ok1 && e1 != e2 || !ok1 && e2 != untouched {
 			t.Fatalf("op %d: Lookup(%v) %+v %v, LookupHashed %+v %v", i, k, e1, ok1, e2, ok2)
 		}
 	}
@@ -122,8 +125,8 @@ func TestHashedIsPlain(t *testing.T) {
 	}
 	k := frag.MakeKey(netip.MustParseAddr("10.9.9.9"), netip.MustParseAddr("192.0.2.1"), 6, 1)
 	h := frag.SetHash(k, seed)
-	hashed.InsertHashed(k, h, frag.Entry{Backend: 1, Created: 20_000}, 20_000)
-	if _, ok := hashed.LookupHashed(k, h+1, 20_000); ok {
+	hashed.InsertHashed(k, h, &frag.Entry{Backend: 1, Created: 20_000}, 20_000)
+	if ok := hashed.LookupHashed(k, h+1, 20_000, new(frag.Entry)); ok {
 		t.Error("LookupHashed found a key with the hash of the next set")
 	}
 	if e, ok := hashed.Lookup(k, 20_000); !ok || e.Backend != 1 {

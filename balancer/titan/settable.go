@@ -55,7 +55,6 @@ type clockSet[K comparable] struct {
 // for on every run).
 type clockTable[K comparable] struct {
 	sets  sparse.Array[clockSet[K]]
-	nsets uint32
 	n     int
 	stats lru.Stats
 }
@@ -64,13 +63,13 @@ type clockTable[K comparable] struct {
 // whole sets ([frag.SetCount] sets).
 func newClockTable[K comparable](capacity int) *clockTable[K] {
 	n := frag.SetCount(capacity)
-	return &clockTable[K]{sets: sparse.Make[clockSet[K]](n), nsets: uint32(n)}
+	return &clockTable[K]{sets: sparse.Make[clockSet[K]](n)}
 }
 
 // get returns the value of k, whose hash is h, and marks its way
 // referenced.
 func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
-	if s := t.sets.Get(h % t.nsets); s != nil {
+	if s := t.sets.Get(t.sets.Index(h)); s != nil {
 		for i := range s.ways {
 			if w := &s.ways[i]; s.used&(1<<i) != 0 && w.key == k {
 				s.ref |= 1 << i
@@ -86,7 +85,7 @@ func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
 // put writes id for k, whose hash is h, as the type's doc says, and
 // reports whether an entry of another key was evicted.
 func (t *clockTable[K]) put(k K, h uint32, id balancer.BackendID) (evicted bool) {
-	s := t.sets.Ref(h % t.nsets)
+	s := t.sets.Ref(t.sets.Index(h))
 	for i := range s.ways {
 		if w := &s.ways[i]; s.used&(1<<i) != 0 && w.key == k {
 			w.id = id
@@ -129,4 +128,4 @@ func (t *clockTable[K]) insert(k K, h uint32, id balancer.BackendID) bool {
 func (t *clockTable[K]) Len() int { return t.n }
 
 // Cap returns the capacity: the number of sets times [ways].
-func (t *clockTable[K]) Cap() int { return int(t.nsets) * ways }
+func (t *clockTable[K]) Cap() int { return t.sets.Len() * ways }

@@ -12,8 +12,8 @@ import (
 // whose ways are all referenced.
 func TestClockTable(t *testing.T) {
 	tb := newClockTable[int](8) // 2 sets of 4
-	if tb.Cap() != 8 || tb.nsets != 2 || tb.sets.Stored() != 0 {
-		t.Fatalf("capacity %d, %d sets, %d stored; want 8, 2, none yet", tb.Cap(), tb.nsets, tb.sets.Stored())
+	if tb.Cap() != 8 || tb.sets.Len() != 2 || tb.sets.Stored() != 0 {
+		t.Fatalf("capacity %d, %d sets, %d stored; want 8, 2, none yet", tb.Cap(), tb.sets.Len(), tb.sets.Stored())
 	}
 	if empty := newClockTable[int](8); func() bool { _, ok := empty.get(1, 0); return ok }() || empty.sets.Stored() != 0 || empty.stats.Misses != 1 {
 		t.Fatalf("a lookup in an empty table found its key, allocated the sets or counted no miss: %+v", empty.stats)
@@ -26,7 +26,7 @@ func TestClockTable(t *testing.T) {
 		}
 	}
 	has := func(k int) bool {
-		s := tb.sets.Get(h % tb.nsets)
+		s := tb.sets.Get(tb.sets.Index(h))
 		for i, w := range s.ways {
 			if s.used&(1<<i) != 0 && w.key == k {
 				return true
@@ -75,8 +75,8 @@ func TestClockTable(t *testing.T) {
 	for _, k := range []int{3, 6, 7, 8} {
 		tb.get(k, h)
 	}
-	hand := tb.sets.Get(h%tb.nsets).next % ways
-	victim := tb.sets.Get(h % tb.nsets).ways[(hand+ways-1)%ways].key
+	hand := tb.sets.Get(tb.sets.Index(h)).next % ways
+	victim := tb.sets.Get(tb.sets.Index(h)).ways[(hand+ways-1)%ways].key
 	put(9, true)
 	if has(victim) || !has(9) {
 		t.Fatalf("all referenced: 9 did not take the fourth way from the hand (key %d)", victim)

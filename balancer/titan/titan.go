@@ -411,8 +411,8 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	}
 	m.Charge(cost.OpHash)      // the set index
 	m.Charge(cost.OpArrayRead) // fragment table: the key's set
-	fe, hit := b.frags.LookupHashed(fk, fh, now)
-	if hit {
+	var fe frag.Entry
+	if b.frags.LookupHashed(fk, fh, now, &fe) {
 		id := balancer.BackendID(fe.Backend)
 		var usable bool
 		switch {
@@ -439,7 +439,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 					// An orphan created the entry: record the ports,
 					// a store into the set already read (uncharged).
 					fe.SrcPort, fe.DstPort, fe.HasPorts = sp, dp, true
-					b.frags.InsertHashed(fk, fh, fe, now)
+					b.frags.InsertHashed(fk, fh, &fe, now)
 				case fe.SrcPort != sp || fe.DstPort != dp:
 					b.counters.dropConflict++
 					return balancer.Decision{Action: balancer.Drop, Reason: ReasonConflictingFirstFragment}
@@ -476,7 +476,7 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 	if ok {
 		ne.Backend = uint32(id)
 		// A store into the set already read: no map update (uncharged).
-		b.frags.InsertHashed(fk, fh, ne, now)
+		b.frags.InsertHashed(fk, fh, &ne, now)
 	}
 	return b.forward(m, id, ok)
 }

@@ -33,6 +33,7 @@ type Array[S any] struct {
 	chunks [][]S // the written elements, chunkLen to a chunk, in the order of their first write
 	stored uint32
 	n      uint32
+	pow2   bool // n is a power of two: Index masks
 }
 
 // chunkShift is log2 of the number of elements of a chunk.
@@ -44,7 +45,18 @@ const chunkMask = 1<<chunkShift - 1
 // Make returns an Array of n elements, none written. It allocates
 // nothing until the first [Array.Ref]. n must be between 0 and 1<<31.
 func Make[S any](n int) Array[S] {
-	return Array[S]{n: uint32(n)}
+	return Array[S]{n: uint32(n), pow2: n > 0 && n&(n-1) == 0}
+}
+
+// Index returns h modulo Len: the element a hash picks, as the kernel
+// program's set_of picks a set. Like set_of it masks when Len is a power
+// of two (the tables' default sizes are), which is a division's result
+// in a cycle instead of tens. Len must not be 0.
+func (a *Array[S]) Index(h uint32) uint32 {
+	if a.pow2 {
+		return h & (a.n - 1)
+	}
+	return h % a.n
 }
 
 // Len returns the array's length.

@@ -61,6 +61,19 @@ func TestPointersStay(t *testing.T) {
 	}
 }
 
+// TestIndex checks that Index is h modulo Len, for lengths that are
+// powers of two (masked) and lengths that are not.
+func TestIndex(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4096, 4097, 32768, 65537, 1 << 20} {
+		a := Make[byte](n)
+		for _, h := range []uint32{0, 1, 4095, 4096, 4097, 65536, 0x9e3779b9, ^uint32(0)} {
+			if got, want := a.Index(h), h%uint32(n); got != want {
+				t.Errorf("Len %d: Index(%#x) = %d, want %d", n, h, got, want)
+			}
+		}
+	}
+}
+
 // TestNoAllocs: Get never allocates; Ref of a stored element does not.
 func TestNoAllocs(t *testing.T) {
 	a := Make[[4]uint64](1 << 16)
