@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/cost"
@@ -73,6 +74,7 @@ type runner struct {
 	sc        *Scenario
 	lb        balancer.Balancer // node 0's first balancer: Result.Balancer
 	model     cost.Model
+	nsPerSTU  float64 // model.NsPerSTU, 0 read as 1: start's price-to-time rate
 	sched     Scheduler
 	hDone     HandlerID
 	hControl  HandlerID
@@ -120,6 +122,7 @@ func newRunner(sc *Scenario, lb balancer.Balancer, newLB func() (balancer.Balanc
 		sc:        sc,
 		lb:        lb,
 		model:     sc.costModel(),
+		nsPerSTU:  cmp.Or(sc.costModel().NsPerSTU, 1),
 		dur:       sc.duration(),
 		reasmOpts: sc.reassembly(),
 		end:       sc.duration(),
@@ -354,7 +357,9 @@ func (r *runner) start(c int) {
 		r.costHist.add(uint64(stu))
 		r.processed++
 	}
-	d := r.model.Duration(stu)
+	// r.model.Duration(stu), but a call on the field copies the whole
+	// model (a value receiver) for every packet.
+	d := time.Duration(float64(stu)*r.nsPerSTU + 0.5)
 	cp.busyTime += d
 	r.sched.post(r.sched.Now()+d, r.hDone, uint32(c))
 }
