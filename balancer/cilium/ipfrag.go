@@ -7,8 +7,8 @@ import (
 
 // l4Ports models ipv4_handle_fragmentation and ipv6_handle_fragmentation
 // (the family's fragment map): a non-first fragment reads its ports from
-// the map (dropped when absent); a first fragment writes them. It fills
-// t's ports. An IPv6 atomic fragment is no fragment (ipfrag_encode_ipv6:
+// the map (dropped when absent) into t; a first fragment writes its own
+// (t's). An IPv6 atomic fragment is no fragment (ipfrag_encode_ipv6:
 // frag_off & 0xfff9 is 0): it is not tracked.
 //
 // The program runs it twice per packet. With again set (the second time,
@@ -16,7 +16,7 @@ import (
 // the first time did but leaves the map alone: the entry is the one the
 // first time read or wrote, already the most recently used, so reading or
 // writing it again would change nothing.
-func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p, t *balancer.Packet, again bool) (balancer.Decision, bool) {
+func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p *balancer.Packet, t *ports, again bool) (balancer.Decision, bool) {
 	if !p.IsFragment() {
 		return balancer.Decision{}, true
 	}
@@ -38,11 +38,11 @@ func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter,
 			return drop(ReasonFragNotFound), false
 		}
 		b.stats.FragHits++
-		t.SrcPort, t.DstPort = v.sport, v.dport
+		*t = v
 		return balancer.Decision{}, true
 	}
 	m.Charge(cost.OpMapWrite) // map_update_elem(cilium_ipv{4,6}_frag_datagrams, BPF_ANY)
 	b.stats.FragWrites++
-	f.frag.Put(k, ports{p.SrcPort, p.DstPort})
+	f.frag.Put(k, *t)
 	return balancer.Decision{}, true
 }

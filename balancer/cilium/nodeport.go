@@ -81,16 +81,18 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	if p.Proto != balancer.ProtoTCP && p.Proto != balancer.ProtoUDP {
 		return balancer.Decision{Action: balancer.Pass}
 	}
-	tuple := *p
+	// The tuple is p's addresses and protocol with pt's ports: p's, or a
+	// non-first fragment's from the fragment map.
+	pt := ports{p.SrcPort, p.DstPort}
 	// ipv{4,6}_load_l4_ports -> ipv{4,6}_handle_fragmentation (1st time).
-	if d, ok := l4Ports(b, f, m, p, &tuple, false); !ok {
+	if d, ok := l4Ports(b, f, m, p, &pt, false); !ok {
 		return d
 	}
 	// lb{4,6}_lookup_service on cilium_lb{4,6}_services_v2 with the
 	// ports, recovered from the fragment map for a non-first fragment
 	// (then the wildcard entry, which the model never holds).
 	m.Charge(cost.OpMapRead)
-	svc, ok := b.lookupService(p.Dst, tuple.DstPort, p.Proto)
+	svc, ok := b.lookupService(p.Dst, pt.dport, p.Proto)
 	if !ok {
 		m.Charge(cost.OpMapRead)
 		return balancer.Decision{Action: balancer.Pass}
@@ -102,7 +104,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	}
 	// lb{4,6}_local: ct_lazy_lookup{4,6}(CT_SERVICE, SCOPE_REVERSE).
 	frag := p.IsFragment()
-	svcKey := f.tuple(tuple.Src, tuple.Dst, tuple.SrcPort, tuple.DstPort, tuple.Proto, tupleService)
+	svcKey := f.tuple(p.Src, p.Dst, pt.sport, pt.dport, p.Proto, tupleService)
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
@@ -117,7 +119,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		var present bool
 		be, present = b.backend.Get(id)
 		if !(present && active(svc, id, be)) && (!present || syn) {
-			nid, nbe, ok := b.selectBackend(m, svc, &tuple)
+			nid, nbe, ok := b.selectBackend(m, svc, p, pt)
 			if !ok {
 				return drop(ReasonNoBackend)
 			}
@@ -131,7 +133,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		if svc == nil || svc.Ring.Table == nil { // svc->count == 0
 			return drop(ReasonNoBackend)
 		}
-		nid, nbe, ok := b.selectBackend(m, svc, &tuple)
+		nid, nbe, ok := b.selectBackend(m, svc, p, pt)
 		if !ok {
 			return drop(ReasonNoBackend)
 		}
@@ -148,9 +150,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		return b.dsr(m, id)
 	}
 	// SNAT: ct_lazy_lookup{4,6}(CT_EGRESS, SCOPE_BIDIR): reverse, then forward.
-	post := tuple
-	post.Dst = be.addr
-	egKey := f.tuple(post.Src, post.Dst, post.SrcPort, post.DstPort, post.Proto, tupleEgress)
+	egKey := f.tuple(p.Src, be.addr, pt.sport, pt.dport, p.Proto, tupleEgress) // after DNAT
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	m.Charge(cost.OpMapRead)
@@ -176,10 +176,10 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	// tail_nodeport_nat_egress_ipv{4,6} -> snat_v{4,6}_nat.
 	m.Charge(cost.OpTailCall)
 	// ipv{4,6}_load_l4_ports -> ipv{4,6}_handle_fragmentation (2nd time).
-	if d, ok := l4Ports(b, f, m, p, &tuple, true); !ok {
+	if d, ok := l4Ports(b, f, m, p, &pt, true); !ok {
 		return d
 	}
-	if d, ok := snat(b, f, m, &post, egKey, eg); !ok {
+	if d, ok := snat(b, f, m, be.addr, pt, p.Proto, egKey, eg); !ok {
 		return d
 	}
 	m.Charge(cost.OpRewrite) // snat_v{4,6}_rewrite_headers
@@ -198,15 +198,17 @@ func (b *Balancer) ctMetrics(m *cost.Meter, frag bool) {
 // selectBackend is lb{4,6}_select_backend_id_maglev +
 // lb{4,6}_lookup_backend on service svc: the outer HASH_OF_MAPS (keyed
 // by the service's rev_nat_index) and inner ARRAY lookups, the tuple
-// hash, the backend (its ID and entry).
-func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, t *balancer.Packet) (balancer.BackendID, backendEntry, bool) {
+// hash, the backend (its ID and entry). The tuple is p's with pt's ports.
+func (b *Balancer) selectBackend(m *cost.Meter, svc *balancer.ServiceEntry, p *balancer.Packet, pt ports) (balancer.BackendID, backendEntry, bool) {
 	m.Charge(cost.OpMapRead) // cilium_lb{4,6}_maglev (outer)
 	m.Charge(cost.OpMapRead) // inner LUT array
 	m.Charge(cost.OpHash)
 	var id balancer.BackendID
 	ok := false
 	if svc != nil {
-		id, ok = svc.Pick(balancer.Hash5(t, b.cfg.Seed))
+		t := *p
+		t.SrcPort, t.DstPort = pt.sport, pt.dport
+		id, ok = svc.Pick(balancer.Hash5(&t, b.cfg.Seed))
 	}
 	m.Charge(cost.OpMapRead) // lb{4,6}_lookup_backend
 	if !ok {

@@ -16,12 +16,13 @@ var (
 )
 
 // snat models snat_v4_nat_handle_mapping and snat_v4_new_mapping (their
-// snat_v6 twins on the IPv6 family's NAT map) for the post-DNAT tuple t:
-// client -> backend, whose CT_EGRESS key is eg (the forward SNAT tuple is
+// snat_v6 twins on the IPv6 family's NAT map) for the post-DNAT tuple:
+// client -> backend dst, with ports t and protocol proto, whose CT_EGRESS
+// key is eg (the forward SNAT tuple is
 // the same with other flags). egv is that CT_EGRESS entry when the
 // lookup found it (nil when it was created): its next handle leads to the
 // forward entry, and learns it.
-func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, t *balancer.Packet, eg T, egv *ctEntry) (balancer.Decision, bool) {
+func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, dst netip.Addr, t ports, proto uint8, eg T, egv *ctEntry) (balancer.Decision, bool) {
 	fwd := f.retag(eg, tupleOut)
 	m.Charge(cost.OpMapRead) // __snat_lookup(tuple)
 	var hint lru.Handle
@@ -34,10 +35,10 @@ func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, t 
 		}
 		// Check the reverse entry; restore it when it was evicted.
 		m.Charge(cost.OpMapRead)
-		rk := f.rev(t.Dst, t.DstPort, e.port, t.Proto)
+		rk := f.rev(dst, t.dport, e.port, proto)
 		if r, h := f.nat.RefAt(rk, e.next); r == nil {
 			m.Charge(cost.OpMapWrite)
-			f.nat.Put(rk, natEntry{port: t.SrcPort})
+			f.nat.Put(rk, natEntry{port: t.sport})
 		} else {
 			e.next = h
 		}
@@ -46,15 +47,15 @@ func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, t 
 	// snat_v4_new_mapping: __snat_try_keep_port, then up to
 	// SNAT_COLLISION_RETRIES attempts to create the reverse entry
 	// (BPF_NOEXIST), then the retries histogram and the forward entry.
-	port := t.SrcPort
+	port := t.sport
 	if port < NATPortMin {
 		port = b.clampPort(uint16(b.random()))
 	}
 	for retry := 0; retry < SNATCollisionRetries; retry++ {
-		rk := f.rev(t.Dst, t.DstPort, port, t.Proto)
+		rk := f.rev(dst, t.dport, port, proto)
 		m.Charge(cost.OpMapWrite)
 		if _, taken := f.nat.Peek(rk); !taken { // BPF_NOEXIST: fails on a present key without touching it
-			f.nat.Put(rk, natEntry{port: t.SrcPort})
+			f.nat.Put(rk, natEntry{port: t.sport})
 			m.Charge(cost.OpMapRead) // cilium_snat_v{4,6}_alloc_retries
 			m.Charge(cost.OpMapWrite)
 			f.nat.Put(fwd, natEntry{port: port})
