@@ -109,13 +109,10 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		return balancer.Decision{Action: balancer.Drop, Reason: ReasonKernel}
 	}
 	if m != nil {
-		charge(m, cost.OpHash, b.before.OpHash-prev.OpHash)
-		charge(m, cost.OpMapRead, b.before.OpMapRead-prev.OpMapRead)
-		charge(m, cost.OpMapWrite, b.before.OpMapWrite-prev.OpMapWrite)
-		charge(m, cost.OpEncap, b.before.OpEncap-prev.OpEncap)
-		charge(m, cost.OpArrayRead, b.before.OpArrayRead-prev.OpArrayRead)
-		charge(m, cost.OpStore, b.before.OpStore-prev.OpStore)
-		charge(m, cost.OpRingRead, b.before.OpRingRead-prev.OpRingRead)
+		now, was := b.before.Ops(), prev.Ops()
+		for op := range cost.NumOps {
+			charge(m, op, now[op]-was[op])
+		}
 	}
 	switch res.Action {
 	case balancer.Forward:

@@ -7,7 +7,6 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
-	"github.com/titanlb/titanlb/cost"
 	"github.com/titanlb/titanlb/internal/kbench"
 	"github.com/titanlb/titanlb/internal/testutil"
 )
@@ -29,8 +28,7 @@ func (t benchTarget) Counters() (kbench.Counters, error) {
 	s, err := t.p.Stats()
 	var c kbench.Counters
 	c.Packets = s.Packets
-	c.Ops[cost.OpHash], c.Ops[cost.OpMapRead], c.Ops[cost.OpMapWrite], c.Ops[cost.OpEncap] = s.OpHash, s.OpMapRead, s.OpMapWrite, s.OpEncap
-	c.Ops[cost.OpArrayRead], c.Ops[cost.OpStore], c.Ops[cost.OpRingRead] = s.OpArrayRead, s.OpStore, s.OpRingRead
+	c.Ops = s.Ops()
 	return c, err
 }
 

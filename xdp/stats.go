@@ -6,6 +6,7 @@ import (
 
 	"github.com/titanlb/titanlb/balancer"
 	"github.com/titanlb/titanlb/balancer/titan"
+	"github.com/titanlb/titanlb/cost"
 )
 
 // Stats are the program's counters summed over CPUs. Each packet counts in
@@ -78,6 +79,16 @@ type Stats struct {
 	OpArrayRead uint64 // ARRAY lookups: the per-packet stats, the sets, the backends, the credit
 	OpStore     uint64 // new entries stored into a connection or hint set (other stores through a looked-up value are not counted)
 	OpRingRead  uint64 // ARRAY lookups of a ring slot, at the flow's hash
+}
+
+// Ops returns the Op* counters indexed by [cost.Op], as a [cost.Meter]
+// counts them: the one mapping from the program's counters to the cost
+// model's operations. The operations the program does not perform are 0.
+func (s Stats) Ops() [cost.NumOps]uint64 {
+	var o [cost.NumOps]uint64
+	o[cost.OpHash], o[cost.OpMapRead], o[cost.OpMapWrite], o[cost.OpEncap] = s.OpHash, s.OpMapRead, s.OpMapWrite, s.OpEncap
+	o[cost.OpArrayRead], o[cost.OpStore], o[cost.OpRingRead] = s.OpArrayRead, s.OpStore, s.OpRingRead
+	return o
 }
 
 // Drops returns the sum of the Drop* counters.
