@@ -283,8 +283,8 @@ func (t *SetTable) Lookup(k Key, now time.Duration) (Entry, bool) {
 // k's set hash already, h = [SetHash](k, seed) with the table's seed (it
 // mixed the host pair's rounds for its own hashes, as a balancer does and
 // the kernel program computes them once per packet), and an Entry to
-// fill. When the entry is live it writes it into *e and reports true;
-// otherwise *e is left as it was. h picks the set, so another h looks in
+// fill. When the entry is live it writes it into *e (unless e is nil)
+// and reports true; otherwise *e is left as it was. h picks the set, so another h looks in
 // another set, where only InsertHashed with that h puts k.
 //
 // It fills *e instead of returning an Entry because Go returns a struct
@@ -315,7 +315,9 @@ func live[K comparable](t *SetTable, w *setWay[K], now time.Duration, e *Entry) 
 		t.stats.Expiries++
 	default:
 		t.stats.Hits++
-		w.fill(e)
+		if e != nil {
+			w.fill(e)
+		}
 		return true
 	}
 	t.stats.Misses++
@@ -331,8 +333,12 @@ func (t *SetTable) Insert(k Key, e Entry, now time.Duration) (evicted bool) {
 
 // InsertHashed is [SetTable.Insert] with k's set hash h, as
 // [SetTable.LookupHashed] takes it, and the entry by pointer (read, not
-// kept), for the reason LookupHashed gives.
+// kept), for the reason LookupHashed gives. A nil e inserts the zero
+// Entry.
 func (t *SetTable) InsertHashed(k Key, h uint32, e *Entry, now time.Duration) (evicted bool) {
+	if e == nil {
+		e = new(Entry)
+	}
 	i := t.sets4.Index(h)
 	var created time.Duration
 	var used bool

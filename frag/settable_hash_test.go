@@ -132,4 +132,12 @@ func TestHashedIsPlain(t *testing.T) {
 	if e, ok := hashed.Lookup(k, 20_000); !ok || e.Backend != 1 {
 		t.Errorf("Lookup after InsertHashed: %+v %v, want backend 1", e, ok)
 	}
+	// A nil Entry: looked up, it only reports; inserted, it is the zero one.
+	if !hashed.LookupHashed(k, h, 20_000, nil) {
+		t.Error("LookupHashed(nil) did not find the entry")
+	}
+	hashed.InsertHashed(k, h, nil, 20_000)
+	if e, ok := hashed.Lookup(k, 10); !ok || e != (frag.Entry{}) { // Created 0: live until 50
+		t.Errorf("after InsertHashed(nil): %+v %v, want the zero entry", e, ok)
+	}
 }
