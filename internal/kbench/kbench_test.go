@@ -68,8 +68,8 @@ func TestFitModel(t *testing.T) {
 	katran := []kbench.Path{
 		{Name: "katran-established-tcp", Ops: kbench.Ops{ArrayRead: 8, MapRead: 1, LRURead: 1, Encap: 1}.Vector()},
 		{Name: "katran-established-udp", Ops: kbench.Ops{ArrayRead: 8, MapRead: 1, LRURead: 1, Clock: 1, Encap: 1}.Vector()},
-		{Name: "katran-new-flow", Ops: kbench.Ops{Hash: 1, ArrayRead: 11, Ring: 1, MapRead: 1, LRUInsert: 1, Clock: 1, Encap: 1}.Vector()},
-		{Name: "katran-flood", Ops: kbench.Ops{Hash: 1, ArrayRead: 11, Ring: 1, MapRead: 1, Clock: 1, Encap: 1}.Vector()},
+		{Name: "katran-new-flow", Ops: kbench.Ops{Hash: 1, ArrayRead: 11, RingRead: 1, MapRead: 1, LRUInsert: 1, Clock: 1, Encap: 1}.Vector()},
+		{Name: "katran-flood", Ops: kbench.Ops{Hash: 1, ArrayRead: 11, RingRead: 1, MapRead: 1, Clock: 1, Encap: 1}.Vector()},
 	}
 	measure := func(hashDelta time.Duration) []kbench.Measurement {
 		var ms []kbench.Measurement

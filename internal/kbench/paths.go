@@ -46,7 +46,7 @@ func (p Path) STU(m cost.Model) cost.STU {
 
 // Ops counts the operations of a path by kind.
 type Ops struct {
-	Hash, ArrayRead, MapRead, LRURead, LRUInsert, Store, Clock, Encap, Ring uint64
+	Hash, ArrayRead, MapRead, LRURead, LRUInsert, Store, Clock, Encap, RingRead uint64
 }
 
 // Vector returns o indexed by cost.Op.
@@ -54,7 +54,7 @@ func (o Ops) Vector() [cost.NumOps]uint64 {
 	var v [cost.NumOps]uint64
 	v[cost.OpHash], v[cost.OpArrayRead], v[cost.OpMapRead], v[cost.OpLRURead] = o.Hash, o.ArrayRead, o.MapRead, o.LRURead
 	v[cost.OpLRUInsert], v[cost.OpStore], v[cost.OpClock], v[cost.OpEncap] = o.LRUInsert, o.Store, o.Clock, o.Encap
-	v[cost.OpRingRead] = o.Ring
+	v[cost.OpRingRead] = o.RingRead
 	return v
 }
 
@@ -79,7 +79,7 @@ func Paths() []Path {
 		// (earned); flow and host-pair set hashes; the conn and hint
 		// entries stored into their sets, each at a random place in its
 		// table (a new source every packet).
-		{Name: "new-flow-tcp", Vary: VaryFlow, Ops: Ops{Hash: 2, ArrayRead: 5, Ring: 1, Store: 2, Encap: 1}.Vector(), Packet: tcp, Payload: 100},
+		{Name: "new-flow-tcp", Vary: VaryFlow, Ops: Ops{Hash: 2, ArrayRead: 5, RingRead: 1, Store: 2, Encap: 1}.Vector(), Packet: tcp, Payload: 100},
 		// stats, frag set (miss), conn (hit), backend; set-index and
 		// flow hashes; the new fragment entry is a store into the set the
 		// lookup read, the one after the sender's previous datagram's
@@ -95,7 +95,7 @@ func Paths() []Path {
 		// priced as a new flow's, at a random place. (From a new source
 		// every call it measured 37-71 ns on the development machine,
 		// from one run to the next: too unsteady to fit.)
-		{Name: "stateless-tcp", Stateless: true, Ops: Ops{Hash: 1, ArrayRead: 2, Ring: 1, Encap: 1}.Vector(), Packet: tcp, Payload: 100,
+		{Name: "stateless-tcp", Stateless: true, Ops: Ops{Hash: 1, ArrayRead: 2, RingRead: 1, Encap: 1}.Vector(), Packet: tcp, Payload: 100,
 			Overcharged: "ring_read: the same slot every call, in cache"},
 		// stats; dropped.
 		{Name: "stateless-fragment", Stateless: true, Ops: Ops{ArrayRead: 1}.Vector(), Packet: nonFirst, Payload: 1480},
