@@ -74,7 +74,7 @@ type runner struct {
 	sc        *Scenario
 	lb        balancer.Balancer // node 0's first balancer: Result.Balancer
 	model     cost.Model
-	nsPerSTU  float64 // model.NsPerSTU, 0 read as 1: start's price-to-time rate
+	nsPerSTU  float64 // model.NsPerSTU, 0 read as 1: see serviceTime
 	sched     Scheduler
 	hDone     HandlerID
 	hControl  HandlerID
@@ -122,12 +122,12 @@ func newRunner(sc *Scenario, lb balancer.Balancer, newLB func() (balancer.Balanc
 		sc:        sc,
 		lb:        lb,
 		model:     sc.costModel(),
-		nsPerSTU:  cmp.Or(sc.costModel().NsPerSTU, 1),
 		dur:       sc.duration(),
 		reasmOpts: sc.reassembly(),
 		end:       sc.duration(),
 		nodes:     []lbNode{{lb: lb, up: true}},
 	}
+	r.nsPerSTU = cmp.Or(r.model.NsPerSTU, 1)
 	r.hDone = r.sched.Handle(r.done)
 	r.hControl = r.sched.Handle(r.control)
 
@@ -357,11 +357,17 @@ func (r *runner) start(c int) {
 		r.costHist.add(uint64(stu))
 		r.processed++
 	}
-	// r.model.Duration(stu), but a call on the field copies the whole
-	// model (a value receiver) for every packet.
-	d := time.Duration(float64(stu)*r.nsPerSTU + 0.5)
+	d := r.serviceTime(stu)
 	cp.busyTime += d
 	r.sched.post(r.sched.Now()+d, r.hDone, uint32(c))
+}
+
+// serviceTime is r.model.Duration(s), the simulated time a packet of
+// price s takes. Calling the method on the field would copy the whole
+// model (a value receiver) for every packet; TestServiceTime checks that
+// the two agree.
+func (r *runner) serviceTime(s cost.STU) time.Duration {
+	return time.Duration(float64(s)*r.nsPerSTU + 0.5)
 }
 
 // done ends CPU c's service: the decided packet leaves the node, and the
