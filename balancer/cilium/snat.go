@@ -18,10 +18,9 @@ var (
 // snat models snat_v4_nat_handle_mapping and snat_v4_new_mapping (their
 // snat_v6 twins on the IPv6 family's NAT map) for the post-DNAT tuple:
 // client -> backend dst, with ports t and protocol proto, whose CT_EGRESS
-// key is eg (the forward SNAT tuple is
-// the same with other flags). egv is that CT_EGRESS entry when the
-// lookup found it (nil when it was created): its next handle leads to the
-// forward entry, and learns it.
+// key is eg (the forward SNAT tuple is the same with other flags). egv is
+// that CT_EGRESS entry when the lookup found it (nil when it was
+// created): its next handle leads to the forward entry, and learns it.
 func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, dst netip.Addr, t ports, proto uint8, eg T, egv *ctEntry) (balancer.Decision, bool) {
 	fwd := f.retag(eg, tupleOut)
 	m.Charge(cost.OpMapRead) // __snat_lookup(tuple)
