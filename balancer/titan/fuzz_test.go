@@ -73,9 +73,9 @@ func fuzzServices(bs []balancer.Backend) []balancer.Service {
 // (no hidden state, no randomness), while no backend changes and no
 // entry is evicted or re-picked (its backend out of the fragment's pool)
 // every forwarded fragment that finds its datagram's entry goes to the
-// backend the entry's writer chose, and the orphan
-// credit stays within its bound. The first argument picks the orphan
-// policy and the admission policy.
+// backend the entry's writer chose, and the orphan credit stays within
+// its bound. The first argument picks the orphan policy and the
+// admission policy.
 func FuzzTables(f *testing.F) {
 	f.Add(uint8(0), []byte{0, 1, 0x10, 40, 0, 1, 0, 1, 0x08, 40, 0, 1, 0, 1, 0x0c, 10, 0, 1})
 	f.Add(uint8(1), []byte{2, 1, 0x08, 40, 0, 1, 2, 3, 0x10, 40, 2, 1, 0xff, 1, 0, 0, 0, 0, 2, 1, 0x0c, 9, 0, 1})
