@@ -145,28 +145,11 @@ func Calibrate(o CalibrateOptions, load Loader) (Calibration, error) {
 		}
 	}
 	c.Wrapper, c.WrapperRounds = Median(wrapper), wrapper
-	def := cost.Default()
-	var totalNet time.Duration
-	var totalSTU cost.STU
 	for i, path := range paths {
-		m := Measurement{Path: path, Gross: Median(gross[i]), Net: Median(net[i]), Wrappers: wrappers[i],
-			Low: slices.Min(net[i]), High: slices.Max(net[i]), STU: path.STU(def), Rounds: gross[i]}
-		if m.STU > 0 {
-			m.NsPerSTU = float64(m.Net) / float64(m.STU)
-		}
-		totalNet += m.Net
-		totalSTU += m.STU
-		c.Measurements = append(c.Measurements, m)
+		c.Measurements = append(c.Measurements, Measurement{Path: path, Gross: Median(gross[i]), Net: Median(net[i]), Wrappers: wrappers[i],
+			Low: slices.Min(net[i]), High: slices.Max(net[i]), Rounds: gross[i]})
 	}
-	c.Scaled = def
-	if totalSTU > 0 && totalNet > 0 {
-		c.Scaled.NsPerSTU = float64(totalNet) / float64(totalSTU)
-	}
-	c.Model = FitModel(c.Measurements)
-	for i := range c.Measurements {
-		m := &c.Measurements[i]
-		m.Predicted = c.Model.Duration(m.Path.STU(c.Model))
-	}
+	c.summarize()
 	return c, nil
 }
 
@@ -247,4 +230,30 @@ func Median(ds []time.Duration) time.Duration {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// summarize sets what follows from c's measurements: each one's default
+// STU and ns per STU, c.Scaled, c.Model and each one's prediction by it.
+func (c *Calibration) summarize() {
+	def := cost.Default()
+	var totalNet time.Duration
+	var totalSTU cost.STU
+	for i := range c.Measurements {
+		m := &c.Measurements[i]
+		m.STU, m.NsPerSTU = m.Path.STU(def), 0
+		if m.STU > 0 {
+			m.NsPerSTU = float64(m.Net) / float64(m.STU)
+		}
+		totalNet += m.Net
+		totalSTU += m.STU
+	}
+	c.Scaled = def
+	if totalSTU > 0 && totalNet > 0 {
+		c.Scaled.NsPerSTU = float64(totalNet) / float64(totalSTU)
+	}
+	c.Model = FitModel(c.Measurements)
+	for i := range c.Measurements {
+		m := &c.Measurements[i]
+		m.Predicted = c.Model.Duration(m.Path.STU(c.Model))
+	}
 }

@@ -72,7 +72,9 @@ func Scaled(m cost.Model, k float64) cost.Model {
 }
 
 // Pool returns the calibrations' measurements as one: each path's
-// medians over the rounds of all of them.
+// medians over the rounds of all of them, with Scaled and Model (and
+// each measurement's Predicted) derived from those medians as
+// [Calibrate] derives them.
 func Pool(cs []Calibration) Calibration {
 	out := Calibration{Repeat: cs[0].Repeat, TableSize: cs[0].TableSize}
 	for _, c := range cs {
@@ -94,5 +96,18 @@ func Pool(cs []Calibration) Calibration {
 		m.Low, m.High = slices.Min(net), slices.Max(net)
 		out.Measurements = append(out.Measurements, m)
 	}
+	out.summarize()
 	return out
+}
+
+// Explain fits prices to c's measurements ([FitModel]) and returns that
+// model with the paths it still mispredicts ([Misses] and
+// [OffModelMisses]). None means the paths' operations account for their
+// times on the machine c was measured on, at its own prices: what a
+// check of the model's operations can ask of any host, where a check of
+// [cost.Calibrated]'s prices holds only on hosts that price each kind
+// alike (docs/calibration.md, "Checking the prices").
+func Explain(c Calibration) (cost.Model, []string) {
+	m := FitModel(c.Measurements)
+	return m, append(Misses(c, m), OffModelMisses(c, m)...)
 }

@@ -3,6 +3,7 @@ package kbench_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +172,15 @@ func TestMedianAndPool(t *testing.T) {
 	if c.Rounds != 3 || c.Wrapper != 10 || m.Gross != 60 || m.Net != 40 || m.Low != 40 || m.High != 60 { // nets 40, 40, 60
 		t.Errorf("pooled %+v, measurement %+v", c, m)
 	}
+	// The pooled medians' single scale and fit, as Calibrate derives
+	// them (TestCalibratedPredictsKernel's control prices the pool).
+	def := cost.Default()
+	if stu := path.STU(def); m.STU != stu || c.Scaled.NsPerSTU != 40/float64(stu) || c.Scaled.Hash != def.Hash {
+		t.Errorf("pooled STU %d (want %d), single scale %+v", m.STU, stu, c.Scaled)
+	}
+	if m.Predicted != c.Model.Duration(path.STU(c.Model)) || m.Predicted < 39 || m.Predicted > 41 {
+		t.Errorf("pooled prediction %v by the pooled fit %+v, want 40ns", m.Predicted, c.Model)
+	}
 }
 
 // TestMisses checks the prediction check: a model that predicts a path
@@ -198,5 +208,45 @@ func TestMisses(t *testing.T) {
 	}
 	if k := kbench.Speed(c, slow); k < 0.48 || k > 0.52 { // durations round to whole ns
 		t.Errorf("speed against a model 2x dear: %v, want about 0.5", k)
+	}
+}
+
+// TestExplain checks the host-independent check: on a host whose stores
+// cost half the committed price, cost.Calibrated() misses the new flow,
+// but the paths' operations explain every time at the host's own prices
+// (each fitted path to the nanosecond); work no operation accounts for,
+// on one of two paths with the same operations, is missed at any prices.
+func TestExplain(t *testing.T) {
+	m := cost.Calibrated()
+	host := m
+	host.Store /= 2
+	measure := func(model cost.Model) kbench.Calibration {
+		var c kbench.Calibration
+		for _, p := range kbench.Paths() {
+			c.Measurements = append(c.Measurements, kbench.Measurement{Path: p, Net: model.Duration(p.STU(model))})
+		}
+		return c
+	}
+	c := measure(host)
+	if got := kbench.Misses(c, kbench.Scaled(m, kbench.Speed(c, m))); len(got) == 0 {
+		t.Fatal("the committed prices predict a host whose stores cost half: the case below tests nothing")
+	}
+	fit, misses := kbench.Explain(c)
+	if len(misses) != 0 {
+		t.Errorf("half-price stores: the fitted model misses %v", misses)
+	}
+	for _, ms := range c.Measurements {
+		if got := fit.Duration(ms.Path.STU(fit)); ms.Path.Fitted() && (got < ms.Net-time.Nanosecond || got > ms.Net+time.Nanosecond) {
+			t.Errorf("%s: the fit at this host's prices says %v, measured %v", ms.Path.Name, got, ms.Net)
+		}
+	}
+	c = measure(m)
+	for i, ms := range c.Measurements {
+		if ms.Path.Name == "established-udp" {
+			c.Measurements[i].Net += 40 * time.Nanosecond
+		}
+	}
+	if _, misses := kbench.Explain(c); !slices.ContainsFunc(misses, func(s string) bool { return strings.HasPrefix(s, "established-udp:") }) {
+		t.Errorf("40 ns of unpriced work on established-udp: misses %v", misses)
 	}
 }
