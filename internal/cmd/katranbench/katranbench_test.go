@@ -325,8 +325,9 @@ func TestCheckPredictions(t *testing.T) {
 // factor (the median of measured / predicted; the committed nanoseconds
 // themselves under TITANLB_CALIBRATION_ABSOLUTE=1), and each Titan/Katran
 // ratio within 10%. A miss skips naming the speed factor, and fails
-// under TITANLB_REQUIRE_CALIBRATION=1, as xdp's
-// TestCalibratedPredictsKernel does.
+// under TITANLB_REQUIRE_CALIBRATION=1 (unlike xdp's
+// TestCalibratedPredictsKernel, with no fallback to prices fitted to
+// the run: the check is of the committed prices, on their machine).
 func TestCalibratedPredictsKatran(t *testing.T) {
 	src := katranSrc(t)
 	c, err := parse([]string{"-katran", src, "-runs", "3", "-rounds", "7"}, io.Discard)
