@@ -54,6 +54,20 @@ func KeyFrom4(src, dst [4]byte, proto uint8, id uint16) Key {
 	}
 }
 
+// KeyFromWords returns the key of the addresses given as the words a Key
+// holds them in: an address's 16 bytes in network order read as two
+// little-endian words, an IPv4 address's 4 bytes as the low half of the
+// first word and 0 as the second (of an IPv4 key, v6 false, only those
+// 32 bits of each address and the low 16 bits of id count). It is
+// [KeyFrom4] or [KeyFrom16] for a caller that already holds those words,
+// a balancer that hashed them, without converting the addresses again.
+func KeyFromWords(src0, src1, dst0, dst1 uint64, proto uint8, id uint32, v6 bool) Key {
+	if !v6 {
+		return Key{src0: src0 & 0xffffffff, dst0: dst0 & 0xffffffff, meta: uint64(uint16(id)) | uint64(proto)<<32}
+	}
+	return Key{src0: src0, src1: src1, dst0: dst0, dst1: dst1, meta: uint64(id) | uint64(proto)<<32 | metaV6}
+}
+
 // MakeKey6 returns the IPv6 key of a fragment from src to dst whose
 // Fragment header has the given Next Header (proto) and Identification.
 // Addresses are taken in their 16-byte form (an IPv4 address

@@ -1,6 +1,8 @@
 package frag
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
@@ -84,5 +86,33 @@ func TestKeyHashIPv4Unchanged(t *testing.T) {
 	k6 := KeyFrom16([16]byte{10, 0, 0, 1}, [16]byte{192, 0, 2, 10}, 17, 42)
 	if mkKey6(k6.src0, k6.src1, k6.dst0, k6.dst1, k6.meta).hash() == mkKey4(k6.src0, k6.dst0, k6.meta).hash() {
 		t.Error("an IPv6 key hashes as the IPv4 key of its first bytes")
+	}
+}
+
+// TestKeyFromWords checks KeyFromWords against KeyFrom4 and KeyFrom16
+// on the words their documentation describes, and that an IPv4 key
+// ignores what the words hold beyond an IPv4 address and a 16-bit ID.
+func TestKeyFromWords(t *testing.T) {
+	le := binary.LittleEndian
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		var s, d [16]byte
+		for i := range s {
+			s[i], d[i] = byte(r.Uint32()), byte(r.Uint32())
+		}
+		proto, id := uint8(r.Uint32()), r.Uint32()
+		k6 := KeyFromWords(le.Uint64(s[:8]), le.Uint64(s[8:]), le.Uint64(d[:8]), le.Uint64(d[8:]), proto, id, true)
+		if want := KeyFrom16(s, d, proto, id); k6 != want {
+			t.Fatalf("IPv6 %x -> %x/%d#%d: %v, want %v", s, d, proto, id, k6, want)
+		}
+		s4, d4 := [4]byte(s[:4]), [4]byte(d[:4])
+		k4 := KeyFromWords(uint64(le.Uint32(s4[:])), 0, uint64(le.Uint32(d4[:])), 0, proto, uint32(uint16(id)), false)
+		if want := KeyFrom4(s4, d4, proto, uint16(id)); k4 != want {
+			t.Fatalf("IPv4 %x -> %x/%d#%d: %v, want %v", s4, d4, proto, uint16(id), k4, want)
+		}
+		// Whole IPv6 words and a 32-bit ID make the same IPv4 key.
+		if got := KeyFromWords(le.Uint64(s[:8]), le.Uint64(s[8:]), le.Uint64(d[:8]), le.Uint64(d[8:]), proto, id, false); got != k4 {
+			t.Fatalf("IPv4 key of wider words: %v, want %v", got, k4)
+		}
 	}
 }

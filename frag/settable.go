@@ -111,10 +111,19 @@ func (w *setWay[K]) fill(e *Entry) {
 	e.Backend, e.SrcPort, e.DstPort, e.HasPorts, e.Created = w.backend, w.srcPort, w.dstPort, w.hasPorts, w.created
 }
 
-// put writes k and *e into the way, which is used.
-func (w *setWay[K]) put(k K, e *Entry) {
-	w.key, w.used, w.hasPorts = k, true, e.HasPorts
+// put writes *e into the way, which is used; its key is the caller's to
+// write.
+func (w *setWay[K]) put(e *Entry) {
+	w.used, w.hasPorts = true, e.HasPorts
 	w.srcPort, w.dstPort, w.backend, w.created = e.SrcPort, e.DstPort, e.Backend, e.Created
+}
+
+// setKey6 writes the IPv6 key of the words s0, s1, d0, d1, meta into w,
+// word by word: a key6 built and then copied whole would be read back in
+// 16-byte loads that wait for its 8-byte stores (see
+// [SetTable.LookupHashed]).
+func setKey6(w *setWay[key6], s0, s1, d0, d1, meta uint64) {
+	w.key.s.w0, w.key.s.w1, w.key.d.w0, w.key.d.w1, w.key.meta = s0, s1, d0, d1, meta
 }
 
 // set is Ways entries and the cursor: the way next%Ways takes the next new
@@ -134,25 +143,27 @@ func find4(s *set[key4], k key4) *setWay[key4] {
 	return nil
 }
 
-// find6 returns the way of k in the IPv6 set s, or nil. It compares the
-// words itself: == on the 40-byte key calls memequal.
-func find6(s *set[key6], k key6) *setWay[key6] {
+// find6 returns the way of the key with the words s0, s1, d0, d1, meta
+// in the IPv6 set s, or nil. It takes the words and compares them
+// itself: == on the 40-byte key calls memequal, and a key6 passed whole
+// is copied through memory (see setKey6).
+func find6(s *set[key6], s0, s1, d0, d1, meta uint64) *setWay[key6] {
 	for i := range s.ways {
-		if w := &s.ways[i]; w.used && w.key.s == k.s && w.key.d == k.d && w.key.meta == k.meta {
+		w := &s.ways[i]
+		if w.used && w.key.s.w0 == s0 && w.key.s.w1 == s1 && w.key.d.w0 == d0 && w.key.d.w1 == d1 && w.key.meta == meta {
 			return w
 		}
 	}
 	return nil
 }
 
-// take writes k and *e into the way at the set's cursor, which advances,
-// and returns when the entry the way held was created, if it was used.
-func (s *set[K]) take(k K, e *Entry) (created time.Duration, used bool) {
-	w := &s.ways[s.next%Ways]
+// take returns the way at the set's cursor, which advances, with when
+// the entry it held was created, if it was used. The caller writes the
+// new key and entry into it.
+func (s *set[K]) take() (w *setWay[K], created time.Duration, used bool) {
+	w = &s.ways[s.next%Ways]
 	s.next++
-	created, used = w.created, w.used
-	w.put(k, e)
-	return created, used
+	return w, w.created, w.used
 }
 
 // SetTable is a fragment table laid out as the kernel program keeps it: a
@@ -295,7 +306,7 @@ func (t *SetTable) LookupHashed(k Key, h uint32, now time.Duration, e *Entry) bo
 	if k.meta&metaV6 != 0 {
 		var w *setWay[key6]
 		if s := t.sets6.Get(i); s != nil {
-			w = find6(s, mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta))
+			w = find6(s, k.src0, k.src1, k.dst0, k.dst1, k.meta)
 		}
 		return live(t, w, now, e)
 	}
@@ -343,23 +354,28 @@ func (t *SetTable) InsertHashed(k Key, h uint32, e *Entry, now time.Duration) (e
 	var created time.Duration
 	var used bool
 	if k.meta&metaV6 != 0 {
-		k6 := mkKey6(k.src0, k.src1, k.dst0, k.dst1, k.meta)
 		s := t.sets6.Ref(i)
-		if w := find6(s, k6); w != nil {
-			w.put(k6, e)
+		if w := find6(s, k.src0, k.src1, k.dst0, k.dst1, k.meta); w != nil {
+			w.put(e)
 			t.stats.Updates++
 			return false
 		}
-		created, used = s.take(k6, e)
+		var w *setWay[key6]
+		w, created, used = s.take()
+		setKey6(w, k.src0, k.src1, k.dst0, k.dst1, k.meta)
+		w.put(e)
 	} else {
 		k4 := mkKey4(k.src0, k.dst0, k.meta)
 		s := t.sets4.Ref(i)
 		if w := find4(s, k4); w != nil {
-			w.put(k4, e)
+			w.put(e)
 			t.stats.Updates++
 			return false
 		}
-		created, used = s.take(k4, e)
+		var w *setWay[key4]
+		w, created, used = s.take()
+		w.key = k4
+		w.put(e)
 	}
 	t.stats.Inserts++
 	switch {
