@@ -1,6 +1,7 @@
 package titan_test
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/titanlb/titanlb/balancer"
@@ -88,6 +89,64 @@ func BenchmarkProcess(b *testing.B) {
 			}
 			return pkts
 		}, func(i int, p *balancer.Packet) { p.IPID = uint16(i / benchPackets) })
+	})
+}
+
+// to6 returns p, a packet of client i, as IPv6: client i's IPv6 address
+// to the IPv6 VIP, a fragment with its Fragment header (identification
+// id).
+func to6(p balancer.Packet, i int, id uint32) balancer.Packet {
+	p.Src = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 14: byte(i >> 8), 15: byte(i)})
+	p.Dst, p.IPID = vip6, 0
+	if p.IsFragment() {
+		p.ExtHeaders, p.FragID = 1, id
+	}
+	return p
+}
+
+// BenchmarkProcess6 is BenchmarkProcess's established and fragment paths
+// for IPv6 packets (their keys are 40 bytes, not 16): compare the two in
+// the same run.
+func BenchmarkProcess6(b *testing.B) {
+	setup := func(lb *titan.Balancer) {
+		if err := lb.SetBackends(append(testutil.Backends(3), backend6(201, 1), backend6(202, 2), backend6(203, 3))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("established", func(b *testing.B) {
+		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
+			setup(lb)
+			pkts := make([]balancer.Packet, benchPackets)
+			for i := range pkts {
+				pkts[i] = to6(testutil.Whole(testutil.ClientN(i), balancer.ProtoTCP, uint16(i)), i, 0)
+				process(lb, 0, pkts[i])
+			}
+			return pkts
+		}, nil)
+	})
+	b.Run("first-fragment", func(b *testing.B) {
+		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
+			setup(lb)
+			pkts := make([]balancer.Packet, benchPackets)
+			for i := range pkts {
+				first, _, _ := testutil.Fragments(testutil.ClientN(i), balancer.ProtoUDP, 5000, 0)
+				pkts[i] = to6(first, i, 0)
+				process(lb, 0, to6(testutil.Whole(testutil.ClientN(i), balancer.ProtoUDP, 5000), i, 0))
+			}
+			return pkts
+		}, func(i int, p *balancer.Packet) { p.FragID = uint32(i / benchPackets) })
+	})
+	b.Run("non-first-fragment", func(b *testing.B) {
+		benchProcess(b, func(lb *titan.Balancer) []balancer.Packet {
+			setup(lb)
+			pkts := make([]balancer.Packet, benchPackets)
+			for i := range pkts {
+				first, mid, _ := testutil.Fragments(testutil.ClientN(i), balancer.ProtoUDP, 5000, 0)
+				process(lb, 0, to6(first, i, uint32(i)))
+				pkts[i] = to6(mid, i, uint32(i))
+			}
+			return pkts
+		}, nil)
 	})
 }
 

@@ -400,15 +400,13 @@ func (b *Balancer) Process(env *balancer.Env, p *balancer.Packet) balancer.Decis
 		}
 	}
 	hx := hostSetHash(k.hh, k.v6) // shared by the fragment set and the hint set
-	var fk frag.Key
-	fh := hx // the fragment set's hash: the host pair's plus the ID
+	// The datagram's key, from the address words already read, and its
+	// fragment set's hash: the host pair's plus the identification.
+	ident := uint32(p.IPID)
 	if k.v6 {
-		fk = frag.MakeKey6(p.Src, p.Dst, p.Proto, p.FragID)
-		fh += p.FragID
-	} else {
-		fk = frag.KeyFrom4(p.Src.As4(), p.Dst.As4(), p.Proto, p.IPID) // both IPv4: no unmapping
-		fh += uint32(p.IPID)
+		ident = p.FragID
 	}
+	fk, fh := frag.KeyFromWords(k.s0, k.s1, k.d0, k.d1, p.Proto, ident, k.v6), hx+ident
 	m.Charge(cost.OpHash)      // the set index
 	m.Charge(cost.OpArrayRead) // fragment table: the key's set
 	var fe frag.Entry
