@@ -1,6 +1,7 @@
 package frag_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"time"
@@ -75,4 +76,15 @@ func ExampleSetTable_LookupHashed() {
 	ok := t.LookupHashed(k, h, time.Second, &e)
 	fmt.Println(ok, e.Backend, t.SetOf(k) == int(h%uint32(t.Sets())))
 	// Output: true 102 true
+}
+
+// A caller that has read the addresses as words already, to hash them,
+// builds the key from those words: each address's bytes in network
+// order, read as little-endian 64-bit words.
+func ExampleKeyFromWords() {
+	src, dst := netip.MustParseAddr("2001:db8::1").As16(), netip.MustParseAddr("2001:db8::10").As16()
+	le := binary.LittleEndian
+	k := frag.KeyFromWords(le.Uint64(src[:8]), le.Uint64(src[8:]), le.Uint64(dst[:8]), le.Uint64(dst[8:]), 17, 7, true)
+	fmt.Println(k, k == frag.MakeKey6(netip.AddrFrom16(src), netip.AddrFrom16(dst), 17, 7))
+	// Output: 2001:db8::1->2001:db8::10/17#7 true
 }
