@@ -18,8 +18,8 @@ type Balancer struct {
 	table   *balancer.ServiceTable                      // cilium_lb{4,6}_services_v2 and the Maglev tables
 	set     bool                                        // a setter succeeded once
 	backend idmap.Map[balancer.BackendID, backendEntry] // cilium_lb{4,6}_backends_v3
-	v4      *family[tupleKey, fragKey, [4]byte]
-	v6      *family[tuple6Key, frag6Key, [16]byte]
+	v4      *family[tupleKey, fragKey, addr32]
+	v6      *family[tuple6Key, frag6Key, addr128]
 	rnd     uint32 // get_prandom_u32, deterministic
 	stats   Stats
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // l4Ports models ipv4_handle_fragmentation and ipv6_handle_fragmentation
-// (the family's fragment map): a non-first fragment reads its ports from
+// (the family's fragment map, p's addresses src and dst as the family
+// keys them): a non-first fragment reads its ports from
 // the map (dropped when absent) into t; a first fragment writes its own
 // (t's). An IPv6 atomic fragment is no fragment (ipfrag_encode_ipv6:
 // frag_off & 0xfff9 is 0): it is not tracked.
@@ -16,7 +17,7 @@ import (
 // the first time did but leaves the map alone: the entry is the one the
 // first time read or wrote, already the most recently used, so reading or
 // writing it again would change nothing.
-func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p *balancer.Packet, t *ports, again bool) (balancer.Decision, bool) {
+func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p *balancer.Packet, src, dst A, t *ports, again bool) (balancer.Decision, bool) {
 	if !p.IsFragment() {
 		return balancer.Decision{}, true
 	}
@@ -30,7 +31,7 @@ func l4Ports[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter,
 		}
 		return balancer.Decision{}, true
 	}
-	k := f.fragK(p.Src, p.Dst, uint32(p.IPID)|p.FragID, p.Proto)
+	k := f.fragK(src, dst, uint32(p.IPID)|p.FragID, p.Proto)
 	if p.FragOffset != 0 {
 		m.Charge(cost.OpMapRead) // ipv{4,6}_frag_get_l4ports
 		v, ok := f.frag.Get(k)

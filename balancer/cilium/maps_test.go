@@ -46,8 +46,9 @@ func checkSpread[K any](t *testing.T, name string, keys []K, hash func(K) uint64
 	}
 }
 
-// The tuple and fragment hashes spread structured keys (clients of one
-// prefix, consecutive ports and IP IDs, every flag) like random ones.
+// The tuple, fragment and address hashes spread structured keys (clients
+// of one prefix, consecutive ports and IP IDs, every flag) like random
+// ones.
 func TestKeyHashesSpread(t *testing.T) {
 	var t4 []tupleKey
 	var t6 []tuple6Key
@@ -60,8 +61,8 @@ func TestKeyHashesSpread(t *testing.T) {
 		src6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 1, 14: byte(c >> 8), 15: byte(c)})
 		for port := range 512 {
 			for flags := tupleService; flags <= tupleIn; flags++ {
-				t4 = append(t4, tuple4(src, vip, uint16(40000+port), 80, 6, flags))
-				t6 = append(t6, tuple6(src6, vip6, uint16(40000+port), 443, 17, flags))
+				t4 = append(t4, tuple4(addr4(src), addr4(vip), uint16(40000+port), 80, 6, flags))
+				t6 = append(t6, tuple6(addr6(src6), addr6(vip6), uint16(40000+port), 443, 17, flags))
 			}
 			f4 = append(f4, fragKey{dst: uint32(addr4(vip)), src: uint32(addr4(src)), idp: uint32(port)<<8 | 17})
 			f6 = append(f6, frag6Key{idp: uint64(port)<<8 | 17, src: addr6(src6), dst: addr6(vip6)})
@@ -71,4 +72,12 @@ func TestKeyHashesSpread(t *testing.T) {
 	checkSpread(t, "IPv6 tuples", t6, hashTuple6)
 	checkSpread(t, "IPv4 fragments", f4, hashFrag)
 	checkSpread(t, "IPv6 fragments", f6, hashFrag6)
+	var a4 []addr32
+	var a6 []addr128
+	for c := range 1 << 15 {
+		a4 = append(a4, addr4(netip.AddrFrom4([4]byte{10, 0, byte(c >> 8), byte(c)})))
+		a6 = append(a6, addr6(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 1, 13: byte(c >> 16), 14: byte(c >> 8), 15: byte(c)})))
+	}
+	checkSpread(t, "IPv4 addresses", a4, hashAddr)
+	checkSpread(t, "IPv6 addresses", a6, hashAddr6)
 }

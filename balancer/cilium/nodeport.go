@@ -63,7 +63,7 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 		if p.ExtHeaders >= ipv6MaxHeaders || p.Proto == balancer.ProtoNoNext {
 			return drop(ReasonInvalidExtHdr)
 		}
-		return nodeport(b, b.v6, m, p)
+		return nodeport(b, b.v6, m, p, addr6(p.Src), addr6(p.Dst))
 	}
 	if !p.Src.Is4() || !p.Dst.Is4() {
 		return drop(balancer.ReasonMalformed)
@@ -71,12 +71,13 @@ func (b *Balancer) process(m *cost.Meter, p *balancer.Packet) balancer.Decision 
 	// cil_xdp_entry -> check_filters -> check_v4 -> check_v4_lb:
 	// ep_tail_call(CILIUM_CALL_IPV4_FROM_NETDEV) -> tail_lb_ipv4 -> nodeport_lb4.
 	m.Charge(cost.OpTailCall)
-	return nodeport(b, b.v4, m, p)
+	return nodeport(b, b.v4, m, p, addr4(p.Src), addr4(p.Dst))
 }
 
 // nodeport is nodeport_lb4 (nodeport_lb6 for the IPv6 family's maps),
-// after the tail call that reaches it.
-func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p *balancer.Packet) balancer.Decision {
+// after the tail call that reaches it; src and dst are p's addresses as
+// the family's keys hold them.
+func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, p *balancer.Packet, src, dst A) balancer.Decision {
 	// lb{4,6}_extract_tuple: only TCP/UDP are service protocols.
 	if p.Proto != balancer.ProtoTCP && p.Proto != balancer.ProtoUDP {
 		return balancer.Decision{Action: balancer.Pass}
@@ -85,7 +86,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	// non-first fragment's from the fragment map.
 	pt := ports{p.SrcPort, p.DstPort}
 	// ipv{4,6}_load_l4_ports -> ipv{4,6}_handle_fragmentation (1st time).
-	if d, ok := l4Ports(b, f, m, p, &pt, false); !ok {
+	if d, ok := l4Ports(b, f, m, p, src, dst, &pt, false); !ok {
 		return d
 	}
 	// lb{4,6}_lookup_service on cilium_lb{4,6}_services_v2 with the
@@ -104,7 +105,7 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	}
 	// lb{4,6}_local: ct_lazy_lookup{4,6}(CT_SERVICE, SCOPE_REVERSE).
 	frag := p.IsFragment()
-	svcKey := f.tuple(p.Src, p.Dst, pt.sport, pt.dport, p.Proto, tupleService)
+	svcKey := f.tuple(src, dst, pt.sport, pt.dport, p.Proto, tupleService)
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	var id balancer.BackendID
@@ -150,7 +151,8 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 		return b.dsr(m, id)
 	}
 	// SNAT: ct_lazy_lookup{4,6}(CT_EGRESS, SCOPE_BIDIR): reverse, then forward.
-	egKey := f.tuple(p.Src, be.addr, pt.sport, pt.dport, p.Proto, tupleEgress) // after DNAT
+	bk := f.addr(be.addr)
+	egKey := f.tuple(src, bk, pt.sport, pt.dport, p.Proto, tupleEgress) // after DNAT
 	b.ctMetrics(m, frag)
 	m.Charge(cost.OpMapRead)
 	m.Charge(cost.OpMapRead)
@@ -167,7 +169,6 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	}
 	// neigh_record_ip{4,6}: lookup the client's MAC, update if missing.
 	m.Charge(cost.OpMapRead)
-	src := f.addr(p.Src)
 	if _, ok := f.neigh.Get(src); !ok {
 		m.Charge(cost.OpMapWrite)
 		f.neigh.Put(src, struct{}{})
@@ -176,10 +177,10 @@ func nodeport[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter
 	// tail_nodeport_nat_egress_ipv{4,6} -> snat_v{4,6}_nat.
 	m.Charge(cost.OpTailCall)
 	// ipv{4,6}_load_l4_ports -> ipv{4,6}_handle_fragmentation (2nd time).
-	if d, ok := l4Ports(b, f, m, p, &pt, true); !ok {
+	if d, ok := l4Ports(b, f, m, p, src, dst, &pt, true); !ok {
 		return d
 	}
-	if d, ok := snat(b, f, m, be.addr, pt, p.Proto, egKey, eg); !ok {
+	if d, ok := snat(b, f, m, bk, pt, p.Proto, egKey, eg); !ok {
 		return d
 	}
 	m.Charge(cost.OpRewrite) // snat_v{4,6}_rewrite_headers

@@ -9,10 +9,10 @@ import (
 )
 
 // The node's addresses that SNAT translates to (IPV4_DIRECT_ROUTING,
-// IPV6_DIRECT_ROUTING).
+// IPV6_DIRECT_ROUTING), as the keys hold them.
 var (
-	nodeAddr  = netip.AddrFrom4([4]byte{192, 0, 2, 254})
-	nodeAddr6 = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 15: 0xfe})
+	nodeAddr4 = addr4(netip.AddrFrom4([4]byte{192, 0, 2, 254}))
+	nodeAddr6 = addr6(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 15: 0xfe}))
 )
 
 // snat models snat_v4_nat_handle_mapping and snat_v4_new_mapping (their
@@ -21,7 +21,7 @@ var (
 // key is eg (the forward SNAT tuple is the same with other flags). egv is
 // that CT_EGRESS entry when the lookup found it (nil when it was
 // created): its next handle leads to the forward entry, and learns it.
-func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, dst netip.Addr, t ports, proto uint8, eg T, egv *ctEntry) (balancer.Decision, bool) {
+func snat[T, F, A comparable](b *Balancer, f *family[T, F, A], m *cost.Meter, dst A, t ports, proto uint8, eg T, egv *ctEntry) (balancer.Decision, bool) {
 	fwd := f.retag(eg, tupleOut)
 	m.Charge(cost.OpMapRead) // __snat_lookup(tuple)
 	var hint lru.Handle
