@@ -122,7 +122,8 @@ func rss(p *balancer.Packet, n int) int {
 
 // rss6 is rss for an IPv6 packet.
 func rss6(p *balancer.Packet, n int) int {
-	h := addrHash6(rssSeed, p) ^ addrWord(p.Dst, 1)
+	h, dlo := addrHash6(rssSeed, p)
+	h ^= dlo
 	if !p.IsFragment() {
 		h ^= uint64(p.SrcPort)<<48 | uint64(p.DstPort)<<32
 	}
@@ -131,20 +132,24 @@ func rss6(p *balancer.Packet, n int) int {
 	return int(hi)
 }
 
-// addrWord returns word w (0: the high 8 bytes, 1: the low 8) of a's
-// 16-byte form.
-func addrWord(a netip.Addr, w int) uint64 {
+// addrWords returns a's 16-byte form as two words, the high 8 bytes and
+// the low 8. Each read of an address's bytes costs a stall (As16's
+// array is copied in a load that waits for the stores that wrote it), so
+// a packet's addresses are read once each.
+func addrWords(a netip.Addr) (hi, lo uint64) {
 	b := a.As16()
-	return binary.BigEndian.Uint64(b[8*w:])
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 }
 
 // addrHash6 mixes seed with an IPv6 packet's source address and the high
-// word of its destination; the caller mixes in the low word (and the
-// ports).
-func addrHash6(seed uint64, p *balancer.Packet) uint64 {
-	h := murmur.Fmix64(seed ^ addrWord(p.Src, 0))
-	h = murmur.Fmix64(h ^ addrWord(p.Src, 1))
-	return murmur.Fmix64(h ^ addrWord(p.Dst, 0))
+// word of its destination, and returns the destination's low word too,
+// for the caller to mix in (with the ports).
+func addrHash6(seed uint64, p *balancer.Packet) (h, dstLo uint64) {
+	s0, s1 := addrWords(p.Src)
+	d0, d1 := addrWords(p.Dst)
+	h = murmur.Fmix64(seed ^ s0)
+	h = murmur.Fmix64(h ^ s1)
+	return murmur.Fmix64(h ^ d0), d1
 }
 
 // fragData6 returns the fragment data of an IPv6 fragment: the bytes
