@@ -93,7 +93,6 @@ func TestCalibrate(t *testing.T) {
 		runs = append(runs, c)
 	}
 	c := kbench.Pool(runs)
-	c.Model = kbench.FitModel(c.Measurements)
 	if files := os.Getenv("TITANLB_CALIBRATE_SAMPLE"); files != "" {
 		// The pooled fit of cost.Calibrated(): these paths and the
 		// side-by-side harness's (katranbench -sample, one file or
@@ -185,15 +184,18 @@ func envInt(t *testing.T, name string, def int) int {
 //
 // When every attempt misses, the prices may be another host's: kernels on
 // other hosts price the kinds differently (Titan's new flow, stores into
-// tables larger than the caches, has measured 0.62-1.06x its committed
-// price against the other paths). So the last check is of the operations
-// alone: prices fitted to this run's medians (kbench.Explain) must
-// predict every path, and the controls below must miss at them. If they
-// do, the test skips, naming the speed factor and what the committed
-// prices miss (re-derive them for this host with TestCalibrate); if the
-// fit misses too, some path costs work the model does not charge, and
-// the test fails under TITANLB_REQUIRE_CALIBRATION=1 (CI runs it so,
-// alone, after the suite) and skips otherwise.
+// tables larger than the caches, has measured 0.63-1.06x its committed
+// share against the other paths). So the last check allows the host its
+// own prices within a band (kbench.Explain): prices fitted to this run's
+// medians must predict every path, every path must lie within
+// kbench.HostBand of the committed prediction at the run's speed (the
+// band holds the new flow, whose stores the fit alone would price to any
+// time), and the controls below must miss at the fitted prices. If all
+// holds, the test skips, naming the speed factor and what the committed
+// prices miss (re-derive them for this host with TestCalibrate);
+// otherwise it fails under TITANLB_REQUIRE_CALIBRATION=1 (CI runs it so,
+// alone, after the suite) and skips. A control that passes fails the
+// test either way.
 //
 // The controls show the check has teeth: on measurements that pass, the
 // single-scale model (cost.Default()'s prices at the fitted NsPerSTU) and
@@ -246,7 +248,7 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	c := kbench.Pool(runs)
-	fit, unexplained := kbench.Explain(c)
+	fit, unexplained := kbench.Explain(c, m)
 	for _, ms := range c.Measurements {
 		t.Logf("%-20s net %4d ns, at prices fitted here %4d ns", ms.Path.Name, ms.Net, fit.Duration(ms.Path.STU(fit)))
 	}
@@ -255,9 +257,10 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 		k, strings.TrimSpace(string(load)), misses)
 	if len(unexplained) == 0 {
 		// Another host's prices: the operations still account for
-		// every path, and the controls must miss at this host's prices.
+		// every path, each within the host band, and the controls must
+		// miss at this host's prices.
 		checkControls(t, c, fit)
-		t.Skip(msg + "; at prices fitted to this run every path is predicted: this host prices the kinds differently")
+		t.Skip(msg + "; at prices fitted to this run every path is predicted, within the host band: this host prices the kinds differently")
 	}
 	// A timing miss fails only where the run is the machine's sole work:
 	// .ci/run's calibration step sets TITANLB_REQUIRE_CALIBRATION=1 after
@@ -266,7 +269,7 @@ func TestCalibratedPredictsKernel(t *testing.T) {
 	if os.Getenv("TITANLB_REQUIRE_CALIBRATION") == "1" {
 		report = t.Fatal
 	}
-	report(fmt.Sprintf("%s; at prices fitted to this run too, the operations do not account for: %v", msg, unexplained))
+	report(fmt.Sprintf("%s; nor do prices fitted to this run, within the host band: %v", msg, unexplained))
 }
 
 // checkControls checks, on measurements m predicts, that models without

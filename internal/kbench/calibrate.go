@@ -32,7 +32,7 @@ type Measurement struct {
 	Rounds []time.Duration
 }
 
-// Calibration is the result of [Calibrate].
+// Calibration is the result of [Calibrate], or of [Pool] over several.
 type Calibration struct {
 	Repeat, Rounds int             // iterations per kernel call, rounds measured
 	TableSize      int             // entries of each state table; 0: each at its default

@@ -15,8 +15,10 @@
 // [FitRatios] fits them with measurements of other programs too (a
 // [Sample] the side-by-side harness, internal/cmd/katranbench, writes
 // of Katran's program and Titan's) and the ratios between programs.
+// [Pool] merges calibrations into one (medians over all their rounds).
 // [Misses], [OffModelMisses] and [Speed] check a model's predictions
-// against a calibration.
+// against a calibration; [Explain] checks it as another host allows, at
+// prices fitted to the calibration and within [HostBand] of the model's.
 //
 // Package xdp's tests provide the Target of the Titan program and run
 // TestCalibrate, TestCalibratedPredictsKernel and the kernel benchmarks

@@ -215,11 +215,11 @@ func TestMisses(t *testing.T) {
 // cost half the committed price, cost.Calibrated() misses the new flow,
 // but the paths' operations explain every time at the host's own prices
 // (each fitted path to the nanosecond); work no operation accounts for,
-// on one of two paths with the same operations, is missed at any prices.
+// on one of two paths with the same operations, is missed at any prices;
+// and a new flow far from its committed share, which the fit alone
+// would explain (its stores are its own), is outside the host band.
 func TestExplain(t *testing.T) {
 	m := cost.Calibrated()
-	host := m
-	host.Store /= 2
 	measure := func(model cost.Model) kbench.Calibration {
 		var c kbench.Calibration
 		for _, p := range kbench.Paths() {
@@ -227,13 +227,15 @@ func TestExplain(t *testing.T) {
 		}
 		return c
 	}
+	host := m
+	host.Store /= 2
 	c := measure(host)
 	if got := kbench.Misses(c, kbench.Scaled(m, kbench.Speed(c, m))); len(got) == 0 {
 		t.Fatal("the committed prices predict a host whose stores cost half: the case below tests nothing")
 	}
-	fit, misses := kbench.Explain(c)
+	fit, misses := kbench.Explain(c, m)
 	if len(misses) != 0 {
-		t.Errorf("half-price stores: the fitted model misses %v", misses)
+		t.Errorf("half-price stores: misses %v", misses)
 	}
 	for _, ms := range c.Measurements {
 		if got := fit.Duration(ms.Path.STU(fit)); ms.Path.Fitted() && (got < ms.Net-time.Nanosecond || got > ms.Net+time.Nanosecond) {
@@ -246,7 +248,18 @@ func TestExplain(t *testing.T) {
 			c.Measurements[i].Net += 40 * time.Nanosecond
 		}
 	}
-	if _, misses := kbench.Explain(c); !slices.ContainsFunc(misses, func(s string) bool { return strings.HasPrefix(s, "established-udp:") }) {
+	if _, misses := kbench.Explain(c, m); !slices.ContainsFunc(misses, func(s string) bool { return strings.HasPrefix(s, "established-udp:") }) {
 		t.Errorf("40 ns of unpriced work on established-udp: misses %v", misses)
+	}
+	for _, k := range []float64{0.4, 1.6, 3} {
+		c := measure(m)
+		for i, ms := range c.Measurements {
+			if ms.Path.Name == "new-flow-tcp" {
+				c.Measurements[i].Net = time.Duration(k * float64(ms.Net))
+			}
+		}
+		if _, misses := kbench.Explain(c, m); len(misses) != 1 || !strings.HasPrefix(misses[0], "new-flow-tcp:") {
+			t.Errorf("the new flow at %vx its committed time: misses %v, want the new flow alone", k, misses)
+		}
 	}
 }
