@@ -76,7 +76,7 @@ func TestKeyHashesSpread(t *testing.T) {
 	var a6 []addr128
 	for c := range 1 << 15 {
 		a4 = append(a4, addr4(netip.AddrFrom4([4]byte{10, 0, byte(c >> 8), byte(c)})))
-		a6 = append(a6, addr6(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 1, 13: byte(c >> 16), 14: byte(c >> 8), 15: byte(c)})))
+		a6 = append(a6, addr6(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 1, 14: byte(c >> 8), 15: byte(c)})))
 	}
 	checkSpread(t, "IPv4 addresses", a4, hashAddr)
 	checkSpread(t, "IPv6 addresses", a6, hashAddr6)
