@@ -17,13 +17,21 @@ type clockWay[K comparable] struct {
 	id  balancer.BackendID
 }
 
-// clockSet is [ways] entries, their used and reference bits and the hand,
-// packed so that an IPv4 connection set is 84 bytes.
+// clockSet is a set's used and reference bits, its hand and its first
+// way: all that a lookup reads of a set that holds one entry. Ways fill
+// from the first, so with fewer flows than the table has sets, as in
+// most runs of a table of the kernel's size, most sets hold one entry or
+// none. Ways 1 to [ways]-1 live apart, in a clockRest stored once one of
+// them is first written. An IPv4 connection set is 24 bytes, its rest
+// 60 (84 bytes together, a lookup's two or three cache lines).
 type clockSet[K comparable] struct {
 	used, ref uint8 // bit i: way i holds an entry; it was referenced
 	next      uint8 // the hand: way next is looked at first
-	ways      [ways]clockWay[K]
+	first     clockWay[K]
 }
+
+// clockRest is ways 1 to [ways]-1 of a set.
+type clockRest[K comparable] [ways - 1]clockWay[K]
 
 // clockTable is the connection and hint tables' layout, as the kernel
 // program keeps them (ARRAYs of sets, xdp/titan.c conns and hints): a
@@ -48,13 +56,16 @@ type clockSet[K comparable] struct {
 // the entries the model evicts, and a set may evict while other sets
 // have room. Lookups and inserts are O(ways); lookups do not allocate.
 //
-// The sets are a [sparse.Array]: a set takes memory when it is first
+// The sets are [sparse.Array]s: a set takes memory when it is first
 // written, so that a family that sees no traffic costs no memory, and a
 // run that uses few sets pays for few and finds them packed together
 // (the kernel's arrays are zeroed at load, which the model need not pay
-// for on every run).
+// for on every run). A set's first way is stored with its bits, its
+// other ways apart (clockSet): the kernel's layout is its own, and only
+// the order of operations decides what either evicts.
 type clockTable[K comparable] struct {
 	sets  sparse.Array[clockSet[K]]
+	rest  sparse.Array[clockRest[K]] // ways 1 and up of set i, once one is written
 	n     int
 	stats lru.Stats
 }
@@ -63,19 +74,45 @@ type clockTable[K comparable] struct {
 // whole sets ([frag.SetCount] sets).
 func newClockTable[K comparable](capacity int) *clockTable[K] {
 	n := frag.SetCount(capacity)
-	return &clockTable[K]{sets: sparse.Make[clockSet[K]](n)}
+	return &clockTable[K]{sets: sparse.Make[clockSet[K]](n), rest: sparse.Make[clockRest[K]](n)}
+}
+
+// find returns the way of set i (whose bits and first way are s) that
+// holds k, or -1.
+func (t *clockTable[K]) find(s *clockSet[K], i uint32, k K) int {
+	if s.used&1 != 0 && s.first.key == k {
+		return 0
+	}
+	if s.used&^1 == 0 {
+		return -1
+	}
+	r := t.rest.Get(i)
+	for j := range r {
+		if s.used&(2<<j) != 0 && r[j].key == k {
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// way returns way w of set i (whose bits and first way are s), storing
+// the set's other ways if w is one of them and they were not.
+func (t *clockTable[K]) way(s *clockSet[K], i uint32, w int) *clockWay[K] {
+	if w == 0 {
+		return &s.first
+	}
+	return &t.rest.Ref(i)[w-1]
 }
 
 // get returns the value of k, whose hash is h, and marks its way
 // referenced.
 func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
-	if s := t.sets.Get(t.sets.Index(h)); s != nil {
-		for i := range s.ways {
-			if w := &s.ways[i]; s.used&(1<<i) != 0 && w.key == k {
-				s.ref |= 1 << i
-				t.stats.Hits++
-				return w.id, true
-			}
+	i := t.sets.Index(h)
+	if s := t.sets.Get(i); s != nil {
+		if w := t.find(s, i, k); w >= 0 {
+			s.ref |= 1 << w
+			t.stats.Hits++
+			return t.way(s, i, w).id, true
 		}
 	}
 	t.stats.Misses++
@@ -85,34 +122,33 @@ func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
 // put writes id for k, whose hash is h, as the type's doc says, and
 // reports whether an entry of another key was evicted.
 func (t *clockTable[K]) put(k K, h uint32, id balancer.BackendID) (evicted bool) {
-	s := t.sets.Ref(t.sets.Index(h))
-	for i := range s.ways {
-		if w := &s.ways[i]; s.used&(1<<i) != 0 && w.key == k {
-			w.id = id
-			s.ref |= 1 << i
-			t.stats.Updates++
-			return false
-		}
+	i := t.sets.Index(h)
+	s := t.sets.Ref(i)
+	if w := t.find(s, i, k); w >= 0 {
+		t.way(s, i, w).id = id
+		s.ref |= 1 << w
+		t.stats.Updates++
+		return false
 	}
-	i := s.next
+	w := s.next
 	for range ways - 1 {
-		if s.ref&(1<<i) == 0 {
+		if s.ref&(1<<w) == 0 {
 			break
 		}
-		s.ref &^= 1 << i
-		i = (i + 1) % ways
+		s.ref &^= 1 << w
+		w = (w + 1) % ways
 	}
-	s.ref &^= 1 << i
-	s.next = (i + 1) % ways
+	s.ref &^= 1 << w
+	s.next = (w + 1) % ways
 	t.stats.Inserts++
-	if s.used&(1<<i) != 0 {
+	if s.used&(1<<w) != 0 {
 		evicted = true
 		t.stats.Evictions++
 	} else {
-		s.used |= 1 << i
+		s.used |= 1 << w
 		t.n++
 	}
-	s.ways[i] = clockWay[K]{key: k, id: id}
+	*t.way(s, i, int(w)) = clockWay[K]{key: k, id: id}
 	return evicted
 }
 

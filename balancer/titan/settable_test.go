@@ -26,16 +26,18 @@ func TestClockTable(t *testing.T) {
 		}
 	}
 	has := func(k int) bool {
-		s := tb.sets.Get(tb.sets.Index(h))
-		for i, w := range s.ways {
-			if s.used&(1<<i) != 0 && w.key == k {
-				return true
-			}
-		}
-		return false
+		i := tb.sets.Index(h)
+		return tb.find(tb.sets.Get(i), i, k) >= 0
 	}
-	for k := 1; k <= 4; k++ {
-		put(k, false) // the four free ways
+	put(1, false)
+	if tb.sets.Stored() != 1 || tb.rest.Stored() != 0 {
+		t.Fatalf("one entry: %d sets and %d rests stored, want 1 and 0", tb.sets.Stored(), tb.rest.Stored())
+	}
+	for k := 2; k <= 4; k++ {
+		put(k, false) // the other free ways
+	}
+	if tb.rest.Stored() != 1 {
+		t.Fatalf("four entries in one set: %d rests stored, want 1", tb.rest.Stored())
 	}
 	if tb.Len() != 4 || !has(1) || !has(4) {
 		t.Fatalf("after 4 inserts: len %d", tb.Len())
@@ -75,8 +77,9 @@ func TestClockTable(t *testing.T) {
 	for _, k := range []int{3, 6, 7, 8} {
 		tb.get(k, h)
 	}
-	hand := tb.sets.Get(tb.sets.Index(h)).next % ways
-	victim := tb.sets.Get(tb.sets.Index(h)).ways[(hand+ways-1)%ways].key
+	i := tb.sets.Index(h)
+	s := tb.sets.Get(i)
+	victim := tb.way(s, i, int(s.next+ways-1)%ways).key
 	put(9, true)
 	if has(victim) || !has(9) {
 		t.Fatalf("all referenced: 9 did not take the fourth way from the hand (key %d)", victim)
