@@ -304,8 +304,7 @@ func ecmpHash(p *balancer.Packet, m ECMPMode) uint64 {
 		h = murmur.Fmix64(ecmpSeed ^ (uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])))
 		h = murmur.Fmix64(h ^ (uint64(d[0])<<24 | uint64(d[1])<<16 | uint64(d[2])<<8 | uint64(d[3])))
 	} else {
-		h6, dlo := addrHash6(ecmpSeed, p)
-		h = murmur.Fmix64(h6 ^ dlo)
+		h = murmur.Fmix64(addrHash6(ecmpSeed, p))
 	}
 	switch {
 	case !p.IsFragment() || m == ECMP5Tuple:

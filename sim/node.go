@@ -122,8 +122,7 @@ func rss(p *balancer.Packet, n int) int {
 
 // rss6 is rss for an IPv6 packet.
 func rss6(p *balancer.Packet, n int) int {
-	h, dlo := addrHash6(rssSeed, p)
-	h ^= dlo
+	h := addrHash6(rssSeed, p)
 	if !p.IsFragment() {
 		h ^= uint64(p.SrcPort)<<48 | uint64(p.DstPort)<<32
 	}
@@ -142,14 +141,14 @@ func addrWords(a netip.Addr) (hi, lo uint64) {
 }
 
 // addrHash6 mixes seed with an IPv6 packet's source address and the high
-// word of its destination, and returns the destination's low word too,
-// for the caller to mix in (with the ports).
-func addrHash6(seed uint64, p *balancer.Packet) (h, dstLo uint64) {
+// word of its destination, and xors in the low word of its destination,
+// unmixed: the caller mixes it in with the ports, or alone.
+func addrHash6(seed uint64, p *balancer.Packet) uint64 {
 	s0, s1 := addrWords(p.Src)
 	d0, d1 := addrWords(p.Dst)
-	h = murmur.Fmix64(seed ^ s0)
+	h := murmur.Fmix64(seed ^ s0)
 	h = murmur.Fmix64(h ^ s1)
-	return murmur.Fmix64(h ^ d0), d1
+	return murmur.Fmix64(h^d0) ^ d1
 }
 
 // fragData6 returns the fragment data of an IPv6 fragment: the bytes
