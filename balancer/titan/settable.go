@@ -78,25 +78,26 @@ func newClockTable[K comparable](capacity int) *clockTable[K] {
 }
 
 // find returns the way of set i (whose bits and first way are s) that
-// holds k, or -1.
-func (t *clockTable[K]) find(s *clockSet[K], i uint32, k K) int {
+// holds k, and its number, or nil and -1.
+func (t *clockTable[K]) find(s *clockSet[K], i uint32, k K) (*clockWay[K], int) {
 	if s.used&1 != 0 && s.first.key == k {
-		return 0
+		return &s.first, 0
 	}
 	if s.used&^1 == 0 {
-		return -1
+		return nil, -1
 	}
 	r := t.rest.Get(i)
 	for j := range r {
 		if s.used&(2<<j) != 0 && r[j].key == k {
-			return j + 1
+			return &r[j], j + 1
 		}
 	}
-	return -1
+	return nil, -1
 }
 
-// way returns way w of set i (whose bits and first way are s), storing
-// the set's other ways if w is one of them and they were not.
+// way returns way w of set i (whose bits and first way are s) for
+// writing, storing the set's other ways if w is one of them and they
+// were not.
 func (t *clockTable[K]) way(s *clockSet[K], i uint32, w int) *clockWay[K] {
 	if w == 0 {
 		return &s.first
@@ -109,10 +110,10 @@ func (t *clockTable[K]) way(s *clockSet[K], i uint32, w int) *clockWay[K] {
 func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
 	i := t.sets.Index(h)
 	if s := t.sets.Get(i); s != nil {
-		if w := t.find(s, i, k); w >= 0 {
+		if way, w := t.find(s, i, k); way != nil {
 			s.ref |= 1 << w
 			t.stats.Hits++
-			return t.way(s, i, w).id, true
+			return way.id, true
 		}
 	}
 	t.stats.Misses++
@@ -124,8 +125,8 @@ func (t *clockTable[K]) get(k K, h uint32) (balancer.BackendID, bool) {
 func (t *clockTable[K]) put(k K, h uint32, id balancer.BackendID) (evicted bool) {
 	i := t.sets.Index(h)
 	s := t.sets.Ref(i)
-	if w := t.find(s, i, k); w >= 0 {
-		t.way(s, i, w).id = id
+	if way, w := t.find(s, i, k); way != nil {
+		way.id = id
 		s.ref |= 1 << w
 		t.stats.Updates++
 		return false

@@ -27,7 +27,8 @@ func TestClockTable(t *testing.T) {
 	}
 	has := func(k int) bool {
 		i := tb.sets.Index(h)
-		return tb.find(tb.sets.Get(i), i, k) >= 0
+		way, _ := tb.find(tb.sets.Get(i), i, k)
+		return way != nil
 	}
 	put(1, false)
 	if tb.sets.Stored() != 1 || tb.rest.Stored() != 0 {
